@@ -1,0 +1,523 @@
+#!/usr/bin/env python3
+"""Generate the Grafana dashboards of m365-exporter.
+
+    python3 dashboards/generate.py        # rewrites dashboards/*.json
+
+The JSON files are the shipped artefact (importable and provisionable as they are);
+this script only keeps the three dashboards consistent. Conventions, checked by
+tests/dashboards.rs and, against a real Prometheus, by tests/prometheus_e2e.rs:
+  - a `datasource` variable of type prometheus used by every panel and target;
+  - `job` and `tenant` variables (multi-value, include All);
+  - fixed `uid`, `id: null`, a unit and a description on every panel;
+  - `$__rate_interval` in every rate()/irate()/increase();
+  - counters (`_total`, `_bucket`, `_count`, `_sum`) only inside rate()/increase();
+  - every metric name is one of SPEC.md's (or Prometheus' own `up`/`scrape_*`).
+"""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DS = {"type": "prometheus", "uid": "${datasource}"}
+SEL = 'job=~"$job", tenant=~"$tenant"'
+RI = "$__rate_interval"
+
+
+def sel(extra=""):
+    return "{" + SEL + (", " + extra if extra else "") + "}"
+
+
+def target(expr, legend="", ref="A", instant=False, fmt="time_series"):
+    t = {
+        "datasource": DS,
+        "editorMode": "code",
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "range": not instant,
+        "instant": instant,
+        "refId": ref,
+    }
+    if fmt != "time_series":
+        t["format"] = fmt
+    return t
+
+
+def thresholds(*steps):
+    out = [{"color": steps[0], "value": None}]
+    for value, color in zip(steps[1::2], steps[2::2]):
+        out.append({"color": color, "value": value})
+    return {"mode": "absolute", "steps": out}
+
+
+MGMT = sel('api="management"')
+
+
+class Layout:
+    def __init__(self):
+        self.x = 0
+        self.y = 0
+        self.row_h = 0
+        self.next_id = 1
+
+    def place(self, w, h):
+        if self.x + w > 24:
+            self.x = 0
+            self.y += self.row_h
+            self.row_h = 0
+        pos = {"h": h, "w": w, "x": self.x, "y": self.y}
+        self.x += w
+        self.row_h = max(self.row_h, h)
+        return pos
+
+    def id(self):
+        i = self.next_id
+        self.next_id += 1
+        return i
+
+
+def panel(lay, kind, title, description, unit, targets, w=12, h=8, defaults=None,
+          options=None, overrides=None, transformations=None, mappings=None):
+    fd = {"unit": unit, "mappings": mappings or []}
+    if kind == "timeseries":
+        fd["custom"] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10,
+                        "showPoints": "never", "spanNulls": False}
+        fd["color"] = {"mode": "palette-classic"}
+    if defaults:
+        fd.update(defaults)
+    p = {
+        "id": lay.id(),
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "gridPos": lay.place(w, h),
+        "fieldConfig": {"defaults": fd, "overrides": overrides or []},
+        "options": options or {},
+        "targets": targets,
+    }
+    if kind == "timeseries" and not options:
+        p["options"] = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                        "tooltip": {"mode": "multi", "sort": "desc"}}
+    if transformations:
+        p["transformations"] = transformations
+    return p
+
+
+def stat(lay, title, description, unit, expr, legend, steps, w=6, h=4, mappings=None):
+    return panel(lay, "stat", title, description, unit, [target(expr, legend)], w=w, h=h,
+                 defaults={"thresholds": thresholds(*steps), "color": {"mode": "thresholds"}},
+                 options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                          "colorMode": "background", "graphMode": "area", "textMode": "auto",
+                          "orientation": "auto", "justifyMode": "auto"},
+                 mappings=mappings)
+
+
+def state_timeline(lay, title, description, expr, legend, mappings, w=24, h=10):
+    return panel(lay, "state-timeline", title, description, "none", [target(expr, legend)], w=w, h=h,
+                 defaults={"color": {"mode": "thresholds"}, "thresholds": thresholds("green"),
+                           "custom": {"fillOpacity": 80, "lineWidth": 0}},
+                 options={"showValue": "auto", "mergeValues": True, "rowHeight": 0.9,
+                          "alignValue": "left",
+                          "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                          "tooltip": {"mode": "single", "sort": "none"}},
+                 mappings=mappings)
+
+
+def value_mappings(entries):
+    opts = {}
+    for i, (value, text, color) in enumerate(entries):
+        opts[str(value)] = {"text": text, "color": color, "index": i}
+    return [{"type": "value", "options": opts}]
+
+
+def timeseries(lay, title, description, unit, targets, w=12, h=8, stack=False):
+    p = panel(lay, "timeseries", title, description, unit, targets, w=w, h=h)
+    if stack:
+        p["fieldConfig"]["defaults"]["custom"]["stacking"] = {"mode": "normal", "group": "A"}
+    return p
+
+
+def zero_fallback(expr, by, fallback_metric, fallback_extra=""):
+    """`expr or <same grouping of a series that always exists> * 0`: zero lines instead of no data."""
+    return f"{expr}\nor\nsum by ({by}) (rate({fallback_metric}{sel(fallback_extra)}[{RI}])) * 0"
+
+
+def variables():
+    return [
+        {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+         "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [],
+         "refresh": 1, "regex": "", "skipUrlSync": False},
+        {"name": "job", "label": "Job", "type": "query", "datasource": DS,
+         "definition": "label_values(m365_exporter_build_info, job)",
+         "query": {"query": "label_values(m365_exporter_build_info, job)", "refId": "job"},
+         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+         "hide": 0, "includeAll": True, "allValue": ".*", "multi": True, "options": [],
+         "refresh": 2, "regex": "", "sort": 1, "skipUrlSync": False},
+        {"name": "tenant", "label": "Tenant", "type": "query", "datasource": DS,
+         "definition": 'label_values(m365_collector_success{job=~"$job"}, tenant)',
+         "query": {"query": 'label_values(m365_collector_success{job=~"$job"}, tenant)', "refId": "tenant"},
+         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+         "hide": 0, "includeAll": True, "allValue": ".*", "multi": True, "options": [],
+         "refresh": 2, "regex": "", "sort": 1, "skipUrlSync": False},
+    ]
+
+
+def dashboard(uid, title, description, panels):
+    return {
+        "annotations": {"list": []},
+        "description": description,
+        "editable": True,
+        "fiscalYearStartMonth": 0,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [{"asDropdown": False, "icon": "external link", "includeVars": True,
+                   "keepTime": True, "tags": ["m365-exporter"], "targetBlank": False,
+                   "title": "M365 dashboards", "type": "dashboards"}],
+        "panels": panels,
+        "refresh": "1m",
+        "schemaVersion": 39,
+        "tags": ["m365-exporter", "microsoft-365"],
+        "templating": {"list": variables()},
+        "time": {"from": "now-6h", "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "title": title,
+        "uid": uid,
+        "version": 1,
+        "weekStart": "",
+    }
+
+
+# --- M365 service health -------------------------------------------------------------
+
+STATUSES = [  # (Graph status, code, color); operational ones first
+    ("serviceOperational", 0, "green"),
+    ("serviceRestored", 1, "green"),
+    ("postIncidentReviewPublished", 2, "green"),
+    ("falsePositive", 3, "green"),
+    ("resolved", 4, "green"),
+    ("resolvedExternal", 5, "green"),
+    ("mitigated", 6, "green"),
+    ("mitigatedExternal", 7, "green"),
+    ("investigating", 10, "yellow"),
+    ("investigationSuspended", 11, "yellow"),
+    ("reported", 12, "yellow"),
+    ("confirmed", 13, "orange"),
+    ("verifyingService", 14, "yellow"),
+    ("restoringService", 15, "orange"),
+    ("extendedRecovery", 16, "orange"),
+    ("serviceDegradation", 20, "orange"),
+    ("serviceInterruption", 30, "red"),
+]
+
+
+def status_code_expr():
+    terms = ["(m365_service_status" + sel("status=" + json.dumps(s)) + f" * {c})" for s, c, _ in STATUSES]
+    terms.append(f"(m365_service_status{sel()} * -1)")
+    return "max by (tenant, service_id) (\n  " + "\n  or ".join(terms) + "\n)"
+
+
+ISSUE_LABELS = "service_id, classification, status, origin, feature_group, title"
+
+
+def issue_join(metric):
+    return (f"{metric}{sel()}\n* on (job, instance, tenant, issue_id) group_left ({ISSUE_LABELS})\n"
+            f"m365_service_issue_info{sel()}\n* 1000")
+
+
+def service_health():
+    lay = Layout()
+    p = []
+    p.append(stat(lay, "Services not operational",
+                  "Number of services whose current Microsoft status is not an operational one "
+                  "(m365_service_operational == 0), per tenant.",
+                  "none", f"sum by (tenant) (1 - m365_service_operational{sel()})", "{{tenant}}",
+                  ("green", 1, "red")))
+    p.append(stat(lay, "Active incidents",
+                  "Unresolved service-health issues classified as incident, per tenant.",
+                  "none", "sum by (tenant) (m365_service_issues_active" + sel('classification="incident"') + ")",
+                  "{{tenant}}", ("green", 1, "red")))
+    p.append(stat(lay, "Active advisories",
+                  "Unresolved service-health issues classified as advisory, per tenant.",
+                  "none", "sum by (tenant) (m365_service_issues_active" + sel('classification="advisory"') + ")",
+                  "{{tenant}}", ("green", 1, "yellow")))
+    p.append(stat(lay, "Next action-required deadline",
+                  "Soonest future actionRequiredByDateTime of the message-center posts, per tenant.",
+                  "dateTimeFromNow",
+                  f"min by (tenant) (m365_service_message_next_action_required_timestamp_seconds{sel()}) * 1000",
+                  "{{tenant}}", ("blue",)))
+    status_map = value_mappings([(c, s, col) for s, c, col in STATUSES] + [(-1, "other status", "purple")])
+    p.append(state_timeline(lay, "Service status",
+                            "Current Microsoft status of every service per tenant (Graph healthOverviews). "
+                            "Green: operational; yellow: investigating; orange: degradation or recovery; "
+                            "red: serviceInterruption; purple: a status this dashboard does not know yet.",
+                            status_code_expr(), "{{tenant}} · {{service_id}}", status_map, h=14))
+    p.append(panel(lay, "table", "Active issues",
+                   "Unresolved incidents and advisories (m365_service_issue_info) with their start and "
+                   "last update (m365_service_issue_start/last_update_timestamp_seconds).",
+                   "dateTimeAsIso",
+                   [target(issue_join("m365_service_issue_start_timestamp_seconds"), ref="A",
+                           instant=True, fmt="table"),
+                    target(issue_join("m365_service_issue_last_update_timestamp_seconds"), ref="B",
+                           instant=True, fmt="table")],
+                   w=24, h=10,
+                   options={"showHeader": True, "cellHeight": "sm",
+                            "sortBy": [{"displayName": "Last update", "desc": True}]},
+                   transformations=[
+                       {"id": "merge", "options": {}},
+                       {"id": "organize", "options": {
+                           "excludeByName": {"Time": True, "job": True, "instance": True, "__name__": True},
+                           "indexByName": {"tenant": 0, "service_id": 1, "issue_id": 2, "classification": 3,
+                                           "status": 4, "title": 5, "feature_group": 6, "origin": 7,
+                                           "Value #A": 8, "Value #B": 9},
+                           "renameByName": {"service_id": "Service", "issue_id": "Issue",
+                                            "classification": "Class", "status": "Status",
+                                            "title": "Title", "feature_group": "Feature group",
+                                            "origin": "Origin", "tenant": "Tenant",
+                                            "Value #A": "Start", "Value #B": "Last update"}}},
+                   ]))
+    p.append(timeseries(lay, "Active issues by service",
+                        "Unresolved issues per service and classification (incident, advisory).",
+                        "none",
+                        [target(f"sum by (tenant, service_id, classification) (m365_service_issues_active{sel()})",
+                                "{{tenant}} {{service_id}} {{classification}}")], stack=True))
+    p.append(timeseries(lay, "Message-center posts by category and severity",
+                        "Message-center posts currently listed, by category (preventOrFixIssue, "
+                        "planForChange, stayInformed) and severity (normal, high, critical).",
+                        "none",
+                        [target(f"sum by (tenant, category, severity) (m365_service_messages{sel()})",
+                                "{{tenant}} {{category}} / {{severity}}")], stack=True))
+    p.append(timeseries(lay, "Major changes and action-required posts",
+                        "Message-center posts flagged as major change, and posts whose "
+                        "actionRequiredByDateTime lies in the future, by severity.",
+                        "none",
+                        [target(f"sum by (tenant, severity) (m365_service_messages_major_change{sel()})",
+                                "{{tenant}} major change / {{severity}}", ref="A"),
+                         target(f"sum by (tenant, severity) (m365_service_messages_action_required{sel()})",
+                                "{{tenant}} action required / {{severity}}", ref="B")]))
+    p.append(timeseries(lay, "Time to next action-required deadline",
+                        "Time left until the soonest actionRequiredByDateTime of the message-center posts.",
+                        "s",
+                        [target(f"m365_service_message_next_action_required_timestamp_seconds{sel()} - time()",
+                                "{{tenant}}")]))
+    p.append(panel(lay, "table", "Services",
+                   "Services Microsoft reports for each tenant: service_id (used by the alerts) and "
+                   "display name.", "none",
+                   [target(f"m365_service_info{sel()}", ref="A", instant=True, fmt="table")],
+                   w=24, h=8, options={"showHeader": True, "cellHeight": "sm"},
+                   transformations=[{"id": "organize", "options": {
+                       "excludeByName": {"Time": True, "Value": True, "job": True, "instance": True,
+                                         "__name__": True},
+                       "renameByName": {"tenant": "Tenant", "service_id": "Service id",
+                                        "service_name": "Service"}}}]))
+    return dashboard("m365-service-health", "M365 service health",
+                     "Microsoft 365 service health per tenant (Microsoft Graph serviceAnnouncement): "
+                     "service status, incidents, advisories and message-center posts.", p)
+
+
+# --- M365 audit feed -----------------------------------------------------------------
+
+def audit_feed():
+    lay = Layout()
+    p = []
+    p.append(stat(lay, "Disabled subscriptions",
+                  "Content types whose Management Activity API subscription is not enabled.",
+                  "none", f"sum by (tenant) (1 - m365_activity_subscription_enabled{sel()})", "{{tenant}}",
+                  ("green", 1, "orange")))
+    p.append(stat(lay, "Backlog",
+                  "Content blobs listed but not yet downloaded, all content types.",
+                  "none", f"sum by (tenant) (m365_activity_backlog_blobs{sel()})", "{{tenant}}",
+                  ("green", 100, "yellow", 1000, "red")))
+    p.append(stat(lay, "Max blob lag",
+                  "Age of the oldest listed but not downloaded blob (content expires after 7 days).",
+                  "s", f"max by (tenant) (m365_activity_blob_lag_seconds{sel()})", "{{tenant}}",
+                  ("green", 7200, "yellow", 432000, "red")))
+    p.append(stat(lay, "Newest content age",
+                  "Time since the newest contentCreated seen across content types. Events usually "
+                  "appear 60–90 minutes after they happen; the first content can take up to 12 h "
+                  "after subscribing.",
+                  "s",
+                  f"time() - max by (tenant) (m365_activity_last_content_created_timestamp_seconds{sel()} > 0)",
+                  "{{tenant}}", ("green", 21600, "orange")))
+    p.append(state_timeline(lay, "Subscription state",
+                            "Management Activity API subscription per content type: enabled or disabled "
+                            "(AF20022 no subscription, AF20023 disabled by an admin).",
+                            f"max by (tenant, content_type) (m365_activity_subscription_enabled{sel()})",
+                            "{{tenant}} · {{content_type}}",
+                            value_mappings([(1, "enabled", "green"), (0, "disabled", "red")]), h=7))
+    p.append(timeseries(lay, "Backlog by content type",
+                        "Content blobs listed but not yet downloaded (m365_activity_backlog_blobs).",
+                        "none",
+                        [target(f"sum by (tenant, content_type) (m365_activity_backlog_blobs{sel()})",
+                                "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Blob lag",
+                        "now − contentCreated of the oldest unfetched blob; 0 when nothing waits. "
+                        "Microsoft deletes content 7 days after creation (AF20051).",
+                        "s",
+                        [target(f"max by (tenant, content_type) (m365_activity_blob_lag_seconds{sel()})",
+                                "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Newest content age",
+                        "now − newest contentCreated seen, per content type. Grows steadily when the "
+                        "feed has stalled.",
+                        "s",
+                        [target("time() - max by (tenant, content_type) "
+                                f"(m365_activity_last_content_created_timestamp_seconds{sel()} > 0)",
+                                "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Record delay percentiles",
+                        "contentCreated − CreationTime of the audit records (how late Microsoft publishes "
+                        "them), 50th/90th/99th percentile from the m365_activity_record_delay_seconds "
+                        "histogram.",
+                        "s",
+                        [target(f"histogram_quantile({q}, sum by (tenant, content_type, le) "
+                                f"(rate(m365_activity_record_delay_seconds_bucket{sel()}[{RI}])))",
+                                f"{{{{tenant}}}} {{{{content_type}}}} p{int(q * 100)}", ref=ref)
+                         for q, ref in ((0.5, "A"), (0.9, "B"), (0.99, "C"))]))
+    p.append(timeseries(lay, "Records per second by workload",
+                        "New (not duplicate) audit records per second by Workload.",
+                        "cps",
+                        [target(f"sum by (tenant, workload) (rate(m365_activity_records_total{sel()}[{RI}]))",
+                                "{{tenant}} {{workload}}")], stack=True))
+    p.append(timeseries(lay, "Content blobs listed and fetched",
+                        "Content blobs listed and downloaded per second, per content type.",
+                        "cps",
+                        [target(f"sum by (tenant, content_type) (rate(m365_activity_content_listed_total{sel()}[{RI}]))",
+                                "{{tenant}} {{content_type}} listed", ref="A"),
+                         target(f"sum by (tenant, content_type) (rate(m365_activity_content_fetched_total{sel()}[{RI}]))",
+                                "{{tenant}} {{content_type}} fetched", ref="B")]))
+    p.append(timeseries(lay, "Duplicate records",
+                        "Audit records whose Id was seen before (Microsoft delivers duplicates), per second.",
+                        "cps",
+                        [target(zero_fallback(
+                            f"sum by (tenant, content_type) (rate(m365_activity_records_duplicate_total{sel()}[{RI}]))",
+                            "tenant, content_type", "m365_activity_content_listed_total"),
+                            "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Management API throttling",
+                        "Management Activity API requests throttled per second (HTTP 429, or 403 with "
+                        "AF429), by operation. Throttling is per tenant, about 2,000 requests/min.",
+                        "reqps",
+                        [target(zero_fallback(
+                            f"sum by (tenant, operation) (rate(m365_api_throttled_total{MGMT}[{RI}]))",
+                            "tenant, operation", "m365_api_requests_total", 'api="management"'),
+                            "{{tenant}} {{operation}}")]))
+    p.append(timeseries(lay, "Expired content (audit data lost)",
+                        "Content blobs that expired (AF20051, older than 7 days) before they were "
+                        "downloaded: their audit records are lost.",
+                        "none",
+                        [target(zero_fallback(
+                            f"sum by (tenant, content_type) (increase(m365_activity_content_expired_total{sel()}[{RI}]))",
+                            "tenant, content_type", "m365_activity_content_listed_total"),
+                            "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Management API errors by code",
+                        "Management Activity API errors by Microsoft error code (AF10001 permission, "
+                        "AF20022 no subscription, AF20023 disabled, AF20051 expired, AF429 throttled, …).",
+                        "reqps",
+                        [target(zero_fallback(
+                            f"sum by (tenant, error_code) (rate(m365_api_errors_total{MGMT}[{RI}]))",
+                            "tenant", "m365_api_requests_total", 'api="management"'),
+                            "{{tenant}} {{error_code}}")], w=24))
+    return dashboard("m365-audit-feed", "M365 audit feed",
+                     "Office 365 Management Activity API per tenant and content type: subscriptions, "
+                     "backlog, blob lag, record delay, record rates, throttling and expired content.", p)
+
+
+# --- M365 exporter -------------------------------------------------------------------
+
+def exporter():
+    lay = Layout()
+    p = []
+    p.append(state_timeline(lay, "Collector success",
+                            "Whether the last refresh of each collector (service_health, messages, "
+                            "activity) succeeded.",
+                            f"max by (tenant, collector) (m365_collector_success{sel()})",
+                            "{{tenant}} · {{collector}}",
+                            value_mappings([(1, "ok", "green"), (0, "failed", "red")]), h=7))
+    p.append(timeseries(lay, "Time since last successful refresh",
+                        "now − m365_collector_last_success_timestamp_seconds, per collector.",
+                        "s",
+                        [target("time() - max by (tenant, collector) "
+                                f"(m365_collector_last_success_timestamp_seconds{sel()})",
+                                "{{tenant}} {{collector}}")]))
+    p.append(timeseries(lay, "Refresh duration",
+                        "Duration of the last refresh of each collector.",
+                        "s",
+                        [target(f"max by (tenant, collector) (m365_collector_duration_seconds{sel()})",
+                                "{{tenant}} {{collector}}")]))
+    p.append(timeseries(lay, "API requests by api, operation and code",
+                        "Requests to Microsoft per second by api (graph, management, login), operation "
+                        "and HTTP status code (`error` for transport failures).",
+                        "reqps",
+                        [target("sum by (tenant, api, operation, code) "
+                                f"(rate(m365_api_requests_total{sel()}[{RI}]))",
+                                "{{tenant}} {{api}} {{operation}} {{code}}")], stack=True))
+    p.append(timeseries(lay, "API request latency (p95)",
+                        "95th percentile of the request duration to Microsoft by api and operation.",
+                        "s",
+                        [target("histogram_quantile(0.95, sum by (tenant, api, operation, le) "
+                                f"(rate(m365_api_request_duration_seconds_bucket{sel()}[{RI}])))",
+                                "{{tenant}} {{api}} {{operation}}")]))
+    p.append(timeseries(lay, "Throttled requests",
+                        "Requests throttled by Microsoft per second (HTTP 429, or 403 with AF429), by "
+                        "api and operation.",
+                        "reqps",
+                        [target(zero_fallback(
+                            f"sum by (tenant, api, operation) (rate(m365_api_throttled_total{sel()}[{RI}]))",
+                            "tenant, api, operation", "m365_api_requests_total"),
+                            "{{tenant}} {{api}} {{operation}}")]))
+    p.append(timeseries(lay, "API errors by Microsoft error code",
+                        "Errors returned by Microsoft per second, by api and error code.",
+                        "reqps",
+                        [target(zero_fallback(
+                            f"sum by (tenant, api, error_code) (rate(m365_api_errors_total{sel()}[{RI}]))",
+                            "tenant, api", "m365_api_requests_total"),
+                            "{{tenant}} {{api}} {{error_code}}")]))
+    p.append(timeseries(lay, "Token requests",
+                        "Access-token requests by result. Tokens are reused until shortly before they "
+                        "expire, so a healthy tenant shows a few successes per hour.",
+                        "none",
+                        [target("sum by (tenant, result) "
+                                f"(increase(m365_auth_token_requests_total{sel()}[{RI}]))",
+                                "{{tenant}} {{result}}")]))
+    p.append(timeseries(lay, "Token and certificate expiry",
+                        "Time left until the cached access token of each audience expires, and until the "
+                        "client certificate expires (only when a certificate is configured).",
+                        "s",
+                        [target("min by (tenant, audience) "
+                                f"(m365_auth_token_expiry_timestamp_seconds{sel()}) - time()",
+                                "{{tenant}} token {{audience}}", ref="A"),
+                         target(f"min by (tenant) (m365_auth_certificate_expiry_timestamp_seconds{sel()}) - time()",
+                                "{{tenant}} certificate", ref="B")]))
+    p.append(timeseries(lay, "Scrape duration",
+                        "How long Prometheus takes to scrape the exporter (scrape_duration_seconds). "
+                        "/metrics never calls Microsoft, so this should stay in milliseconds.",
+                        "s",
+                        [target('scrape_duration_seconds{job=~"$job"}', "{{job}} {{instance}}")]))
+    p.append(timeseries(lay, "Samples per scrape",
+                        "Samples exposed by the exporter per scrape (scrape_samples_scraped).",
+                        "none",
+                        [target('scrape_samples_scraped{job=~"$job"}', "{{job}} {{instance}}")]))
+    p.append(state_timeline(lay, "Target up",
+                            "Whether Prometheus can scrape the exporter (up).",
+                            'up{job=~"$job"}', "{{job}} {{instance}}",
+                            value_mappings([(1, "up", "green"), (0, "down", "red")]), w=12, h=8))
+    p.append(panel(lay, "table", "Build info",
+                   "Version and revision of each running exporter (m365_exporter_build_info).", "none",
+                   [target('m365_exporter_build_info{job=~"$job"}', ref="A", instant=True, fmt="table")],
+                   w=24, h=5, options={"showHeader": True, "cellHeight": "sm"},
+                   transformations=[{"id": "organize", "options": {
+                       "excludeByName": {"Time": True, "Value": True, "__name__": True}}}]))
+    return dashboard("m365-exporter", "M365 exporter",
+                     "Health of m365-exporter itself: collectors, requests to Microsoft, throttling, "
+                     "tokens and scrapes.", p)
+
+
+def main():
+    for name, dash in (("m365-service-health.json", service_health()),
+                       ("m365-audit-feed.json", audit_feed()),
+                       ("m365-exporter.json", exporter())):
+        with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
+            json.dump(dash, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        print(f"wrote dashboards/{name}: {len(dash['panels'])} panels")
+
+
+if __name__ == "__main__":
+    main()
