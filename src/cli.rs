@@ -1,0 +1,143 @@
+//! Command line (exporter-toolkit conventions: dotted long flags).
+
+use crate::logging::LogFormat;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "m365-exporter",
+    version,
+    about = "Prometheus exporter for Microsoft 365 service health and the audit activity feed",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `serve` is the default command: its flags work without naming it.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the exporter (the default).
+    Serve(ServeArgs),
+    /// Start the built-in simulator and the exporter against it: no account needed.
+    Demo(DemoArgs),
+    /// Serve simulated Microsoft endpoints (token, Graph, Management API).
+    Simulator(SimulatorArgs),
+    /// Validate the configuration and print it, secrets redacted; exit 0 or 2.
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LogArgs {
+    /// Only log messages at or above this level: debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info")]
+    pub level: String,
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WebArgs {
+    /// Address to listen on (`:9865` means every interface).
+    #[arg(long = "web.listen-address", default_value = crate::config::DEFAULT_LISTEN)]
+    pub listen_address: String,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    pub telemetry_path: String,
+    /// exporter-toolkit web configuration (TLS, basic auth). Not supported yet.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
+    /// Concurrent HTTP requests served at most; more get 503.
+    #[arg(long = "web.max-requests", default_value_t = 40)]
+    pub max_requests: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// YAML configuration file; without it one tenant comes from AZURE_* variables.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub web: WebArgs,
+    /// Simulator scenario: healthy, incident, outage.
+    #[arg(long, default_value = "incident")]
+    pub scenario: String,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SimulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:18443")]
+    pub listen: String,
+    /// Scenario: healthy, incident, outage.
+    #[arg(long, default_value = "incident")]
+    pub scenario: String,
+    /// Inject throttling, server errors, slow and malformed answers.
+    #[arg(long)]
+    pub faults: bool,
+    /// Lifetime of issued tokens, e.g. 5s or 1h.
+    #[arg(long = "token-lifetime", default_value = "1h")]
+    pub token_lifetime: String,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CheckConfigArgs {
+    /// YAML configuration file; without it the AZURE_* variables are checked.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+}
+
+/// `:9865` → `0.0.0.0:9865`; anything else as given.
+pub fn listen_addr(s: &str) -> String {
+    match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_is_default() {
+        let c = Cli::try_parse_from([
+            "m365-exporter",
+            "--config.file=x.yml",
+            "--web.listen-address=:1",
+        ])
+        .unwrap();
+        assert!(c.command.is_none());
+        assert_eq!(
+            c.serve.config_file.as_deref(),
+            Some(std::path::Path::new("x.yml"))
+        );
+        assert_eq!(listen_addr(&c.serve.web.listen_address), "0.0.0.0:1");
+        let c = Cli::try_parse_from(["m365-exporter", "demo", "--web.listen-address=127.0.0.1:5"])
+            .unwrap();
+        assert!(matches!(c.command, Some(Command::Demo(_))));
+    }
+}

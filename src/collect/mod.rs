@@ -1,0 +1,73 @@
+//! Collectors and the per-tenant runtime that schedules them.
+//!
+//! Each (tenant, collector) pair runs in its own task at its interval. A run
+//! builds a complete [`Outcome`] (rendered metric text plus what the status
+//! page shows) and swaps it in atomically; a scrape only reads those.
+
+pub mod messages;
+pub mod runtime;
+pub mod service_health;
+
+pub use runtime::{build, CollectorSlot, CollectorState, Store, TenantRuntime};
+
+use crate::metrics::text::Rendered;
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CollectorKind {
+    ServiceHealth,
+    Messages,
+    Activity,
+}
+
+impl CollectorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectorKind::ServiceHealth => "service_health",
+            CollectorKind::Messages => "messages",
+            CollectorKind::Activity => "activity",
+        }
+    }
+}
+
+/// One service as the status page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRow {
+    pub service_id: String,
+    pub name: String,
+    pub status: String,
+    pub operational: bool,
+    pub incidents: u32,
+    pub advisories: u32,
+}
+
+/// What one successful refresh produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub rendered: Rendered,
+    pub services: Vec<ServiceRow>,
+}
+
+/// A refresh failure: what went wrong, in one log-friendly line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectError(pub String);
+
+impl std::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<crate::http::ApiError> for CollectError {
+    fn from(e: crate::http::ApiError) -> Self {
+        CollectError(e.to_string())
+    }
+}
+
+/// A source of metrics for one tenant.
+pub trait Collector: Send + Sync {
+    fn kind(&self) -> CollectorKind;
+    fn interval(&self) -> Duration;
+    fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>>;
+}

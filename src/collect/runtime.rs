@@ -1,0 +1,341 @@
+//! Per-tenant runtime: builds each tenant's clients and collectors from the
+//! config, runs them on their intervals, keeps their latest outcome, and
+//! renders everything for a scrape.
+
+use super::messages::MessagesCollector;
+use super::service_health::ServiceHealthCollector;
+use super::{CollectError, Collector, CollectorKind, Outcome};
+use crate::auth::{ClientSecretCredential, Credential, SecretSource, TokenProvider};
+use crate::config::{Config, Credential as CredConfig, TenantConfig};
+use crate::graph::GraphClient;
+use crate::http::{ApiClient, RetryPolicy};
+use crate::metrics::text::{write_header, write_sample};
+use crate::metrics::{Family, Live};
+use crate::timefmt::now_unix;
+use arc_swap::ArcSwap;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The last refresh of one collector, as a scrape and the status page see it.
+#[derive(Debug, Default)]
+pub struct CollectorState {
+    pub attempted: bool,
+    pub success: bool,
+    pub last_success_unix: Option<f64>,
+    pub last_success_at: Option<Instant>,
+    pub duration_seconds: f64,
+    pub last_error: Option<String>,
+    /// The latest good outcome; kept through failures for at most 3 intervals.
+    pub outcome: Option<Arc<Outcome>>,
+}
+
+pub struct CollectorSlot {
+    pub collector: Arc<dyn Collector>,
+    pub state: ArcSwap<CollectorState>,
+}
+
+pub struct TenantRuntime {
+    pub name: String,
+    pub slots: Vec<Arc<CollectorSlot>>,
+}
+
+/// Everything a scrape reads.
+pub struct Store {
+    pub tenants: Vec<Arc<TenantRuntime>>,
+    pub live: Arc<Live>,
+}
+
+/// How long the last good snapshot outlives failures, in intervals.
+const STALE_INTERVALS: u32 = 3;
+
+/// Knobs that tests and the demo change; production uses the defaults.
+#[derive(Clone)]
+pub struct RuntimeOptions {
+    pub retry: RetryPolicy,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+fn credential(t: &TenantConfig) -> Arc<dyn Credential> {
+    let source = match &t.credential {
+        CredConfig::ClientSecret(s) => SecretSource::Inline(s.clone()),
+        CredConfig::ClientSecretFile(p) => SecretSource::File(p.clone()),
+    };
+    Arc::new(ClientSecretCredential::new(
+        &t.endpoints.login,
+        &t.tenant_id,
+        &t.client_id,
+        source,
+    ))
+}
+
+/// Build every tenant's clients and collectors. Nothing runs until [`Store::spawn`].
+pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
+    let http = crate::http::client(opts.connect_timeout, opts.request_timeout);
+    let tenants = config
+        .tenants
+        .iter()
+        .map(|t| {
+            let tokens = Arc::new(TokenProvider::new(
+                &t.name,
+                credential(t),
+                http.clone(),
+                live.clone(),
+            ));
+            let mut roots = vec![t.endpoints.graph.as_str()];
+            roots.extend(t.endpoints.management.as_deref());
+            let api = Arc::new(ApiClient::new(
+                &t.name,
+                http.clone(),
+                live.clone(),
+                tokens,
+                opts.retry.clone(),
+                &roots,
+            ));
+            let graph = Arc::new(GraphClient::new(api.clone(), &t.endpoints.graph));
+            let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
+            if t.service_health.enabled {
+                collectors.push(Arc::new(ServiceHealthCollector {
+                    tenant: t.name.clone(),
+                    graph: graph.clone(),
+                    interval: t.service_health.interval,
+                }));
+            }
+            if t.messages.enabled {
+                collectors.push(Arc::new(MessagesCollector {
+                    tenant: t.name.clone(),
+                    graph: graph.clone(),
+                    interval: t.messages.interval,
+                }));
+            }
+            Arc::new(TenantRuntime {
+                name: t.name.clone(),
+                slots: collectors
+                    .into_iter()
+                    .map(|collector| {
+                        Arc::new(CollectorSlot {
+                            collector,
+                            state: ArcSwap::from_pointee(CollectorState::default()),
+                        })
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    Store { tenants, live }
+}
+
+impl Store {
+    /// Start one task per (tenant, collector); they stop when `shutdown` flips.
+    pub fn spawn(&self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = Vec::new();
+        for t in &self.tenants {
+            for slot in &t.slots {
+                handles.push(tokio::spawn(run_loop(
+                    t.name.clone(),
+                    slot.clone(),
+                    shutdown.clone(),
+                )));
+            }
+        }
+        handles
+    }
+
+    /// `/-/ready`: every collector of every tenant has tried once.
+    pub fn ready(&self) -> bool {
+        self.tenants
+            .iter()
+            .flat_map(|t| &t.slots)
+            .all(|s| s.state.load().attempted)
+    }
+
+    pub fn has_tenant(&self, name: &str) -> bool {
+        self.tenants.iter().any(|t| t.name == name)
+    }
+
+    /// The whole exposition, or one tenant's (`/probe`).
+    pub fn render(&self, only: Option<&str>) -> Vec<u8> {
+        let tenants: Vec<&Arc<TenantRuntime>> = self
+            .tenants
+            .iter()
+            .filter(|t| only.is_none_or(|n| n == t.name))
+            .collect();
+        let states: Vec<(&str, CollectorKind, arc_swap::Guard<Arc<CollectorState>>)> = tenants
+            .iter()
+            .flat_map(|t| {
+                t.slots
+                    .iter()
+                    .map(|s| (t.name.as_str(), s.collector.kind(), s.state.load()))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(16 * 1024);
+        let mut line = String::new();
+        for &fam in Family::ALL {
+            let start = out.len();
+            write_header(&mut out, fam);
+            let header_end = out.len();
+            match fam {
+                Family::BuildInfo => {
+                    write_sample(
+                        &mut line,
+                        fam.name(),
+                        &[("version", crate::VERSION), ("revision", crate::REVISION)],
+                        1.0,
+                    );
+                }
+                Family::CollectorSuccess
+                | Family::CollectorLastSuccess
+                | Family::CollectorDuration => {
+                    for (tenant, kind, st) in &states {
+                        if !st.attempted {
+                            continue;
+                        }
+                        let labels = [("tenant", *tenant), ("collector", kind.as_str())];
+                        let v = match fam {
+                            Family::CollectorSuccess => Some(if st.success { 1.0 } else { 0.0 }),
+                            Family::CollectorLastSuccess => st.last_success_unix,
+                            _ => Some(st.duration_seconds),
+                        };
+                        if let Some(v) = v {
+                            write_sample(&mut line, fam.name(), &labels, v);
+                        }
+                    }
+                }
+                _ => {
+                    for (_, _, st) in &states {
+                        if let Some(b) = st.outcome.as_ref().and_then(|o| o.rendered.get(fam)) {
+                            out.extend_from_slice(b);
+                        }
+                    }
+                }
+            }
+            out.extend_from_slice(line.as_bytes());
+            line.clear();
+            if out.len() == header_end {
+                out.truncate(start); // no samples: no header either
+            }
+        }
+        self.live.encode(only, &mut out);
+        out
+    }
+}
+
+async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch::Receiver<bool>) {
+    let kind = slot.collector.kind().as_str();
+    let interval = slot.collector.interval();
+    loop {
+        let started = Instant::now();
+        let result = slot.collector.collect().await;
+        let took = started.elapsed();
+        let prev = slot.state.load_full();
+        let next = next_state(&prev, result, took, interval);
+        match (&prev.last_error, &next.last_error) {
+            (old, Some(new)) if old.as_ref() != Some(new) => {
+                tracing::warn!(tenant = %tenant, collector = kind, error = %new, "refresh failed");
+            }
+            (Some(_), None) => {
+                tracing::info!(tenant = %tenant, collector = kind, "refresh recovered")
+            }
+            _ => {}
+        }
+        if !prev.attempted && next.success {
+            tracing::info!(tenant = %tenant, collector = kind, took_ms = took.as_millis() as u64, "first refresh done");
+        }
+        slot.state.store(Arc::new(next));
+        // ±10% jitter spreads tenants that share an interval over time.
+        let jitter = rand::rng().random_range(0.9..1.1);
+        let wait = interval.mul_f64(jitter).saturating_sub(took);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// The state after a refresh (pure, so its rules are tested directly).
+pub fn next_state(
+    prev: &CollectorState,
+    result: Result<Outcome, CollectError>,
+    took: Duration,
+    interval: Duration,
+) -> CollectorState {
+    match result {
+        Ok(outcome) => CollectorState {
+            attempted: true,
+            success: true,
+            last_success_unix: Some(now_unix()),
+            last_success_at: Some(Instant::now()),
+            duration_seconds: took.as_secs_f64(),
+            last_error: None,
+            outcome: Some(Arc::new(outcome)),
+        },
+        Err(e) => {
+            let fresh_enough = prev
+                .last_success_at
+                .is_some_and(|t| t.elapsed() <= interval * STALE_INTERVALS);
+            CollectorState {
+                attempted: true,
+                success: false,
+                last_success_unix: prev.last_success_unix,
+                last_success_at: prev.last_success_at,
+                duration_seconds: took.as_secs_f64(),
+                last_error: Some(e.0),
+                outcome: if fresh_enough {
+                    prev.outcome.clone()
+                } else {
+                    None
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_last_good_snapshot_for_three_intervals() {
+        let ok = next_state(
+            &CollectorState::default(),
+            Ok(Outcome::default()),
+            Duration::ZERO,
+            Duration::from_secs(60),
+        );
+        assert!(ok.success && ok.outcome.is_some());
+        let failed = next_state(
+            &ok,
+            Err(CollectError("boom".into())),
+            Duration::ZERO,
+            Duration::from_secs(60),
+        );
+        assert!(!failed.success);
+        assert!(failed.outcome.is_some(), "kept within 3 intervals");
+        assert_eq!(failed.last_error.as_deref(), Some("boom"));
+        assert_eq!(failed.last_success_unix, ok.last_success_unix);
+        let mut old = ok;
+        old.last_success_at = Instant::now().checked_sub(Duration::from_secs(181));
+        let dropped = next_state(
+            &old,
+            Err(CollectError("boom".into())),
+            Duration::ZERO,
+            Duration::from_secs(60),
+        );
+        assert!(dropped.outcome.is_none(), "dropped after 3 intervals");
+    }
+}

@@ -1,0 +1,786 @@
+//! Configuration: the YAML file of SPEC, or one tenant from the azure-identity
+//! environment variables. Everything is validated here, once, into plain
+//! typed values; any problem is a [`ConfigError`] naming file, key and reason
+//! (the binary exits 2 on it). Secrets are held as [`Secret`] and never echo.
+
+use crate::cloud::Cloud;
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One line: `FILE: KEY: reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub source: String,
+    pub key: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.source, self.reason)
+        } else {
+            write!(f, "{}: {}: {}", self.source, self.key, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---------------------------------------------------------------- raw schema
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    defaults: RawCollectors,
+    tenants: Option<Vec<RawTenant>>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawCollectors {
+    service_health: Option<RawCollector>,
+    messages: Option<RawCollector>,
+    activity: Option<RawActivity>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawCollector {
+    enabled: Option<bool>,
+    interval: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawActivity {
+    enabled: Option<bool>,
+    interval: Option<String>,
+    content_types: Option<Vec<String>>,
+    start_subscriptions: Option<bool>,
+    publisher_id: Option<String>,
+    lookback: Option<String>,
+    overlap: Option<String>,
+    concurrency: Option<usize>,
+    requests_per_minute: Option<u32>,
+    state_file: Option<PathBuf>,
+    output: Option<PathBuf>,
+    operations: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    name: Option<String>,
+    tenant_id: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    client_certificate_path: Option<PathBuf>,
+    federated_token_file: Option<PathBuf>,
+    managed_identity: Option<RawManagedIdentity>,
+    cloud: Option<String>,
+    endpoints: Option<RawEndpoints>,
+    service_health: Option<RawCollector>,
+    messages: Option<RawCollector>,
+    activity: Option<RawActivity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManagedIdentity {
+    #[allow(dead_code)]
+    client_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoints {
+    login: Option<String>,
+    graph: Option<String>,
+    management: Option<String>,
+}
+
+// ------------------------------------------------------------ typed config
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file the config came from, or `environment`.
+    #[serde(skip)]
+    pub source: String,
+    pub tenants: Vec<TenantConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantConfig {
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub credential: Credential,
+    pub cloud: Cloud,
+    pub endpoints: Endpoints,
+    pub service_health: CollectorConfig,
+    pub messages: CollectorConfig,
+    pub activity: ActivityConfig,
+}
+
+/// How the tenant proves itself. Only the client secret is implemented; the
+/// other forms are parsed so that they slot in behind `auth::Credential`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    ClientSecret(Secret),
+    /// Read afresh on every token request, so a rotated secret is picked up.
+    ClientSecretFile(PathBuf),
+}
+
+/// Effective roots (scheme://host[:port], no trailing slash).
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoints {
+    pub login: String,
+    pub graph: String,
+    pub management: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectorConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivityConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+    pub content_types: Vec<String>,
+    pub start_subscriptions: bool,
+    pub publisher_id: String,
+    #[serde(with = "humantime_serde_compat")]
+    pub lookback: Duration,
+    /// Trailing window re-listed every poll, for late-indexed content.
+    #[serde(with = "humantime_serde_compat")]
+    pub overlap: Duration,
+    /// Blob downloads in flight per tenant.
+    pub concurrency: usize,
+    /// Management API request budget per tenant (Microsoft's baseline is ~2,000/min).
+    pub requests_per_minute: u32,
+    pub state_file: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub operations: Vec<String>,
+}
+
+mod humantime_serde_compat {
+    use serde::Serializer;
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+}
+
+/// `90s` → `1m30s`; whole units only, as a human would write them back.
+pub fn format_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let mut out = String::new();
+    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= n {
+            out.push_str(&format!("{}{}", secs / n, unit));
+            secs %= n;
+        }
+    }
+    out
+}
+
+pub const CONTENT_TYPES: [&str; 5] = [
+    "Audit.AzureActiveDirectory",
+    "Audit.Exchange",
+    "Audit.SharePoint",
+    "Audit.General",
+    "DLP.All",
+];
+
+/// Microsoft keeps content for 7 days; nothing older can be listed.
+pub const RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
+pub const DEFAULT_LISTEN: &str = ":9865";
+
+// ---------------------------------------------------------------- loading
+
+impl Config {
+    /// Read and validate a YAML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source: source.clone(),
+            key: String::new(),
+            reason: format!("cannot read file: {e}"),
+        })?;
+        Self::parse(&text, &source)
+    }
+
+    /// Validate YAML text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Config, ConfigError> {
+        let err = |key: &str, reason: String| ConfigError {
+            source: source.to_string(),
+            key: key.to_string(),
+            reason,
+        };
+        let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
+            // serde_yaml prefixes the path ("tenants[0]: unknown field ...").
+            let msg = e.to_string();
+            match msg.split_once(": ") {
+                Some((k, r)) if !k.contains(' ') => err(k, r.to_string()),
+                _ => err("", msg),
+            }
+        })?;
+        let tenants = raw
+            .tenants
+            .ok_or_else(|| err("tenants", "missing: at least one tenant is required".into()))?;
+        if tenants.is_empty() {
+            return Err(err(
+                "tenants",
+                "empty: at least one tenant is required".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        let mut out = Vec::new();
+        for (i, t) in tenants.into_iter().enumerate() {
+            let key = format!("tenants[{i}]");
+            let tc = build_tenant(t, &raw.defaults, &key, source)?;
+            if !names.insert(tc.name.clone()) {
+                return Err(err(
+                    &format!("{key}.name"),
+                    format!("duplicate tenant name {:?}", tc.name),
+                ));
+            }
+            out.push(tc);
+        }
+        Ok(Config {
+            source: source.to_string(),
+            tenants: out,
+        })
+    }
+
+    /// One tenant from the azure-identity environment variables.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let source = "environment";
+        let err = |key: &str, reason: &str| ConfigError {
+            source: source.into(),
+            key: key.into(),
+            reason: reason.into(),
+        };
+        let tenant_id = get("AZURE_TENANT_ID")
+            .ok_or_else(|| err("AZURE_TENANT_ID", "not set (and no --config.file given)"))?;
+        let client_id = get("AZURE_CLIENT_ID").ok_or_else(|| err("AZURE_CLIENT_ID", "not set"))?;
+        for unsupported in [
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            "AZURE_FEDERATED_TOKEN_FILE",
+        ] {
+            if get(unsupported).is_some() {
+                return Err(err(
+                    unsupported,
+                    "this credential type is not supported yet; use AZURE_CLIENT_SECRET",
+                ));
+            }
+        }
+        let secret =
+            get("AZURE_CLIENT_SECRET").ok_or_else(|| err("AZURE_CLIENT_SECRET", "not set"))?;
+        let raw = RawTenant {
+            name: Some("default".into()),
+            tenant_id: Some(tenant_id),
+            client_id: Some(client_id),
+            client_secret: Some(secret),
+            client_secret_file: None,
+            client_certificate_path: None,
+            federated_token_file: None,
+            managed_identity: None,
+            cloud: None,
+            endpoints: get("AZURE_AUTHORITY_HOST").map(|h| RawEndpoints {
+                login: Some(h),
+                ..Default::default()
+            }),
+            service_health: None,
+            messages: None,
+            activity: None,
+        };
+        let t = build_tenant(raw, &RawCollectors::default(), "", source).map_err(|mut e| {
+            e.key = env_key(&e.key);
+            e
+        })?;
+        Ok(Config {
+            source: source.into(),
+            tenants: vec![t],
+        })
+    }
+
+    /// The effective configuration as YAML, secrets redacted.
+    pub fn to_redacted_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn env_key(k: &str) -> String {
+    match k.trim_start_matches('.') {
+        "tenant_id" => "AZURE_TENANT_ID".into(),
+        "client_id" => "AZURE_CLIENT_ID".into(),
+        "endpoints.login" => "AZURE_AUTHORITY_HOST".into(),
+        other => other.into(),
+    }
+}
+
+fn build_tenant(
+    t: RawTenant,
+    defaults: &RawCollectors,
+    key: &str,
+    source: &str,
+) -> Result<TenantConfig, ConfigError> {
+    let err = |k: &str, reason: String| ConfigError {
+        source: source.to_string(),
+        key: if key.is_empty() {
+            k.to_string()
+        } else {
+            format!("{key}.{k}")
+        },
+        reason,
+    };
+    let name = t.name.ok_or_else(|| err("name", "missing".into()))?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        return Err(err(
+            "name",
+            format!("{name:?} must match [a-z0-9_-]+ (it becomes the `tenant` label)"),
+        ));
+    }
+    let tenant_id = t
+        .tenant_id
+        .ok_or_else(|| err("tenant_id", "missing".into()))?;
+    if !is_guid(&tenant_id) && !is_domain(&tenant_id) {
+        return Err(err(
+            "tenant_id",
+            format!("{tenant_id:?} is neither a GUID nor a domain name"),
+        ));
+    }
+    let client_id = t
+        .client_id
+        .ok_or_else(|| err("client_id", "missing".into()))?;
+    if !is_guid(&client_id) {
+        return Err(err(
+            "client_id",
+            format!("{client_id:?} is not a GUID (the application's client id)"),
+        ));
+    }
+
+    // Exactly one credential.
+    let given: Vec<&str> = [
+        ("client_secret", t.client_secret.is_some()),
+        ("client_secret_file", t.client_secret_file.is_some()),
+        (
+            "client_certificate_path",
+            t.client_certificate_path.is_some(),
+        ),
+        ("federated_token_file", t.federated_token_file.is_some()),
+        ("managed_identity", t.managed_identity.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(k, _)| *k)
+    .collect();
+    let credential = match given.as_slice() {
+        [] => return Err(err(
+            "client_secret_file",
+            "no credential: set exactly one of client_secret_file, client_secret, client_certificate_path, federated_token_file, managed_identity".into(),
+        )),
+        [_] => {
+            if let Some(s) = t.client_secret {
+                if s.is_empty() {
+                    return Err(err("client_secret", "empty".into()));
+                }
+                Credential::ClientSecret(Secret::new(s))
+            } else if let Some(p) = t.client_secret_file {
+                match std::fs::read_to_string(&p) {
+                    Ok(s) if !s.trim().is_empty() => Credential::ClientSecretFile(p),
+                    Ok(_) => return Err(err("client_secret_file", format!("{} is empty", p.display()))),
+                    Err(e) => return Err(err("client_secret_file", format!("cannot read {}: {e}", p.display()))),
+                }
+            } else {
+                return Err(err(given[0], "this credential type is not supported yet; use client_secret_file".into()));
+            }
+        }
+        many => return Err(err(many[1], format!("more than one credential given ({}): set exactly one", many.join(", ")))),
+    };
+
+    let cloud = match t.cloud.as_deref() {
+        None => Cloud::Global,
+        Some(c) => Cloud::parse(c).ok_or_else(|| {
+            err(
+                "cloud",
+                format!("{c:?} is not one of {}", Cloud::ALL.join(", ")),
+            )
+        })?,
+    };
+    let roots = cloud.roots();
+    let ep = t.endpoints.unwrap_or_default();
+    let root = |k: &str,
+                v: Option<String>,
+                default: Option<&str>|
+     -> Result<Option<String>, ConfigError> {
+        match v {
+            Some(u) => {
+                let trimmed = u.trim_end_matches('/').to_string();
+                match reqwest::Url::parse(&trimmed) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                        Ok(Some(trimmed))
+                    }
+                    _ => Err(err(
+                        &format!("endpoints.{k}"),
+                        format!("{u:?} is not an http(s) URL"),
+                    )),
+                }
+            }
+            None => Ok(default.map(str::to_string)),
+        }
+    };
+    let endpoints = Endpoints {
+        login: root("login", ep.login, Some(roots.login))?.unwrap_or_default(),
+        graph: root("graph", ep.graph, Some(roots.graph))?.unwrap_or_default(),
+        management: root("management", ep.management, roots.management)?,
+    };
+
+    let service_health = collector(
+        "service_health",
+        t.service_health.as_ref(),
+        defaults.service_health.as_ref(),
+        true,
+        Duration::from_secs(60),
+        &err,
+    )?;
+    let messages = collector(
+        "messages",
+        t.messages.as_ref(),
+        defaults.messages.as_ref(),
+        true,
+        Duration::from_secs(300),
+        &err,
+    )?;
+    let activity = activity(
+        t.activity.as_ref(),
+        defaults.activity.as_ref(),
+        &tenant_id,
+        &err,
+    )?;
+    if activity.enabled && endpoints.management.is_none() {
+        return Err(err(
+            "endpoints.management",
+            format!("activity is enabled but Microsoft publishes no Management API host for cloud {:?}: set endpoints.management", t.cloud.unwrap_or_default()),
+        ));
+    }
+    Ok(TenantConfig {
+        name,
+        tenant_id,
+        client_id,
+        credential,
+        cloud,
+        endpoints,
+        service_health,
+        messages,
+        activity,
+    })
+}
+
+type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+
+fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
+    let d = parse_duration(v).map_err(|r| err(key, r))?;
+    if d.is_zero() {
+        return Err(err(key, "must be greater than zero".into()));
+    }
+    Ok(d)
+}
+
+/// `30s`, `5m`, `1h`, `7d`, `1h30m`.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    humantime::parse_duration(v.trim())
+        .map_err(|e| format!("{v:?} is not a duration like 30s, 5m, 1h, 7d ({e})"))
+}
+
+fn collector(
+    name: &str,
+    own: Option<&RawCollector>,
+    def: Option<&RawCollector>,
+    enabled: bool,
+    interval: Duration,
+    err: &ErrFn,
+) -> Result<CollectorConfig, ConfigError> {
+    let pick = |f: fn(&RawCollector) -> Option<String>| own.and_then(f).or_else(|| def.and_then(f));
+    let interval = match pick(|c| c.interval.clone()) {
+        Some(v) => duration(&format!("{name}.interval"), &v, err)?,
+        None => interval,
+    };
+    let enabled = own
+        .and_then(|c| c.enabled)
+        .or_else(|| def.and_then(|c| c.enabled))
+        .unwrap_or(enabled);
+    Ok(CollectorConfig { enabled, interval })
+}
+
+fn activity(
+    own: Option<&RawActivity>,
+    def: Option<&RawActivity>,
+    tenant_id: &str,
+    err: &ErrFn,
+) -> Result<ActivityConfig, ConfigError> {
+    // A tenant's own value wins over the defaults', field by field.
+    fn pick<T: Clone>(
+        own: Option<&RawActivity>,
+        def: Option<&RawActivity>,
+        f: fn(&RawActivity) -> Option<T>,
+    ) -> Option<T> {
+        own.and_then(f).or_else(|| def.and_then(f))
+    }
+    let dur = |k: &str, f: fn(&RawActivity) -> Option<String>, d: Duration| match pick(own, def, f)
+    {
+        Some(v) => duration(&format!("activity.{k}"), &v, err),
+        None => Ok(d),
+    };
+    let interval = dur("interval", |a| a.interval.clone(), Duration::from_secs(60))?;
+    let lookback = dur(
+        "lookback",
+        |a| a.lookback.clone(),
+        Duration::from_secs(86_400),
+    )?;
+    if lookback > RETENTION {
+        return Err(err(
+            "activity.lookback",
+            "must be at most 7d (Microsoft keeps content for 7 days)".into(),
+        ));
+    }
+    let overlap = dur("overlap", |a| a.overlap.clone(), Duration::from_secs(3_600))?;
+    if overlap > Duration::from_secs(86_400) {
+        return Err(err("activity.overlap", "must be at most 24h".into()));
+    }
+    let content_types = pick(own, def, |a| a.content_types.clone())
+        .unwrap_or_else(|| CONTENT_TYPES.iter().map(|s| s.to_string()).collect());
+    if content_types.is_empty() {
+        return Err(err("activity.content_types", "empty".into()));
+    }
+    for ct in &content_types {
+        if !CONTENT_TYPES.contains(&ct.as_str()) {
+            return Err(err(
+                "activity.content_types",
+                format!("{ct:?} is not one of {}", CONTENT_TYPES.join(", ")),
+            ));
+        }
+    }
+    let publisher_id =
+        pick(own, def, |a| a.publisher_id.clone()).unwrap_or_else(|| tenant_id.to_string());
+    if !is_guid(&publisher_id) && publisher_id != tenant_id {
+        return Err(err(
+            "activity.publisher_id",
+            format!("{publisher_id:?} is not a GUID"),
+        ));
+    }
+    let concurrency = pick(own, def, |a| a.concurrency).unwrap_or(4);
+    if !(1..=64).contains(&concurrency) {
+        return Err(err(
+            "activity.concurrency",
+            "must be between 1 and 64".into(),
+        ));
+    }
+    let requests_per_minute = pick(own, def, |a| a.requests_per_minute).unwrap_or(1_500);
+    if !(1..=2_000).contains(&requests_per_minute) {
+        return Err(err(
+            "activity.requests_per_minute",
+            "must be between 1 and 2000 (Microsoft's per-tenant baseline)".into(),
+        ));
+    }
+    Ok(ActivityConfig {
+        enabled: pick(own, def, |a| a.enabled).unwrap_or(false),
+        interval,
+        content_types,
+        start_subscriptions: pick(own, def, |a| a.start_subscriptions).unwrap_or(false),
+        publisher_id,
+        lookback,
+        overlap,
+        concurrency,
+        requests_per_minute,
+        state_file: own.and_then(|a| a.state_file.clone()),
+        output: own.and_then(|a| a.output.clone()),
+        operations: pick(own, def, |a| a.operations.clone()).unwrap_or_default(),
+    })
+}
+
+pub fn is_guid(s: &str) -> bool {
+    uuid::Uuid::try_parse(s).is_ok() && s.len() == 36
+}
+
+fn is_domain(s: &str) -> bool {
+    s.contains('.')
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+defaults:
+  service_health: {interval: 30s}
+tenants:
+  - name: contoso
+    tenant_id: 8f3c2a1e-1111-2222-3333-444455556666
+    client_id: 0c1d2e3f-1111-2222-3333-444455556666
+    client_secret: s3cr3t-value
+    endpoints: {login: "http://127.0.0.1:1", graph: "http://127.0.0.1:1/", management: "http://127.0.0.1:1"}
+    messages: {enabled: false}
+"#;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, "test.yml")
+    }
+
+    fn fails(s: &str) -> ConfigError {
+        parse(s).expect_err("must fail")
+    }
+
+    #[test]
+    fn valid_file_merges_defaults() {
+        let c = parse(OK).unwrap();
+        let t = &c.tenants[0];
+        assert_eq!(t.service_health.interval, Duration::from_secs(30));
+        assert!(!t.messages.enabled);
+        assert_eq!(t.messages.interval, Duration::from_secs(300));
+        assert_eq!(t.endpoints.graph, "http://127.0.0.1:1");
+        assert_eq!(t.activity.publisher_id, t.tenant_id);
+        assert!(!t.activity.enabled);
+    }
+
+    #[test]
+    fn redacted_yaml_hides_secret() {
+        let out = parse(OK).unwrap().to_redacted_yaml();
+        assert!(!out.contains("s3cr3t-value"), "{out}");
+        assert!(out.contains("<redacted>"));
+        assert!(out.contains("interval: 30s"));
+    }
+
+    #[test]
+    fn unknown_key() {
+        let e = fails(&OK.replace("messages: {enabled: false}", "mesages: {}"));
+        assert_eq!(e.source, "test.yml");
+        assert!(e.key.starts_with("tenants[0]"), "{e}");
+        assert!(e.reason.contains("unknown field `mesages`"), "{e}");
+    }
+
+    #[test]
+    fn missing_credential() {
+        let e = fails(&OK.replace("client_secret: s3cr3t-value", ""));
+        assert!(e.reason.contains("no credential"), "{e}");
+    }
+
+    #[test]
+    fn double_credential_does_not_echo_secret() {
+        let e = fails(&OK.replace(
+            "client_secret: s3cr3t-value",
+            "client_secret: s3cr3t-value\n    client_secret_file: /nonexistent",
+        ));
+        assert!(e.reason.contains("more than one credential"), "{e}");
+        assert!(!e.to_string().contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn bad_guid() {
+        let e = fails(&OK.replace("0c1d2e3f-1111-2222-3333-444455556666", "not-a-guid"));
+        assert_eq!(e.key, "tenants[0].client_id");
+    }
+
+    #[test]
+    fn bad_duration() {
+        let e = fails(&OK.replace("interval: 30s", "interval: 30 parsecs"));
+        assert_eq!(e.key, "tenants[0].service_health.interval");
+        assert!(e.reason.contains("not a duration"));
+    }
+
+    #[test]
+    fn duplicate_names() {
+        let tenant = &OK[OK.find("  - name").unwrap()..];
+        let e = fails(&format!("{OK}{tenant}"));
+        assert_eq!(e.key, "tenants[1].name");
+        assert!(e.reason.contains("duplicate"));
+    }
+
+    #[test]
+    fn unreadable_secret_file() {
+        let e = fails(&OK.replace(
+            "client_secret: s3cr3t-value",
+            "client_secret_file: /nonexistent/secret",
+        ));
+        assert_eq!(e.key, "tenants[0].client_secret_file");
+        assert!(e.reason.contains("cannot read /nonexistent/secret"), "{e}");
+    }
+
+    #[test]
+    fn bad_tenant_name_and_cloud() {
+        assert_eq!(
+            fails(&OK.replace("name: contoso", "name: Contoso")).key,
+            "tenants[0].name"
+        );
+        let e = fails(&OK.replace("messages: {enabled: false}", "cloud: mars"));
+        assert_eq!(e.key, "tenants[0].cloud");
+    }
+
+    #[test]
+    fn china_activity_needs_management_endpoint() {
+        let y = OK
+            .replace(", management: \"http://127.0.0.1:1\"", "")
+            .replace(
+                "messages: {enabled: false}",
+                "cloud: china\n    activity: {enabled: true}",
+            );
+        let e = fails(&y);
+        assert_eq!(e.key, "tenants[0].endpoints.management");
+    }
+
+    #[test]
+    fn env_mode() {
+        let env = |k: &str| match k {
+            "AZURE_TENANT_ID" => Some("contoso.onmicrosoft.com".to_string()),
+            "AZURE_CLIENT_ID" => Some("0c1d2e3f-1111-2222-3333-444455556666".to_string()),
+            "AZURE_CLIENT_SECRET" => Some("x".to_string()),
+            "AZURE_AUTHORITY_HOST" => Some("https://login.microsoftonline.us/".to_string()),
+            _ => None,
+        };
+        let c = Config::from_env(env).unwrap();
+        assert_eq!(c.tenants[0].name, "default");
+        assert_eq!(
+            c.tenants[0].endpoints.login,
+            "https://login.microsoftonline.us"
+        );
+        let e = Config::from_env(|_| None).unwrap_err();
+        assert_eq!(e.key, "AZURE_TENANT_ID");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+    }
+}

@@ -1,0 +1,48 @@
+//! `m365-exporter demo`: the simulator on a free loopback port and the
+//! exporter against it, one command, no Microsoft account.
+
+use crate::config::{Config, TenantConfig};
+use crate::simulator::{SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID};
+
+/// The config the demo's exporter uses against a simulator at `url`.
+pub fn config(url: &str) -> Config {
+    let yaml = format!(
+        r#"
+tenants:
+  - name: contoso
+    tenant_id: {SIM_TENANT_ID}
+    client_id: {SIM_CLIENT_ID}
+    client_secret: {SIM_CLIENT_SECRET}
+    endpoints: {{login: "{url}", graph: "{url}", management: "{url}"}}
+    service_health: {{interval: 15s}}
+    messages: {{interval: 30s}}
+"#
+    );
+    match Config::parse(&yaml, "demo") {
+        Ok(c) => c,
+        // The text above is fixed; failing to parse it is a bug caught by tests.
+        Err(e) => panic!("demo config invalid: {e}"),
+    }
+}
+
+pub async fn start_simulator(scenario: &str) -> Result<Simulator, crate::simulator::SimError> {
+    Simulator::start(SimOptions {
+        scenario: scenario.to_string(),
+        ..SimOptions::default()
+    })
+    .await
+}
+
+/// The demo tenant, for tests that tweak it.
+pub fn tenant(url: &str) -> TenantConfig {
+    config(url).tenants.remove(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn demo_config_is_valid() {
+        let c = super::config("http://127.0.0.1:1");
+        assert_eq!(c.tenants[0].name, "contoso");
+    }
+}

@@ -1,0 +1,464 @@
+//! The one place requests leave for Microsoft: bearer tokens, the allow-list
+//! of hosts, retries with backoff and jitter honouring `Retry-After`, a cap on
+//! body size, error-body parsing, and the `m365_api_*` metrics.
+
+use crate::auth::{AuthError, TokenProvider};
+use crate::metrics::Live;
+use bytes::Bytes;
+use rand::Rng;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::Method;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Graph,
+    Management,
+    Login,
+}
+
+impl Api {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Graph => "graph",
+            Api::Management => "management",
+            Api::Login => "login",
+        }
+    }
+}
+
+/// Record one HTTP exchange in `m365_api_requests_total` and the histogram.
+pub fn observe(live: &Live, tenant: &str, api: Api, operation: &str, code: &str, took: Duration) {
+    live.api_requests
+        .with_label_values(&[tenant, api.as_str(), operation, code])
+        .inc();
+    live.api_duration
+        .with_label_values(&[tenant, api.as_str(), operation])
+        .observe(took.as_secs_f64());
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub max_backoff: Duration,
+    /// A `Retry-After` longer than this is cut to it (and the call fails
+    /// sooner rather than hanging a refresh for an hour).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with jitter: between half and all of base·2^(n−1).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = exp.min(self.max_backoff);
+        let half = cap / 2;
+        half + rand::rng().random_range(Duration::ZERO..=half)
+    }
+}
+
+/// Build the shared reqwest client (rustls, timeouts, no redirects to
+/// unchecked hosts).
+pub fn client(connect_timeout: Duration, timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("m365-exporter/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{operation}: {source}")]
+    Auth {
+        operation: &'static str,
+        source: AuthError,
+    },
+    #[error("{operation}: transport error: {message}")]
+    Transport {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{operation}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Status {
+        operation: &'static str,
+        status: u16,
+        /// Microsoft's error code (`AF20022`, `TooManyRequests`, …).
+        code: Option<String>,
+        message: String,
+    },
+    #[error("{operation}: response body larger than {limit} bytes")]
+    TooLarge {
+        operation: &'static str,
+        limit: usize,
+    },
+    #[error(
+        "{operation}: refusing to send a token to {url}: not a configured endpoint of this tenant"
+    )]
+    ForeignHost {
+        operation: &'static str,
+        url: String,
+    },
+    #[error("{operation}: malformed response: {message}")]
+    Malformed {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl ApiError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Status { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One request, described.
+pub struct Call<'a> {
+    pub api: Api,
+    pub operation: &'static str,
+    pub method: Method,
+    pub url: &'a str,
+    /// Token audience (the API root).
+    pub audience: &'a str,
+    pub max_body: usize,
+}
+
+/// Per-tenant API client.
+pub struct ApiClient {
+    pub tenant: String,
+    http: reqwest::Client,
+    live: Arc<Live>,
+    tokens: Arc<TokenProvider>,
+    policy: RetryPolicy,
+    /// Origins (`scheme://host:port`) this tenant may send tokens to.
+    allowed: Vec<String>,
+}
+
+fn origin(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization())
+}
+
+impl ApiClient {
+    pub fn new(
+        tenant: &str,
+        http: reqwest::Client,
+        live: Arc<Live>,
+        tokens: Arc<TokenProvider>,
+        policy: RetryPolicy,
+        roots: &[&str],
+    ) -> Self {
+        ApiClient {
+            tenant: tenant.to_string(),
+            http,
+            live,
+            tokens,
+            policy,
+            allowed: roots.iter().filter_map(|r| origin(r)).collect(),
+        }
+    }
+
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// Send with retries; `Ok` only for a 2xx answer.
+    pub async fn send(&self, call: &Call<'_>) -> Result<Response, ApiError> {
+        let op = call.operation;
+        if !origin(call.url).is_some_and(|o| self.allowed.contains(&o)) {
+            return Err(ApiError::ForeignHost {
+                operation: op,
+                url: call.url.to_string(),
+            });
+        }
+        let mut attempt = 0;
+        let mut renewed_after_401 = false;
+        loop {
+            attempt += 1;
+            let token =
+                self.tokens
+                    .token(call.audience)
+                    .await
+                    .map_err(|source| ApiError::Auth {
+                        operation: op,
+                        source,
+                    })?;
+            let started = Instant::now();
+            let sent = self
+                .http
+                .request(call.method.clone(), call.url)
+                .bearer_auth(token.expose())
+                .header("Accept", "application/json")
+                .send()
+                .await;
+            let (err, retry_after) = match sent {
+                Err(e) => {
+                    self.observe(call, "error", started);
+                    (
+                        ApiError::Transport {
+                            operation: op,
+                            message: transport_message(&e),
+                        },
+                        None,
+                    )
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let limit = if (200..300).contains(&status) {
+                        call.max_body
+                    } else {
+                        64 * 1024
+                    };
+                    let body = read_capped(resp, limit, op).await;
+                    let code = match &body {
+                        Ok(_) => status.to_string(),
+                        Err(ApiError::TooLarge { .. }) => status.to_string(),
+                        Err(_) => "error".to_string(),
+                    };
+                    self.observe(call, &code, started);
+                    match body {
+                        Ok(body) if (200..300).contains(&status) => {
+                            return Ok(Response {
+                                status,
+                                headers,
+                                body,
+                            })
+                        }
+                        Ok(body) => {
+                            let (code, message) = parse_error_body(&body);
+                            let throttled = status == 429 || code.as_deref() == Some("AF429");
+                            if throttled {
+                                self.live
+                                    .api_throttled
+                                    .with_label_values(&[
+                                        self.tenant.as_str(),
+                                        call.api.as_str(),
+                                        op,
+                                    ])
+                                    .inc();
+                            }
+                            let label = code.clone().unwrap_or_else(|| format!("HTTP{status}"));
+                            self.live
+                                .api_errors
+                                .with_label_values(&[
+                                    self.tenant.as_str(),
+                                    call.api.as_str(),
+                                    &label,
+                                ])
+                                .inc();
+                            if status == 401 && !renewed_after_401 {
+                                // Expired or revoked early: one fresh token, at once.
+                                renewed_after_401 = true;
+                                self.tokens.invalidate(call.audience, &token).await;
+                                attempt -= 1;
+                                continue;
+                            }
+                            let err = ApiError::Status {
+                                operation: op,
+                                status,
+                                code,
+                                message,
+                            };
+                            if !(throttled || is_retryable_status(status, err.code())) {
+                                return Err(err);
+                            }
+                            (err, retry_after_of(&headers))
+                        }
+                        Err(e) => (e, None),
+                    }
+                }
+            };
+            if attempt >= self.policy.max_attempts {
+                return Err(err);
+            }
+            let wait = match retry_after {
+                Some(d) => d.min(self.policy.max_retry_after),
+                None => self.policy.backoff(attempt),
+            };
+            tracing::debug!(tenant = %self.tenant, operation = op, error = %err, wait_ms = wait.as_millis() as u64, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn observe(&self, call: &Call<'_>, code: &str, started: Instant) {
+        observe(
+            &self.live,
+            &self.tenant,
+            call.api,
+            call.operation,
+            code,
+            started.elapsed(),
+        );
+    }
+}
+
+fn transport_message(e: &reqwest::Error) -> String {
+    // reqwest puts the URL (with PublisherIdentifier, never a token) in the
+    // message; the source chain says what actually went wrong.
+    let mut msg = e.without_url_ref().to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        if self.is_timeout() {
+            "timed out".into()
+        } else if self.is_connect() {
+            "connection failed".into()
+        } else if self.is_body() || self.is_decode() {
+            "reading body failed".into()
+        } else {
+            "request failed".into()
+        }
+    }
+}
+
+fn is_retryable_status(status: u16, code: Option<&str>) -> bool {
+    matches!(status, 500 | 502 | 503 | 504) || code == Some("AF50000")
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = when.timestamp() - chrono::Utc::now().timestamp();
+    Some(Duration::from_secs(secs.max(0) as u64))
+}
+
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+    operation: &'static str,
+) -> Result<Bytes, ApiError> {
+    if resp.content_length().is_some_and(|n| n as usize > limit) {
+        return Err(ApiError::TooLarge { operation, limit });
+    }
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > limit {
+                    return Err(ApiError::TooLarge { operation, limit });
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Err(e) => {
+                return Err(ApiError::Transport {
+                    operation,
+                    message: transport_message(&e),
+                })
+            }
+        }
+    }
+}
+
+/// Graph and Management API errors are `{"error":{"code":"…","message":"…"}}`.
+pub fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct Outer {
+        error: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<Outer>(body) {
+        Ok(o) => (
+            o.error.code.filter(|c| !c.is_empty() && c.len() <= 64),
+            o.error.message.unwrap_or_default(),
+        ),
+        Err(_) => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim()
+                .to_string();
+            (None, text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies() {
+        let (c, m) =
+            parse_error_body(br#"{"error":{"code":"AF20022","message":"No subscription found"}}"#);
+        assert_eq!(
+            (c.as_deref(), m.as_str()),
+            (Some("AF20022"), "No subscription found")
+        );
+        let (c, m) = parse_error_body(b"<html>bad gateway</html>");
+        assert_eq!((c, m.as_str()), (None, "<html>bad gateway</html>"));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after_of(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after_of(&h), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        for attempt in 1..10 {
+            let d = p.backoff(attempt);
+            assert!(d <= p.max_backoff);
+            let full = p.base.saturating_mul(1 << (attempt - 1)).min(p.max_backoff);
+            assert!(d >= full / 2);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! m365-exporter: Prometheus metrics for Microsoft 365 service health and the
+//! Office 365 Management Activity (audit) feed.
+//!
+//! Data flows one way: [`config`] → clients ([`auth`], [`http`], [`graph`]) →
+//! snapshots ([`collect`]) → text ([`metrics`]) → HTTP ([`server`]).
+//! [`simulator`] serves Microsoft's endpoints locally for `demo` and tests.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod cloud;
+pub mod collect;
+pub mod config;
+pub mod demo;
+pub mod graph;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod secret;
+pub mod server;
+pub mod simulator;
+pub mod timefmt;
+
+/// Version string reported by `--version` and `m365_exporter_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Git revision baked in at build time (`M365_EXPORTER_REVISION`), or "unknown".
+pub const REVISION: &str = match option_env!("M365_EXPORTER_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};

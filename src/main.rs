@@ -1,0 +1,198 @@
+use clap::Parser;
+use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::cli::{Cli, Command, LogArgs, ServeArgs, SimulatorArgs, WebArgs};
+use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::config::{parse_duration, Config, ConfigError};
+use m365_exporter::simulator::{Faults, SimOptions, Simulator};
+use m365_exporter::{demo, logging, server};
+use std::process::ExitCode;
+
+/// Bad configuration: one line on stderr, exit 2 (SPEC).
+fn config_exit(e: ConfigError) -> ExitCode {
+    eprintln!("m365-exporter: invalid configuration: {e}");
+    ExitCode::from(2)
+}
+
+fn init_logging(log: &LogArgs) -> Result<(), ExitCode> {
+    logging::init(&log.level, log.format).map_err(|e| {
+        eprintln!("m365-exporter: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Config::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
+    }
+}
+
+fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
+    if let Some(p) = &web.web_config_file {
+        eprintln!(
+            "m365-exporter: invalid configuration: {}: --web.config.file: TLS and basic auth are not supported yet; terminate TLS in front of the exporter",
+            p.display()
+        );
+        return Err(ExitCode::from(2));
+    }
+    if !web.telemetry_path.starts_with('/') || web.telemetry_path == "/" {
+        eprintln!("m365-exporter: invalid configuration: --web.telemetry-path: {:?} must start with / and not be /", web.telemetry_path);
+        return Err(ExitCode::from(2));
+    }
+    Ok(WebOptions {
+        listen: web.listen_address.clone(),
+        telemetry_path: web.telemetry_path.clone(),
+        max_requests: web.max_requests,
+    })
+}
+
+async fn run_exporter(config: Config, web: WebOptions) -> ExitCode {
+    let running = match Running::start(&config, &web, &RuntimeOptions::default()).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(address = %web.listen, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %running.addr, tenants = config.tenants.len(), version = m365_exporter::VERSION, "listening");
+    server::shutdown_signal().await;
+    match running.stop().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    if let Err(c) = init_logging(&args.log) {
+        return c;
+    }
+    let web = match web_options(&args.web) {
+        Ok(w) => w,
+        Err(c) => return c,
+    };
+    match load(args.config_file.as_deref()) {
+        Ok(config) => run_exporter(config, web).await,
+        Err(e) => config_exit(e),
+    }
+}
+
+async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
+    if let Err(c) = init_logging(&args.log) {
+        return c;
+    }
+    let web = match web_options(&args.web) {
+        Ok(w) => w,
+        Err(c) => return c,
+    };
+    let sim = match demo::start_simulator(&args.scenario).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("m365-exporter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = demo::config(&sim.url());
+    let running = match Running::start(&config, &web, &RuntimeOptions::default()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("m365-exporter: cannot listen on {}: {e}", web.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let base = match running.addr.ip().is_unspecified() {
+        true => format!("http://localhost:{}", running.addr.port()),
+        false => running.url(),
+    };
+    println!(
+        "m365-exporter demo (scenario {:?}), simulator at {}",
+        args.scenario,
+        sim.url()
+    );
+    println!("  metrics:     {base}{}", web.telemetry_path);
+    println!("  status page: {base}/");
+    println!("  one tenant:  {base}/probe?target=contoso");
+    println!("Press Ctrl-C to stop.");
+    server::shutdown_signal().await;
+    let _ = running.stop().await;
+    sim.stop().await;
+    ExitCode::SUCCESS
+}
+
+async fn run_simulator(args: SimulatorArgs) -> ExitCode {
+    if let Err(c) = init_logging(&args.log) {
+        return c;
+    }
+    let token_lifetime = match parse_duration(&args.token_lifetime) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) | Err(_) => {
+            eprintln!(
+                "m365-exporter: --token-lifetime: {:?} is not a duration like 5s or 1h",
+                args.token_lifetime
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let opts = SimOptions {
+        listen: args.listen.clone(),
+        scenario: args.scenario.clone(),
+        token_lifetime,
+        faults: Faults {
+            chaos: args.faults,
+            ..Faults::default()
+        },
+        ..SimOptions::default()
+    };
+    let sim = match Simulator::start(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("m365-exporter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "simulator listening on {} (scenario {:?}, faults {})",
+        sim.url(),
+        args.scenario,
+        args.faults
+    );
+    println!(
+        "  tenant_id:     {}",
+        m365_exporter::simulator::SIM_TENANT_ID
+    );
+    println!(
+        "  client_id:     {}",
+        m365_exporter::simulator::SIM_CLIENT_ID
+    );
+    println!(
+        "  client_secret: {}",
+        m365_exporter::simulator::SIM_CLIENT_SECRET
+    );
+    server::shutdown_signal().await;
+    sim.stop().await;
+    ExitCode::SUCCESS
+}
+
+fn check_config(path: Option<&std::path::Path>) -> ExitCode {
+    match load(path) {
+        Ok(c) => {
+            print!("{}", c.to_redacted_yaml());
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_exit(e),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(a)) => serve(a).await,
+        Some(Command::Demo(a)) => run_demo(a).await,
+        Some(Command::Simulator(a)) => run_simulator(a).await,
+        Some(Command::CheckConfig(a)) => check_config(a.config_file.as_deref()),
+    }
+}

@@ -1,0 +1,14 @@
+//! Metric definitions and rendering.
+//!
+//! Two kinds of series, kept apart on purpose:
+//! - **snapshot families** ([`text`]): gauges describing what Microsoft said at
+//!   the last refresh. A collector renders them to bytes once per refresh; a
+//!   scrape only copies those bytes.
+//! - **live metrics** ([`Live`]): counters and histograms updated as requests
+//!   happen (API calls, tokens, audit records), in a `prometheus::Registry`.
+
+pub mod live;
+pub mod text;
+
+pub use live::Live;
+pub use text::{Family, SnapshotWriter};

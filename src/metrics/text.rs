@@ -1,0 +1,186 @@
+//! Prometheus text exposition (0.0.4) for snapshot families.
+//!
+//! Every family is declared once in [`Family`], with its HELP and TYPE; a
+//! collector writes sample lines per family into a [`SnapshotWriter`]; the
+//! server groups the lines of all tenants under one HELP/TYPE header, as the
+//! format requires.
+
+use std::fmt::Write as _;
+
+macro_rules! families {
+    ($( $variant:ident => ($name:literal, $kind:literal, $help:literal), )*) => {
+        /// Every snapshot-rendered metric family, in exposition order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Family { $($variant),* }
+
+        impl Family {
+            pub const ALL: &'static [Family] = &[$(Family::$variant),*];
+            pub fn name(self) -> &'static str { match self { $(Family::$variant => $name),* } }
+            pub fn kind(self) -> &'static str { match self { $(Family::$variant => $kind),* } }
+            pub fn help(self) -> &'static str { match self { $(Family::$variant => $help),* } }
+        }
+    };
+}
+
+families! {
+    BuildInfo => ("m365_exporter_build_info", "gauge", "Build information of m365-exporter; always 1."),
+    CollectorSuccess => ("m365_collector_success", "gauge", "Whether the last refresh of a collector succeeded (1) or failed (0)."),
+    CollectorLastSuccess => ("m365_collector_last_success_timestamp_seconds", "gauge", "Unix time of the last successful refresh of a collector."),
+    CollectorDuration => ("m365_collector_duration_seconds", "gauge", "Wall-clock duration of the last refresh of a collector, in seconds."),
+    ServiceInfo => ("m365_service_info", "gauge", "Microsoft 365 service known to the tenant's service health; always 1."),
+    ServiceStatus => ("m365_service_status", "gauge", "Current Graph serviceHealthStatus of a service (value verbatim in the status label); always 1."),
+    ServiceOperational => ("m365_service_operational", "gauge", "Whether a service's current status counts as operational (1) or not (0)."),
+    IssuesActive => ("m365_service_issues_active", "gauge", "Unresolved service health issues, by service and classification."),
+    IssueInfo => ("m365_service_issue_info", "gauge", "An unresolved service health issue; always 1."),
+    IssueStart => ("m365_service_issue_start_timestamp_seconds", "gauge", "Unix time an unresolved issue started."),
+    IssueLastUpdate => ("m365_service_issue_last_update_timestamp_seconds", "gauge", "Unix time an unresolved issue was last modified."),
+    Messages => ("m365_service_messages", "gauge", "Message-center posts currently listed, by category and severity."),
+    MessagesMajorChange => ("m365_service_messages_major_change", "gauge", "Message-center posts currently listed that announce a major change, by severity."),
+    MessagesActionRequired => ("m365_service_messages_action_required", "gauge", "Message-center posts whose action-required deadline is in the future, by severity."),
+    MessagesNextAction => ("m365_service_message_next_action_required_timestamp_seconds", "gauge", "Unix time of the soonest future action-required deadline among message-center posts."),
+    ActivitySubscription => ("m365_activity_subscription_enabled", "gauge", "Whether the Management Activity API subscription for a content type is enabled (1) or not (0)."),
+    ActivityBacklog => ("m365_activity_backlog_blobs", "gauge", "Audit content blobs listed but not yet downloaded."),
+    ActivityBlobLag => ("m365_activity_blob_lag_seconds", "gauge", "Seconds between now and contentCreated of the oldest blob not yet downloaded; 0 when none."),
+    ActivityLastContent => ("m365_activity_last_content_created_timestamp_seconds", "gauge", "Unix time of the newest contentCreated seen in the content listing."),
+}
+
+/// Sample lines per family, built once per refresh and then only read.
+#[derive(Debug, Default, Clone)]
+pub struct SnapshotWriter {
+    lines: Vec<(Family, String)>,
+}
+
+impl SnapshotWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append one sample; label values are escaped here.
+    pub fn sample(&mut self, fam: Family, labels: &[(&str, &str)], value: f64) {
+        let idx = match self.lines.binary_search_by_key(&fam, |(f, _)| *f) {
+            Ok(i) => i,
+            Err(i) => {
+                self.lines.insert(i, (fam, String::new()));
+                i
+            }
+        };
+        let buf = &mut self.lines[idx].1;
+        write_sample(buf, fam.name(), labels, value);
+    }
+
+    /// Freeze into the rendered form kept by a snapshot.
+    pub fn finish(self) -> Rendered {
+        Rendered {
+            families: self
+                .lines
+                .into_iter()
+                .map(|(f, s)| (f, s.into_bytes()))
+                .collect(),
+        }
+    }
+}
+
+/// Immutable sample bytes per family (sorted by family).
+#[derive(Debug, Default, Clone)]
+pub struct Rendered {
+    pub families: Vec<(Family, Vec<u8>)>,
+}
+
+impl Rendered {
+    pub fn get(&self, fam: Family) -> Option<&[u8]> {
+        self.families
+            .binary_search_by_key(&fam, |(f, _)| *f)
+            .ok()
+            .map(|i| self.families[i].1.as_slice())
+    }
+
+    pub fn len_bytes(&self) -> usize {
+        self.families.iter().map(|(_, b)| b.len()).sum()
+    }
+}
+
+pub fn write_sample(buf: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    buf.push_str(name);
+    if !labels.is_empty() {
+        buf.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            buf.push_str(k);
+            buf.push_str("=\"");
+            escape_label(buf, v);
+            buf.push('"');
+        }
+        buf.push('}');
+    }
+    buf.push(' ');
+    write_value(buf, value);
+    buf.push('\n');
+}
+
+fn write_value(buf: &mut String, v: f64) {
+    if v.is_nan() {
+        buf.push_str("NaN");
+    } else if v.is_infinite() {
+        buf.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        let _ = write!(buf, "{}", v as i64);
+    } else {
+        let _ = write!(buf, "{v}");
+    }
+}
+
+fn escape_label(buf: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => buf.push_str("\\\\"),
+            '"' => buf.push_str("\\\""),
+            '\n' => buf.push_str("\\n"),
+            c => buf.push(c),
+        }
+    }
+}
+
+/// Write `# HELP` and `# TYPE` for a family.
+pub fn write_header(out: &mut Vec<u8>, fam: Family) {
+    out.extend_from_slice(b"# HELP ");
+    out.extend_from_slice(fam.name().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(fam.help().as_bytes());
+    out.extend_from_slice(b"\n# TYPE ");
+    out.extend_from_slice(fam.name().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(fam.kind().as_bytes());
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_formats() {
+        let mut w = SnapshotWriter::new();
+        w.sample(Family::IssueInfo, &[("title", "a \"b\"\\\nc")], 1.0);
+        w.sample(Family::BuildInfo, &[], 1.5);
+        let r = w.finish();
+        assert_eq!(r.families[0].0, Family::BuildInfo);
+        assert_eq!(
+            std::str::from_utf8(r.get(Family::IssueInfo).unwrap()).unwrap(),
+            "m365_service_issue_info{title=\"a \\\"b\\\"\\\\\\nc\"} 1\n"
+        );
+        assert_eq!(
+            r.get(Family::BuildInfo).unwrap(),
+            b"m365_exporter_build_info 1.5\n"
+        );
+    }
+
+    #[test]
+    fn every_family_named_and_helped() {
+        for f in Family::ALL {
+            assert!(f.name().starts_with("m365_"));
+            assert!(!f.help().is_empty());
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! HTTP: `/metrics`, `/probe?target=`, `/-/healthy`, `/-/ready`, and the
+//! status page at `/`. A scrape never calls Microsoft: it renders the
+//! collectors' latest outcomes.
+
+use crate::collect::Store;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub telemetry_path: String,
+}
+
+pub fn router(state: AppState, max_requests: usize) -> Router {
+    let limit = Arc::new(Semaphore::new(max_requests.max(1)));
+    Router::new()
+        .route(&state.telemetry_path, get(metrics))
+        .route("/probe", get(probe))
+        .route(
+            "/-/healthy",
+            get(|| async { ([(header::CONTENT_TYPE, TEXT)], "Healthy\n") }),
+        )
+        .route("/-/ready", get(ready))
+        .route("/", get(index))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, TEXT)],
+                "Not found\n",
+            )
+        })
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let limit = limit.clone();
+            async move {
+                // Shed load instead of queueing scrapes behind each other.
+                match limit.try_acquire() {
+                    Ok(_permit) => next.run(req).await,
+                    Err(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::CONTENT_TYPE, TEXT)],
+                        "Too many concurrent requests\n",
+                    )
+                        .into_response(),
+                }
+            }
+        }))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        s.store.render(None),
+    )
+        .into_response()
+}
+
+async fn probe(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    match q.get("target") {
+        Some(t) if s.store.has_tenant(t) => (
+            [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+            s.store.render(Some(t)),
+        )
+            .into_response(),
+        Some(t) => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, TEXT)],
+            format!("unknown target {t:?}: not a configured tenant name\n"),
+        )
+            .into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, TEXT)],
+            "missing ?target=TENANT\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    if s.store.ready() {
+        ([(header::CONTENT_TYPE, TEXT)], "Ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, TEXT)],
+            "Not ready: first refresh still running\n",
+        )
+            .into_response()
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn ago(unix: Option<f64>) -> String {
+    match unix {
+        Some(t) => format!(
+            "{} ({:.0}s ago)",
+            crate::timefmt::rfc3339(t as i64),
+            crate::timefmt::now_unix() - t
+        ),
+        None => "never".into(),
+    }
+}
+
+/// Status page: tenants, collectors, last success, last error, services.
+async fn index(State(s): State<AppState>) -> Html<String> {
+    let mut h = String::with_capacity(8 * 1024);
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>m365-exporter</title>\
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.ok{{color:#1a7f37}}.bad{{color:#cf222e}}</style></head><body>\
+<h1>m365-exporter {}</h1><p><a href=\"{p}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>",
+        crate::VERSION,
+        p = esc(&s.telemetry_path)
+    );
+    for t in &s.store.tenants {
+        let _ = write!(h, "<h2 id=\"tenant-{n}\">Tenant {n} <small><a href=\"/probe?target={n}\">probe</a></small></h2>", n = esc(&t.name));
+        h.push_str("<table class=\"collectors\"><tr><th>Collector</th><th>State</th><th>Last success</th><th>Duration</th><th>Last error</th></tr>");
+        let mut services = Vec::new();
+        for slot in &t.slots {
+            let st = slot.state.load();
+            let (class, word) = match (st.attempted, st.success) {
+                (false, _) => ("", "pending"),
+                (true, true) => ("ok", "ok"),
+                (true, false) => ("bad", "failing"),
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td><td>{:.3}s</td><td>{}</td></tr>",
+                slot.collector.kind().as_str(),
+                ago(st.last_success_unix),
+                st.duration_seconds,
+                esc(st.last_error.as_deref().unwrap_or("")),
+            );
+            if let Some(o) = &st.outcome {
+                services.extend(o.services.iter().cloned());
+            }
+        }
+        h.push_str("</table>");
+        if !services.is_empty() {
+            h.push_str("<table class=\"services\"><tr><th>Service</th><th>Status</th><th>Active incidents</th><th>Active advisories</th></tr>");
+            for r in services {
+                let _ = write!(
+                    h,
+                    "<tr><td title=\"{}\">{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&r.service_id),
+                    esc(&r.name),
+                    if r.operational { "ok" } else { "bad" },
+                    esc(&r.status),
+                    r.incidents,
+                    r.advisories
+                );
+            }
+            h.push_str("</table>");
+        }
+    }
+    h.push_str("</body></html>");
+    Html(h)
+}
+
+/// Bind and serve until `shutdown` resolves; in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    max_requests: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state, max_requests))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

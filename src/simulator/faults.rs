@@ -1,0 +1,127 @@
+//! Fault switches. One-shot counters fail the next N data requests; the
+//! `chaos` pattern fails a fixed, repeatable share of all of them.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Next N data requests: 429 with `Retry-After: retry_after_secs`.
+    pub throttle_next: u32,
+    pub retry_after_secs: u64,
+    /// Next N data requests: 503.
+    pub server_error_next: u32,
+    /// Next N data requests: 200 with a truncated JSON body.
+    pub malformed_next: u32,
+    /// Every data request waits this long first.
+    pub slow: Duration,
+    /// Periodic pattern on all data requests (`simulator --faults`):
+    /// every 7th throttled, every 11th 503, every 13th malformed.
+    pub chaos: bool,
+    /// Next N token requests: 503.
+    pub token_error_next: u32,
+}
+
+/// What to do with one data request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    None,
+    Throttle(u64),
+    ServerError,
+    Malformed,
+}
+
+impl Faults {
+    /// Decide for request number `n` (1-based), consuming one-shot counters.
+    pub fn next(&mut self, n: u64) -> Injected {
+        if self.throttle_next > 0 {
+            self.throttle_next -= 1;
+            return Injected::Throttle(self.retry_after_secs);
+        }
+        if self.server_error_next > 0 {
+            self.server_error_next -= 1;
+            return Injected::ServerError;
+        }
+        if self.malformed_next > 0 {
+            self.malformed_next -= 1;
+            return Injected::Malformed;
+        }
+        if self.chaos {
+            if n % 7 == 3 {
+                return Injected::Throttle(1);
+            }
+            if n % 11 == 5 {
+                return Injected::ServerError;
+            }
+            if n % 13 == 7 {
+                return Injected::Malformed;
+            }
+        }
+        Injected::None
+    }
+}
+
+/// Graph-style error body.
+pub fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message, "innerError": {"date": crate::timefmt::rfc3339(crate::timefmt::now_unix() as i64), "request-id": "00000000-0000-0000-0000-000000000000"}}});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The response for an injected fault, if any (Graph flavour).
+pub fn respond(inj: Injected) -> Option<Response> {
+    match inj {
+        Injected::None => None,
+        Injected::Throttle(secs) => {
+            let mut r = graph_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests.",
+            );
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Some(r)
+        }
+        Injected::ServerError => Some(graph_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Service is temporarily unavailable.",
+        )),
+        Injected::Malformed => Some(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"value\": [{\"id\": \"trunc",
+            )
+                .into_response(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_shots_then_pattern() {
+        let mut f = Faults {
+            throttle_next: 1,
+            retry_after_secs: 2,
+            server_error_next: 1,
+            chaos: true,
+            ..Default::default()
+        };
+        assert_eq!(f.next(1), Injected::Throttle(2));
+        assert_eq!(f.next(2), Injected::ServerError);
+        assert_eq!(f.next(3), Injected::Throttle(1));
+        assert_eq!(f.next(4), Injected::None);
+        assert_eq!(f.next(5), Injected::ServerError);
+        assert_eq!(f.next(7), Injected::Malformed);
+    }
+}

@@ -1,0 +1,108 @@
+//! Graph `admin/serviceAnnouncement` lists, paged by `$skiptoken` with an
+//! absolute `@odata.nextLink`, as Graph does.
+
+use super::faults::{graph_error, respond};
+use super::token::bearer_ok;
+use super::{url_param, SimState};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<SimState>> {
+    Router::new().route("/v1.0/admin/serviceAnnouncement/{list}", get(list))
+}
+
+/// Shared preamble of every simulated data API call: auth, then faults.
+pub async fn gate(st: &SimState, headers: &HeaderMap) -> Result<(), Response> {
+    if !bearer_ok(st, headers) {
+        return Err(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token has expired or is not yet valid.",
+        ));
+    }
+    let n = st.api_requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let (inj, slow) = {
+        let mut f = st.faults();
+        (f.next(n), f.slow)
+    };
+    if !slow.is_zero() {
+        tokio::time::sleep(slow).await;
+    }
+    match respond(inj) {
+        Some(r) => Err(r),
+        None => Ok(()),
+    }
+}
+
+/// `http://host:port` as the client addressed us.
+pub fn base_url(st: &SimState, headers: &HeaderMap) -> String {
+    let _ = st;
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(h) => format!("http://{h}"),
+        None => "http://127.0.0.1".into(),
+    }
+}
+
+fn page<T: Serialize>(
+    items: &[T],
+    skip: usize,
+    size: usize,
+    context: &str,
+    next_base: &str,
+) -> String {
+    let end = (skip + size).min(items.len());
+    let mut body = serde_json::json!({
+        "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#admin/serviceAnnouncement/{context}"),
+        "value": items.get(skip..end).unwrap_or(&[]),
+    });
+    if end < items.len() {
+        body["@odata.nextLink"] =
+            serde_json::Value::String(format!("{next_base}?$skiptoken={end}"));
+    }
+    body.to_string()
+}
+
+async fn list(
+    State(st): State<Arc<SimState>>,
+    Path(list): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = gate(&st, &headers).await {
+        return r;
+    }
+    let skip = match url_param(q.as_deref().unwrap_or(""), "$skiptoken") {
+        None => 0,
+        Some(s) => match s.parse() {
+            Ok(n) => n,
+            Err(_) => {
+                return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid $skiptoken.")
+            }
+        },
+    };
+    let next_base = format!(
+        "{}/v1.0/admin/serviceAnnouncement/{list}",
+        base_url(&st, &headers)
+    );
+    let size = st.opts.page_size.max(1);
+    let data = st.scenario();
+    let body = match list.as_str() {
+        "healthOverviews" => page(&data.overviews, skip, size, "healthOverviews", &next_base),
+        "issues" => page(&data.issues, skip, size, "issues", &next_base),
+        "messages" => page(&data.messages, skip, size, "messages", &next_base),
+        _ => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("Resource not found for the segment '{list}'."),
+            )
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")], body).into_response()
+}

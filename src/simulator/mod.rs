@@ -1,0 +1,261 @@
+//! A local stand-in for Microsoft's endpoints (token, Graph service
+//! announcements) in their published wire formats, with deterministic
+//! scenarios and switchable faults. `demo` and the tests run against it.
+//!
+//! ```no_run
+//! # async fn f() {
+//! use m365_exporter::simulator::{Simulator, SimOptions};
+//! let sim = Simulator::start(SimOptions::default()).await.unwrap();
+//! println!("{}", sim.url());
+//! # }
+//! ```
+
+pub mod faults;
+pub mod graph;
+pub mod scenario;
+pub mod token;
+
+pub use faults::Faults;
+pub use scenario::{ScenarioData, SCENARIOS};
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::Router;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Identity the simulator accepts; the demo and tests configure these.
+pub const SIM_TENANT_ID: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
+pub const SIM_CLIENT_ID: &str = "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5";
+pub const SIM_CLIENT_SECRET: &str = "simulator-secret-not-for-production";
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub listen: String,
+    pub scenario: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_lifetime: Duration,
+    /// Items per Graph page (small, so paging is always exercised).
+    pub page_size: usize,
+    pub faults: Faults,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            listen: "127.0.0.1:0".into(),
+            scenario: "incident".into(),
+            tenant_id: SIM_TENANT_ID.into(),
+            client_id: SIM_CLIENT_ID.into(),
+            client_secret: SIM_CLIENT_SECRET.into(),
+            token_lifetime: Duration::from_secs(3600),
+            page_size: 5,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// One request as the simulator saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// Raw query string (may be empty).
+    pub query: String,
+    pub at: Duration,
+    pub status: u16,
+    pub had_bearer: bool,
+}
+
+impl Recorded {
+    /// A query parameter's value (first occurrence, percent-decoded).
+    pub fn param(&self, name: &str) -> Option<String> {
+        url_param(&self.query, name)
+    }
+}
+
+pub fn url_param(query: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(&format!("http://x/?{query}"))
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub struct SimState {
+    pub opts: SimOptions,
+    pub scenario: RwLock<ScenarioData>,
+    pub faults: Mutex<Faults>,
+    pub tokens: Mutex<HashMap<String, token::Issued>>,
+    pub log: Mutex<Vec<Recorded>>,
+    pub started: Instant,
+    /// Requests to the data APIs so far (drives the periodic fault pattern).
+    pub api_requests: std::sync::atomic::AtomicU64,
+}
+
+impl SimState {
+    pub fn scenario(&self) -> std::sync::RwLockReadGuard<'_, ScenarioData> {
+        self.scenario.read().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const MAX_LOG: usize = 200_000;
+
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("unknown scenario {0:?} (one of: healthy, incident, outage)")]
+    UnknownScenario(String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+impl Simulator {
+    pub async fn start(opts: SimOptions) -> Result<Simulator, SimError> {
+        let base = crate::timefmt::now_unix() as i64;
+        let data = scenario::build(&opts.scenario, base)
+            .ok_or_else(|| SimError::UnknownScenario(opts.scenario.clone()))?;
+        let listener = TcpListener::bind(&opts.listen)
+            .await
+            .map_err(|e| SimError::Bind(opts.listen.clone(), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| SimError::Bind(opts.listen.clone(), e))?;
+        let state = Arc::new(SimState {
+            faults: Mutex::new(opts.faults.clone()),
+            opts,
+            scenario: RwLock::new(data),
+            tokens: Mutex::default(),
+            log: Mutex::default(),
+            started: Instant::now(),
+            api_requests: Default::default(),
+        });
+        let app = router(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Simulator {
+            addr,
+            state,
+            stop: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: the root for login, Graph and Management alike.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Change faults while running.
+    pub fn set_faults(&self, f: Faults) {
+        *self.state.faults() = f;
+    }
+
+    /// Switch scenario while running (timestamps rebased to now).
+    pub fn set_scenario(&self, name: &str) -> Result<(), SimError> {
+        let data = scenario::build(name, crate::timefmt::now_unix() as i64)
+            .ok_or_else(|| SimError::UnknownScenario(name.into()))?;
+        *self
+            .state
+            .scenario
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = data;
+        Ok(())
+    }
+
+    pub fn scenario(&self) -> ScenarioData {
+        self.state.scenario().clone()
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown();
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn router(state: Arc<SimState>) -> Router {
+    let recorder = state.clone();
+    Router::new()
+        .merge(token::routes())
+        .merge(graph::routes())
+        .with_state(state)
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let st = recorder.clone();
+            async move {
+                let method = req.method().to_string();
+                let path = req.uri().path().to_string();
+                let query = req.uri().query().unwrap_or("").to_string();
+                let had_bearer = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("Bearer "));
+                let at = st.started.elapsed();
+                let resp = next.run(req).await;
+                let mut log = st.log.lock().unwrap_or_else(|p| p.into_inner());
+                if log.len() < MAX_LOG {
+                    log.push(Recorded {
+                        method,
+                        path,
+                        query,
+                        at,
+                        status: resp.status().as_u16(),
+                        had_bearer,
+                    });
+                }
+                resp
+            }
+        }))
+}
