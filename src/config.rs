@@ -120,6 +120,7 @@ pub struct TenantConfig {
     pub name: String,
     pub tenant_id: String,
     pub client_id: String,
+    #[serde(flatten)]
     pub credential: Credential,
     pub cloud: Cloud,
     pub endpoints: Endpoints,

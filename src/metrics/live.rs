@@ -77,6 +77,29 @@ impl Live {
         }
     }
 
+    /// Every live metric family name (for the README reference check).
+    pub fn metric_names(&self) -> Vec<String> {
+        let cs: [&dyn Collector; 13] = [
+            &self.api_requests,
+            &self.api_duration,
+            &self.api_throttled,
+            &self.api_errors,
+            &self.token_requests,
+            &self.token_expiry,
+            &self.activity_listed,
+            &self.activity_fetched,
+            &self.activity_expired,
+            &self.activity_records,
+            &self.activity_duplicates,
+            &self.activity_delay,
+            &self.activity_gaps,
+        ];
+        cs.iter()
+            .flat_map(|c| c.desc())
+            .map(|d| d.fq_name.clone())
+            .collect()
+    }
+
     /// Text exposition of all live metrics, or only one tenant's.
     pub fn encode(&self, tenant: Option<&str>, out: &mut Vec<u8>) {
         let mut families = self.registry.gather();

@@ -1,0 +1,234 @@
+//! The binary as a user runs it: exit codes, one-line config errors naming
+//! file and key, secrets never printed or logged.
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_m365-exporter");
+const SECRET: &str = "Sup3r-S3cret-Value-42";
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn tenant(extra: &str) -> String {
+    format!(
+        "tenants:\n  - name: contoso\n    tenant_id: 8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b\n    client_id: 0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5\n    client_secret: {SECRET}\n{extra}"
+    )
+}
+
+fn check_config(path: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(["check-config", "--config.file"])
+        .arg(path)
+        .env_clear()
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_prints_redacted_effective_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(&dir, "ok.yml", &tenant("    messages: {interval: 10m}\n"));
+    let (code, out, err) = check_config(&p);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(SECRET) && !err.contains(SECRET));
+    assert!(out.contains("client_secret: <redacted>"), "{out}");
+    assert!(
+        out.contains("interval: 10m") && out.contains("graph: https://graph.microsoft.com"),
+        "{out}"
+    );
+}
+
+#[test]
+fn each_bad_input_has_its_own_message_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, String, &str, &str)] = &[
+        (
+            "unknown.yml",
+            tenant("    colour: blue\n"),
+            "tenants[0]",
+            "unknown field `colour`",
+        ),
+        (
+            "nocred.yml",
+            tenant("").replace(&format!("    client_secret: {SECRET}\n"), ""),
+            "tenants[0].client_secret_file",
+            "no credential",
+        ),
+        (
+            "double.yml",
+            tenant("    client_secret_file: /etc/hostname\n"),
+            "tenants[0].client_secret_file",
+            "more than one credential",
+        ),
+        (
+            "guid.yml",
+            tenant("").replace("0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5", "0c1d2e3f"),
+            "tenants[0].client_id",
+            "is not a GUID",
+        ),
+        (
+            "dur.yml",
+            tenant("    service_health: {interval: soon}\n"),
+            "tenants[0].service_health.interval",
+            "is not a duration",
+        ),
+        (
+            "dup.yml",
+            format!("{}{}", tenant(""), &tenant("")["tenants:\n".len()..]),
+            "tenants[1].name",
+            "duplicate tenant name",
+        ),
+        (
+            "file.yml",
+            tenant("").replace(
+                &format!("client_secret: {SECRET}"),
+                "client_secret_file: /nonexistent/s",
+            ),
+            "tenants[0].client_secret_file",
+            "cannot read /nonexistent/s",
+        ),
+        ("yaml.yml", "tenants: [".to_string(), "", "while parsing"),
+    ];
+    for (file, text, key, reason) in cases {
+        let p = write(&dir, file, text);
+        let (code, out, err) = check_config(&p);
+        assert_eq!(code, 2, "{file}: {err}");
+        assert_eq!(out, "", "{file}");
+        assert_eq!(err.lines().count(), 1, "{file}: one line: {err}");
+        assert!(
+            err.contains(&p.display().to_string()),
+            "{file}: names the file: {err}"
+        );
+        assert!(err.contains(key), "{file}: names {key}: {err}");
+        assert!(err.contains(reason), "{file}: says {reason}: {err}");
+        assert!(!err.contains(SECRET), "{file}: leaked the secret: {err}");
+    }
+    let (code, _, err) = check_config(std::path::Path::new("/nonexistent/config.yml"));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/nonexistent/config.yml: cannot read file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_mode() {
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("environment: AZURE_TENANT_ID: not set"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .env_clear()
+        .env("AZURE_TENANT_ID", "contoso.onmicrosoft.com")
+        .env("AZURE_CLIENT_ID", "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5")
+        .env("AZURE_CLIENT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.contains("name: default") && !stdout.contains(SECRET),
+        "{stdout}"
+    );
+}
+
+/// Run the exporter with debug logging against a simulator that rejects its
+/// secret, then accepts it: no log line ever carries the secret.
+#[test]
+fn secret_never_logged() {
+    let port = free_port();
+    let _sim = ChildGuard(
+        Command::new(BIN)
+            .args([
+                "simulator",
+                &format!("--listen=127.0.0.1:{port}"),
+                "--scenario=incident",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let good = m365_exporter::simulator::SIM_CLIENT_SECRET;
+    let secret_file = write(&dir, "secret", "wrong-Sup3r-S3cret\n");
+    let cfg = format!(
+        "tenants:\n  - name: contoso\n    tenant_id: {}\n    client_id: {}\n    client_secret_file: {}\n    endpoints: {{login: \"{url}\", graph: \"{url}\"}}\n    service_health: {{interval: 1s}}\n    messages: {{interval: 1s}}\n",
+        m365_exporter::simulator::SIM_TENANT_ID,
+        m365_exporter::simulator::SIM_CLIENT_ID,
+        secret_file.display()
+    );
+    let cfg_path = write(&dir, "c.yml", &cfg);
+    for format in ["logfmt", "json"] {
+        std::fs::write(&secret_file, "wrong-Sup3r-S3cret\n").unwrap();
+        let mut exp = Command::new(BIN)
+            .args([
+                "--config.file",
+                cfg_path.to_str().unwrap(),
+                &format!("--web.listen-address=127.0.0.1:{}", free_port()),
+                "--log.level=debug",
+                &format!("--log.format={format}"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        // Rotate the secret file: the next token request reads it afresh.
+        std::fs::write(&secret_file, good).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        let _ = exp.kill();
+        let mut log = String::new();
+        exp.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+        let _ = exp.wait();
+        assert!(
+            log.contains("invalid_client"),
+            "the rejected secret was reported ({format}): {log}"
+        );
+        assert!(
+            log.contains("refresh recovered"),
+            "rotated secret picked up ({format}): {log}"
+        );
+        for s in ["wrong-Sup3r-S3cret", good, "sim."] {
+            assert!(!log.contains(s), "{format} log leaked {s:?}:\n{log}");
+        }
+    }
+}
+
+/// Kills the child when the test ends, passed or not.
+struct ChildGuard(std::process::Child);
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

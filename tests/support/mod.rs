@@ -1,0 +1,127 @@
+//! Shared helpers for the end-to-end tests: a Prometheus text parser and
+//! small HTTP/polling utilities.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parse the text exposition format (enough of it for our own output).
+pub fn parse(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
+        let value = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().expect("numeric value"),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_string(), BTreeMap::new()),
+            Some((n, rest)) => (n.to_string(), parse_labels(rest.trim_end_matches('}'))),
+        };
+        out.push(Sample {
+            name,
+            labels,
+            value,
+        });
+    }
+    out
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut val = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => val.push('\n'),
+                    Some(o) => val.push(o),
+                    None => break,
+                },
+                '"' => break,
+                c => val.push(c),
+            }
+        }
+        m.insert(key.trim_start_matches(',').to_string(), val);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    m
+}
+
+/// Samples of `name` whose labels include every pair of `want`.
+pub fn select<'a>(samples: &'a [Sample], name: &str, want: &[(&str, &str)]) -> Vec<&'a Sample> {
+    samples
+        .iter()
+        .filter(|s| {
+            s.name == name
+                && want
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect()
+}
+
+/// The single value of a series; panics with context otherwise.
+pub fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> f64 {
+    let found = select(samples, name, want);
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {name}{want:?}, found {found:?}"
+    );
+    found[0].value
+}
+
+pub fn sum(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> f64 {
+    select(samples, name, want).iter().map(|s| s.value).sum()
+}
+
+pub async fn get(url: &str) -> (u16, String, String) {
+    let r = reqwest::get(url).await.expect("GET");
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, ct, r.text().await.expect("body"))
+}
+
+/// Poll `f` every 100 ms until it returns Some, or panic after `limit`.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
