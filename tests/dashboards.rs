@@ -1,0 +1,551 @@
+//! Static checks of the shipped Grafana dashboards (dashboards/*.json) and of the alert
+//! rules' conventions (alerts/m365-exporter.rules.yml, docs/runbook.md). No network:
+//! tests/prometheus_e2e.rs proves the expressions against a real Prometheus and
+//! scripts/check-alerts.sh runs promtool.
+
+#[path = "common/grafana.rs"]
+mod grafana;
+
+use grafana::{
+    is_counter, is_known_metric, is_row, load_dashboards, panel_title, panels, repo_root,
+    scan_promql, target_exprs, DASHBOARDS, RANGE_FUNCTIONS, SPEC_METRICS,
+};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashSet};
+
+const DS_VARIABLE_UIDS: &[&str] = &["${datasource}", "$datasource"];
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Walk every JSON value; call `f` with (json path, key, value) for each object member.
+fn walk(v: &Value, path: &str, f: &mut dyn FnMut(&str, &str, &Value)) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                f(path, k, child);
+                walk(child, &format!("{path}.{k}"), f);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk(child, &format!("{path}[{i}]"), f);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_dashboard_has_a_fixed_uid_null_id_and_current_schema() {
+    let mut uids = HashSet::new();
+    for ((file, dash), (_, expected_uid)) in load_dashboards().iter().zip(DASHBOARDS) {
+        assert_eq!(str_of(dash, "uid"), Some(*expected_uid), "{file}: uid");
+        assert!(uids.insert(expected_uid), "{file}: duplicate uid");
+        assert!(
+            dash.get("id").is_some_and(Value::is_null),
+            "{file}: id must be null"
+        );
+        let schema = dash
+            .get("schemaVersion")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        assert!(
+            (36..=41).contains(&schema),
+            "{file}: schemaVersion {schema}"
+        );
+        assert!(
+            str_of(dash, "title").is_some_and(|t| t.starts_with("M365 ")),
+            "{file}: title"
+        );
+        assert!(
+            str_of(dash, "description").is_some_and(|d| !d.is_empty()),
+            "{file}: description"
+        );
+        assert!(
+            dash.get("panels")
+                .and_then(Value::as_array)
+                .is_some_and(|p| !p.is_empty()),
+            "{file}: no panels"
+        );
+    }
+}
+
+#[test]
+fn variables_datasource_job_and_tenant() {
+    for (file, dash) in load_dashboards() {
+        let vars = dash["templating"]["list"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{file}: templating.list missing"));
+        let var = |name: &str| {
+            vars.iter()
+                .find(|v| str_of(v, "name") == Some(name))
+                .unwrap_or_else(|| panic!("{file}: variable `{name}` missing"))
+        };
+        let ds = var("datasource");
+        assert_eq!(
+            str_of(ds, "type"),
+            Some("datasource"),
+            "{file}: datasource type"
+        );
+        assert_eq!(
+            str_of(ds, "query"),
+            Some("prometheus"),
+            "{file}: datasource query"
+        );
+        for name in ["job", "tenant"] {
+            let v = var(name);
+            assert_eq!(str_of(v, "type"), Some("query"), "{file}: {name} type");
+            assert_eq!(
+                v.get("multi"),
+                Some(&Value::Bool(true)),
+                "{file}: {name} multi"
+            );
+            assert_eq!(
+                v.get("includeAll"),
+                Some(&Value::Bool(true)),
+                "{file}: {name} includeAll"
+            );
+            assert_eq!(str_of(v, "allValue"), Some(".*"), "{file}: {name} allValue");
+            let uid = v["datasource"]["uid"].as_str().unwrap_or_default();
+            assert!(
+                DS_VARIABLE_UIDS.contains(&uid),
+                "{file}: {name} must query ${{datasource}}, not {uid:?}"
+            );
+            // label_values(metric{...}, label): the metric must exist
+            let query = v["query"]["query"]
+                .as_str()
+                .or_else(|| v["query"].as_str())
+                .unwrap_or_default();
+            let inner = query
+                .strip_prefix("label_values(")
+                .and_then(|q| q.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("{file}: {name} query {query:?}"));
+            let (selector, label) = inner.rsplit_once(',').expect("label_values(metric, label)");
+            assert_eq!(label.trim(), name, "{file}: {name} query label");
+            let metric = selector.split('{').next().unwrap_or_default().trim();
+            assert!(
+                is_known_metric(metric),
+                "{file}: {name} query metric {metric}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_hard_coded_datasource_anywhere() {
+    for (file, dash) in load_dashboards() {
+        walk(&dash, "$", &mut |path, key, value| {
+            if key != "datasource" || path == "$.templating.list[0]" {
+                return;
+            }
+            match value {
+                Value::Object(_) => {
+                    let uid = str_of(value, "uid").unwrap_or_default();
+                    assert!(
+                        DS_VARIABLE_UIDS.contains(&uid),
+                        "{file}: {path}.datasource has uid {uid:?}: use ${{datasource}}"
+                    );
+                    assert_eq!(str_of(value, "type"), Some("prometheus"), "{file}: {path}");
+                }
+                Value::String(s) => assert!(
+                    DS_VARIABLE_UIDS.contains(&s.as_str()),
+                    "{file}: {path}.datasource is {s:?}: use ${{datasource}}"
+                ),
+                other => panic!("{file}: {path}.datasource is {other}"),
+            }
+        });
+    }
+}
+
+#[test]
+fn every_panel_has_datasource_unit_description_gridpos_and_targets() {
+    for (file, dash) in load_dashboards() {
+        let mut ids = HashSet::new();
+        let mut rects = Vec::new();
+        for panel in panels(&dash) {
+            let title = panel_title(panel);
+            let id = panel.get("id").and_then(Value::as_i64);
+            assert!(id.is_some(), "{file}: panel {title:?} has no id");
+            assert!(ids.insert(id), "{file}: duplicate panel id {id:?}");
+            let g = &panel["gridPos"];
+            let dims: Vec<i64> = ["x", "y", "w", "h"]
+                .iter()
+                .map(|k| {
+                    g.get(k)
+                        .and_then(Value::as_i64)
+                        .unwrap_or_else(|| panic!("{file}: {title:?} gridPos.{k}"))
+                })
+                .collect();
+            let (x, y, w, h) = (dims[0], dims[1], dims[2], dims[3]);
+            assert!(
+                x >= 0 && w > 0 && h > 0 && x + w <= 24,
+                "{file}: {title:?} gridPos"
+            );
+            for (other, ox, oy, ow, oh) in &rects {
+                let overlap = x < ox + ow && *ox < x + w && y < oy + oh && *oy < y + h;
+                assert!(!overlap, "{file}: {title:?} overlaps {other:?}");
+            }
+            rects.push((title.clone(), x, y, w, h));
+            if is_row(panel) {
+                continue;
+            }
+            assert!(
+                str_of(panel, "description").is_some_and(|d| d.len() > 10),
+                "{file}: panel {title:?} needs a description"
+            );
+            let unit = panel["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(!unit.is_empty(), "{file}: panel {title:?} needs a unit");
+            let ds = panel["datasource"]["uid"].as_str().unwrap_or_default();
+            assert!(
+                DS_VARIABLE_UIDS.contains(&ds),
+                "{file}: panel {title:?} datasource {ds:?}"
+            );
+            let targets = panel["targets"].as_array().cloned().unwrap_or_default();
+            assert!(!targets.is_empty(), "{file}: panel {title:?} has no target");
+            let mut refs = HashSet::new();
+            for t in &targets {
+                let uid = t["datasource"]["uid"].as_str().unwrap_or_default();
+                assert!(
+                    DS_VARIABLE_UIDS.contains(&uid),
+                    "{file}: {title:?} target datasource {uid:?}"
+                );
+                assert!(
+                    str_of(t, "expr").is_some_and(|e| !e.trim().is_empty()),
+                    "{file}: {title:?} target without expr"
+                );
+                assert!(refs.insert(str_of(t, "refId")), "{file}: {title:?} refId");
+            }
+        }
+    }
+}
+
+#[test]
+fn queries_use_known_metrics_counters_in_rate_and_rate_interval() {
+    let mut used = BTreeSet::new();
+    for (file, dash) in load_dashboards() {
+        for panel in panels(&dash).into_iter().filter(|p| !is_row(p)) {
+            let title = panel_title(panel);
+            for (ref_id, expr) in target_exprs(panel) {
+                let at = format!("{file}: panel {title:?} target {ref_id}");
+                let scan = scan_promql(&expr);
+                assert!(!scan.metrics.is_empty(), "{at}: no metric in {expr}");
+                for m in &scan.metrics {
+                    assert!(
+                        is_known_metric(&m.name),
+                        "{at}: metric {:?} is not in SPEC.md",
+                        m.name
+                    );
+                    used.insert(m.name.clone());
+                    if is_counter(&m.name) {
+                        let inner = m.functions.last().map(String::as_str).unwrap_or("");
+                        assert!(
+                            RANGE_FUNCTIONS.contains(&inner),
+                            "{at}: counter {} must be read through rate()/increase(), not {inner:?}",
+                            m.name
+                        );
+                    }
+                    // Every selector honours the job variable; tenant-scoped ones the tenant variable.
+                    assert!(
+                        m.matchers.contains(r#"job=~"$job""#),
+                        "{at}: {} must filter job=~\"$job\"",
+                        m.name
+                    );
+                    let tenant_scoped =
+                        m.name.starts_with("m365_") && m.name != "m365_exporter_build_info";
+                    if tenant_scoped {
+                        assert!(
+                            m.matchers.contains(r#"tenant=~"$tenant""#),
+                            "{at}: {} must filter tenant=~\"$tenant\"",
+                            m.name
+                        );
+                    }
+                }
+                for call in &scan.range_calls {
+                    assert_eq!(
+                        call.ranges,
+                        vec!["$__rate_interval".to_string()],
+                        "{at}: {}() must use [$__rate_interval]",
+                        call.function
+                    );
+                }
+            }
+        }
+    }
+    // The dashboards together show every metric of the contract.
+    for metric in SPEC_METRICS {
+        let shown = used
+            .iter()
+            .any(|u| u == metric || u.starts_with(&format!("{metric}_")));
+        assert!(shown, "no dashboard panel shows {metric}");
+    }
+}
+
+#[test]
+fn promql_scanner_understands_our_expressions() {
+    let scan = scan_promql(
+        r#"histogram_quantile(0.9, sum by (tenant, le) (rate(m365_activity_record_delay_seconds_bucket{job=~"$job"}[$__rate_interval])))
+        or max without (instance) (time() - m365_collector_last_success_timestamp_seconds{a="b"}) * on (tenant) group_left (x) up"#,
+    );
+    let names: Vec<_> = scan.metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "m365_activity_record_delay_seconds_bucket",
+            "m365_collector_last_success_timestamp_seconds",
+            "up"
+        ]
+    );
+    assert_eq!(
+        scan.metrics[0].functions,
+        ["histogram_quantile", "sum", "rate"]
+    );
+    assert_eq!(scan.range_calls.len(), 1);
+    assert_eq!(scan.range_calls[0].ranges, ["$__rate_interval"]);
+    let bad = scan_promql("rate(m365_api_requests_total[5m])");
+    assert_eq!(bad.range_calls[0].ranges, ["5m"]);
+    let bare = scan_promql("m365_api_requests_total");
+    assert!(bare.metrics[0].functions.is_empty());
+}
+
+#[test]
+fn spec_metric_list_matches_spec_md() {
+    // SPEC.md lives beside the repository (../shared/design/SPEC.md) in the team layout;
+    // when it is there, the hard-coded list above must match it exactly.
+    let candidates = [
+        std::env::var("M365_SPEC")
+            .ok()
+            .map(std::path::PathBuf::from),
+        Some(repo_root().join("../shared/design/SPEC.md")),
+    ];
+    let Some(path) = candidates.into_iter().flatten().find(|p| p.exists()) else {
+        eprintln!("SPEC.md not found beside the repository; checked the built-in list only");
+        return;
+    };
+    let spec = std::fs::read_to_string(&path).expect("read SPEC.md");
+    let mut in_spec = BTreeSet::new();
+    let bytes = spec.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = spec[i..].find("m365_") {
+        let start = i + pos;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let word = &spec[start..end];
+        let preceded =
+            start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        if word.len() > "m365_".len() && !preceded {
+            in_spec.insert(word.to_string());
+        }
+        i = end.max(start + 1);
+    }
+    let listed: BTreeSet<String> = SPEC_METRICS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        in_spec,
+        listed,
+        "metric names in {} differ from tests/common/grafana.rs SPEC_METRICS",
+        path.display()
+    );
+}
+
+// ---- alert rules ---------------------------------------------------------------------
+
+const RUNBOOK_BASE: &str =
+    "https://github.com/m365-exporter/m365-exporter/blob/main/docs/runbook.md#";
+
+const REQUIRED_ALERTS: &[&str] = &[
+    "M365ServiceNotOperational",
+    "M365ServiceInterruption",
+    "M365AuditFeedStalled",
+    "M365AuditBlobLagHigh",
+    "M365AuditBacklogGrowing",
+    "M365AuditContentExpired",
+    "M365AuditSubscriptionDisabled",
+    "M365APIThrottled",
+    "M365CollectorFailing",
+    "M365ExporterDown",
+    "M365TokenRenewalFailing",
+    "M365CertificateExpiringSoon",
+];
+
+fn load_yaml(rel: &str) -> serde_yaml::Value {
+    let path = repo_root().join(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"))
+}
+
+fn alert_rules() -> Vec<serde_yaml::Value> {
+    let doc = load_yaml("alerts/m365-exporter.rules.yml");
+    doc["groups"]
+        .as_sequence()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().cloned().unwrap_or_default())
+        .filter(|r| r.get("alert").is_some())
+        .collect()
+}
+
+/// GitHub's anchor for a Markdown heading.
+fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn parse_duration_secs(d: &str) -> u64 {
+    let (num, unit) = d.split_at(d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len()));
+    let n: u64 = num.parse().unwrap_or_else(|_| panic!("bad duration {d}"));
+    n * match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => panic!("unsupported duration {d}"),
+    }
+}
+
+#[test]
+fn alert_rules_follow_conventions_and_link_the_runbook() {
+    let runbook =
+        std::fs::read_to_string(repo_root().join("docs/runbook.md")).expect("docs/runbook.md");
+    let anchors: HashSet<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("## ").or_else(|| l.strip_prefix("### ")))
+        .map(github_anchor)
+        .collect();
+    let rules = alert_rules();
+    let names: HashSet<&str> = rules.iter().filter_map(|r| r["alert"].as_str()).collect();
+    for required in REQUIRED_ALERTS {
+        assert!(names.contains(required), "alert {required} missing");
+    }
+    for rule in &rules {
+        let name = rule["alert"].as_str().unwrap();
+        assert!(
+            name.starts_with("M365")
+                && name.chars().all(|c| c.is_ascii_alphanumeric())
+                && name[4..].starts_with(|c: char| c.is_ascii_uppercase()),
+            "{name}: CamelCase with prefix M365"
+        );
+        let severity = rule["labels"]["severity"].as_str().unwrap_or_default();
+        assert!(
+            ["critical", "warning", "info"].contains(&severity),
+            "{name}: severity {severity:?}"
+        );
+        let for_secs = parse_duration_secs(rule["for"].as_str().unwrap_or("0s"));
+        assert!(
+            for_secs >= 60,
+            "{name}: `for` must be at least 1m so a blip never pages"
+        );
+        let ann = &rule["annotations"];
+        for key in ["summary", "description", "runbook_url"] {
+            assert!(
+                ann[key].as_str().is_some_and(|s| !s.trim().is_empty()),
+                "{name}: annotation {key}"
+            );
+        }
+        assert!(
+            ann["description"].as_str().unwrap().contains("{{"),
+            "{name}: description must be templated"
+        );
+        let url = ann["runbook_url"].as_str().unwrap();
+        let anchor = url
+            .strip_prefix(RUNBOOK_BASE)
+            .unwrap_or_else(|| panic!("{name}: runbook_url must start with {RUNBOOK_BASE}"));
+        assert_eq!(anchor, name.to_lowercase(), "{name}: runbook anchor");
+        assert!(
+            anchors.contains(anchor),
+            "{name}: docs/runbook.md has no heading for #{anchor}"
+        );
+        let expr = rule["expr"].as_str().unwrap();
+        let scan = scan_promql(expr);
+        for m in &scan.metrics {
+            assert!(
+                is_known_metric(&m.name),
+                "{name}: unknown metric {}",
+                m.name
+            );
+            if is_counter(&m.name) {
+                let inner = m.functions.last().map(String::as_str).unwrap_or("");
+                assert!(
+                    RANGE_FUNCTIONS.contains(&inner),
+                    "{name}: counter {} outside rate()",
+                    m.name
+                );
+            }
+        }
+        // Tenant-scoped alerts keep the tenant label: no aggregation that drops it.
+        if scan.metrics.iter().any(|m| m.name.starts_with("m365_")) {
+            for agg in ["sum by", "max by", "min by", "avg by", "count by"] {
+                if let Some(pos) = expr.find(agg) {
+                    let clause = &expr[pos..expr[pos..].find(')').map_or(expr.len(), |e| pos + e)];
+                    assert!(
+                        clause.contains("tenant"),
+                        "{name}: `{agg}` must keep tenant"
+                    );
+                }
+            }
+        }
+        if name.starts_with("M365Service") {
+            assert!(
+                !expr.contains(" by (") && !expr.contains("without"),
+                "{name}: service alerts keep tenant and service_id"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_alert_has_a_firing_and_a_quiet_unit_test() {
+    let dir = repo_root().join("alerts/tests");
+    let mut fires = HashSet::new();
+    let mut quiet = HashSet::new();
+    for entry in std::fs::read_dir(&dir).expect("alerts/tests") {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yml") {
+            continue;
+        }
+        let rel = format!(
+            "alerts/tests/{}",
+            path.file_name().unwrap().to_string_lossy()
+        );
+        let doc = load_yaml(&rel);
+        for test in doc["tests"].as_sequence().cloned().unwrap_or_default() {
+            for case in test["alert_rule_test"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let name = case["alertname"].as_str().unwrap_or_default().to_string();
+                let expected = case["exp_alerts"].as_sequence().map_or(0, Vec::len);
+                if expected > 0 {
+                    fires.insert(name);
+                } else {
+                    quiet.insert(name);
+                }
+            }
+        }
+    }
+    for rule in alert_rules() {
+        let name = rule["alert"].as_str().unwrap().to_string();
+        assert!(
+            fires.contains(&name),
+            "{name}: no promtool test where it fires"
+        );
+        assert!(
+            quiet.contains(&name),
+            "{name}: no promtool test where it must not fire"
+        );
+    }
+}

@@ -1,0 +1,634 @@
+//! End to end with real components: `m365-exporter demo` (built-in simulator, `incident`
+//! scenario) ← a real Prometheus (Debian's /usr/bin/prometheus) scraping it every second
+//! with a copy of alerts/m365-exporter.rules.yml whose `for` durations are shortened →
+//! a real Alertmanager (/usr/bin/prometheus-alertmanager) configured with the route of
+//! docs/alerting.md → a webhook receiver served by this test.
+//!
+//! Checks: every Grafana panel query (variables substituted) is accepted by Prometheus and
+//! returns data; the `tenant`/`job` variable queries find the demo; the service alerts
+//! fire; the interruption alert is delivered to the paging receiver with labels `tenant`,
+//! `service_id`, `severity` and annotations `summary`, `description`, `runbook_url`.
+//!
+//! Needs prometheus, prometheus-alertmanager and amtool: `bash scripts/install-test-deps.sh`.
+//! The test fails (it does not skip) when they are missing. Override the paths with
+//! PROMETHEUS_BIN, ALERTMANAGER_BIN, AMTOOL_BIN. Every process it starts is stopped when
+//! the test ends, also on failure (see tests/common/procs.rs).
+
+#[path = "common/grafana.rs"]
+mod grafana;
+#[path = "common/procs.rs"]
+mod procs;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use procs::{free_port, require_binary, ChildGuard};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const JOB: &str = "m365-exporter";
+const TENANT: &str = "contoso";
+const RATE_INTERVAL: &str = "15s";
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+const DATA_TIMEOUT: Duration = Duration::from_secs(120);
+const ALERT_TIMEOUT: Duration = Duration::from_secs(120);
+const POLL: Duration = Duration::from_millis(500);
+const RUNBOOK_BASE: &str =
+    "https://github.com/m365-exporter/m365-exporter/blob/main/docs/runbook.md#";
+
+/// Panel targets that legitimately have no data in the demo, with the reason.
+const NO_DATA_IN_DEMO: &[(&str, &str, &str, &str)] = &[(
+    "m365-exporter.json",
+    "Token and certificate expiry",
+    "B",
+    "the demo tenant authenticates with a client secret, so there is no certificate expiry",
+)];
+
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+async fn webhook(
+    State(received): State<Received>,
+    UrlPath(receiver): UrlPath<String>,
+    Json(body): Json<Value>,
+) -> &'static str {
+    received.lock().unwrap().push((receiver, body));
+    "ok"
+}
+
+/// Poll `probe` until it returns Ok or `timeout` passes; fail early when a child died.
+async fn wait_for<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    procs: &mut [ChildGuard],
+    mut probe: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    let mut last: String;
+    loop {
+        for p in procs.iter_mut() {
+            if let Err(e) = p.check_running() {
+                panic!("while waiting for {what}: {e}");
+            }
+        }
+        match probe().await {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        if start.elapsed() > timeout {
+            let logs: Vec<String> = procs
+                .iter()
+                .map(|p| format!("--- {} (pid {}) ---\n{}", p.name(), p.pid(), p.log_tail(30)))
+                .collect();
+            panic!(
+                "timed out after {timeout:?} waiting for {what}: {last}\n{}",
+                logs.join("\n")
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn get_ok(http: &reqwest::Client, url: &str) -> Result<String, String> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("GET {url}: {status}: {body}"))
+    }
+}
+
+/// Result of one PromQL query: Err(message) when Prometheus rejected it.
+async fn prom_query(
+    http: &reqwest::Client,
+    prom: &str,
+    expr: &str,
+    instant: bool,
+) -> Result<Result<Vec<Value>, String>, String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let (path, params) = if instant {
+        ("query", vec![("query", expr.to_string())])
+    } else {
+        (
+            "query_range",
+            vec![
+                ("query", expr.to_string()),
+                ("start", format!("{:.3}", now - 30.0)),
+                ("end", format!("{now:.3}")),
+                ("step", "1".to_string()),
+            ],
+        )
+    };
+    let resp = http
+        .post(format!("{prom}/api/v1/{path}"))
+        .form(&params)
+        .send()
+        .await
+        .map_err(|e| format!("POST {path}: {e}"))?;
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("{path}: invalid JSON: {e}"))?;
+    if body["status"] != "success" {
+        return Ok(Err(format!(
+            "{}: {}",
+            body["errorType"].as_str().unwrap_or("?"),
+            body["error"].as_str().unwrap_or("?")
+        )));
+    }
+    Ok(Ok(body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()))
+}
+
+/// Alertmanager configuration of docs/alerting.md, with test timings and every receiver
+/// replaced by this test's webhook (`/<receiver name>`). Returns (original YAML, test
+/// YAML, name of the receiver that pages on severity="critical").
+fn alertmanager_config(webhook_port: u16) -> (String, String, String) {
+    let doc = std::fs::read_to_string(grafana::repo_root().join("docs/alerting.md"))
+        .expect("read docs/alerting.md");
+    let marker = doc
+        .find("<!-- alertmanager-example")
+        .expect("docs/alerting.md: <!-- alertmanager-example --> marker missing");
+    let rest = &doc[marker..];
+    let start = rest.find("```yaml\n").expect("yaml block after the marker") + "```yaml\n".len();
+    let len = rest[start..].find("```").expect("end of yaml block");
+    let original = rest[start..start + len].to_string();
+
+    let mut cfg: serde_yaml::Value =
+        serde_yaml::from_str(&original).expect("docs Alertmanager YAML");
+    fn speed_up(route: &mut serde_yaml::Value) {
+        if let Some(map) = route.as_mapping_mut() {
+            for (key, value) in [
+                ("group_wait", "1s"),
+                ("group_interval", "1s"),
+                ("repeat_interval", "1h"),
+            ] {
+                if map.contains_key(key) || key != "repeat_interval" {
+                    map.insert(key.into(), value.into());
+                }
+            }
+            if let Some(routes) = map.get_mut("routes").and_then(|r| r.as_sequence_mut()) {
+                routes.iter_mut().for_each(speed_up);
+            }
+        }
+    }
+    speed_up(&mut cfg["route"]);
+    let pager = cfg["route"]["routes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|r| {
+            r["matchers"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.as_str())
+                .any(|m| m.replace(' ', "") == r#"severity="critical""#)
+        })
+        .and_then(|r| r["receiver"].as_str())
+        .expect("docs/alerting.md: no route with matchers ['severity=\"critical\"']")
+        .to_string();
+    let receivers = cfg["receivers"].as_sequence_mut().expect("receivers");
+    for r in receivers.iter_mut() {
+        let name = r["name"].as_str().expect("receiver name").to_string();
+        let replacement = format!(
+            "name: {name}\nwebhook_configs:\n  - url: http://127.0.0.1:{webhook_port}/{name}\n    send_resolved: false\n"
+        );
+        *r = serde_yaml::from_str(&replacement).unwrap();
+    }
+    (original, serde_yaml::to_string(&cfg).unwrap(), pager)
+}
+
+/// A copy of the shipped rules with every `for` shortened to 2s.
+fn fast_rules() -> String {
+    let path = grafana::repo_root().join("alerts/m365-exporter.rules.yml");
+    let mut rules: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).expect("read rules"))
+            .expect("rules YAML");
+    for group in rules["groups"].as_sequence_mut().expect("groups") {
+        for rule in group["rules"].as_sequence_mut().expect("rules") {
+            if let Some(map) = rule.as_mapping_mut() {
+                if map.contains_key("for") {
+                    map.insert("for".into(), "2s".into());
+                }
+            }
+        }
+    }
+    serde_yaml::to_string(&rules).unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
+    let prometheus_bin = require_binary(
+        "Prometheus",
+        "PROMETHEUS_BIN",
+        &["/usr/bin/prometheus", "prometheus"],
+    );
+    let alertmanager_bin = require_binary(
+        "Alertmanager",
+        "ALERTMANAGER_BIN",
+        &[
+            "/usr/bin/prometheus-alertmanager",
+            "prometheus-alertmanager",
+            "alertmanager",
+        ],
+    );
+    let amtool_bin = require_binary("amtool", "AMTOOL_BIN", &["/usr/bin/amtool", "amtool"]);
+
+    // Declared before the guards, so it is removed after every process has stopped.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut procs: Vec<ChildGuard> = Vec::new();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // Webhook receiver.
+    let received: Received = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let webhook_port = listener.local_addr().unwrap().port();
+    let app = Router::new()
+        .route("/{receiver}", post(webhook))
+        .with_state(received.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // The exporter against its simulator.
+    let exporter_port = free_port();
+    let exporter = format!("http://127.0.0.1:{exporter_port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
+    cmd.arg("demo")
+        .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"));
+    procs.push(ChildGuard::spawn("m365-exporter", cmd, dir.path()));
+    let url = format!("{exporter}/-/ready");
+    wait_for(
+        "the exporter to be ready",
+        STARTUP_TIMEOUT,
+        &mut procs,
+        || get_ok(&http, &url),
+    )
+    .await;
+
+    // Alertmanager with the route of docs/alerting.md.
+    let (documented, am_config, pager) = alertmanager_config(webhook_port);
+    let documented_path = write(dir.path(), "alertmanager.documented.yml", &documented);
+    let check = Command::new(&amtool_bin)
+        .args(["check-config", &documented_path])
+        .output()
+        .expect("run amtool");
+    assert!(
+        check.status.success(),
+        "amtool check-config rejects the Alertmanager example of docs/alerting.md:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let am_port = free_port();
+    let alertmanager = format!("http://127.0.0.1:{am_port}");
+    let mut cmd = Command::new(&alertmanager_bin);
+    cmd.arg(format!(
+        "--config.file={}",
+        write(dir.path(), "alertmanager.yml", &am_config)
+    ))
+    .arg(format!(
+        "--storage.path={}",
+        dir.path().join("am-data").display()
+    ))
+    .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+    .arg("--cluster.listen-address=");
+    procs.push(ChildGuard::spawn("alertmanager", cmd, dir.path()));
+    let url = format!("{alertmanager}/-/ready");
+    wait_for(
+        "Alertmanager to be ready",
+        STARTUP_TIMEOUT,
+        &mut procs,
+        || get_ok(&http, &url),
+    )
+    .await;
+
+    // Prometheus with the (fast) rules.
+    let rules = write(dir.path(), "m365-exporter.rules.yml", &fast_rules());
+    let prom_config = format!(
+        r#"global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - {rules}
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:{am_port}']
+scrape_configs:
+  - job_name: {JOB}
+    static_configs:
+      - targets: ['127.0.0.1:{exporter_port}']
+"#
+    );
+    let prom_port = free_port();
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    let mut cmd = Command::new(&prometheus_bin);
+    cmd.arg(format!(
+        "--config.file={}",
+        write(dir.path(), "prometheus.yml", &prom_config)
+    ))
+    .arg(format!(
+        "--storage.tsdb.path={}",
+        dir.path().join("prom-data").display()
+    ))
+    .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+    procs.push(ChildGuard::spawn("prometheus", cmd, dir.path()));
+    let url = format!("{prom}/-/ready");
+    wait_for(
+        "Prometheus to be ready",
+        STARTUP_TIMEOUT,
+        &mut procs,
+        || get_ok(&http, &url),
+    )
+    .await;
+
+    let up = format!(r#"up{{job="{JOB}"}} == 1"#);
+    wait_for(
+        "Prometheus to scrape the exporter",
+        STARTUP_TIMEOUT,
+        &mut procs,
+        || async {
+            match prom_query(&http, &prom, &up, true).await? {
+                Ok(r) if !r.is_empty() => Ok(()),
+                Ok(_) => Err("target not up yet".to_string()),
+                Err(e) => Err(e),
+            }
+        },
+    )
+    .await;
+
+    // The dashboards' job and tenant variables find the demo.
+    let label_values = |label: &'static str, matcher: String| {
+        let http = http.clone();
+        let prom = prom.clone();
+        async move {
+            let body: Value = http
+                .get(format!("{prom}/api/v1/label/{label}/values"))
+                .query(&[("match[]", matcher)])
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<Vec<Value>, String>(body["data"].as_array().cloned().unwrap_or_default())
+        }
+    };
+    let jobs = label_values("job", "m365_exporter_build_info".into())
+        .await
+        .unwrap();
+    assert!(
+        jobs.contains(&Value::from(JOB)),
+        "job variable query finds {jobs:?}"
+    );
+    let tenants = label_values(
+        "tenant",
+        format!(r#"m365_collector_success{{job=~"{JOB}"}}"#),
+    )
+    .await
+    .unwrap();
+    assert!(
+        tenants.contains(&Value::from(TENANT)),
+        "tenant variable query finds {tenants:?}"
+    );
+
+    // Every panel query: accepted by Prometheus, and with data.
+    let mut queries = Vec::new();
+    for (file, dash) in grafana::load_dashboards() {
+        for panel in grafana::panels(&dash)
+            .into_iter()
+            .filter(|p| !grafana::is_row(p))
+        {
+            let title = grafana::panel_title(panel);
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let ref_id = target["refId"].as_str().unwrap_or("?").to_string();
+                let expr = grafana::substitute(
+                    target["expr"].as_str().unwrap_or_default(),
+                    JOB,
+                    TENANT,
+                    RATE_INTERVAL,
+                );
+                assert!(
+                    !expr.contains('$'),
+                    "{file} {title:?} {ref_id}: unsubstituted variable in {expr}"
+                );
+                let instant =
+                    target["instant"] == Value::Bool(true) && target["range"] != Value::Bool(true);
+                let optional = NO_DATA_IN_DEMO
+                    .iter()
+                    .find(|(f, t, r, _)| *f == file && *t == title && *r == ref_id)
+                    .map(|(_, _, _, why)| *why);
+                queries.push((
+                    format!("{file}: {title:?} {ref_id}"),
+                    expr,
+                    instant,
+                    optional,
+                ));
+            }
+        }
+    }
+    assert!(
+        queries.len() > 30,
+        "only {} panel queries found",
+        queries.len()
+    );
+    wait_for(
+        "every dashboard panel to return data",
+        DATA_TIMEOUT,
+        &mut procs,
+        || async {
+            let mut empty = Vec::new();
+            for (name, expr, instant, optional) in &queries {
+                match prom_query(&http, &prom, expr, *instant).await? {
+                    Err(e) => panic!("Prometheus rejects the query of {name}: {e}\n{expr}"),
+                    Ok(r) if r.is_empty() && optional.is_none() => empty.push(name.clone()),
+                    Ok(_) => {}
+                }
+            }
+            if empty.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} panel queries without data:\n  {}",
+                    empty.len(),
+                    empty.join("\n  ")
+                ))
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "e2e: {} dashboard queries accepted, all with data",
+        queries.len()
+    );
+
+    // The service alerts fire in Prometheus...
+    let firing = |name: &'static str| {
+        let http = http.clone();
+        let prom = prom.clone();
+        async move {
+            let body: Value = http
+                .get(format!("{prom}/api/v1/alerts"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let alerts: Vec<Value> = body["data"]["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["labels"]["alertname"] == name && a["state"] == "firing")
+                .cloned()
+                .collect();
+            if alerts.is_empty() {
+                Err(format!("{name} not firing; alerts: {body}"))
+            } else {
+                Ok(alerts)
+            }
+        }
+    };
+    for name in ["M365ServiceNotOperational", "M365ServiceInterruption"] {
+        let alerts = wait_for(
+            &format!("{name} to fire"),
+            ALERT_TIMEOUT,
+            &mut procs,
+            || firing(name),
+        )
+        .await;
+        eprintln!("e2e: {name} firing for {} series", alerts.len());
+    }
+
+    // ...and reach the webhook through Alertmanager: critical ones at the pager.
+    let received_alerts = |receiver: String, alertname: &'static str| {
+        let received = received.clone();
+        async move {
+            let got: Vec<Value> = received
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(r, _)| *r == receiver)
+                .flat_map(|(_, body)| body["alerts"].as_array().cloned().unwrap_or_default())
+                .filter(|a| a["labels"]["alertname"] == alertname)
+                .collect();
+            if got.is_empty() {
+                Err(format!("no {alertname} at receiver {receiver} yet"))
+            } else {
+                Ok(got)
+            }
+        }
+    };
+    let paged = wait_for(
+        "the interruption alert at the pager webhook",
+        ALERT_TIMEOUT,
+        &mut procs,
+        || received_alerts(pager.clone(), "M365ServiceInterruption"),
+    )
+    .await;
+    for alert in &paged {
+        let labels = &alert["labels"];
+        assert_eq!(labels["tenant"], TENANT, "tenant label: {alert}");
+        assert!(
+            labels["service_id"].as_str().is_some_and(|s| !s.is_empty()),
+            "service_id label: {alert}"
+        );
+        assert_eq!(labels["severity"], "critical", "severity label: {alert}");
+        let ann = &alert["annotations"];
+        for key in ["summary", "description", "runbook_url"] {
+            let text = ann[key].as_str().unwrap_or_default();
+            assert!(!text.is_empty(), "annotation {key} missing: {alert}");
+            assert!(
+                !text.contains("{{"),
+                "annotation {key} not rendered: {text}"
+            );
+        }
+        let service = labels["service_id"].as_str().unwrap();
+        assert!(
+            ann["summary"].as_str().unwrap().contains(service),
+            "summary names the service: {alert}"
+        );
+        assert_eq!(
+            ann["runbook_url"].as_str().unwrap(),
+            format!("{RUNBOOK_BASE}m365serviceinterruption")
+        );
+    }
+    eprintln!(
+        "e2e: {} M365ServiceInterruption alert(s) delivered to receiver {pager:?}",
+        paged.len()
+    );
+    // Warnings go to the default receiver, never to the pager.
+    let default_receiver = serde_yaml::from_str::<serde_yaml::Value>(&am_config).unwrap()["route"]
+        ["receiver"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let warned = wait_for(
+        "the not-operational warning at the default receiver",
+        ALERT_TIMEOUT,
+        &mut procs,
+        || received_alerts(default_receiver.clone(), "M365ServiceNotOperational"),
+    )
+    .await;
+    assert!(warned.iter().all(|a| a["labels"]["severity"] == "warning"));
+    let by_receiver: BTreeMap<String, Vec<String>> = {
+        let got = received.lock().unwrap();
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (receiver, body) in got.iter() {
+            for a in body["alerts"].as_array().into_iter().flatten() {
+                let severity = a["labels"]["severity"].as_str().unwrap_or_default();
+                assert_eq!(
+                    *receiver == pager,
+                    severity == "critical",
+                    "alert routed to {receiver} with severity {severity}: {a}"
+                );
+                map.entry(receiver.clone()).or_default().push(
+                    a["labels"]["alertname"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+        map
+    };
+    eprintln!("e2e: webhook deliveries by receiver: {by_receiver:?}");
+
+    // The exporter is scraped fine: no exporter-down alert.
+    let down = firing("M365ExporterDown").await;
+    assert!(
+        down.is_err(),
+        "M365ExporterDown fires although the exporter is up: {down:?}"
+    );
+
+    server.abort();
+    drop(procs);
+}
