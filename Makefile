@@ -1,0 +1,31 @@
+# `make test` is the one command that runs every check; CI runs exactly it.
+CARGO ?= cargo
+
+.PHONY: test deps fmt clippy unit check-alerts check-metrics demo bench
+
+test: deps fmt clippy unit check-alerts check-metrics
+
+deps:
+	bash scripts/install-test-deps.sh
+
+fmt:
+	$(CARGO) fmt --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test
+
+check-alerts:
+	bash scripts/check-alerts.sh
+
+check-metrics:
+	$(CARGO) build
+	bash scripts/check-metrics.sh target/debug/m365-exporter
+
+demo:
+	$(CARGO) run --release -- demo
+
+bench:
+	$(CARGO) bench
