@@ -165,9 +165,22 @@ pub struct ApiClient {
     allowed: Vec<String>,
 }
 
+/// `scheme://host:port` of a URL, with every loopback spelling (`localhost`,
+/// `127.0.0.1`, `[::1]`) folded into one: a local service that writes its
+/// next-page links with another name for this machine is still itself.
 fn origin(url: &str) -> Option<String> {
     let u = reqwest::Url::parse(url).ok()?;
-    Some(u.origin().ascii_serialization())
+    let host = u.host_str()?;
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let port = u.port_or_known_default()?;
+    match loopback {
+        true => Some(format!("{}://loopback:{port}", u.scheme())),
+        false => Some(u.origin().ascii_serialization()),
+    }
 }
 
 impl ApiClient {
@@ -426,6 +439,30 @@ pub fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_names_are_one_origin() {
+        assert_eq!(
+            origin("http://localhost:8080/a"),
+            origin("http://127.0.0.1:8080/b")
+        );
+        assert_eq!(
+            origin("http://[::1]:8080/a"),
+            origin("http://127.0.0.1:8080")
+        );
+        assert_ne!(
+            origin("http://127.0.0.1:8081"),
+            origin("http://127.0.0.1:8080")
+        );
+        assert_ne!(
+            origin("https://graph.microsoft.com"),
+            origin("https://graph.microsoft.com.evil")
+        );
+        assert_eq!(
+            origin("https://graph.microsoft.com/v1.0"),
+            Some("https://graph.microsoft.com".into())
+        );
+    }
 
     #[test]
     fn error_bodies() {
