@@ -11,6 +11,9 @@ use reqwest::Method;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// `error_code` of answers that could not be parsed.
+pub const MALFORMED: &str = "MalformedResponse";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
     Graph,
@@ -206,6 +209,15 @@ impl ApiClient {
         &self.live
     }
 
+    /// Count an answer that arrived but could not be understood (a 2xx with
+    /// a truncated or foreign body) under `m365_api_errors_total`.
+    pub fn count_malformed(&self, api: Api) {
+        self.live
+            .api_errors
+            .with_label_values(&[self.tenant.as_str(), api.as_str(), MALFORMED])
+            .inc();
+    }
+
     /// Send with retries; `Ok` only for a 2xx answer.
     pub async fn send(&self, call: &Call<'_>) -> Result<Response, ApiError> {
         let op = call.operation;
@@ -309,6 +321,8 @@ impl ApiClient {
                             }
                             (err, retry_after_of(&headers))
                         }
+                        // Asking again returns the same oversized body.
+                        Err(e @ ApiError::TooLarge { .. }) => return Err(e),
                         Err(e) => (e, None),
                     }
                 }

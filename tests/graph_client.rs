@@ -155,9 +155,15 @@ async fn truncated_json_is_malformed_not_a_panic() {
         )
         .mount(&s)
         .await;
-    let (g, _) = client(&s.uri());
+    let (g, live) = client(&s.uri());
     assert!(matches!(
         g.health_overviews().await.unwrap_err(),
         ApiError::Malformed { .. }
     ));
+    let mut text = Vec::new();
+    live.encode(None, &mut text);
+    let text = String::from_utf8(text).unwrap();
+    let want =
+        "m365_api_errors_total{api=\"graph\",error_code=\"MalformedResponse\",tenant=\"t\"} 1";
+    assert!(text.contains(want), "{text}");
 }
