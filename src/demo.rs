@@ -2,7 +2,10 @@
 //! exporter against it, one command, no Microsoft account.
 
 use crate::config::{Config, TenantConfig};
-use crate::simulator::{SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID};
+use crate::simulator::{
+    AuditOptions, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
+};
+use std::time::Duration;
 
 /// The config the demo's exporter uses against a simulator at `url`.
 pub fn config(url: &str) -> Config {
@@ -16,6 +19,9 @@ tenants:
     endpoints: {{login: "{url}", graph: "{url}", management: "{url}"}}
     service_health: {{interval: 15s}}
     messages: {{interval: 30s}}
+    # A small request budget makes the first catch-up take a few polls, so
+    # the backlog and blob lag panels show a feed behind and draining.
+    activity: {{enabled: true, interval: 15s, lookback: 2d, start_subscriptions: true, requests_per_minute: 60}}
 "#
     );
     match Config::parse(&yaml, "demo") {
@@ -28,6 +34,11 @@ tenants:
 pub async fn start_simulator(scenario: &str) -> Result<Simulator, crate::simulator::SimError> {
     Simulator::start(SimOptions {
         scenario: scenario.to_string(),
+        // A live feed: each content type gets a new blob every minute.
+        audit: AuditOptions {
+            live_every: Some(Duration::from_secs(60)),
+            ..AuditOptions::default()
+        },
         ..SimOptions::default()
     })
     .await
@@ -44,5 +55,6 @@ mod tests {
     fn demo_config_is_valid() {
         let c = super::config("http://127.0.0.1:1");
         assert_eq!(c.tenants[0].name, "contoso");
+        assert!(c.tenants[0].activity.enabled);
     }
 }

@@ -5,6 +5,7 @@
 //! snapshots ([`collect`]) → text ([`metrics`]) → HTTP ([`server`]).
 //! [`simulator`] serves Microsoft's endpoints locally for `demo` and tests.
 
+pub mod activity;
 pub mod app;
 pub mod auth;
 pub mod cli;

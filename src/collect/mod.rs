@@ -4,6 +4,7 @@
 //! builds a complete [`Outcome`] (rendered metric text plus what the status
 //! page shows) and swaps it in atomically; a scrape only reads those.
 
+pub mod activity;
 pub mod messages;
 pub mod runtime;
 pub mod service_health;
@@ -70,4 +71,13 @@ pub trait Collector: Send + Sync {
     fn kind(&self) -> CollectorKind;
     fn interval(&self) -> Duration;
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>>;
+
+    /// Asked after an `Ok` refresh: why it still failed in part, if it did
+    /// (the activity feed with one content type down while the others are
+    /// listed, fetched and reported). The runtime then publishes the outcome
+    /// as current, sets `m365_collector_success` 0 and logs the reason once
+    /// per change. Keep the text stable across runs.
+    fn partial_failure(&self) -> Option<String> {
+        None
+    }
 }

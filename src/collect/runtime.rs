@@ -2,6 +2,7 @@
 //! config, runs them on their intervals, keeps their latest outcome, and
 //! renders everything for a scrape.
 
+use super::activity::ActivityCollector;
 use super::messages::MessagesCollector;
 use super::service_health::ServiceHealthCollector;
 use super::{CollectError, Collector, CollectorKind, Outcome};
@@ -119,6 +120,11 @@ pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
                     graph: graph.clone(),
                     interval: t.messages.interval,
                 }));
+            }
+            if t.activity.enabled {
+                if let Some(c) = ActivityCollector::new(t, api.clone()) {
+                    collectors.push(Arc::new(c));
+                }
             }
             Arc::new(TenantRuntime {
                 name: t.name.clone(),
@@ -238,9 +244,16 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
     loop {
         let started = Instant::now();
         let result = slot.collector.collect().await;
+        let partial = result
+            .as_ref()
+            .ok()
+            .and_then(|_| slot.collector.partial_failure());
         let took = started.elapsed();
         let prev = slot.state.load_full();
-        let next = next_state(&prev, result, took, interval);
+        let mut next = next_state(&prev, result, took, interval);
+        if let Some(reason) = partial {
+            failed_in_part(&prev, &mut next, reason);
+        }
         match (&prev.last_error, &next.last_error) {
             (old, Some(new)) if old.as_ref() != Some(new) => {
                 tracing::warn!(tenant = %tenant, collector = kind, error = %new, "refresh failed");
@@ -305,6 +318,15 @@ pub fn next_state(
     }
 }
 
+/// An `Ok` refresh that failed in part: its outcome is current, but it is
+/// not a success (success 0, last success unchanged, the reason logged).
+pub fn failed_in_part(prev: &CollectorState, next: &mut CollectorState, reason: String) {
+    next.success = false;
+    next.last_success_unix = prev.last_success_unix;
+    next.last_success_at = prev.last_success_at;
+    next.last_error = Some(reason);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +359,24 @@ mod tests {
             Duration::from_secs(60),
         );
         assert!(dropped.outcome.is_none(), "dropped after 3 intervals");
+    }
+
+    #[test]
+    fn partial_failure_keeps_the_fresh_outcome_but_is_no_success() {
+        let prev = CollectorState::default();
+        let mut next = next_state(
+            &prev,
+            Ok(Outcome::default()),
+            Duration::ZERO,
+            Duration::from_secs(60),
+        );
+        failed_in_part(&prev, &mut next, "Audit.Exchange: no subscription".into());
+        assert!(next.attempted && !next.success);
+        assert!(next.outcome.is_some());
+        assert!(next.last_success_unix.is_none());
+        assert_eq!(
+            next.last_error.as_deref(),
+            Some("Audit.Exchange: no subscription")
+        );
     }
 }

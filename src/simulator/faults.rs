@@ -21,6 +21,13 @@ pub struct Faults {
     pub chaos: bool,
     /// Next N token requests: 503.
     pub token_error_next: u32,
+    /// Management API: every Nth blob GET answers HTTP 403 AF429 (0: never).
+    pub blob_af429_every: u32,
+    /// Management API: every Nth content listing answers 429 with
+    /// `Retry-After: 1` (0: never).
+    pub listing_429_every: u32,
+    /// Management API: every blob GET waits this long first.
+    pub blob_delay: Duration,
 }
 
 /// What to do with one data request.

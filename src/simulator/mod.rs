@@ -1,6 +1,6 @@
 //! A local stand-in for Microsoft's endpoints (token, Graph service
-//! announcements) in their published wire formats, with deterministic
-//! scenarios and switchable faults. `demo` and the tests run against it.
+//! announcements, the Management Activity API) in their published wire
+//! formats, with deterministic scenarios and switchable faults. `demo` and the tests run against it.
 //!
 //! ```no_run
 //! # async fn f() {
@@ -10,11 +10,14 @@
 //! # }
 //! ```
 
+pub mod audit;
 pub mod faults;
 pub mod graph;
+pub mod management;
 pub mod scenario;
 pub mod token;
 
+pub use audit::{AuditOptions, AuditState, Truth};
 pub use faults::Faults;
 pub use scenario::{ScenarioData, SCENARIOS};
 
@@ -44,6 +47,8 @@ pub struct SimOptions {
     /// Items per Graph page (small, so paging is always exercised).
     pub page_size: usize,
     pub faults: Faults,
+    /// The Management Activity API's audit feed.
+    pub audit: AuditOptions,
 }
 
 impl Default for SimOptions {
@@ -57,6 +62,7 @@ impl Default for SimOptions {
             token_lifetime: Duration::from_secs(3600),
             page_size: 5,
             faults: Faults::default(),
+            audit: AuditOptions::default(),
         }
     }
 }
@@ -97,6 +103,8 @@ pub struct SimState {
     pub started: Instant,
     /// Requests to the data APIs so far (drives the periodic fault pattern).
     pub api_requests: std::sync::atomic::AtomicU64,
+    /// The audit feed behind the Management Activity API routes.
+    pub audit: Mutex<AuditState>,
 }
 
 impl SimState {
@@ -105,6 +113,9 @@ impl SimState {
     }
     pub fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn audit(&self) -> std::sync::MutexGuard<'_, AuditState> {
+        self.audit.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -136,8 +147,10 @@ impl Simulator {
         let addr = listener
             .local_addr()
             .map_err(|e| SimError::Bind(opts.listen.clone(), e))?;
+        let audit = AuditState::new(opts.audit.clone(), &opts.tenant_id, base);
         let state = Arc::new(SimState {
             faults: Mutex::new(opts.faults.clone()),
+            audit: Mutex::new(audit),
             opts,
             scenario: RwLock::new(data),
             tokens: Mutex::default(),
@@ -205,6 +218,11 @@ impl Simulator {
         self.state.scenario().clone()
     }
 
+    /// The audit feed (subscriptions, blobs, counters), to inspect or change.
+    pub fn audit(&self) -> std::sync::MutexGuard<'_, AuditState> {
+        self.state.audit()
+    }
+
     pub async fn stop(mut self) {
         self.shutdown();
         if let Some(h) = self.handle.take() {
@@ -230,6 +248,7 @@ fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .merge(token::routes())
         .merge(graph::routes())
+        .merge(management::routes())
         .with_state(state)
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let st = recorder.clone();

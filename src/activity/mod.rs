@@ -1,0 +1,106 @@
+//! The Office 365 Management Activity API feed, as plain parts the
+//! `activity` collector ([`crate::collect::activity`]) wires together:
+//!
+//! - [`client`]: the Management API calls (subscriptions, content listing,
+//!   blob GETs), each with `PublisherIdentifier` and paced by the tenant's
+//!   request budget;
+//! - [`records`]: blob parsing into the few fields we count, keeping each
+//!   record's original bytes for the sink;
+//! - [`backlog`]: listed-but-unfetched content, deduplicated by `contentId`,
+//!   whatever the source (polling today, webhooks later);
+//! - [`recent`]: record `Id`s of the last 7 days, for duplicate detection;
+//! - [`state`] and [`sink`]: the optional state file and NDJSON output that
+//!   together make restarts lose nothing and write nothing twice.
+//!
+//! Parsers here are plain functions over bytes so that they can be fuzzed.
+
+pub mod backlog;
+pub mod client;
+pub mod recent;
+pub mod records;
+pub mod sink;
+pub mod state;
+
+use crate::config::RETENTION;
+use serde::{Deserialize, Serialize};
+
+/// One content blob as the listing announced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    pub content_type: String,
+    pub content_id: String,
+    pub content_uri: String,
+    /// `contentCreated`, Unix seconds.
+    pub created: i64,
+    /// `contentExpiration`, Unix seconds.
+    pub expiration: i64,
+}
+
+/// Microsoft rejects a content window longer than this (AF20030).
+pub const MAX_WINDOW_SECS: i64 = 86_400;
+
+/// The oldest `startTime` we send is this much younger than the 7-day limit,
+/// so that a request planned now still qualifies when Microsoft receives it
+/// (after queueing behind the request budget and retries).
+pub const START_MARGIN_SECS: i64 = 900;
+
+/// The earliest `startTime` Microsoft accepts at `now`, with our margin.
+pub fn earliest_start(now: i64) -> i64 {
+    now - RETENTION.as_secs() as i64 + START_MARGIN_SECS
+}
+
+/// Split `[from, now)` into the windows we list, oldest first: each at most
+/// 24 h, none starting before [`earliest_start`], none empty. `startTime` is
+/// inclusive and `endTime` exclusive, so consecutive windows neither overlap
+/// nor leave a gap.
+pub fn plan_windows(from: i64, now: i64) -> Vec<(i64, i64)> {
+    let mut start = from.max(earliest_start(now));
+    let mut out = Vec::new();
+    while start < now {
+        let end = (start + MAX_WINDOW_SECS).min(now);
+        out.push((start, end));
+        start = end;
+    }
+    out
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` in UTC: the form the Management API documents for
+/// `startTime`/`endTime` (no zone suffix, no fraction).
+pub fn wire_time(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_contiguous_bounded_and_inside_retention() {
+        let now = 1_800_000_000;
+        // 3 days of downtime: 3 full windows and a short one, no gaps.
+        let w = plan_windows(now - 3 * 86_400 - 100, now);
+        assert_eq!(w.len(), 4);
+        assert_eq!(w[0].0, now - 3 * 86_400 - 100);
+        assert_eq!(w.last().unwrap().1, now);
+        for pair in w.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0);
+        }
+        assert!(w.iter().all(|(s, e)| s < e && e - s <= MAX_WINDOW_SECS));
+        // Ten days back is clamped inside the 7-day limit.
+        let w = plan_windows(now - 10 * 86_400, now);
+        assert_eq!(w[0].0, earliest_start(now));
+        assert!(w[0].0 > now - 7 * 86_400);
+        // Nothing to list when the cursor is at (or past) now.
+        assert!(plan_windows(now, now).is_empty());
+        assert!(plan_windows(now + 5, now).is_empty());
+    }
+
+    #[test]
+    fn wire_time_format() {
+        assert_eq!(wire_time(0), "1970-01-01T00:00:00");
+        assert_eq!(wire_time(1_764_239_400), "2025-11-27T10:30:00");
+    }
+}

@@ -1,0 +1,433 @@
+//! Audit feed scenario data for the simulated Management Activity API:
+//! content blobs across the five content types, each holding records in
+//! Microsoft's shape, plus the subscription states and fault switches the
+//! `management` routes read. The [`Truth`] is computed here from the same
+//! data, so tests compare the exporter's counts with what was served.
+
+use crate::config::CONTENT_TYPES;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Knobs of the audit scenario (part of `SimOptions`).
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Historical blobs per content type, spread evenly over `span`.
+    pub blobs_per_type: usize,
+    /// How far back the historical blobs reach.
+    pub span: Duration,
+    /// Records per blob: from `records_min` to `records_max` (deterministic).
+    pub records_min: usize,
+    pub records_max: usize,
+    /// With `Some(d)`, each content type gets one new blob every `d` for the
+    /// next 6 hours: it becomes listable when its contentCreated passes
+    /// (the demo's live feed).
+    pub live_every: Option<Duration>,
+    /// Items per content listing page (small, so `NextPageUri` is exercised).
+    pub page_size: usize,
+    /// Subscriptions enabled from the start (else AF20022 until `/start`).
+    pub started: bool,
+    /// Content types whose subscription an admin disabled (AF20023).
+    pub disabled: Vec<String>,
+    /// The tenant's unified audit log is off: `/start` fails with
+    /// "DataServiceException: Tenant … does not exist", nothing is enabled.
+    pub audit_log_off: bool,
+    /// Every call answers 401 AF10001.
+    pub missing_permission: bool,
+    /// This many of the oldest `Audit.General` blobs answer AF20051 on GET.
+    pub expired_blobs: usize,
+    /// Every 4th blob of a type repeats a record of the blob before it.
+    pub duplicates: bool,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            blobs_per_type: 8,
+            span: Duration::from_secs(30 * 3_600),
+            records_min: 2,
+            records_max: 9,
+            live_every: None,
+            page_size: 5,
+            started: true,
+            disabled: Vec::new(),
+            audit_log_off: false,
+            missing_permission: false,
+            expired_blobs: 1,
+            duplicates: true,
+        }
+    }
+}
+
+/// One record as the tests need to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruthRecord {
+    pub id: String,
+    pub workload: String,
+    pub operation: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimBlob {
+    pub content_type: String,
+    pub content_id: String,
+    /// contentCreated, Unix milliseconds.
+    pub created_ms: i64,
+    pub expiration_ms: i64,
+    /// The JSON array served on GET.
+    pub body: String,
+    pub records: Vec<TruthRecord>,
+    /// GET answers AF20051.
+    pub expired: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubStatus {
+    Enabled,
+    DisabledByAdmin,
+}
+
+/// The simulator's audit feed, mutable while it runs.
+#[derive(Debug)]
+pub struct AuditState {
+    pub opts: AuditOptions,
+    pub tenant_id: String,
+    /// Sorted by contentCreated.
+    pub blobs: Vec<SimBlob>,
+    /// Absent: never started.
+    pub subs: BTreeMap<String, SubStatus>,
+    /// Windows answered with AF20030.
+    pub rejected_windows: u64,
+    /// Counters driving the every-Nth fault switches.
+    pub listings: u64,
+    pub blob_gets: u64,
+    rng: u64,
+    serial: u64,
+}
+
+/// What was served, for comparison with the exporter's counters.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Truth {
+    /// (content_type, workload) → unique records (each Id once).
+    pub records: BTreeMap<(String, String), u64>,
+    /// content_type → records repeating an Id already served.
+    pub duplicates: BTreeMap<String, u64>,
+    pub ids: BTreeSet<String>,
+    /// Listable blobs, expired ones included.
+    pub blobs: usize,
+    pub expired_blobs: usize,
+}
+
+impl Truth {
+    pub fn records_of(&self, content_type: &str) -> u64 {
+        self.records
+            .iter()
+            .filter(|((ct, _), _)| ct == content_type)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Workloads, operations and RecordType per content type (a plausible mix).
+fn shape(ct: &str) -> (&'static [&'static str], &'static [&'static str], u32) {
+    match ct {
+        "Audit.AzureActiveDirectory" => (
+            &["AzureActiveDirectory"],
+            &["UserLoggedIn", "UserLoginFailed", "Add user."],
+            15,
+        ),
+        "Audit.Exchange" => (
+            &["Exchange"],
+            &["MailItemsAccessed", "Send", "New-InboxRule"],
+            50,
+        ),
+        "Audit.SharePoint" => (
+            &["SharePoint", "OneDrive"],
+            &["FileAccessed", "FileDeleted", "FileModified"],
+            6,
+        ),
+        "Audit.General" => (
+            &["MicrosoftTeams", "PowerBI", "MicrosoftForms"],
+            &["TeamsSessionStarted", "MemberAdded", "ViewReport"],
+            25,
+        ),
+        _ => (&["Exchange", "SharePoint"], &["DlpRuleMatch"], 11),
+    }
+}
+
+fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+impl AuditState {
+    pub fn new(opts: AuditOptions, tenant_id: &str, base_unix: i64) -> Self {
+        let mut st = AuditState {
+            subs: BTreeMap::new(),
+            tenant_id: tenant_id.to_string(),
+            blobs: Vec::new(),
+            rejected_windows: 0,
+            listings: 0,
+            blob_gets: 0,
+            rng: 0x5eed_a0d1_7000_0001,
+            serial: 0,
+            opts,
+        };
+        for ct in CONTENT_TYPES {
+            if st.opts.disabled.iter().any(|d| d == ct) {
+                st.subs.insert(ct.to_string(), SubStatus::DisabledByAdmin);
+            } else if st.opts.started && !st.opts.audit_log_off {
+                st.subs.insert(ct.to_string(), SubStatus::Enabled);
+            }
+        }
+        let base_ms = base_unix * 1_000;
+        let span_ms = st.opts.span.as_millis() as i64;
+        let n = st.opts.blobs_per_type.max(1) as i64;
+        for (i, ct) in CONTENT_TYPES.iter().enumerate() {
+            for j in 0..st.opts.blobs_per_type as i64 {
+                // Evenly spread, types a few seconds apart, a random-looking ms part.
+                let created = base_ms - span_ms + (2 * j + 1) * span_ms / (2 * n)
+                    - 1_000 * i as i64 * 7
+                    - (st.next() % 1_000) as i64;
+                st.push_blob(ct, created, None);
+            }
+            if let Some(every) = st.opts.live_every {
+                let every_ms = (every.as_millis() as i64).max(1_000);
+                let mut t = base_ms + every_ms + 1_000 * i as i64;
+                while t < base_ms + 6 * 3_600_000 {
+                    st.push_blob(ct, t, None);
+                    t += every_ms;
+                }
+            }
+        }
+        let expired: Vec<usize> = st
+            .blobs_sorted_indices("Audit.General")
+            .into_iter()
+            .take(st.opts.expired_blobs)
+            .collect();
+        for i in expired {
+            st.blobs[i].expired = true;
+        }
+        st
+    }
+
+    fn blobs_sorted_indices(&mut self, ct: &str) -> Vec<usize> {
+        self.blobs.sort_by_key(|b| b.created_ms);
+        (0..self.blobs.len())
+            .filter(|i| self.blobs[*i].content_type == ct)
+            .collect()
+    }
+
+    /// splitmix64: deterministic data without a dependency.
+    fn next(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn guid(&mut self) -> String {
+        let a = self.next();
+        let b = self.next();
+        uuid::Uuid::from_u64_pair(a, b).hyphenated().to_string()
+    }
+
+    /// Add a blob now (a test's "late" blob): contentCreated `ago` before
+    /// now, listable at once. Returns its contentId.
+    pub fn add_blob(&mut self, content_type: &str, ago: Duration, records: usize) -> String {
+        let created = crate::timefmt::now_unix() as i64 * 1_000 - ago.as_millis() as i64;
+        let id = self.push_blob(content_type, created, Some(records));
+        self.blobs.sort_by_key(|b| b.created_ms);
+        id
+    }
+
+    fn push_blob(&mut self, ct: &str, created_ms: i64, records: Option<usize>) -> String {
+        self.serial += 1;
+        let (workloads, operations, record_type) = shape(ct);
+        let span =
+            (self.opts.records_max.max(self.opts.records_min) - self.opts.records_min) as u64;
+        let count = records.unwrap_or(self.opts.records_min + (self.next() % (span + 1)) as usize);
+        let stamp = chrono::DateTime::from_timestamp_millis(created_ms)
+            .unwrap_or_default()
+            .format("%Y%m%d%H%M%S%3f")
+            .to_string();
+        let content_id = format!(
+            "{stamp}{:06}${stamp}{:06}${}${}$emea0001",
+            self.serial,
+            self.serial,
+            ct.to_ascii_lowercase().replace('.', "_"),
+            ct.replace('.', "_"),
+        );
+        let mut texts = Vec::with_capacity(count + 1);
+        let mut truth = Vec::with_capacity(count + 1);
+        for k in 0..count {
+            let id = self.guid();
+            let workload = workloads[(self.next() % workloads.len() as u64) as usize];
+            let operation = operations[(self.next() % operations.len() as u64) as usize];
+            // Records are created 1–180 min before their blob.
+            let delay_s = 60 + (self.next() % (180 * 60)) as i64;
+            let creation = chrono::DateTime::from_timestamp(created_ms / 1_000 - delay_s, 0)
+                .unwrap_or_default()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+            let record = serde_json::json!({
+                "CreationTime": creation,
+                "Id": id,
+                "Operation": operation,
+                "OrganizationId": self.tenant_id,
+                "RecordType": record_type,
+                "ResultStatus": "Succeeded",
+                "UserKey": format!("10032001{:08X}", self.serial),
+                "UserType": 0,
+                "Version": 1,
+                "Workload": workload,
+                "ClientIP": format!("203.0.113.{}", k % 250 + 1),
+                "ObjectId": format!("https://contoso.sharepoint.com/sites/Finance/Shared Documents/Q{} \"final\" – Zoë.xlsx", k % 4 + 1),
+                "UserId": "zoë.adams@contoso.com",
+            });
+            texts.push(record.to_string());
+            truth.push(TruthRecord {
+                id,
+                workload: workload.to_string(),
+                operation: operation.to_string(),
+            });
+        }
+        // A record Microsoft serves twice, in two blobs.
+        if self.opts.duplicates && records.is_none() && self.serial.is_multiple_of(4) {
+            if let Some(prev) = self
+                .blobs
+                .iter()
+                .rev()
+                .find(|b| b.content_type == ct && !b.expired)
+            {
+                if let (Some(text), Some(t)) = (first_record_text(&prev.body), prev.records.first())
+                {
+                    texts.push(text);
+                    truth.push(t.clone());
+                }
+            }
+        }
+        self.blobs.push(SimBlob {
+            content_type: ct.to_string(),
+            content_id: content_id.clone(),
+            created_ms,
+            expiration_ms: created_ms + 7 * 86_400_000,
+            body: format!("[{}]", texts.join(",")),
+            records: truth,
+            expired: false,
+        });
+        content_id
+    }
+
+    /// Blobs of `ct` with contentCreated in `[start_ms, end_ms)` that exist
+    /// by `now_ms` (live blobs appear when their time comes).
+    pub fn listable(&self, ct: &str, start_ms: i64, end_ms: i64, now_ms: i64) -> Vec<&SimBlob> {
+        self.blobs
+            .iter()
+            .filter(|b| {
+                b.content_type == ct
+                    && b.created_ms >= start_ms
+                    && b.created_ms < end_ms
+                    && b.created_ms <= now_ms
+            })
+            .collect()
+    }
+
+    pub fn blob(&self, content_id: &str) -> Option<&SimBlob> {
+        self.blobs.iter().find(|b| b.content_id == content_id)
+    }
+
+    /// What a perfect client would have counted from the content types
+    /// `types` whose blobs exist by `now_ms` and were created after `since_ms`.
+    pub fn truth(&self, types: &[&str], since_ms: i64, now_ms: i64) -> Truth {
+        let mut t = Truth::default();
+        for b in self.blobs.iter().filter(|b| {
+            types.contains(&b.content_type.as_str())
+                && b.created_ms >= since_ms
+                && b.created_ms <= now_ms
+        }) {
+            t.blobs += 1;
+            if b.expired {
+                t.expired_blobs += 1;
+                continue;
+            }
+            for r in &b.records {
+                if t.ids.insert(r.id.clone()) {
+                    *t.records
+                        .entry((b.content_type.clone(), r.workload.clone()))
+                        .or_default() += 1;
+                } else {
+                    *t.duplicates.entry(b.content_type.clone()).or_default() += 1;
+                }
+            }
+        }
+        t
+    }
+}
+
+/// The first element of a blob's JSON array, as text (blobs here are
+/// compact JSON written by this module, so the first `},{` or `}]` ends it).
+fn first_record_text(body: &str) -> Option<String> {
+    let inner = body.strip_prefix('[')?;
+    let raws: Vec<&serde_json::value::RawValue> = serde_json::from_str(body).ok()?;
+    let first = raws.first()?.get();
+    inner.starts_with(first).then(|| first.to_string())
+}
+
+/// `{"contentType":…,"contentId":…,…}` as the content listing shows it.
+pub fn listing_item(b: &SimBlob, base: &str, tenant: &str) -> serde_json::Value {
+    serde_json::json!({
+        "contentType": b.content_type,
+        "contentId": b.content_id,
+        "contentUri": format!("{base}/api/v1.0/{tenant}/activity/feed/audit/{}", b.content_id),
+        "contentCreated": iso_ms(b.created_ms),
+        "contentExpiration": iso_ms(b.expiration_ms),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_data_with_duplicates_and_expiry() {
+        let a = AuditState::new(AuditOptions::default(), "t", 1_800_000_000);
+        let b = AuditState::new(AuditOptions::default(), "t", 1_800_000_000);
+        assert_eq!(a.blobs.len(), 5 * 8);
+        assert_eq!(a.blobs[3].body, b.blobs[3].body);
+        let now = 1_800_000_000_000;
+        let t = a.truth(&CONTENT_TYPES, 0, now);
+        assert_eq!(t.blobs, 40);
+        assert_eq!(t.expired_blobs, 1);
+        assert!(t.duplicates.values().sum::<u64>() > 0);
+        let served: usize = a
+            .blobs
+            .iter()
+            .filter(|b| !b.expired)
+            .map(|b| b.records.len())
+            .sum();
+        let unique: u64 = t.records.values().sum();
+        assert_eq!(served as u64, unique + t.duplicates.values().sum::<u64>());
+        // Every body parses with the exporter's own parser into its truth.
+        for blob in &a.blobs {
+            let recs = crate::activity::records::parse_blob(blob.body.as_bytes()).unwrap();
+            assert_eq!(recs.len(), blob.records.len());
+            assert_eq!(recs[0].id.as_deref(), Some(blob.records[0].id.as_str()));
+        }
+        assert_eq!(a.listable("DLP.All", 0, now, now).len(), 8);
+    }
+
+    #[test]
+    fn subscriptions_follow_options() {
+        let opts = AuditOptions {
+            started: false,
+            disabled: vec!["Audit.Exchange".into()],
+            ..Default::default()
+        };
+        let a = AuditState::new(opts, "t", 1_800_000_000);
+        assert_eq!(a.subs.len(), 1);
+        assert_eq!(a.subs["Audit.Exchange"], SubStatus::DisabledByAdmin);
+    }
+}

@@ -1,0 +1,373 @@
+//! The Office 365 Management Activity API, as Microsoft documents it and as
+//! it behaves in practice: subscriptions list/start, content listing with
+//! window validation and `NextPageUri` paging, blob GETs, and Microsoft's
+//! `{"error":{"code":"AF…","message":"…"}}` answers. Every request goes
+//! through [`gate`] (auth and the generic faults) and is recorded by the
+//! simulator's request log, `PublisherIdentifier` included.
+
+use super::audit::{listing_item, SubStatus};
+use super::graph::{base_url, gate};
+use super::{url_param, SimState};
+use crate::config::CONTENT_TYPES;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::NaiveDateTime;
+use std::sync::Arc;
+
+const FEED: &str = "/api/v1.0/{tenant}/activity/feed";
+
+pub fn routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route(
+            &format!("{FEED}/subscriptions/list"),
+            get(list_subscriptions),
+        )
+        .route(&format!("{FEED}/subscriptions/start"), post(start))
+        .route(&format!("{FEED}/subscriptions/content"), get(content))
+        .route(&format!("{FEED}/audit/{{id}}"), get(blob))
+}
+
+/// Microsoft's Management API error body.
+pub fn mgmt_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn json(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Auth and faults, then the checks every feed call shares.
+async fn preamble(st: &SimState, tenant: &str, headers: &HeaderMap) -> Result<(), Response> {
+    gate(st, headers).await?;
+    if tenant != st.opts.tenant_id {
+        return Err(mgmt_error(
+            StatusCode::BAD_REQUEST,
+            "AF20010",
+            &format!("The tenant ID passed in the URL ({tenant}) does not match the tenant ID passed in the access token ({}).", st.opts.tenant_id),
+        ));
+    }
+    if st.audit().opts.missing_permission {
+        return Err(mgmt_error(
+            StatusCode::UNAUTHORIZED,
+            "AF10001",
+            "The permission set () sent in the request does not include the expected permission.",
+        ));
+    }
+    Ok(())
+}
+
+/// The `contentType` parameter, or Microsoft's AF20020 answer.
+fn content_type_of(query: &str) -> Result<String, Box<Response>> {
+    match url_param(query, "contentType") {
+        Some(ct) if CONTENT_TYPES.contains(&ct.as_str()) => Ok(ct),
+        other => Err(Box::new(mgmt_error(
+            StatusCode::BAD_REQUEST,
+            "AF20020",
+            &format!(
+                "The specified content type is not valid: {}",
+                other.unwrap_or_default()
+            ),
+        ))),
+    }
+}
+
+async fn list_subscriptions(
+    State(st): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = preamble(&st, &tenant, &headers).await {
+        return r;
+    }
+    let audit = st.audit();
+    let items: Vec<serde_json::Value> = audit
+        .subs
+        .iter()
+        .map(|(ct, s)| {
+            let status = match s {
+                SubStatus::Enabled => "enabled",
+                SubStatus::DisabledByAdmin => "disabled",
+            };
+            serde_json::json!({"contentType": ct, "status": status, "webhook": null})
+        })
+        .collect();
+    json(serde_json::Value::Array(items).to_string())
+}
+
+async fn start(
+    State(st): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = preamble(&st, &tenant, &headers).await {
+        return r;
+    }
+    let q = q.unwrap_or_default();
+    let ct = match content_type_of(&q) {
+        Ok(ct) => ct,
+        Err(r) => return *r,
+    };
+    let mut audit = st.audit();
+    if audit.opts.audit_log_off {
+        // The shape seen in practice: a non-code in `code`, the .NET
+        // exception with its stack in `message`.
+        let publisher = url_param(&q, "PublisherIdentifier").unwrap_or_default();
+        return mgmt_error(
+            StatusCode::BAD_REQUEST,
+            &format!("StartSubscription [CorrId=00000000-0000-0000-0000-000000000000][TenantId={tenant},ContentType={ct},ApplicationId={},PublisherId={publisher}] failed. Exception", st.opts.client_id),
+            &format!("Microsoft.Office.Compliance.Audit.DataServiceException: Tenant {tenant} does not exist.\r\n   at Microsoft.Office.Compliance.Audit.API.AzureManager.<GetSubscriptionTableClientForTenantAsync>d__51.MoveNext()\r\n--- End of stack trace from previous location where exception was thrown ---"),
+        );
+    }
+    match audit.subs.get(&ct) {
+        Some(SubStatus::Enabled) => mgmt_error(
+            StatusCode::BAD_REQUEST,
+            "AF20024",
+            "The subscription is already enabled. No property change.",
+        ),
+        Some(SubStatus::DisabledByAdmin) => mgmt_error(
+            StatusCode::BAD_REQUEST,
+            "AF20023",
+            "The subscription was disabled by an admin.",
+        ),
+        None => {
+            audit.subs.insert(ct.clone(), SubStatus::Enabled);
+            json(
+                serde_json::json!({"contentType": ct, "status": "enabled", "webhook": null})
+                    .to_string(),
+            )
+        }
+    }
+}
+
+/// `startTime`/`endTime` in the forms Microsoft accepts, UTC.
+fn parse_window_time(s: &str) -> Option<i64> {
+    let s = s.trim().trim_end_matches('Z');
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// The window a listing asks for, or why Microsoft would refuse it.
+pub fn validate_window(
+    start: Option<&str>,
+    end: Option<&str>,
+    now_ms: i64,
+) -> Result<(i64, i64), String> {
+    const DAY: i64 = 86_400_000;
+    match (start, end) {
+        (None, None) => Ok((now_ms - DAY, now_ms)),
+        (Some(s), Some(e)) => {
+            let (Some(s), Some(e)) = (parse_window_time(s), parse_window_time(e)) else {
+                return Err(
+                    "startTime and endTime must be valid dates (yyyy-MM-ddTHH:mm:ss)".into(),
+                );
+            };
+            if e <= s {
+                Err("endTime must be later than startTime".into())
+            } else if e - s > DAY {
+                Err("startTime and endTime must not be more than 24 hours apart".into())
+            } else if s < now_ms - 7 * DAY {
+                Err("startTime must not be more than 7 days in the past".into())
+            } else {
+                Ok((s, e))
+            }
+        }
+        _ => Err("startTime and endTime must both be specified (or both omitted)".into()),
+    }
+}
+
+async fn content(
+    State(st): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = preamble(&st, &tenant, &headers).await {
+        return r;
+    }
+    let q = q.unwrap_or_default();
+    let ct = match content_type_of(&q) {
+        Ok(ct) => ct,
+        Err(r) => return *r,
+    };
+    let now_ms = crate::timefmt::now_unix() as i64 * 1_000;
+    let base = base_url(&st, &headers);
+    let throttle_every = st.faults().listing_429_every;
+    let mut audit = st.audit();
+    audit.listings += 1;
+    if throttle_every > 0 && audit.listings % u64::from(throttle_every) == 0 {
+        let mut r = mgmt_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "AF429",
+            "Too many requests. Method=ListContent, PublisherId=00000000-0000-0000-0000-000000000000",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    }
+    match audit.subs.get(&ct) {
+        Some(SubStatus::Enabled) => {}
+        Some(SubStatus::DisabledByAdmin) => {
+            return mgmt_error(
+                StatusCode::BAD_REQUEST,
+                "AF20023",
+                "The subscription was disabled by an admin.",
+            )
+        }
+        None => {
+            return mgmt_error(
+                StatusCode::BAD_REQUEST,
+                "AF20022",
+                "No subscription found for the specified content type",
+            )
+        }
+    }
+    let start = url_param(&q, "startTime");
+    let end = url_param(&q, "endTime");
+    let (from, to) = match validate_window(start.as_deref(), end.as_deref(), now_ms) {
+        Ok(w) => w,
+        Err(why) => {
+            audit.rejected_windows += 1;
+            return mgmt_error(StatusCode::BAD_REQUEST, "AF20030", &why);
+        }
+    };
+    let offset = match url_param(&q, "nextPage") {
+        None => 0,
+        Some(token) => match token
+            .strip_prefix("sim")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) => n,
+            None => {
+                return mgmt_error(
+                    StatusCode::BAD_REQUEST,
+                    "AF20031",
+                    "Invalid nextPage Input: the token is not valid.",
+                )
+            }
+        },
+    };
+    let all = audit.listable(&ct, from, to, now_ms);
+    let size = audit.opts.page_size.max(1);
+    let end_ix = (offset + size).min(all.len());
+    let page: Vec<serde_json::Value> = all
+        .get(offset..end_ix)
+        .unwrap_or(&[])
+        .iter()
+        .map(|b| listing_item(b, &base, &tenant))
+        .collect();
+    let mut resp = json(serde_json::Value::Array(page).to_string());
+    if end_ix < all.len() {
+        // An absolute URL with every parameter of the request, as Microsoft sends it.
+        let mut next = reqwest::Url::parse(&format!(
+            "{base}/api/v1.0/{tenant}/activity/feed/subscriptions/content"
+        ))
+        .unwrap_or_else(|_| reqwest::Url::parse("http://127.0.0.1/").expect("literal URL"));
+        {
+            let mut qp = next.query_pairs_mut();
+            qp.append_pair("contentType", &ct);
+            if let (Some(s), Some(e)) = (&start, &end) {
+                qp.append_pair("startTime", s).append_pair("endTime", e);
+            }
+            if let Some(p) = url_param(&q, "PublisherIdentifier") {
+                qp.append_pair("PublisherIdentifier", &p);
+            }
+            qp.append_pair("nextPage", &format!("sim{end_ix}"));
+        }
+        if let Ok(v) = HeaderValue::from_str(next.as_str()) {
+            resp.headers_mut().insert("NextPageUri", v);
+        }
+    }
+    resp
+}
+
+async fn blob(
+    State(st): State<Arc<SimState>>,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = preamble(&st, &tenant, &headers).await {
+        return r;
+    }
+    let (every, delay) = {
+        let f = st.faults();
+        (f.blob_af429_every, f.blob_delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut audit = st.audit();
+    audit.blob_gets += 1;
+    if every > 0 && audit.blob_gets % u64::from(every) == 0 {
+        // Blob throttling arrives as HTTP 403 with AF429, without Retry-After.
+        return mgmt_error(
+            StatusCode::FORBIDDEN,
+            "AF429",
+            "Too many requests. Method=GetBlob, PublisherId=00000000-0000-0000-0000-000000000000",
+        );
+    }
+    match audit.blob(&id) {
+        None => mgmt_error(
+            StatusCode::BAD_REQUEST,
+            "AF20050",
+            &format!("The specified content ({id}) doesn't exist."),
+        ),
+        Some(b) if b.expired => mgmt_error(
+            StatusCode::BAD_REQUEST,
+            "AF20051",
+            &format!("Content requested with the key {id} has already expired. Content older than 7 days cannot be retrieved."),
+        ),
+        Some(b) => json(b.body.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_as_microsoft_validates_them() {
+        let now = 1_800_000_000_000;
+        let t = |unix_ms: i64| crate::activity::wire_time(unix_ms / 1_000);
+        let day = 86_400_000;
+        assert_eq!(validate_window(None, None, now), Ok((now - day, now)));
+        assert_eq!(
+            validate_window(Some(&t(now - day)), Some(&t(now)), now),
+            Ok((now - day, now))
+        );
+        assert!(validate_window(Some(&t(now - day - 1_000)), Some(&t(now)), now).is_err());
+        assert!(validate_window(Some(&t(now - 8 * day)), Some(&t(now - 7 * day)), now).is_err());
+        assert!(validate_window(Some(&t(now)), None, now).is_err());
+        assert!(validate_window(None, Some(&t(now)), now).is_err());
+        assert!(validate_window(Some(&t(now)), Some(&t(now)), now).is_err());
+        assert!(validate_window(Some("yesterday"), Some(&t(now)), now).is_err());
+        assert_eq!(
+            parse_window_time("2025-11-27T10:30"),
+            parse_window_time("2025-11-27T10:30:00Z")
+        );
+        assert_eq!(
+            parse_window_time("2025-11-27"),
+            parse_window_time("2025-11-27T00:00:00")
+        );
+    }
+}
