@@ -157,6 +157,21 @@ impl ActivityCollector {
     pub fn new(t: &TenantConfig, api: Arc<ApiClient>) -> Option<Self> {
         let root = t.endpoints.management.as_deref()?;
         let cfg = t.activity.clone();
+        // Present at 0 from the start, so `increase()` and alerts see the
+        // first blob listed, lost or late, not only the second.
+        let live = api.live();
+        for ct in &cfg.content_types {
+            let labels = [t.name.as_str(), ct.as_str()];
+            for c in [
+                &live.activity_listed,
+                &live.activity_fetched,
+                &live.activity_expired,
+                &live.activity_duplicates,
+                &live.activity_gaps,
+            ] {
+                c.with_label_values(&labels);
+            }
+        }
         Some(ActivityCollector {
             tenant: t.name.clone(),
             tenant_id: t.tenant_id.clone(),

@@ -1,0 +1,241 @@
+//! A disabled subscription, a missing permission, the unified audit log off,
+//! subscriptions not yet started: each shows in the metrics and in exactly
+//! one log line, the collector keeps polling without hammering Microsoft,
+//! and content types that work keep being counted.
+
+mod activity_support;
+mod support;
+
+use activity_support::*;
+use m365_exporter::simulator::{AuditOptions, SimOptions, Simulator};
+use std::time::Duration;
+use support::{sum, value};
+
+async fn sim(audit: AuditOptions) -> Simulator {
+    Simulator::start(SimOptions {
+        audit,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn count(sim: &Simulator, path_end: &str) -> usize {
+    management_requests(sim)
+        .iter()
+        .filter(|r| r.path.ends_with(path_end))
+        .count()
+}
+
+/// Let the collector poll several more times (interval 300 ms).
+async fn several_polls() {
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+}
+
+#[tokio::test]
+async fn disabled_subscription_others_unaffected() {
+    capture_logs();
+    let sim = sim(AuditOptions {
+        disabled: vec!["Audit.Exchange".into()],
+        ..AuditOptions::default()
+    })
+    .await;
+    let exp = start(&sim, "disabled", ", start_subscriptions: true").await;
+    let others: Vec<&str> = all_types()
+        .into_iter()
+        .filter(|c| *c != "Audit.Exchange")
+        .collect();
+    let truth = sim.audit().truth(&others, 0, now_ms());
+    drained(&exp, "disabled", truth.blobs).await;
+    several_polls().await;
+    let m = scrape(&exp).await;
+    let t = ("tenant", "disabled");
+    for ct in all_types() {
+        let want = if ct == "Audit.Exchange" { 0.0 } else { 1.0 };
+        assert_eq!(
+            value(
+                &m,
+                "m365_activity_subscription_enabled",
+                &[t, ("content_type", ct)]
+            ),
+            want,
+            "{ct}"
+        );
+        let records = sum(
+            &m,
+            "m365_activity_records_total",
+            &[t, ("content_type", ct)],
+        ) as u64;
+        assert_eq!(records, truth.records_of(ct), "{ct}");
+    }
+    assert_eq!(
+        value(
+            &m,
+            "m365_collector_success",
+            &[t, ("collector", "activity")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(&m, "m365_api_errors_total", &[t, ("error_code", "AF20023")]),
+        1.0
+    );
+    // Started once (not every poll), listed never.
+    assert_eq!(count(&sim, "/subscriptions/start"), 1);
+    let exchange_listings = management_requests(&sim)
+        .iter()
+        .filter(|r| {
+            r.param("contentType").as_deref() == Some("Audit.Exchange")
+                && r.path.ends_with("/content")
+        })
+        .count();
+    assert_eq!(exchange_listings, 0);
+    let lines = log_lines(&["ERROR", "tenant=disabled", "AF20023"]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("Audit.Exchange"));
+    exp.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn missing_permission_is_one_line_and_no_hammering() {
+    capture_logs();
+    let sim = sim(AuditOptions {
+        missing_permission: true,
+        ..AuditOptions::default()
+    })
+    .await;
+    let exp = start(&sim, "perm", ", start_subscriptions: true").await;
+    support::wait_for("a first refresh", Duration::from_secs(10), || async {
+        let m = scrape(&exp).await;
+        (!support::select(&m, "m365_collector_success", &[]).is_empty()).then_some(())
+    })
+    .await;
+    several_polls().await;
+    let m = scrape(&exp).await;
+    let t = ("tenant", "perm");
+    assert_eq!(
+        value(
+            &m,
+            "m365_collector_success",
+            &[t, ("collector", "activity")]
+        ),
+        0.0
+    );
+    for ct in all_types() {
+        assert_eq!(
+            value(
+                &m,
+                "m365_activity_subscription_enabled",
+                &[t, ("content_type", ct)]
+            ),
+            0.0
+        );
+    }
+    assert!(value(&m, "m365_api_errors_total", &[t, ("error_code", "AF10001")]) >= 1.0);
+    // One subscriptions/list (and its one retry with a fresh token after the
+    // 401), then nothing until the 15-minute re-check.
+    assert_eq!(count(&sim, "/subscriptions/list"), 2);
+    assert_eq!(count(&sim, "/subscriptions/start"), 0);
+    assert_eq!(count(&sim, "/subscriptions/content"), 0);
+    let lines = log_lines(&["ERROR", "tenant=perm", "AF10001"]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("ActivityFeed.Read"));
+    exp.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn audit_log_off_is_reported_as_such() {
+    capture_logs();
+    let sim = sim(AuditOptions {
+        audit_log_off: true,
+        ..AuditOptions::default()
+    })
+    .await;
+    let exp = start(&sim, "off", ", start_subscriptions: true").await;
+    support::wait_for("five start attempts", Duration::from_secs(10), || async {
+        (count(&sim, "/subscriptions/start") == 5).then_some(())
+    })
+    .await;
+    several_polls().await;
+    let m = scrape(&exp).await;
+    let t = ("tenant", "off");
+    assert_eq!(
+        value(
+            &m,
+            "m365_collector_success",
+            &[t, ("collector", "activity")]
+        ),
+        0.0
+    );
+    assert_eq!(sum(&m, "m365_activity_subscription_enabled", &[t]), 0.0);
+    assert_eq!(
+        count(&sim, "/subscriptions/start"),
+        5,
+        "once per type per 15 min"
+    );
+    assert_eq!(count(&sim, "/subscriptions/content"), 0);
+    assert_eq!(
+        value(&m, "m365_api_errors_total", &[t, ("error_code", "HTTP400")]),
+        5.0
+    );
+    let lines = log_lines(&["ERROR", "tenant=off", "unified audit logging is off"]);
+    assert_eq!(lines.len(), 1, "one line for the tenant: {lines:?}");
+    exp.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn subscriptions_started_once_then_feed_flows() {
+    let sim = sim(AuditOptions {
+        started: false,
+        ..AuditOptions::default()
+    })
+    .await;
+    let exp = start(&sim, "fresh", ", start_subscriptions: true").await;
+    let truth = sim.audit().truth(&all_types(), 0, now_ms());
+    let m = drained(&exp, "fresh", truth.blobs).await;
+    let t = ("tenant", "fresh");
+    assert_eq!(count(&sim, "/subscriptions/start"), 5);
+    assert_eq!(sum(&m, "m365_activity_subscription_enabled", &[t]), 5.0);
+    assert_eq!(
+        sum(&m, "m365_activity_records_total", &[t]) as u64,
+        truth.records.values().sum::<u64>()
+    );
+    assert_eq!(
+        value(
+            &m,
+            "m365_collector_success",
+            &[t, ("collector", "activity")]
+        ),
+        1.0
+    );
+    exp.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_start_subscriptions_missing_types_are_reported() {
+    let sim = sim(AuditOptions {
+        started: false,
+        ..AuditOptions::default()
+    })
+    .await;
+    let exp = start(&sim, "nostart", "").await;
+    several_polls().await;
+    let m = scrape(&exp).await;
+    let t = ("tenant", "nostart");
+    assert_eq!(sum(&m, "m365_activity_subscription_enabled", &[t]), 0.0);
+    assert_eq!(
+        value(
+            &m,
+            "m365_collector_success",
+            &[t, ("collector", "activity")]
+        ),
+        0.0
+    );
+    assert_eq!(count(&sim, "/subscriptions/start"), 0);
+    assert_eq!(
+        count(&sim, "/subscriptions/list"),
+        1,
+        "re-checked every 15 min, not every poll"
+    );
+    exp.stop().await.unwrap();
+}

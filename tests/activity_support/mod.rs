@@ -1,0 +1,149 @@
+//! Helpers shared by the `activity_*` end-to-end tests: a simulator plus an
+//! in-process exporter with the activity collector only, fast retries, the
+//! simulator's Management API request log, and captured log lines.
+#![allow(dead_code)]
+
+use crate::support::{get, parse, sum, wait_for, Sample};
+use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::config::{Config, CONTENT_TYPES};
+use m365_exporter::http::RetryPolicy;
+use m365_exporter::simulator::{
+    Recorded, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
+};
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// A publisher id distinct from the tenant id, so tests see which one is sent.
+pub const PUBLISHER: &str = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
+
+/// One tenant, activity only; `extra` adds `activity` keys (YAML flow items;
+/// an `interval` there replaces the default 300 ms).
+pub fn config(url: &str, tenant: &str, extra: &str) -> Config {
+    let interval = if extra.contains("interval:") {
+        ""
+    } else {
+        "interval: 300ms, "
+    };
+    let yaml = format!(
+        r#"
+tenants:
+  - name: {tenant}
+    tenant_id: {SIM_TENANT_ID}
+    client_id: {SIM_CLIENT_ID}
+    client_secret: {SIM_CLIENT_SECRET}
+    endpoints: {{login: "{url}", graph: "{url}", management: "{url}"}}
+    service_health: {{enabled: false}}
+    messages: {{enabled: false}}
+    activity: {{enabled: true, {interval}lookback: 2d, publisher_id: {PUBLISHER}, requests_per_minute: 2000{extra}}}
+"#
+    );
+    Config::parse(&yaml, "test").unwrap()
+}
+
+/// Retries that keep tests fast; `Retry-After: 1` is cut to 50 ms.
+pub fn fast() -> RuntimeOptions {
+    RuntimeOptions {
+        retry: RetryPolicy {
+            max_attempts: 6,
+            base: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(100),
+            max_retry_after: Duration::from_millis(50),
+        },
+        ..RuntimeOptions::default()
+    }
+}
+
+pub async fn start(sim: &Simulator, tenant: &str, extra: &str) -> Running {
+    Running::start(
+        &config(&sim.url(), tenant, extra),
+        &WebOptions::default(),
+        &fast(),
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn scrape(exp: &Running) -> Vec<Sample> {
+    let (status, _, body) = get(&format!("{}/metrics", exp.url())).await;
+    assert_eq!(status, 200);
+    parse(&body)
+}
+
+/// Wait until every listed blob is fetched or expired and `blobs` were seen.
+pub async fn drained(exp: &Running, tenant: &str, blobs: usize) -> Vec<Sample> {
+    let t = [("tenant", tenant)];
+    wait_for("the backlog to drain", Duration::from_secs(60), || async {
+        let m = scrape(exp).await;
+        let done = sum(&m, "m365_activity_content_fetched_total", &t)
+            + sum(&m, "m365_activity_content_expired_total", &t);
+        let backlog = sum(&m, "m365_activity_backlog_blobs", &t);
+        (done as usize == blobs
+            && backlog == 0.0
+            && !select_empty(&m, "m365_activity_backlog_blobs"))
+        .then_some(m)
+    })
+    .await
+}
+
+fn select_empty(m: &[Sample], name: &str) -> bool {
+    !m.iter().any(|s| s.name == name)
+}
+
+/// Management API requests the simulator saw.
+pub fn management_requests(sim: &Simulator) -> Vec<Recorded> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v1.0/"))
+        .collect()
+}
+
+pub fn all_types() -> Vec<&'static str> {
+    CONTENT_TYPES.to_vec()
+}
+
+pub fn now_ms() -> i64 {
+    m365_exporter::timefmt::now_unix() as i64 * 1_000
+}
+
+// ------------------------------------------------------------- log capture
+
+static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Capture this test binary's log lines (idempotent).
+pub fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(|| Capture)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}
+
+/// Captured lines containing every one of `needles`.
+pub fn log_lines(needles: &[&str]) -> Vec<String> {
+    let logs = LOGS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_string)
+        .collect()
+}
