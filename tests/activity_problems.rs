@@ -7,17 +7,22 @@ mod activity_support;
 mod support;
 
 use activity_support::*;
+use m365_exporter::app::Running;
 use m365_exporter::simulator::{AuditOptions, SimOptions, Simulator};
 use std::time::Duration;
 use support::{sum, value};
 
-async fn sim(audit: AuditOptions) -> Simulator {
-    Simulator::start(SimOptions {
+/// A simulator with `audit`, and the exporter (tenant `tenant`) against it.
+async fn running(audit: AuditOptions, tenant: &str, extra: &str) -> (Simulator, Running) {
+    capture_logs();
+    let sim = Simulator::start(SimOptions {
         audit,
         ..SimOptions::default()
     })
     .await
-    .unwrap()
+    .unwrap();
+    let exp = start(&sim, tenant, extra).await;
+    (sim, exp)
 }
 
 fn count(sim: &Simulator, path_end: &str) -> usize {
@@ -34,13 +39,15 @@ async fn several_polls() {
 
 #[tokio::test]
 async fn disabled_subscription_others_unaffected() {
-    capture_logs();
-    let sim = sim(AuditOptions {
-        disabled: vec!["Audit.Exchange".into()],
-        ..AuditOptions::default()
-    })
+    let (sim, exp) = running(
+        AuditOptions {
+            disabled: vec!["Audit.Exchange".into()],
+            ..AuditOptions::default()
+        },
+        "disabled",
+        ", start_subscriptions: true",
+    )
     .await;
-    let exp = start(&sim, "disabled", ", start_subscriptions: true").await;
     let others: Vec<&str> = all_types()
         .into_iter()
         .filter(|c| *c != "Audit.Exchange")
@@ -68,14 +75,7 @@ async fn disabled_subscription_others_unaffected() {
         ) as u64;
         assert_eq!(records, truth.records_of(ct), "{ct}");
     }
-    assert_eq!(
-        value(
-            &m,
-            "m365_collector_success",
-            &[t, ("collector", "activity")]
-        ),
-        0.0
-    );
+    assert_eq!(success(&m, t.1), 0.0);
     assert_eq!(
         value(&m, "m365_api_errors_total", &[t, ("error_code", "AF20023")]),
         1.0
@@ -90,21 +90,22 @@ async fn disabled_subscription_others_unaffected() {
         })
         .count();
     assert_eq!(exchange_listings, 0);
-    let lines = log_lines(&["ERROR", "tenant=disabled", "AF20023"]);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("Audit.Exchange"));
+    let line = one_log_line(&["ERROR", "tenant=disabled", "AF20023"]);
+    assert!(line.contains("Audit.Exchange"));
     exp.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn missing_permission_is_one_line_and_no_hammering() {
-    capture_logs();
-    let sim = sim(AuditOptions {
-        missing_permission: true,
-        ..AuditOptions::default()
-    })
+    let (sim, exp) = running(
+        AuditOptions {
+            missing_permission: true,
+            ..AuditOptions::default()
+        },
+        "perm",
+        ", start_subscriptions: true",
+    )
     .await;
-    let exp = start(&sim, "perm", ", start_subscriptions: true").await;
     support::wait_for("a first refresh", Duration::from_secs(10), || async {
         let m = scrape(&exp).await;
         (!support::select(&m, "m365_collector_success", &[]).is_empty()).then_some(())
@@ -113,14 +114,7 @@ async fn missing_permission_is_one_line_and_no_hammering() {
     several_polls().await;
     let m = scrape(&exp).await;
     let t = ("tenant", "perm");
-    assert_eq!(
-        value(
-            &m,
-            "m365_collector_success",
-            &[t, ("collector", "activity")]
-        ),
-        0.0
-    );
+    assert_eq!(success(&m, t.1), 0.0);
     for ct in all_types() {
         assert_eq!(
             value(
@@ -137,21 +131,22 @@ async fn missing_permission_is_one_line_and_no_hammering() {
     assert_eq!(count(&sim, "/subscriptions/list"), 2);
     assert_eq!(count(&sim, "/subscriptions/start"), 0);
     assert_eq!(count(&sim, "/subscriptions/content"), 0);
-    let lines = log_lines(&["ERROR", "tenant=perm", "AF10001"]);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("ActivityFeed.Read"));
+    let line = one_log_line(&["ERROR", "tenant=perm", "AF10001"]);
+    assert!(line.contains("ActivityFeed.Read"));
     exp.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn audit_log_off_is_reported_as_such() {
-    capture_logs();
-    let sim = sim(AuditOptions {
-        audit_log_off: true,
-        ..AuditOptions::default()
-    })
+    let (sim, exp) = running(
+        AuditOptions {
+            audit_log_off: true,
+            ..AuditOptions::default()
+        },
+        "off",
+        ", start_subscriptions: true",
+    )
     .await;
-    let exp = start(&sim, "off", ", start_subscriptions: true").await;
     support::wait_for("five start attempts", Duration::from_secs(10), || async {
         (count(&sim, "/subscriptions/start") == 5).then_some(())
     })
@@ -159,14 +154,7 @@ async fn audit_log_off_is_reported_as_such() {
     several_polls().await;
     let m = scrape(&exp).await;
     let t = ("tenant", "off");
-    assert_eq!(
-        value(
-            &m,
-            "m365_collector_success",
-            &[t, ("collector", "activity")]
-        ),
-        0.0
-    );
+    assert_eq!(success(&m, t.1), 0.0);
     assert_eq!(sum(&m, "m365_activity_subscription_enabled", &[t]), 0.0);
     assert_eq!(
         count(&sim, "/subscriptions/start"),
@@ -178,19 +166,21 @@ async fn audit_log_off_is_reported_as_such() {
         value(&m, "m365_api_errors_total", &[t, ("error_code", "HTTP400")]),
         5.0
     );
-    let lines = log_lines(&["ERROR", "tenant=off", "unified audit logging is off"]);
-    assert_eq!(lines.len(), 1, "one line for the tenant: {lines:?}");
+    one_log_line(&["ERROR", "tenant=off", "unified audit logging is off"]);
     exp.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn subscriptions_started_once_then_feed_flows() {
-    let sim = sim(AuditOptions {
-        started: false,
-        ..AuditOptions::default()
-    })
+    let (sim, exp) = running(
+        AuditOptions {
+            started: false,
+            ..AuditOptions::default()
+        },
+        "fresh",
+        ", start_subscriptions: true",
+    )
     .await;
-    let exp = start(&sim, "fresh", ", start_subscriptions: true").await;
     let truth = sim.audit().truth(&all_types(), 0, now_ms());
     let m = drained(&exp, "fresh", truth.blobs).await;
     let t = ("tenant", "fresh");
@@ -200,37 +190,26 @@ async fn subscriptions_started_once_then_feed_flows() {
         sum(&m, "m365_activity_records_total", &[t]) as u64,
         truth.records.values().sum::<u64>()
     );
-    assert_eq!(
-        value(
-            &m,
-            "m365_collector_success",
-            &[t, ("collector", "activity")]
-        ),
-        1.0
-    );
+    assert_eq!(success(&m, t.1), 1.0);
     exp.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn without_start_subscriptions_missing_types_are_reported() {
-    let sim = sim(AuditOptions {
-        started: false,
-        ..AuditOptions::default()
-    })
+    let (sim, exp) = running(
+        AuditOptions {
+            started: false,
+            ..AuditOptions::default()
+        },
+        "nostart",
+        "",
+    )
     .await;
-    let exp = start(&sim, "nostart", "").await;
     several_polls().await;
     let m = scrape(&exp).await;
     let t = ("tenant", "nostart");
     assert_eq!(sum(&m, "m365_activity_subscription_enabled", &[t]), 0.0);
-    assert_eq!(
-        value(
-            &m,
-            "m365_collector_success",
-            &[t, ("collector", "activity")]
-        ),
-        0.0
-    );
+    assert_eq!(success(&m, t.1), 0.0);
     assert_eq!(count(&sim, "/subscriptions/start"), 0);
     assert_eq!(
         count(&sim, "/subscriptions/list"),

@@ -69,6 +69,19 @@ async fn preamble(st: &SimState, tenant: &str, headers: &HeaderMap) -> Result<()
     Ok(())
 }
 
+/// [`preamble`], then the query and its `contentType`.
+async fn typed_preamble(
+    st: &SimState,
+    tenant: &str,
+    q: Option<String>,
+    headers: &HeaderMap,
+) -> Result<(String, String), Response> {
+    preamble(st, tenant, headers).await?;
+    let q = q.unwrap_or_default();
+    let ct = content_type_of(&q).map_err(|r| *r)?;
+    Ok((q, ct))
+}
+
 /// The `contentType` parameter, or Microsoft's AF20020 answer.
 fn content_type_of(query: &str) -> Result<String, Box<Response>> {
     match url_param(query, "contentType") {
@@ -113,13 +126,9 @@ async fn start(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = preamble(&st, &tenant, &headers).await {
-        return r;
-    }
-    let q = q.unwrap_or_default();
-    let ct = match content_type_of(&q) {
-        Ok(ct) => ct,
-        Err(r) => return *r,
+    let (q, ct) = match typed_preamble(&st, &tenant, q, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let mut audit = st.audit();
     if audit.opts.audit_log_off {
@@ -202,13 +211,9 @@ async fn content(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = preamble(&st, &tenant, &headers).await {
-        return r;
-    }
-    let q = q.unwrap_or_default();
-    let ct = match content_type_of(&q) {
-        Ok(ct) => ct,
-        Err(r) => return *r,
+    let (q, ct) = match typed_preamble(&st, &tenant, q, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let now_ms = crate::timefmt::now_unix() as i64 * 1_000;
     let base = base_url(&st, &headers);

@@ -91,6 +91,26 @@ fn select_empty(m: &[Sample], name: &str) -> bool {
     !m.iter().any(|s| s.name == name)
 }
 
+/// `m365_collector_success{collector="activity"}` of `tenant`.
+pub fn success(m: &[Sample], tenant: &str) -> f64 {
+    crate::support::value(
+        m,
+        "m365_collector_success",
+        &[("tenant", tenant), ("collector", "activity")],
+    )
+}
+
+/// The one captured log line containing every one of `needles`.
+pub fn one_log_line(needles: &[&str]) -> String {
+    let lines = log_lines(needles);
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one line with {needles:?}: {lines:?}"
+    );
+    lines[0].clone()
+}
+
 /// Management API requests the simulator saw.
 pub fn management_requests(sim: &Simulator) -> Vec<Recorded> {
     sim.requests()
