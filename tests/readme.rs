@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 #[test]
 fn metrics_table_matches_code() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let mut documented = BTreeSet::new();
     let mut planned = BTreeSet::new();
     for line in readme.lines().filter(|l| l.starts_with("| `m365_")) {
@@ -23,5 +24,8 @@ fn metrics_table_matches_code() {
     let extra: Vec<_> = documented.difference(&code).collect();
     assert!(missing.is_empty(), "in code, not in README: {missing:?}");
     assert!(extra.is_empty(), "in README, not in code: {extra:?}");
-    assert!(planned.iter().all(|p| !code.contains(p)), "a planned metric exists now: {planned:?}");
+    assert!(
+        planned.iter().all(|p| !code.contains(p)),
+        "a planned metric exists now: {planned:?}"
+    );
 }
