@@ -241,9 +241,11 @@ impl Store {
 async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch::Receiver<bool>) {
     let kind = slot.collector.kind().as_str();
     let interval = slot.collector.interval();
+    let mut failures = 0u32;
     loop {
         let started = Instant::now();
         let result = slot.collector.collect().await;
+        failures = if result.is_err() { failures + 1 } else { 0 };
         let partial = result
             .as_ref()
             .ok()
@@ -269,7 +271,9 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
         slot.state.store(Arc::new(next));
         // ±10% jitter spreads tenants that share an interval over time.
         let jitter = rand::rng().random_range(0.9..1.1);
-        let wait = interval.mul_f64(jitter).saturating_sub(took);
+        let wait = next_wait(interval, failures)
+            .mul_f64(jitter)
+            .saturating_sub(took);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
@@ -277,6 +281,21 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
         if *shutdown.borrow() {
             return;
         }
+    }
+}
+
+/// First retry of a failed refresh; doubles per consecutive failure.
+const FAILURE_RETRY: Duration = Duration::from_secs(5);
+
+/// Time to the next refresh: the interval, or sooner after a failure
+/// (5 s, 10 s, 20 s, … up to the interval), so a blip does not leave a
+/// 5-minute collector failed for 5 minutes, while an outage is not hammered.
+pub fn next_wait(interval: Duration, consecutive_failures: u32) -> Duration {
+    match consecutive_failures {
+        0 => interval,
+        n => FAILURE_RETRY
+            .saturating_mul(1 << (n - 1).min(16))
+            .min(interval),
     }
 }
 
@@ -330,6 +349,15 @@ pub fn failed_in_part(prev: &CollectorState, next: &mut CollectorState, reason: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_refreshes_retry_sooner_with_backoff() {
+        let i = Duration::from_secs(300);
+        let waits: Vec<u64> = (0..8).map(|n| next_wait(i, n).as_secs()).collect();
+        assert_eq!(waits, [300, 5, 10, 20, 40, 80, 160, 300]);
+        assert_eq!(next_wait(Duration::from_secs(2), 1), Duration::from_secs(2));
+        assert_eq!(next_wait(i, 40), i);
+    }
 
     #[test]
     fn keeps_last_good_snapshot_for_three_intervals() {
