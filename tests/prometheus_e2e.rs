@@ -2,7 +2,7 @@
 //! scenario) ← a real Prometheus (Debian's /usr/bin/prometheus) scraping it every second
 //! with a copy of alerts/m365-exporter.rules.yml whose `for` durations are shortened →
 //! a real Alertmanager (/usr/bin/prometheus-alertmanager) configured with the route of
-//! docs/alerting.md → a webhook receiver served by this test.
+//! README.md → a webhook receiver served by this test.
 //!
 //! Checks: every Grafana panel query (variables substituted) is accepted by Prometheus and
 //! returns data; the `tenant`/`job` variable queries find the demo; the service alerts
@@ -159,15 +159,15 @@ async fn prom_query(
         .unwrap_or_default()))
 }
 
-/// Alertmanager configuration of docs/alerting.md, with test timings and every receiver
+/// Alertmanager configuration of README.md, with test timings and every receiver
 /// replaced by this test's webhook (`/<receiver name>`). Returns (original YAML, test
 /// YAML, name of the receiver that pages on severity="critical").
 fn alertmanager_config(webhook_port: u16) -> (String, String, String) {
-    let doc = std::fs::read_to_string(grafana::repo_root().join("docs/alerting.md"))
-        .expect("read docs/alerting.md");
+    let doc =
+        std::fs::read_to_string(grafana::repo_root().join("README.md")).expect("read README.md");
     let marker = doc
         .find("<!-- alertmanager-example")
-        .expect("docs/alerting.md: <!-- alertmanager-example --> marker missing");
+        .expect("README.md: <!-- alertmanager-example --> marker missing");
     let rest = &doc[marker..];
     let start = rest.find("```yaml\n").expect("yaml block after the marker") + "```yaml\n".len();
     let len = rest[start..].find("```").expect("end of yaml block");
@@ -205,7 +205,7 @@ fn alertmanager_config(webhook_port: u16) -> (String, String, String) {
                 .any(|m| m.replace(' ', "") == r#"severity="critical""#)
         })
         .and_then(|r| r["receiver"].as_str())
-        .expect("docs/alerting.md: no route with matchers ['severity=\"critical\"']")
+        .expect("README.md: no route with matchers ['severity=\"critical\"']")
         .to_string();
     let receivers = cfg["receivers"].as_sequence_mut().expect("receivers");
     for r in receivers.iter_mut() {
@@ -294,7 +294,7 @@ async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
     )
     .await;
 
-    // Alertmanager with the route of docs/alerting.md.
+    // Alertmanager with the route of README.md.
     let (documented, am_config, pager) = alertmanager_config(webhook_port);
     let documented_path = write(dir.path(), "alertmanager.documented.yml", &documented);
     let check = Command::new(&amtool_bin)
@@ -303,7 +303,7 @@ async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
         .expect("run amtool");
     assert!(
         check.status.success(),
-        "amtool check-config rejects the Alertmanager example of docs/alerting.md:\n{}{}",
+        "amtool check-config rejects the Alertmanager example of README.md:\n{}{}",
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
