@@ -110,10 +110,8 @@ impl GraphClient {
                     max_body: MAX_PAGE_BYTES,
                 })
                 .await?;
-            let page = parse_page::<T>(&resp.body).map_err(|message| {
-                self.api.count_malformed(Api::Graph);
-                ApiError::Malformed { operation, message }
-            })?;
+            let page = parse_page::<T>(&resp.body)
+                .map_err(|message| self.api.malformed(Api::Graph, operation, message))?;
             out.extend(page.value);
             match page.next_link {
                 Some(next) if !next.is_empty() => url = next,

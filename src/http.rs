@@ -209,13 +209,23 @@ impl ApiClient {
         &self.live
     }
 
-    /// Count an answer that arrived but could not be understood (a 2xx with
-    /// a truncated or foreign body) under `m365_api_errors_total`.
-    pub fn count_malformed(&self, api: Api) {
+    /// An answer arrived but could not be understood (a 2xx with a truncated
+    /// or foreign body): counted under `m365_api_errors_total` as
+    /// `MalformedResponse`, returned as [`ApiError::Malformed`].
+    pub fn malformed(
+        &self,
+        api: Api,
+        operation: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         self.live
             .api_errors
             .with_label_values(&[self.tenant.as_str(), api.as_str(), MALFORMED])
             .inc();
+        ApiError::Malformed {
+            operation,
+            message: message.into(),
+        }
     }
 
     /// Send with retries; `Ok` only for a 2xx answer.

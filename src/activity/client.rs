@@ -101,9 +101,9 @@ impl ManagementClient {
         let resp = self
             .call("subscriptions_list", Method::GET, &url, MAX_PAGE_BYTES)
             .await?;
-        serde_json::from_slice(&resp.body).map_err(|e| ApiError::Malformed {
-            operation: "subscriptions_list",
-            message: e.to_string(),
+        serde_json::from_slice(&resp.body).map_err(|e| {
+            self.api
+                .malformed(Api::Management, "subscriptions_list", e.to_string())
         })
     }
 
@@ -144,11 +144,8 @@ impl ManagementClient {
             let resp = self
                 .call("content_list", Method::GET, &url, MAX_PAGE_BYTES)
                 .await?;
-            let (page, bad) =
-                parse_content_page(&resp.body).map_err(|message| ApiError::Malformed {
-                    operation: "content_list",
-                    message,
-                })?;
+            let (page, bad) = parse_content_page(&resp.body)
+                .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
             items.extend(page);
             skipped += bad;
             match resp

@@ -18,7 +18,7 @@ use crate::activity::sink::{self, Sink};
 use crate::activity::state::{self, Loaded, State};
 use crate::activity::{earliest_start, plan_windows, Content, MAX_WINDOW_SECS};
 use crate::config::{ActivityConfig, TenantConfig};
-use crate::http::{ApiClient, ApiError};
+use crate::http::{Api, ApiClient, ApiError};
 use crate::metrics::{Family, Live, SnapshotWriter};
 use crate::timefmt::now_unix;
 use futures::future::BoxFuture;
@@ -533,7 +533,13 @@ impl ActivityCollector {
 
     /// Count a blob's records, write the new ones to the sink, mark it done.
     async fn apply(&self, g: &mut Inner, c: &Content, body: &[u8]) -> Result<(), String> {
-        let records = parse_blob(body)?;
+        // Counted like any unreadable answer; the blob stays in the backlog.
+        let records = parse_blob(body).inspect_err(|e| {
+            let _ = self
+                .client
+                .api()
+                .malformed(Api::Management, "blob", e.as_str());
+        })?;
         let mut lines = Vec::new();
         let mut in_blob = HashSet::new();
         let mut fresh = Vec::with_capacity(records.len());
