@@ -139,9 +139,17 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         listen: args.listen.clone(),
         scenario: args.scenario.clone(),
         token_lifetime,
-        faults: Faults {
-            chaos: args.faults,
-            ..Faults::default()
+        // --faults: the periodic pattern on every data API, plus Microsoft's
+        // own throttling shapes on the audit feed (AF429 as 403 on blobs,
+        // 429 with Retry-After on listings).
+        faults: match args.faults {
+            true => Faults {
+                chaos: true,
+                blob_af429_every: 5,
+                listing_429_every: 7,
+                ..Faults::default()
+            },
+            false => Faults::default(),
         },
         ..SimOptions::default()
     };
