@@ -250,11 +250,7 @@ impl ApiClient {
                         source,
                     })?;
             let started = Instant::now();
-            let sent = self
-                .http
-                .request(call.method.clone(), call.url)
-                .bearer_auth(token.expose())
-                .header("Accept", "application/json")
+            let sent = request(&self.http, &call.method, call.url, token.expose())
                 .send()
                 .await;
             let (err, retry_after) = match sent {
@@ -358,6 +354,26 @@ impl ApiClient {
             code,
             started.elapsed(),
         );
+    }
+}
+
+/// The request as it goes on the wire. A bodyless POST (`subscriptions/start`)
+/// still says `Content-Length: 0`: without it the Management API's IIS front
+/// end answers 411 Length Required, and the request never reaches the API.
+fn request(
+    http: &reqwest::Client,
+    method: &Method,
+    url: &str,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    let builder = http
+        .request(method.clone(), url)
+        .bearer_auth(token)
+        .header("Accept", "application/json");
+    if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        builder.header(reqwest::header::CONTENT_LENGTH, "0")
+    } else {
+        builder
     }
 }
 
@@ -486,6 +502,50 @@ mod tests {
             origin("https://graph.microsoft.com/v1.0"),
             Some("https://graph.microsoft.com".into())
         );
+    }
+
+    /// What actually reaches the server: a bodyless POST carries
+    /// `content-length: 0` (IIS answers 411 otherwise); a GET carries none.
+    #[tokio::test]
+    async fn bodyless_post_says_content_length_zero() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/start", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let mut heads = Vec::new();
+            for _ in 0..2 {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let mut n = 0;
+                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    n += sock.read(&mut buf[n..]).await.unwrap();
+                }
+                heads.push(String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase());
+                sock.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            }
+            heads
+        });
+        let http = client(Duration::from_secs(5), Duration::from_secs(5));
+        for m in [Method::POST, Method::GET] {
+            request(&http, &m, &url, "tok").send().await.unwrap();
+        }
+        let heads = server.await.unwrap();
+        assert!(heads[0].starts_with("post "), "{}", heads[0]);
+        assert!(
+            heads[0].contains("\r\ncontent-length: 0\r\n"),
+            "{}",
+            heads[0]
+        );
+        assert!(
+            heads[0].contains("authorization: bearer tok"),
+            "{}",
+            heads[0]
+        );
+        assert!(!heads[1].contains("content-length"), "{}", heads[1]);
     }
 
     #[test]
