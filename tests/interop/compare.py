@@ -1,0 +1,513 @@
+#!/usr/bin/env python3
+"""Compare what m365-exporter reports with what the independent fake served.
+
+Expected values are derived here from the fake's raw served data (/_truth)
+by the rules of SPEC.md, and from the fake's request log (/_requests).  The
+exporter's /metrics is polled until every check passes on two consecutive
+rounds or the deadline passes; then the last round's diff is printed.
+
+Usage: compare.py --fake URL --exporter URL --tenant NAME
+                  [--operations a,b] [--wait 90] [--label clean]
+Last line: "RESULT <label> passed=N failed=M".
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+
+OPERATIONAL = {"serviceOperational", "serviceRestored", "falsePositive",
+               "postIncidentReviewPublished", "resolved", "resolvedExternal",
+               "mitigated", "mitigatedExternal"}
+CATEGORIES = ["preventOrFixIssue", "planForChange", "stayInformed"]
+SEVERITIES = ["normal", "high", "critical"]
+CONTENT_TYPES = ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint",
+                 "Audit.General", "DLP.All"]
+
+
+def get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode("utf-8")
+
+
+# ------------------------------------------------------------ exposition parser
+
+def parse_labels(s, i):
+    """s[i] == '{'; return (labels dict, index after '}')."""
+    labels = {}
+    i += 1
+    while True:
+        while s[i] in " ,":
+            i += 1
+        if s[i] == "}":
+            return labels, i + 1
+        eq = s.index("=", i)
+        name = s[i:eq].strip()
+        assert s[eq + 1] == '"', s
+        j = eq + 2
+        val = []
+        while s[j] != '"':
+            if s[j] == "\\":
+                nxt = s[j + 1]
+                val.append({"n": "\n", "\\": "\\", '"': '"'}.get(nxt, "\\" + nxt))
+                j += 2
+            else:
+                val.append(s[j])
+                j += 1
+        labels[name] = "".join(val)
+        i = j + 1
+
+
+def parse_metrics(text):
+    """name -> list of (labels dict, value)."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        b = line.find("{")
+        sp = line.find(" ")
+        if b != -1 and (sp == -1 or b < sp):
+            name = line[:b]
+            labels, k = parse_labels(line, b)
+            rest = line[k:].split()
+        else:
+            name = line[:sp]
+            labels = {}
+            rest = line[sp:].split()
+        out.setdefault(name, []).append((labels, float(rest[0])))
+    return out
+
+
+def series(metrics, name, tenant):
+    """{frozenset(labels without tenant, without empty values): value}."""
+    d = {}
+    for labels, v in metrics.get(name, []):
+        if labels.get("tenant") != tenant:
+            continue
+        key = frozenset((k, v2) for k, v2 in labels.items() if k != "tenant" and v2 != "")
+        d[key] = v
+    return d
+
+
+def fmt_key(k):
+    return "{" + ",".join('%s="%s"' % kv for kv in sorted(k)) + "}"
+
+
+def graph_ts(s):
+    """Graph DateTimeOffset -> unix seconds (any number of fractional digits)."""
+    if s is None:
+        return None
+    s = s.strip()
+    assert s.endswith("Z"), s
+    s = s[:-1]
+    frac = 0.0
+    if "." in s:
+        s, f = s.split(".")
+        frac = float("0." + f)
+    dt = datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return dt.timestamp() + frac
+
+
+def record_ts(s):
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+
+
+# ------------------------------------------------------------ expectations
+
+def expected_health(truth, now):
+    g = truth["graph"]
+    ov = g["healthOverviews"]
+    exp = {}
+
+    def put(fam, labels, v):
+        exp.setdefault(fam, {})[frozenset((k, x) for k, x in labels.items() if x != "")] = v
+
+    id_by_name = {o["service"]: o["id"] for o in ov}
+    for o in ov:
+        put("m365_service_info", {"service_id": o["id"], "service_name": o["service"]}, 1)
+        put("m365_service_status", {"service_id": o["id"], "status": o["status"]}, 1)
+        put("m365_service_operational", {"service_id": o["id"]}, 1 if o["status"] in OPERATIONAL else 0)
+        for c in ("incident", "advisory"):
+            put("m365_service_issues_active", {"service_id": o["id"], "classification": c}, 0)
+    for fam in ("m365_service_issue_info", "m365_service_issue_start_timestamp_seconds",
+                "m365_service_issue_last_update_timestamp_seconds"):
+        exp.setdefault(fam, {})
+    for i in g["issues"]:
+        if i["isResolved"]:
+            continue
+        # issues name the service by display name; one absent from healthOverviews
+        # has no id, so its name is the only identifier there is
+        sid = id_by_name.get(i["service"], i["service"])
+        key = frozenset({"service_id": sid, "classification": i["classification"]}.items())
+        exp["m365_service_issues_active"][key] = exp["m365_service_issues_active"].get(key, 0) + 1
+        put("m365_service_issue_info", {
+            "issue_id": i["id"], "service_id": sid, "classification": i["classification"],
+            "status": i["status"], "origin": i["origin"] or "", "feature_group": i["featureGroup"] or "",
+            "title": i["title"] or ""}, 1)
+        if i["startDateTime"]:
+            put("m365_service_issue_start_timestamp_seconds", {"issue_id": i["id"]}, graph_ts(i["startDateTime"]))
+        if i["lastModifiedDateTime"]:
+            put("m365_service_issue_last_update_timestamp_seconds", {"issue_id": i["id"]},
+                graph_ts(i["lastModifiedDateTime"]))
+    for c in CATEGORIES:
+        for s in SEVERITIES:
+            put("m365_service_messages", {"category": c, "severity": s}, 0)
+    for s in SEVERITIES:
+        put("m365_service_messages_major_change", {"severity": s}, 0)
+        put("m365_service_messages_action_required", {"severity": s}, 0)
+    nxt = None
+    for m in g["messages"]:
+        k = frozenset({"category": m["category"], "severity": m["severity"]}.items())
+        exp["m365_service_messages"][k] = exp["m365_service_messages"].get(k, 0) + 1
+        ks = frozenset({"severity": m["severity"]}.items())
+        if m["isMajorChange"] is True:
+            exp["m365_service_messages_major_change"][ks] += 1
+        t = graph_ts(m["actionRequiredByDateTime"])
+        if t is not None and t > now:
+            exp["m365_service_messages_action_required"][ks] += 1
+            nxt = t if nxt is None else min(nxt, t)
+    exp["m365_service_message_next_action_required_timestamp_seconds"] = {}
+    if nxt is not None:
+        put("m365_service_message_next_action_required_timestamp_seconds", {}, nxt)
+    return exp
+
+
+def expected_activity(truth, operations):
+    per = {ct: {"blobs": 0, "gone": 0, "records": {}, "dups": 0, "unique": 0,
+                "newest": None} for ct in CONTENT_TYPES}
+    seen = set()
+    # A duplicated record's delay is measured against whichever of its blobs
+    # the exporter applied first, which throttling may reorder: bound it.
+    delays = {}
+    for b in truth["blobs"]:
+        ct = b["contentType"]
+        p = per[ct]
+        p["blobs"] += 1
+        created = b["contentCreatedUnix"]
+        p["newest"] = created if p["newest"] is None else max(p["newest"], created)
+        if b["gone"]:  # AF20051: never served, its records are lost
+            p["gone"] += 1
+            continue
+        for rid, workload, op, ctime in b["records"]:
+            delays.setdefault((ct, rid.lower()), []).append(max(0.0, created - record_ts(ctime)))
+            if rid.lower() in seen:
+                p["dups"] += 1
+                continue
+            seen.add(rid.lower())
+            p["unique"] += 1
+            lab = {"workload": workload}
+            if op in operations:
+                lab["operation"] = op
+            k = frozenset(lab.items())
+            p["records"][k] = p["records"].get(k, 0) + 1
+    for ct in CONTENT_TYPES:
+        ds = [d for (c, _), d in delays.items() if c == ct]
+        # the exporter keeps contentCreated in whole seconds: up to 1 s less per record
+        per[ct]["delay_lo"] = sum(min(d) for d in ds) - len(ds) - 0.01
+        per[ct]["delay_hi"] = sum(max(d) for d in ds) + 0.01
+    return per
+
+
+# ------------------------------------------------------------ checks
+
+class Checks:
+    def __init__(self):
+        self.results = []   # (name, ok, detail)
+
+    def add(self, name, ok, detail=""):
+        self.results.append((name, bool(ok), detail))
+
+    def compare_family(self, fam, exp, got, tol=0.0):
+        lines = []
+        for k in sorted(set(exp) | set(got), key=fmt_key):
+            e, g = exp.get(k), got.get(k)
+            if e is None:
+                lines.append("  extra    %s%s = %g" % (fam, fmt_key(k), g))
+            elif g is None:
+                lines.append("  missing  %s%s (want %r)" % (fam, fmt_key(k), e))
+            elif abs(e - g) > tol:
+                lines.append("  differs  %s%s got %r want %r" % (fam, fmt_key(k), g, e))
+        self.add("%s (%d series)" % (fam, len(exp)), not lines, "\n".join(lines))
+
+    @property
+    def failed(self):
+        return [r for r in self.results if not r[1]]
+
+
+def evaluate(args, truth, metrics, reqs_before, reqs_after):
+    c = Checks()
+    T = args.tenant
+    now = time.time()
+    ops = set(x for x in args.operations.split(",") if x)
+
+    # --- the exporter's own endpoints (SPEC "HTTP endpoints")
+    ctype = metrics.pop("__content_type__")
+    c.add("/metrics Content-Type is text/plain; version=0.0.4; charset=utf-8",
+          ctype == "text/plain; version=0.0.4; charset=utf-8", "got %r" % ctype)
+    probe = parse_metrics(metrics.pop("__probe__"))
+    diffs = []
+    for name in sorted(n for n in metrics if n.startswith("m365_service") or n.startswith("m365_activity_content")):
+        a, b = series(metrics, name, T), series(probe, name, T)
+        if a != b:
+            diffs.append("  %s: /metrics %d series, /probe %d" % (name, len(a), len(b)))
+    c.add("/probe?target=%s serves the tenant's service and content series as /metrics does" % T,
+          not diffs, "\n".join(diffs))
+
+    # --- exporter health
+    for coll in ("service_health", "messages", "activity"):
+        got = series(metrics, "m365_collector_success", T).get(frozenset({"collector": coll}.items()))
+        c.add("m365_collector_success{collector=%s} == 1" % coll, got == 1, "got %r" % got)
+
+    # --- service health and messages, every SPEC family
+    exp = expected_health(truth, now)
+    for fam, e in exp.items():
+        tol = 0.0015 if "timestamp" in fam else 0.0
+        c.compare_family(fam, e, series(metrics, fam, T), tol)
+
+    # --- activity
+    act = expected_activity(truth, ops)
+    total_records = 0
+    for ct in CONTENT_TYPES:
+        p = act[ct]
+        total_records += p["unique"]
+        ctk = frozenset({"content_type": ct}.items())
+
+        def one(fam, want, tol=0.0):
+            got = series(metrics, fam, T).get(ctk)
+            ok = got is not None and want is not None and abs(got - want) <= tol
+            c.add("%s{content_type=%s} == %s" % (fam, ct, want if want is None else round(want, 3)),
+                  ok, "got %r want %r" % (got, want))
+
+        one("m365_activity_subscription_enabled", 1)
+        one("m365_activity_content_listed_total", p["blobs"])
+        one("m365_activity_content_fetched_total", p["blobs"] - p["gone"])
+        one("m365_activity_content_expired_total", p["gone"])
+        one("m365_activity_listing_gaps_total", 0)
+        one("m365_activity_backlog_blobs", 0)
+        one("m365_activity_blob_lag_seconds", 0)
+        one("m365_activity_records_duplicate_total", p["dups"])
+        one("m365_activity_record_delay_seconds_count", p["unique"])
+        got = series(metrics, "m365_activity_record_delay_seconds_sum", T).get(ctk)
+        c.add("m365_activity_record_delay_seconds_sum{content_type=%s} in [%.0f, %.0f]" % (ct, p["delay_lo"], p["delay_hi"]),
+              got is not None and p["delay_lo"] <= got <= p["delay_hi"], "got %r" % got)
+        one("m365_activity_last_content_created_timestamp_seconds", p["newest"], tol=1.0)
+        got = {}
+        for k, v in series(metrics, "m365_activity_records_total", T).items():
+            d = dict(k)
+            if d.pop("content_type", None) == ct:
+                got[frozenset(d.items())] = v
+        # zero-valued series are fine (counters pre-created); compare non-zero
+        got = {k: v for k, v in got.items() if v != 0}
+        c.compare_family("m365_activity_records_total{content_type=%s} %d records" % (ct, p["unique"]),
+                         p["records"], got)
+
+    # --- the fake's request log
+    reqs = reqs_after
+    mgmt = [r for r in reqs if r["api"] == "management"]
+    missing = [r for r in mgmt if r["publisher"] is None]
+    wrong = [r for r in mgmt if r["publisher"] not in (None, truth["publisher_id"])]
+    c.add("PublisherIdentifier on every management request (%d requests)" % len(mgmt),
+          not missing and not wrong,
+          "\n".join("  %s %s %s?%s" % ("missing" if r["publisher"] is None else "wrong=" + r["publisher"],
+                                       r["method"], r["path"], r["query"]) for r in (missing + wrong)[:20]))
+    revoked_at = truth.get("revoked_at")
+    unauth = [r for r in reqs if r.get("auth") and r["auth"] != "revoked"]
+    late401 = [r for r in reqs if r.get("auth") == "revoked" and r["t"] > revoked_at + 5]
+    if revoked_at is not None:
+        n401 = sum(1 for r in reqs if r.get("auth") == "revoked")
+        c.add("after a token revocation the exporter renews at once (%d x 401, none later than 5 s)" % n401,
+              not late401, "\n".join("  %.1fs after revocation: %s %s" % (r["t"] - revoked_at, r["method"], r["path"])
+                                     for r in late401[:10]))
+    c.add("every Graph/Management call carries a valid bearer token of the API's audience",
+          not unauth, "\n".join("  %s %s %s: %s" % (r["api"], r["method"], r["path"], r["auth"]) for r in unauth[:20]))
+    rejected = [r for r in reqs if r["api"] in ("graph", "management", "login", "unknown")
+                and r["status"] >= 400 and not r.get("throttled") and not r.get("transient")
+                and r.get("code") != "AF20051" and r.get("auth") != "revoked"
+                and not (r.get("op") == "subscriptions/content" and r["status"] == 400
+                         and r.get("contentType") in truth["unsubscribed_at_start"])]
+    c.add("no request rejected by the fake (bad window, bad route, bad token request)",
+          not rejected, "\n".join("  %s %s %s?%s -> %s %s" % (r["api"], r["method"], r["path"], r["query"], r["status"],
+                                                            r.get("window", "")) for r in rejected[:20]))
+
+    blobs = truth["blobs"]
+    gets = [r for r in mgmt if r.get("op") == "audit"]
+    throttled = [r for r in gets if r.get("throttled")]
+    ok200 = {}
+    for r in gets:
+        if r["status"] == 200 or r.get("code") == "AF20051":
+            ok200[r["contentId"]] = ok200.get(r["contentId"], 0) + 1
+    c.add("blob GETs (%d) == blobs (%d) + throttled retries (%d)" % (len(gets), len(blobs), len(throttled)),
+          len(gets) == len(blobs) + len(throttled),
+          "  blobs fetched more than once: %s\n  never fetched: %s" % (
+              [k for k, v in ok200.items() if v > 1][:5],
+              [b["contentId"] for b in blobs if b["contentId"] not in ok200][:5]))
+
+    # tokens: one per audience per lifetime
+    life = truth["token_lifetime"]
+    auds = {truth["graph_root"]: [], truth["management_root"]: []}
+    logins = [r for r in reqs if r["api"] == "login"]
+    for r in logins:
+        auds.setdefault(r.get("audience"), []).append(r["t"])
+    detail = []
+    ok = True
+    for aud, ts in auds.items():
+        ts.sort()
+        span = (ts[-1] - ts[0]) if ts else 0
+        allowed = 1 + int(span // (0.5 * life)) if ts else 1
+        # a revocation legitimately forces one early renewal per audience
+        gaps = [b - a for a, b in zip(ts, ts[1:])
+                if not (revoked_at is not None and a <= revoked_at < b)]
+        if revoked_at is not None and any(t > revoked_at for t in ts):
+            allowed += 1
+        if not ts or len(ts) > allowed or any(g < 0.5 * life for g in gaps):
+            ok = False
+        detail.append("  %s: %d token requests over %.0fs (lifetime %ds), gaps %s" % (
+            aud, len(ts), span, life, [round(g, 1) for g in gaps]))
+    c.add("token requests <= 1 per audience per token lifetime (%s)" % ", ".join(
+        "%d" % len(v) for v in auds.values()), ok, "\n".join(detail))
+
+    # the exporter's own API counters vs. what the fake saw (bounded by the
+    # request log taken before and after the scrape)
+    def counted(rs, api, pred=lambda r: True):
+        return sum(1 for r in rs if r["api"] == api and pred(r))
+
+    def fake_op(r):
+        if r["api"] == "graph":
+            return r.get("list")
+        return {"subscriptions/list": "subscriptions_list", "subscriptions/start": "subscriptions_start",
+                "subscriptions/content": "content_list", "audit": "blob"}.get(r.get("op"), r.get("op"))
+
+    for api in ("graph", "management"):
+        mine = {}
+        for k, v in series(metrics, "m365_api_requests_total", T).items():
+            d = dict(k)
+            if d.get("api") == api:
+                key = (d.get("operation"), d.get("code"))
+                mine[key] = mine.get(key, 0) + v
+        theirs = {}
+        for r in reqs_after:
+            if r["api"] == api:
+                key = (fake_op(r), str(r["status"]))
+                theirs[key] = theirs.get(key, 0) + 1
+        got = sum(mine.values())
+        lo, hi = counted(reqs_before, api), counted(reqs_after, api)
+        c.add("m365_api_requests_total{api=%s} (%g) == requests the fake answered [%d..%d]" % (api, got, lo, hi),
+              lo <= got <= hi, "\n".join("  operation=%s code=%s: exporter %g, fake %d" % (k[0], k[1], mine.get(k, 0), theirs.get(k, 0))
+                                         for k in sorted(set(mine) | set(theirs), key=str) if mine.get(k, 0) != theirs.get(k, 0)))
+        got = sum(v for k, v in series(metrics, "m365_api_throttled_total", T).items() if dict(k).get("api") == api)
+        lo = counted(reqs_before, api, lambda r: r.get("throttled"))
+        hi = counted(reqs_after, api, lambda r: r.get("throttled"))
+        c.add("m365_api_throttled_total{api=%s} (%g) == throttled answers [%d..%d]" % (api, got, lo, hi),
+              lo <= got <= hi)
+    # error answers by Microsoft's error code
+    for api in ("graph", "management"):
+        mine = {}
+        for k, v in series(metrics, "m365_api_errors_total", T).items():
+            d = dict(k)
+            if d.get("api") == api:
+                mine[d.get("error_code")] = mine.get(d.get("error_code"), 0) + v
+        lo, hi = {}, {}
+        for rs, into in ((reqs_before, lo), (reqs_after, hi)):
+            for r in rs:
+                if r["api"] == api and r["status"] >= 400:
+                    code = r.get("code") or "HTTP%d" % r["status"]
+                    into[code] = into.get(code, 0) + 1
+        bad = [(k, mine.get(k, 0), lo.get(k, 0), hi.get(k, 0)) for k in sorted(set(mine) | set(hi))
+               if not lo.get(k, 0) <= mine.get(k, 0) <= hi.get(k, 0)]
+        c.add("m365_api_errors_total{api=%s} by error_code == error answers %s" % (api, json.dumps(hi, sort_keys=True)),
+              not bad, "\n".join("  error_code=%s: exporter %g, fake [%d..%d]" % b for b in bad))
+
+    # the cached token's expiry: issued + expires_in, per audience
+    exp_gauge = series(metrics, "m365_auth_token_expiry_timestamp_seconds", T)
+    for aud, ts in auds.items():
+        got = exp_gauge.get(frozenset({"audience": aud}.items()))
+        want = (ts[-1] + life) if ts else None
+        c.add("m365_auth_token_expiry_timestamp_seconds{audience=%s} == last issue + %ds" % (aud, life),
+              got is not None and want is not None and abs(got - want) <= 3,
+              "got %r want %r (labels seen: %s)" % (got, want, [fmt_key(k) for k in exp_gauge]))
+
+    got = sum(v for k, v in series(metrics, "m365_auth_token_requests_total", T).items())
+    lo, hi = counted(reqs_before, "login"), counted(reqs_after, "login")
+    c.add("m365_auth_token_requests_total (%g) == token requests [%d..%d]" % (got, lo, hi), lo <= got <= hi)
+
+    stats = {
+        "series_compared": sum(len(e) for e in exp.values()) + sum(len(a["records"]) for a in act.values()) + 11 * len(CONTENT_TYPES),
+        "records_unique": total_records,
+        "records_served": sum(len(b["records"]) for b in blobs),
+        "blobs": len(blobs),
+        "blob_gets": len(gets),
+        "blob_throttled": len(throttled),
+        "listing_calls": sum(1 for r in mgmt if r.get("op") == "subscriptions/content"),
+        "listing_throttled": sum(1 for r in mgmt if r.get("op") == "subscriptions/content" and r.get("throttled")),
+        "graph_calls": counted(reqs, "graph"),
+        "graph_throttled": counted(reqs, "graph", lambda r: r.get("throttled")),
+        "token_requests": {a: len(v) for a, v in auds.items()},
+        "management_calls": len(mgmt),
+    }
+    return c, stats
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fake", required=True)
+    ap.add_argument("--exporter", required=True)
+    ap.add_argument("--tenant", required=True)
+    ap.add_argument("--operations", default="")
+    ap.add_argument("--wait", type=float, default=90)
+    ap.add_argument("--label", default="run")
+    ap.add_argument("--verbose", action="store_true", help="print the failing checks of every round")
+    args = ap.parse_args()
+    deadline = time.time() + args.wait
+    streak = 0
+    checks = stats = None
+    while True:
+        try:
+            before = json.loads(get(args.fake + "/_requests"))
+            # a request the fake logged a moment ago may still be in the
+            # exporter's hands (body being read, not yet counted)
+            time.sleep(0.3)
+            with urllib.request.urlopen(args.exporter + "/metrics", timeout=5) as r:
+                ctype = r.headers.get("Content-Type")
+                text = r.read().decode("utf-8")
+            metrics = parse_metrics(text)
+            metrics["__content_type__"] = ctype
+            metrics["__probe__"] = get(args.exporter + "/probe?target=" + args.tenant)
+            after = json.loads(get(args.fake + "/_requests"))
+            truth = json.loads(get(args.fake + "/_truth"))
+            checks, stats = evaluate(args, truth, metrics, before, after)
+            settled = (truth["late_published"] and not checks.failed
+                       and (truth["revoke_after"] < 0 or truth["revoked_at"] is not None))
+        except Exception as e:  # exporter not up yet
+            settled = False
+            if time.time() > deadline:
+                print("interop[%s]: cannot evaluate: %r" % (args.label, e))
+                print("RESULT %s passed=0 failed=1" % args.label)
+                return 1
+        if args.verbose and checks is not None:
+            print("  [%.1fs] failing: %s" % (args.wait - (deadline - time.time()),
+                                           "; ".join(r[0] for r in checks.failed)[:400]), flush=True)
+        streak = streak + 1 if settled else 0
+        if streak >= 2 or time.time() > deadline:
+            break
+        time.sleep(1.5)
+    if checks is None:
+        print("RESULT %s passed=0 failed=1" % args.label)
+        return 1
+    waited = args.wait - (deadline - time.time())
+    print("== interop[%s]: %s after %.1fs" % (args.label, "settled" if streak >= 2 else "DID NOT SETTLE", waited))
+    for name, ok, detail in checks.results:
+        print("  %s  %s" % ("ok  " if ok else "FAIL", name))
+        if not ok and detail:
+            print(detail)
+    print("  figures: " + json.dumps(stats, sort_keys=True))
+    passed = sum(1 for r in checks.results if r[1])
+    failed = len(checks.results) - passed
+    print("RESULT %s passed=%d failed=%d" % (args.label, passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

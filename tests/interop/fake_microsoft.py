@@ -1,0 +1,796 @@
+#!/usr/bin/env python3
+"""An independent fake of the Microsoft endpoints m365-exporter talks to.
+
+Written from Microsoft's published formats (Entra ID v2.0 token endpoint,
+Microsoft Graph v1.0 admin/serviceAnnouncement, Office 365 Management
+Activity API reference), NOT from the exporter's own simulator, so that a
+misreading shared by the exporter and its simulator shows up here.
+
+Standard library only.  One server, one port, every API:
+
+  POST /{tenant}/oauth2/v2.0/token                      Entra ID (v2.0)
+  GET  /v1.0/admin/serviceAnnouncement/{healthOverviews,issues,messages}
+  GET  /api/v1.0/{tenant}/activity/feed/subscriptions/list
+  POST /api/v1.0/{tenant}/activity/feed/subscriptions/start?contentType=
+  GET  /api/v1.0/{tenant}/activity/feed/subscriptions/content?contentType=&startTime=&endTime=
+  GET  /api/v1.0/{tenant}/activity/feed/audit/{contentId}  (the contentUri we list)
+
+Debug (never logged as traffic):
+  GET /_truth     what was served (raw Graph objects, every published blob
+                  and its records), plus the run's parameters
+  GET /_requests  every request: method, path, query, status, api, ...
+
+Usage: fake_microsoft.py PORT [--faults] [--token-lifetime S]
+       [--expires-in-string] [--graph-root URL] [--management-root URL]
+       [--tenant-id G] [--client-id G] [--client-secret S] [--publisher-id G]
+       [--unsubscribed CT] [--late-after S]
+"""
+
+import argparse
+import json
+import random
+import secrets
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, urlsplit
+
+CONTENT_TYPES = [
+    "Audit.AzureActiveDirectory",
+    "Audit.Exchange",
+    "Audit.SharePoint",
+    "Audit.General",
+    "DLP.All",
+]
+
+GRAPH_PAGE = 5        # items per Graph page (the exporter's simulator uses another)
+LISTING_PAGE = 3      # items per subscriptions/content page
+RETENTION = 7 * 86400
+
+# --------------------------------------------------------------------------
+# time formats
+
+
+def graph_time(dt):
+    """Graph's documented DateTimeOffset form: 7 fractional digits, Z."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%07d" % (dt.microsecond * 10) + "Z"
+
+
+def content_time(dt):
+    """contentCreated / contentExpiration: milliseconds, Z (as in the reference)."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (dt.microsecond // 1000)
+
+
+def record_time(dt):
+    """CreationTime: UTC, no zone, whole seconds."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def parse_window_time(s):
+    """startTime/endTime: YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, UTC
+    (a trailing Z is tolerated)."""
+    s = s.strip()
+    if s.endswith("Z"):
+        s = s[:-1]
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S.%f"):
+        try:
+            return datetime.strptime(s, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return None
+
+
+def now_utc():
+    return datetime.now(timezone.utc)
+
+
+# --------------------------------------------------------------------------
+# Graph data: Microsoft-style ids and names, unknown values, nulls, extras
+
+
+def build_graph(now, rng):
+    def t(minutes_ago, micro=0):
+        return graph_time((now - timedelta(minutes=minutes_ago)).replace(microsecond=micro))
+
+    overviews = [
+        ("Exchange", "Exchange Online", "serviceDegradation"),
+        ("OrgLiveID", "Identity Service", "serviceOperational"),
+        ("SharePoint", "SharePoint Online", "investigating"),
+        ("Lync", "Skype for Business", "serviceOperational"),
+        ("microsoftteams", "Microsoft Teams", "serviceInterruption"),
+        ("OneDriveForBusiness", "OneDrive for Business", "serviceRestored"),
+        ("Forms", "Microsoft Forms", "extendedRecovery"),
+        ("PowerBIcom", "Power BI", "falsePositive"),
+        ("Intune", "Microsoft Intune", "restoringService"),
+        ("MicrosoftDefenderforEndpoint", "Microsoft Defender for Endpoint", "postIncidentReviewPublished"),
+        ("Planner", "Planner", "mitigatedExternal"),
+        ("yammer", "Yammer Enterprise", "verifyingService"),
+        # a status the exporter has never heard of: must pass through verbatim
+        ("Dynamics365", "Dynamics 365 Apps", "serviceMaintenanceWindow"),
+        ("OSDPPlatform", "Microsoft 365 suite", "investigationSuspended"),
+    ]
+    health = []
+    for sid, name, status in overviews:
+        health.append({
+            "service": name,
+            "status": status,
+            "id": sid,
+            # navigation/extra properties Graph may add; must be ignored
+            "issues@odata.navigationLink": "admin/serviceAnnouncement/healthOverviews('%s')/issues" % sid,
+        })
+
+    issue_specs = [
+        # id, service name, classification, origin, status, resolved, feature, featureGroup, title
+        ("EX512345", "Exchange Online", "incident", "microsoft", "serviceDegradation", False,
+         "Mail flow", "E-Mail and calendar access", "Some users may see delays when sending mail"),
+        ("EX512399", "Exchange Online", "advisory", "thirdParty", "serviceDegradation", False,
+         "Outlook on the web", "Networking Issues", "Users can't \"search\" in OWA, and \\ see errors"),
+        ("EX498001", "Exchange Online", "incident", "microsoft", "serviceRestored", True,
+         "Mail flow", "E-Mail and calendar access", "Resolved: mail delays"),
+        ("TM777001", "Microsoft Teams", "incident", "microsoft", "serviceInterruption", False,
+         "Teams Components", "Teams Components", "Users can't join meetings"),
+        ("TM777002", "Microsoft Teams", "incident", "customer", "investigating", False,
+         None, None, "Chat messages delayed"),
+        ("SP611111", "SharePoint Online", "advisory", None, "investigating", False,
+         "Search", "SharePoint Features", "Search results may be incomplete"),
+        ("SP600000", "SharePoint Online", "advisory", "microsoft", "falsePositive", True,
+         "Search", "SharePoint Features", "Not an issue"),
+        ("OD300300", "OneDrive for Business", "advisory", "microsoft", "serviceRestored", True,
+         "Sync", "Sync", "Sync resolved"),
+        # a service absent from healthOverviews
+        ("VV100001", "Microsoft Viva", "advisory", "microsoft", "serviceDegradation", False,
+         "Viva Connections", "Viva", "Viva Connections dashboard slow"),
+        ("FM200002", "Microsoft Forms", "incident", "microsoft", "extendedRecovery", False,
+         "Forms", "Forms", "Forms responses missing"),
+        # a status value unknown to the exporter, on an active issue
+        ("DY900009", "Dynamics 365 Apps", "advisory", "microsoft", "serviceMaintenanceWindow", False,
+         "Sales", "Dynamics", "Planned maintenance"),
+        ("IT400004", "Microsoft Intune", "incident", "microsoft", "restoringService", False,
+         "Device enrollment", "Intune", "Enrollment failures"),
+        ("IT400005", "Microsoft Intune", "advisory", "microsoft", "resolved", True,
+         "Device enrollment", "Intune", "Old enrollment issue"),
+        # Graph enums are evolvable: unknownFutureValue is a documented member
+        ("PL500005", "Planner", "unknownFutureValue", "microsoft", "serviceDegradation", False,
+         "Planner", "Planner", "Tasks not syncing"),
+    ]
+    issues = []
+    for k, (iid, svc, cls, origin, status, resolved, feat, fg, title) in enumerate(issue_specs):
+        start = 300 + 37 * k
+        issues.append({
+            "startDateTime": t(start, 1234 * k % 1000000),
+            "endDateTime": t(10) if resolved else None,
+            "lastModifiedDateTime": t(5 + k, 999999 if k % 2 else 0),
+            "title": title,
+            "id": iid,
+            "impactDescription": "Impact: " + title,
+            "classification": cls,
+            "origin": origin,
+            "status": status,
+            "service": svc,
+            "feature": feat,
+            "featureGroup": fg,
+            "isResolved": resolved,
+            "highImpact": None,
+            "details": [{"name": "NotifyInApp", "value": "True"}],
+            "posts": [{"createdDateTime": t(start), "postType": "regular",
+                       "description": {"contentType": "html", "content": "<p>x</p>"}}],
+        })
+
+    msg_specs = [
+        # category, severity, major, deadline (days from now or None), services
+        ("planForChange", "normal", False, None, ["Microsoft Teams"]),
+        ("planForChange", "high", True, 20, ["Exchange Online", "Microsoft 365 suite"]),
+        ("planForChange", "high", True, -3, ["SharePoint Online"]),
+        ("stayInformed", "normal", False, None, []),
+        ("stayInformed", "normal", True, 45, ["Microsoft Teams"]),
+        ("preventOrFixIssue", "critical", False, 2, ["Microsoft Intune"]),
+        ("preventOrFixIssue", "high", False, -10, ["Exchange Online"]),
+        ("preventOrFixIssue", "normal", False, 7, ["OneDrive for Business", "SharePoint Online"]),
+        ("stayInformed", "high", False, None, ["Power BI"]),
+        ("planForChange", "critical", True, 90, ["Microsoft Entra"]),
+        ("planForChange", "normal", False, 30, ["Planner"]),
+        ("stayInformed", "critical", False, -1, ["Microsoft 365 apps"]),
+        ("preventOrFixIssue", "normal", True, None, ["Exchange Online"]),
+        ("planForChange", "normal", None, None, ["Microsoft Viva"]),  # isMajorChange null
+        ("unknownFutureValue", "high", True, 5, None),                 # services null
+    ]
+    messages = []
+    for k, (cat, sev, major, days, services) in enumerate(msg_specs):
+        deadline = None
+        if days is not None:
+            deadline = graph_time((now + timedelta(days=days, minutes=k)).replace(microsecond=123456))
+        messages.append({
+            "startDateTime": t(60 * 24 * (k + 1)),
+            "endDateTime": t(-60 * 24 * 30),
+            "lastModifiedDateTime": t(60 * k),
+            "title": "(Updated) Change %d" % k,
+            "id": "MC%06d" % (700000 + k * 13),
+            "category": cat,
+            "severity": sev,
+            "tags": ["Updated message", "User impact"],
+            "isMajorChange": major,
+            "actionRequiredByDateTime": deadline,
+            "services": services,
+            "expiryDateTime": None,
+            "hasAttachments": False,
+            "viewPoint": None,
+            "details": [{"name": "ExternalLink", "value": "https://aka.ms/x"}],
+            "body": {"contentType": "html", "content": "<p>body</p>"},
+        })
+    return {"healthOverviews": health, "issues": issues, "messages": messages}
+
+
+# --------------------------------------------------------------------------
+# Audit data
+
+WORKLOADS = {
+    "Audit.AzureActiveDirectory": [
+        ("AzureActiveDirectory", 15, ["UserLoggedIn", "UserLoginFailed"]),
+        ("AzureActiveDirectory", 8, ["Update user.", "Add member to group."]),
+    ],
+    "Audit.Exchange": [
+        ("Exchange", 2, ["MailItemsAccessed", "Send"]),
+        ("Exchange", 1, ["Set-Mailbox", "New-InboxRule"]),
+    ],
+    "Audit.SharePoint": [
+        ("SharePoint", 6, ["FileAccessed", "FileDeleted", "FileModified"]),
+        ("OneDrive", 6, ["FileDeleted", "FileSyncUploadedFull"]),
+        ("SharePoint", 14, ["SharingSet"]),
+    ],
+    "Audit.General": [
+        ("MicrosoftTeams", 25, ["MemberAdded", "TeamCreated"]),
+        ("PowerBI", 20, ["ViewReport"]),
+        ("Yammer", 22, ["MessageCreated"]),
+        ("MicrosoftForms", 62, ["CreateForm"]),
+    ],
+    "DLP.All": [
+        ("Exchange", 13, ["DlpRuleMatch"]),
+        ("SharePoint", 11, ["DlpRuleMatch"]),
+        ("OneDrive", 11, ["DlpRuleUndo"]),
+    ],
+}
+
+REGION = {
+    "Audit.AzureActiveDirectory": "audit_azureactivedirectory$Audit_AzureActiveDirectory$na0031",
+    "Audit.Exchange": "audit_exchange$Audit_Exchange$emea0019",
+    "Audit.SharePoint": "audit_sharepoint$Audit_SharePoint$na0012",
+    "Audit.General": "audit_general$Audit_General$apac0004",
+    "DLP.All": "dlp_all$DLP_All$na0007",
+}
+
+
+class Audit:
+    def __init__(self, tenant_id, now, rng, unsubscribed, gone):
+        self.tenant_id = tenant_id
+        self.rng = rng
+        self.lock = threading.Lock()
+        self.blobs = []          # published blobs, in publication order
+        self.by_id = {}
+        self.subscribed = {ct: ct not in unsubscribed for ct in CONTENT_TYPES}
+        self.recent = {ct: [] for ct in CONTENT_TYPES}  # records available for duplication
+        self.seq = 0
+        # 29 h of history: listing it takes two windows of <= 24 h.
+        # Oldest first, so a duplicate always re-appears in a newer blob (the
+        # exporter fetches oldest first, so "first seen" is well defined).
+        for ct in CONTENT_TYPES:
+            n = {"Audit.AzureActiveDirectory": 7, "Audit.Exchange": 9, "Audit.SharePoint": 11,
+                 "Audit.General": 6, "DLP.All": 4}[ct]
+            agos = sorted((timedelta(minutes=rng.randint(20, 29 * 60 - 10), seconds=rng.randint(0, 59))
+                           for _ in range(n)), reverse=True)
+            for k, ago in enumerate(agos):
+                b = self.add_blob(ct, now - ago, dup=(k % 3 == 2))
+                # expired by the time it is fetched (AF20051): its records are lost
+                b["gone"] = gone and ct == "Audit.Exchange" and k == 0
+
+    def add_blob(self, ct, created, dup=False):
+        rng = self.rng
+        created = created.replace(microsecond=rng.randint(0, 999) * 1000)
+        self.seq += 1
+        stamp = created.strftime("%Y%m%d%H%M%S") + "%03d" % (created.microsecond // 1000) + "%06d" % self.seq
+        content_id = "%s$%s$%s" % (stamp, stamp, REGION[ct])
+        records = []
+        for _ in range(rng.randint(1, 30)):
+            workload, rtype, ops = rng.choice(WORKLOADS[ct])
+            ctime = created - timedelta(seconds=rng.randint(60, 3 * 3600))
+            rec = {
+                "CreationTime": record_time(ctime),
+                "Id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "Operation": rng.choice(ops),
+                "OrganizationId": self.tenant_id,
+                "RecordType": rtype,
+                "ResultStatus": rng.choice(["Succeeded", "Success", "PartiallySucceeded", None]),
+                "UserKey": "10032001%08X@contoso.onmicrosoft.com" % rng.getrandbits(32),
+                "UserType": rng.choice([0, 2, 4]),
+                "Version": 1,
+                "Workload": workload,
+                "ClientIP": "203.0.113.%d" % rng.randint(1, 254),
+                "ObjectId": "https://contoso.sharepoint.com/sites/a/Shared Documents/\u00e9t\u00e9 \"q\".docx",
+                "UserId": "user%d@contoso.onmicrosoft.com" % rng.randint(1, 50),
+                "ExtendedProperties": [{"Name": "UserAgent", "Value": "Mozilla/5.0"}],
+                "AppAccessContext": {"AADSessionId": str(uuid.uuid4()), "UniqueTokenId": None},
+            }
+            records.append(rec)
+        if dup and self.recent[ct]:
+            # Microsoft: "duplicates happen" -- the same record again, in a later blob.
+            for rec in rng.sample(self.recent[ct], min(3, len(self.recent[ct]))):
+                records.insert(rng.randint(0, len(records)), dict(rec))
+        self.recent[ct].extend(records[:5])
+        blob = {
+            "contentType": ct,
+            "contentId": content_id,
+            "created": created,
+            "records": records,
+            "body": json.dumps(records, ensure_ascii=(self.seq % 2 == 0)).encode("utf-8"),
+            "gone": False,
+        }
+        self.blobs.append(blob)
+        self.by_id[content_id] = blob
+        return blob
+
+    def truth(self):
+        out = []
+        for b in self.blobs:
+            out.append({
+                "contentType": b["contentType"],
+                "contentId": b["contentId"],
+                "contentCreated": content_time(b["created"]),
+                "contentCreatedUnix": b["created"].timestamp(),
+                "gone": b["gone"],
+                "records": [[r["Id"], r["Workload"], r["Operation"], r["CreationTime"]]
+                            for r in b["records"]],
+            })
+        return out
+
+
+# --------------------------------------------------------------------------
+# the server
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.rng = random.Random(args.seed)
+        self.started = now_utc()
+        self.graph = build_graph(self.started, self.rng)
+        self.audit = Audit(args.tenant_id, self.started, self.rng, set(args.unsubscribed), args.faults)
+        self.tokens = {}          # access_token -> (audience, expiry unix)
+        self.requests = []
+        self.counters = {}
+        self.throttled_once = set()
+        self.late_published = False
+        self.revoked = set()
+        self.revoked_at = None
+
+    def revoke_all(self):
+        """Every issued token stops working at once (a signing-key rollover,
+        an admin revoking sessions): the client must renew once and go on."""
+        with self.lock:
+            self.revoked.update(self.tokens)
+            self.revoked_at = time.time()
+
+    def count(self, name):
+        with self.lock:
+            self.counters[name] = self.counters.get(name, 0) + 1
+            return self.counters[name]
+
+    def should_throttle(self, kind, key, every):
+        """With --faults, throttle every `every`-th request of `kind`, but never
+        the same key twice in a row (so a retry always gets through)."""
+        if not self.args.faults:
+            return False
+        n = self.count("fault-" + kind)
+        with self.lock:
+            if key in self.throttled_once:
+                self.throttled_once.discard(key)
+                return False
+            if n % every == 1:
+                self.throttled_once.add(key)
+                return True
+        return False
+
+    def publish_late(self):
+        """Content Microsoft indexes after we started: contentCreated a few
+        minutes in the past (inside the exporter's overlap)."""
+        now = now_utc()
+        with self.audit.lock:
+            for k, ct in enumerate(["Audit.Exchange", "Audit.SharePoint", "Audit.General", "Audit.AzureActiveDirectory"]):
+                self.audit.add_blob(ct, now - timedelta(minutes=4 + 3 * k), dup=(k == 1))
+            self.late_published = True
+
+
+def make_handler(st):
+    args = st.args
+
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "fake-microsoft/1.0"
+
+        def log_message(self, fmt, *a):  # quiet
+            pass
+
+        # ---------------------------------------------------------- helpers
+        def base(self):
+            return "http://" + (self.headers.get("Host") or "127.0.0.1:%d" % args.port)
+
+        def send_json(self, status, obj, headers=None, api=None, extra=None, chunked=False):
+            body = json.dumps(obj).encode() if not isinstance(obj, bytes) else obj
+            extra = extra if extra is not None else {}
+            if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
+                extra["code"] = obj["error"].get("code")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if chunked:
+                step = max(1, len(body) // 3)
+                for i in range(0, len(body), step):
+                    part = body[i:i + step]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(body)
+            if api:
+                self.log(status, api, extra)
+
+        def log(self, status, api, extra):
+            u = urlsplit(self.path)
+            q = parse_qs(u.query, keep_blank_values=True)
+            entry = {
+                "t": time.time(),
+                "method": self.command,
+                "path": u.path,
+                "query": u.query,
+                "status": status,
+                "api": api,
+                "publisher": q.get("PublisherIdentifier", [None])[0],
+            }
+            entry.update(extra)
+            with st.lock:
+                st.requests.append(entry)
+
+        def bearer(self, api, audience):
+            """Check the bearer token; return an error tuple or None."""
+            h = self.headers.get("Authorization", "")
+            if not h.startswith("Bearer "):
+                return "missing"
+            tok = h[len("Bearer "):].strip()
+            if tok in st.revoked:
+                return "revoked"
+            info = st.tokens.get(tok)
+            if info is None:
+                return "unknown"
+            aud, exp = info
+            if time.time() >= exp:
+                return "expired"
+            if aud != audience:
+                return "wrong-audience(%s)" % aud
+            return None
+
+        def read_body(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(n) if n else b""
+
+        # ---------------------------------------------------------- routing
+        def do_GET(self):
+            self.route()
+
+        def do_POST(self):
+            self.route()
+
+        def route(self):
+            u = urlsplit(self.path)
+            if self.command == "POST" and self.headers.get("Content-Length") is None \
+                    and self.headers.get("Transfer-Encoding") is None:
+                # IIS / Azure front ends: a POST must say how long its body is
+                api = "management" if u.path.startswith("/api/") else (
+                    "login" if u.path.endswith("/token") else "graph" if u.path.startswith("/v1.0/") else "unknown")
+                sys.stderr.write("fake: POST without Content-Length: %s\n" % self.path)
+                self.close_connection = True
+                return self.send_json(411, b"<h2>Length Required</h2>", api=api,
+                                      extra={"note": "POST without Content-Length", "op": "subscriptions/start"
+                                             if "subscriptions/start" in u.path else None})
+            parts = [p for p in u.path.split("/") if p]
+            try:
+                if u.path == "/_truth":
+                    return self.truth()
+                if u.path == "/_requests":
+                    with st.lock:
+                        return self.send_json(200, st.requests)
+                if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
+                    return self.token(parts[0])
+                if parts[:3] == ["v1.0", "admin", "serviceAnnouncement"] and len(parts) == 4:
+                    return self.graph(parts[3], u)
+                if parts[:1] == ["api"] and parts[1:2] in (["v1.0"], ["v1"]) and parts[3:5] == ["activity", "feed"]:
+                    return self.management(parts[2], parts[5:], u)
+                self.send_json(404, {"error": {"code": "NotFound", "message": "no route " + u.path}},
+                               api="unknown")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def truth(self):
+            with st.audit.lock:
+                blobs = st.audit.truth()
+            self.send_json(200, {
+                "started": st.started.timestamp(),
+                "now": time.time(),
+                "tenant_id": args.tenant_id,
+                "publisher_id": args.publisher_id,
+                "graph_root": args.graph_root,
+                "management_root": args.management_root,
+                "token_lifetime": args.token_lifetime,
+                "faults": args.faults,
+                "late_published": st.late_published,
+                "revoked_at": st.revoked_at,
+                "revoke_after": args.revoke_after,
+                "unsubscribed_at_start": args.unsubscribed,
+                "subscribed": dict(st.audit.subscribed),
+                "graph": st.graph,
+                "blobs": blobs,
+            })
+
+        # ---------------------------------------------------------- login
+        def token(self, tenant):
+            ctype = self.headers.get("Content-Type", "")
+            form = parse_qs(self.read_body().decode("utf-8", "replace"))
+            if not ctype.startswith("application/x-www-form-urlencoded"):
+                return self.send_json(400, {"error": "invalid_request", "error_description":
+                                            "AADSTS900144: The request body must contain the following parameter: 'grant_type'."},
+                                      api="login", extra={"content_type": ctype})
+            f = {k: v[0] for k, v in form.items()}
+            scope = f.get("scope", "")
+            audience = scope[: -len("/.default")] if scope.endswith("/.default") else None
+            extra = {"audience": audience, "scope": scope}
+
+            def fail(status, error, code, desc):
+                self.send_json(status, {
+                    "error": error,
+                    "error_description": "%s: %s\r\nTrace ID: %s\r\nTimestamp: %s" % (
+                        code, desc, uuid.uuid4(), now_utc().isoformat()),
+                    "error_codes": [int(code[5:])],
+                    "timestamp": now_utc().strftime("%Y-%m-%d %H:%M:%SZ"),
+                    "trace_id": str(uuid.uuid4()),
+                    "correlation_id": str(uuid.uuid4()),
+                }, api="login", extra=extra)
+
+            if tenant != args.tenant_id:
+                return fail(400, "invalid_request", "AADSTS90002", "Tenant '%s' not found." % tenant)
+            if f.get("grant_type") != "client_credentials":
+                return fail(400, "unsupported_grant_type", "AADSTS70003", "grant_type")
+            if f.get("client_id") != args.client_id:
+                return fail(400, "unauthorized_client", "AADSTS700016", "Application not found")
+            if f.get("client_secret") != args.client_secret:
+                return fail(401, "invalid_client", "AADSTS7000215", "Invalid client secret provided.")
+            if audience is None or audience not in (args.graph_root, args.management_root):
+                return fail(400, "invalid_scope", "AADSTS1002012", "The provided value for scope %s is not valid." % scope)
+            tok = "eyJ0eXAiOiJKV1QiLCJub25jZSI6" + secrets.token_urlsafe(48)
+            st.tokens[tok] = (audience, time.time() + args.token_lifetime)
+            life = str(args.token_lifetime) if args.expires_in_string else args.token_lifetime
+            self.send_json(200, {
+                "token_type": "Bearer",
+                "expires_in": life,
+                "ext_expires_in": life,
+                "access_token": tok,
+            }, api="login", extra=extra)
+
+        # ---------------------------------------------------------- Graph
+        def graph(self, what, u):
+            extra = {"list": what}
+            bad = self.bearer("graph", args.graph_root)
+            if bad:
+                extra["auth"] = bad
+                return self.send_json(401, {"error": {
+                    "code": "InvalidAuthenticationToken",
+                    "message": "Access token validation failure (%s)." % bad,
+                    "innerError": {"date": now_utc().strftime("%Y-%m-%dT%H:%M:%S"),
+                                   "request-id": str(uuid.uuid4())}}}, api="graph", extra=extra)
+            if what not in st.graph:
+                return self.send_json(400, {"error": {"code": "BadRequest",
+                                                      "message": "Resource not found for the segment '%s'." % what}},
+                                      api="graph", extra=extra)
+            q = parse_qs(u.query)
+            skip = int(q.get("$skiptoken", ["0"])[0] or 0)
+            if st.should_throttle("graph", u.path + "?" + u.query, 4):
+                extra["throttled"] = True
+                return self.send_json(429, {"error": {
+                    "code": "TooManyRequests",
+                    "message": "Too many requests",
+                    "innerError": {"request-id": str(uuid.uuid4())}}},
+                    headers={"Retry-After": "1"}, api="graph", extra=extra)
+            if st.should_throttle("graph503", u.path + "?" + u.query + "#503", 7):
+                extra["transient"] = True
+                return self.send_json(503, {"error": {
+                    "code": "serviceNotAvailable",
+                    "message": "Service unavailable",
+                    "innerError": {"request-id": str(uuid.uuid4())}}},
+                    headers={"Retry-After": "1"}, api="graph", extra=extra)
+            items = st.graph[what]
+            page = items[skip: skip + GRAPH_PAGE]
+            obj = {"@odata.context": "%s/v1.0/$metadata#admin/serviceAnnouncement/%s" % (self.base(), what),
+                   "value": page}
+            if skip + GRAPH_PAGE < len(items):
+                obj["@odata.nextLink"] = "%s/v1.0/admin/serviceAnnouncement/%s?$skiptoken=%d" % (
+                    self.base(), what, skip + GRAPH_PAGE)
+            extra["items"] = len(page)
+            self.send_json(200, obj, api="graph", extra=extra)
+
+        # ---------------------------------------------------------- Management
+        def af(self, status, code, message, extra, headers=None):
+            self.send_json(status, {"error": {"code": code, "message": message}},
+                           headers=headers, api="management", extra=extra)
+
+        def management(self, tenant, rest, u):
+            q = parse_qs(u.query, keep_blank_values=True)
+            qq = {k: v[0] for k, v in q.items()}
+            op = "/".join(rest[:2]) if rest[:1] == ["subscriptions"] else (rest[0] if rest else "")
+            extra = {"op": op}
+            bad = self.bearer("management", args.management_root)
+            if bad:
+                extra["auth"] = bad
+                return self.af(401, "AF10001",
+                               "The permission set () sent in the request does not include the expected permission (%s)." % bad,
+                               extra)
+            if tenant != args.tenant_id:
+                return self.af(400, "AF20010", "The tenant ID passed in the URL (%s) does not match the tenant ID passed in the access token." % tenant, extra)
+            pub = qq.get("PublisherIdentifier")
+            if pub is None:
+                sys.stderr.write("fake: management request WITHOUT PublisherIdentifier: %s %s\n"
+                                 % (self.command, self.path))
+            if op == "subscriptions/list" and self.command == "GET":
+                subs = []
+                for ct in CONTENT_TYPES:
+                    if st.audit.subscribed[ct]:
+                        subs.append({"contentType": ct, "status": "enabled",
+                                     "webhook": None if ct != "Audit.Exchange" else {
+                                         "status": "enabled", "address": "https://webhook.example/ex",
+                                         "authId": "o365activityapinotification", "expiration": None}})
+                return self.send_json(200, subs, api="management", extra=extra)
+            if op == "subscriptions/start" and self.command == "POST":
+                self.read_body()
+                ct = qq.get("contentType")
+                extra["contentType"] = ct
+                if ct not in CONTENT_TYPES:
+                    return self.af(400, "AF20020", "The specified content type is not valid.", extra)
+                if st.audit.subscribed[ct]:
+                    return self.af(400, "AF20024", "The subscription is already enabled. No property change.", extra)
+                st.audit.subscribed[ct] = True
+                return self.send_json(200, {"contentType": ct, "status": "enabled", "webhook": None},
+                                      api="management", extra=extra)
+            if op == "subscriptions/content" and self.command == "GET":
+                return self.listing(qq, u, extra)
+            if op == "audit" and len(rest) == 2 and self.command == "GET":
+                return self.blob(rest[1], extra, pub)
+            return self.af(404, "AF20001", "No route for %s %s" % (self.command, u.path), extra)
+
+        def listing(self, qq, u, extra):
+            ct = qq.get("contentType")
+            extra["contentType"] = ct
+            if ct not in CONTENT_TYPES:
+                return self.af(400, "AF20020", "The specified content type is not valid.", extra)
+            if not st.audit.subscribed[ct]:
+                return self.af(400, "AF20022", "No subscription found for the specified content type", extra)
+            s, e = qq.get("startTime"), qq.get("endTime")
+            if (s is None) != (e is None):
+                return self.af(400, "AF20030", "Start time and end time must both be specified (or both omitted) and must be less than or equal to 24 hours apart, with the start time no more than 7 days in the past.", extra)
+            now = now_utc()
+            if s is None:
+                start, end = now - timedelta(hours=24), now
+            else:
+                start, end = parse_window_time(s), parse_window_time(e)
+                if start is None or end is None:
+                    return self.af(400, "AF20030", "Invalid startTime or endTime.", extra)
+                if end <= start or end - start > timedelta(hours=24) or start < now - timedelta(days=7):
+                    extra["window"] = [s, e]
+                    return self.af(400, "AF20030", "Start time and end time must both be specified (or both omitted) and must be less than or equal to 24 hours apart, with the start time no more than 7 days in the past.", extra)
+            key = u.path + "?" + u.query.replace("PublisherIdentifier=", "")
+            if st.should_throttle("listing", key, 4):
+                extra["throttled"] = True
+                return self.af(429, "AF429", "Too many requests. Method=ListContent, PublisherId=%s" % qq.get("PublisherIdentifier"),
+                               extra, headers={"Retry-After": "1"})
+            if st.should_throttle("af50000", key + "#500", 9):
+                extra["transient"] = True
+                return self.af(500, "AF50000", "An internal error occurred. Retry the request.", extra)
+            with st.audit.lock:
+                items = sorted((b for b in st.audit.blobs
+                                if b["contentType"] == ct and start <= b["created"] < end),
+                               key=lambda b: b["created"])
+            page_no = qq.get("nextPage")
+            # Seen in practice: a first page that is empty yet carries a
+            # NextPageUri.  Pages are "E" (empty) then "R<offset>".
+            off = -1 if items else 0
+            if page_no is not None:
+                try:
+                    off = int(page_no.split("R")[-1])
+                except ValueError:
+                    return self.af(400, "AF20031", "Invalid nextPage Input: %s." % page_no, extra)
+            page = items[off: off + LISTING_PAGE] if off >= 0 else []
+            nxt = off + LISTING_PAGE if off >= 0 else 0
+            base = self.base()
+            tenant = args.tenant_id
+            out = [{
+                "contentUri": "%s/api/v1.0/%s/activity/feed/audit/%s" % (base, tenant, b["contentId"]),
+                "contentId": b["contentId"],
+                "contentType": b["contentType"],
+                "contentCreated": content_time(b["created"]),
+                "contentExpiration": content_time(b["created"] + timedelta(seconds=RETENTION)),
+            } for b in page]
+            headers = {}
+            if nxt < len(items):
+                # the reference's form: absolute, api/v1, the window again and
+                # nextPage; no PublisherIdentifier
+                headers["NextPageUri"] = "%s/api/v1/%s/activity/feed/subscriptions/content?contentType=%s&startTime=%s&endTime=%s&nextPage=%sR%06d" % (
+                    base, tenant, ct, quote(s or "", safe=":"), quote(e or "", safe=":"),
+                    start.strftime("%Y%m%d%H"), nxt)
+            extra["items"] = len(out)
+            extra["ids"] = [b["contentId"] for b in page]
+            self.send_json(200, out, headers=headers, api="management", extra=extra)
+
+        def blob(self, content_id, extra, publisher):
+            from urllib.parse import unquote
+            content_id = unquote(content_id)
+            extra["contentId"] = content_id
+            with st.audit.lock:
+                b = st.audit.by_id.get(content_id)
+            if b is None:
+                return self.af(404, "AF20050", "The specified content (%s) doesn't exist." % content_id, extra)
+            extra["contentType"] = b["contentType"]
+            if st.should_throttle("blob", content_id, 3):
+                extra["throttled"] = True
+                # blob throttling: HTTP 403 with AF429
+                return self.af(403, "AF429", "Too many requests. Method=GetBlob, PublisherId=%s" % publisher, extra)
+            if b["gone"]:
+                return self.af(400, "AF20051", "Content requested with the key %s has already expired. Content older than 7 days cannot be retrieved." % content_id, extra)
+            self.send_json(200, b["body"], api="management", extra=extra, chunked=(len(b["body"]) % 2 == 0))
+
+    return H
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("port", type=int)
+    ap.add_argument("--faults", action="store_true")
+    ap.add_argument("--token-lifetime", type=int, default=3599)
+    ap.add_argument("--expires-in-string", action="store_true")
+    ap.add_argument("--graph-root", default=None)
+    ap.add_argument("--management-root", default=None)
+    ap.add_argument("--tenant-id", default="3f2a7c51-9e0b-4d6a-8c1e-5b7d90a4e2f6")
+    ap.add_argument("--client-id", default="a8e0c4d2-61f3-4b7e-9d05-2c9b8f1e7a34")
+    ap.add_argument("--client-secret", default="Qx8~interop.fake-secret_0123456789abcdef")
+    ap.add_argument("--publisher-id", default="d7b1e2c9-4a6f-4e3b-b0d8-91c5f27a6e13")
+    ap.add_argument("--unsubscribed", action="append", default=[])
+    ap.add_argument("--late-after", type=float, default=6.0,
+                    help="publish late content this many seconds after start (negative: never)")
+    ap.add_argument("--seed", type=int, default=20261127)
+    ap.add_argument("--revoke-after", type=float, default=-1,
+                    help="revoke every issued token this many seconds after start (negative: never)")
+    args = ap.parse_args()
+    args.graph_root = (args.graph_root or "http://localhost:%d" % args.port).rstrip("/")
+    args.management_root = (args.management_root or "http://127.0.0.1:%d" % args.port).rstrip("/")
+    st = State(args)
+    srv = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(st))
+    srv.daemon_threads = True
+    if args.late_after >= 0:
+        timer = threading.Timer(args.late_after, st.publish_late)
+        timer.daemon = True
+        timer.start()
+    if args.revoke_after >= 0:
+        rv = threading.Timer(args.revoke_after, st.revoke_all)
+        rv.daemon = True
+        rv.start()
+    print("fake-microsoft listening on 127.0.0.1:%d (faults=%s)" % (args.port, args.faults), flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
