@@ -8,6 +8,7 @@ mod support;
 
 use activity_support::*;
 use m365_exporter::activity::state::{self, State};
+use m365_exporter::app::{Running, WebOptions};
 use m365_exporter::simulator::{AuditOptions, Faults, SimOptions, Simulator, SIM_TENANT_ID};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -340,5 +341,41 @@ async fn three_days_of_downtime_caught_up_in_day_windows() {
             .map(|_| ())
     })
     .await;
+    exp.stop().await.unwrap();
+}
+
+/// Listing alone outlasts the download window on every poll (five content
+/// types, every answer slow): each poll still downloads a batch, so the
+/// backlog drains instead of starving.
+#[tokio::test]
+async fn slow_listings_do_not_starve_downloads() {
+    let sim = Simulator::start(SimOptions {
+        faults: Faults {
+            slow: Duration::from_millis(1_100),
+            ..Faults::default()
+        },
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    // Five listings × 1.1 s per poll: past the 5 s minimum download window.
+    let mut cfg = config(&sim.url(), "slow", ", overlap: 1m");
+    cfg.tenants[0].activity.lookback = Duration::from_secs(3 * 3_600);
+    let exp = Running::start(&cfg, &WebOptions::default(), &fast())
+        .await
+        .unwrap();
+    let truth = sim
+        .audit()
+        .truth(&all_types(), now_ms() - 3 * 3_600_000, now_ms());
+    assert!(
+        truth.blobs >= 2,
+        "scenario has recent blobs: {}",
+        truth.blobs
+    );
+    let m = drained(&exp, "slow", truth.blobs).await;
+    assert_eq!(
+        sum(&m, "m365_activity_backlog_blobs", &[("tenant", "slow")]),
+        0.0
+    );
     exp.stop().await.unwrap();
 }

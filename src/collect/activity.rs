@@ -484,11 +484,17 @@ impl ActivityCollector {
         let deadline = started + self.cfg.interval.max(MIN_DOWNLOAD_WINDOW);
         let mut queue = g.state.backlog.pending().into_iter();
         let mut inflight = FuturesUnordered::new();
-        let (mut fetched, mut failed) = (0usize, 0usize);
+        let (mut fetched, mut failed, mut launched) = (0usize, 0usize, 0usize);
         let mut last_error = None;
         loop {
-            while inflight.len() < self.cfg.concurrency && Instant::now() < deadline {
+            // One batch always starts, even when listing alone outlasted the
+            // interval (throttled, slow): otherwise such polls would list
+            // forever and the backlog would never drain.
+            while inflight.len() < self.cfg.concurrency
+                && (Instant::now() < deadline || launched < self.cfg.concurrency)
+            {
                 let Some(c) = queue.next() else { break };
+                launched += 1;
                 inflight.push(async move {
                     let r = self.client.blob(&c.content_uri).await;
                     (c, r)
