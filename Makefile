@@ -1,9 +1,9 @@
 # `make test` is the one command that runs every check; CI runs exactly it.
 CARGO ?= cargo
 
-.PHONY: test deps fmt clippy unit check-alerts check-metrics demo bench
+.PHONY: test deps fmt clippy unit check-alerts check-metrics interop demo bench
 
-test: deps fmt clippy unit check-alerts check-metrics
+test: deps fmt clippy unit check-alerts check-metrics interop
 
 deps:
 	bash scripts/install-test-deps.sh
@@ -23,6 +23,11 @@ check-alerts:
 check-metrics:
 	$(CARGO) build
 	bash scripts/check-metrics.sh target/debug/m365-exporter
+
+# The exporter against an independent fake of Microsoft's formats (Python).
+interop:
+	$(CARGO) build
+	bash tests/interop/run.sh target/debug/m365-exporter
 
 demo:
 	$(CARGO) run --release -- demo
