@@ -5,36 +5,25 @@
 mod activity_support;
 mod support;
 
-use activity_support::{all_types, now_ms, PUBLISHER};
+#[path = "common/procs.rs"]
+mod procs;
+
+use activity_support::{all_types, assert_sink_exactly_once, now_ms, PUBLISHER};
 use m365_exporter::simulator::{
     Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
 };
-use std::collections::{BTreeSet, HashSet};
+use procs::ChildGuard;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use support::wait_for;
 
-/// Kills the child when the test ends, passed or not.
-struct ChildGuard(Child);
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(config: &Path) -> ChildGuard {
-    ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_m365-exporter"))
-            .arg("--config.file")
-            .arg(config)
-            .arg("--web.listen-address=127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the exporter"),
-    )
+fn spawn(config: &Path, dir: &Path, name: &str) -> ChildGuard {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
+    cmd.arg("--config.file")
+        .arg(config)
+        .arg("--web.listen-address=127.0.0.1:0");
+    ChildGuard::spawn(name, cmd, dir)
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -84,7 +73,7 @@ async fn sigkill_mid_download_then_restart_writes_every_record_once() {
     )
     .unwrap();
 
-    let first = spawn(&cfg);
+    let first = spawn(&cfg, dir.path(), "first");
     let wanted = truth.ids.len();
     let at_kill = wait_for(
         "a third of the records in the sink",
@@ -95,13 +84,13 @@ async fn sigkill_mid_download_then_restart_writes_every_record_once() {
         },
     )
     .await;
-    drop(first); // SIGKILL, then reap
+    first.sigkill();
     assert!(
         at_kill < wanted,
         "killed before the end ({at_kill}/{wanted})"
     );
 
-    let second = spawn(&cfg);
+    let second = spawn(&cfg, dir.path(), "second");
     wait_for(
         "every record in the sink",
         Duration::from_secs(90),
@@ -112,26 +101,6 @@ async fn sigkill_mid_download_then_restart_writes_every_record_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(second);
 
-    let served: HashSet<String> = sim
-        .audit()
-        .blobs
-        .iter()
-        .filter(|b| !b.expired)
-        .flat_map(|b| {
-            m365_exporter::activity::records::parse_blob(b.body.as_bytes())
-                .unwrap()
-                .into_iter()
-                .map(|r| r.raw.to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut ids = BTreeSet::new();
-    for line in lines(&out) {
-        assert!(served.contains(&line), "byte-for-byte as served: {line}");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let id = v["Id"].as_str().unwrap().to_string();
-        assert!(ids.insert(id), "written twice: {line}");
-    }
-    assert_eq!(ids, truth.ids, "every record exactly once");
+    assert_sink_exactly_once(&lines(&out), &sim, &truth.ids);
     println!("figures: records={wanted} sink_lines_at_kill={at_kill}");
 }

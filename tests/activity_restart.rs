@@ -8,7 +8,6 @@ mod support;
 
 use activity_support::*;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
-use std::collections::HashSet;
 use std::time::Duration;
 use support::{select, sum, wait_for};
 
@@ -74,29 +73,7 @@ async fn kill_and_restart_writes_every_record_once() {
     second.stop().await.unwrap();
 
     let lines = sink_lines(&out);
-    let served: HashSet<String> = sim
-        .audit()
-        .blobs
-        .iter()
-        .filter(|b| !b.expired)
-        .flat_map(|b| {
-            m365_exporter::activity::records::parse_blob(b.body.as_bytes())
-                .unwrap()
-                .into_iter()
-                .map(|r| r.raw.to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut ids = std::collections::BTreeSet::new();
-    for line in &lines {
-        assert!(served.contains(line), "byte-for-byte as served: {line}");
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(
-            ids.insert(v["Id"].as_str().unwrap().to_string()),
-            "written twice: {line}"
-        );
-    }
-    assert_eq!(ids, truth.ids, "every record exactly once");
+    assert_sink_exactly_once(&lines, &sim, &truth.ids);
     assert!(written_before < lines.len());
     // The second process fetched only what the (early) state had not.
     let refetched = sum(&m, "m365_activity_content_fetched_total", &t) as usize;

@@ -167,3 +167,36 @@ pub fn log_lines(needles: &[&str]) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Every record the simulator serves (expired blobs excepted), as raw bytes.
+pub fn served_records(sim: &Simulator) -> std::collections::HashSet<String> {
+    sim.audit()
+        .blobs
+        .iter()
+        .filter(|b| !b.expired)
+        .flat_map(|b| {
+            m365_exporter::activity::records::parse_blob(b.body.as_bytes())
+                .unwrap()
+                .into_iter()
+                .map(|r| r.raw.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The sink holds each served record exactly once, byte-for-byte.
+pub fn assert_sink_exactly_once(
+    lines: &[String],
+    sim: &Simulator,
+    ids: &std::collections::BTreeSet<String>,
+) {
+    let served = served_records(sim);
+    let mut seen = std::collections::BTreeSet::new();
+    for line in lines {
+        assert!(served.contains(line), "byte-for-byte as served: {line}");
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = v["Id"].as_str().unwrap().to_string();
+        assert!(seen.insert(id), "written twice: {line}");
+    }
+    assert_eq!(&seen, ids, "every record exactly once");
+}

@@ -84,6 +84,14 @@ impl ChildGuard {
     }
 }
 
+impl ChildGuard {
+    /// `kill -9` now, no grace (crash tests), and reap.
+    pub fn sigkill(mut self) {
+        self.signal_group("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
