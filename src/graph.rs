@@ -63,11 +63,12 @@ pub struct Message {
     pub services: Option<Vec<String>>,
 }
 
+/// One Graph list page: its items and the absolute link to the next one.
 #[derive(Deserialize)]
-struct Page<T> {
-    value: Vec<T>,
+pub struct Page<T> {
+    pub value: Vec<T>,
     #[serde(rename = "@odata.nextLink")]
-    next_link: Option<String>,
+    pub next_link: Option<String>,
 }
 
 pub struct GraphClient {
@@ -125,7 +126,8 @@ impl GraphClient {
     }
 }
 
-fn parse_page<T: DeserializeOwned>(body: &[u8]) -> Result<Page<T>, String> {
+/// Parse a page of any Graph list (a plain function over bytes, for fuzzing).
+pub fn parse_page<T: DeserializeOwned>(body: &[u8]) -> Result<Page<T>, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
