@@ -2,12 +2,15 @@
 # Install the external binaries the test suite needs, if they are missing:
 #   promtool, prometheus             (Debian package `prometheus`)
 #   prometheus-alertmanager, amtool  (Debian package `prometheus-alertmanager`)
+#   chromium                         (Debian package `chromium`; headless browser for
+#                                     tests/status_page.rs, which renders the status page)
 #
 #   bash scripts/install-test-deps.sh
 #
 # Idempotent: does nothing when everything is already installed. Needs root (or sudo)
 # and access to the Debian package archive. The packages' services are not started
 # (tests start their own instances on free ports with temporary data dirs).
+# Chromium counts as installed when /usr/bin/chromium exists or `chromium` is on PATH.
 set -euo pipefail
 
 need=()
@@ -17,12 +20,25 @@ for bin in promtool prometheus prometheus-alertmanager amtool; do
     fi
 done
 
+have_chromium() {
+    [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1
+}
+
+packages=()
+if [ ${#need[@]} -gt 0 ]; then
+    packages+=(prometheus prometheus-alertmanager)
+fi
+if ! have_chromium; then
+    need+=(chromium)
+    packages+=(chromium)
+fi
+
 if [ ${#need[@]} -eq 0 ]; then
-    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager and amtool are installed"
+    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool and chromium are installed"
     exit 0
 fi
 
-echo "install-test-deps: missing: ${need[*]}; installing Debian packages prometheus prometheus-alertmanager"
+echo "install-test-deps: missing: ${need[*]}; installing Debian packages ${packages[*]}"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -48,9 +64,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Without recommends, chromium still runs headless (--dump-dom, --screenshot): its
+# recommends are desktop extras (upower, udev, notification-daemon, printing, mesa
+# DRI, fonts-liberation); text renders with the fonts fontconfig pulls in (DejaVu).
 $SUDO apt-get update
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    prometheus prometheus-alertmanager
+    "${packages[@]}"
 
 for bin in promtool prometheus prometheus-alertmanager amtool; do
     if ! command -v "$bin" >/dev/null 2>&1; then
@@ -58,4 +77,8 @@ for bin in promtool prometheus prometheus-alertmanager amtool; do
         exit 1
     fi
 done
+if ! have_chromium; then
+    echo "install-test-deps: chromium still missing after install" >&2
+    exit 1
+fi
 echo "install-test-deps: done"
