@@ -378,9 +378,17 @@ fn request(
 }
 
 fn transport_message(e: &reqwest::Error) -> String {
-    // reqwest puts the URL (with PublisherIdentifier, never a token) in the
-    // message; the source chain says what actually went wrong.
-    let mut msg = e.without_url_ref().to_string();
+    // reqwest's own message includes the URL; a kind word plus the source
+    // chain says what went wrong without it.
+    let mut msg = String::from(if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reading body failed"
+    } else {
+        "request failed"
+    });
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         msg.push_str(": ");
@@ -388,24 +396,6 @@ fn transport_message(e: &reqwest::Error) -> String {
         src = s.source();
     }
     msg
-}
-
-trait WithoutUrlRef {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrlRef for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        if self.is_timeout() {
-            "timed out".into()
-        } else if self.is_connect() {
-            "connection failed".into()
-        } else if self.is_body() || self.is_decode() {
-            "reading body failed".into()
-        } else {
-            "request failed".into()
-        }
-    }
 }
 
 fn is_retryable_status(status: u16, code: Option<&str>) -> bool {

@@ -4,50 +4,18 @@
 mod support;
 
 use m365_exporter::app::{Running, WebOptions};
-use m365_exporter::collect::runtime::RuntimeOptions;
-use m365_exporter::config::Config;
-use m365_exporter::http::RetryPolicy;
-use m365_exporter::simulator::{
-    Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::time::Duration;
-use support::{get, parse, select, sum, value, wait_for, Sample};
-
-fn config(url: &str, interval: &str) -> Config {
-    let yaml = format!(
-        r#"
-defaults:
-  service_health: {{interval: {interval}}}
-  messages: {{interval: {interval}}}
-tenants:
-  - name: contoso
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}"}}
-"#
-    );
-    Config::parse(&yaml, "test").unwrap()
-}
-
-fn fast() -> RuntimeOptions {
-    RuntimeOptions {
-        retry: RetryPolicy {
-            max_attempts: 4,
-            base: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(200),
-            max_retry_after: Duration::from_secs(5),
-        },
-        ..RuntimeOptions::default()
-    }
-}
+use support::{
+    fast_retries, get, parse, select, service_health_config, sum, value, wait_for, Sample,
+};
 
 async fn start(sim: SimOptions, interval: &str) -> (Simulator, Running) {
     let sim = Simulator::start(sim).await.unwrap();
     let exp = Running::start(
-        &config(&sim.url(), interval),
+        &service_health_config(&sim.url(), interval),
         &WebOptions::default(),
-        &fast(),
+        &fast_retries(),
     )
     .await
     .unwrap();
@@ -371,9 +339,13 @@ async fn retry_after_is_respected_and_counted() {
     });
     exp.stop().await.unwrap();
     // A fresh exporter run against the throttling simulator.
-    let exp = Running::start(&config(&sim.url(), "1h"), &WebOptions::default(), &fast())
-        .await
-        .unwrap();
+    let exp = Running::start(
+        &service_health_config(&sim.url(), "1h"),
+        &WebOptions::default(),
+        &fast_retries(),
+    )
+    .await
+    .unwrap();
     ready(&exp).await;
     let reqs: Vec<_> = sim
         .requests()

@@ -12,16 +12,11 @@ mod procs;
 mod support;
 
 use m365_exporter::app::{Running, WebOptions};
-use m365_exporter::collect::runtime::RuntimeOptions;
-use m365_exporter::config::Config;
-use m365_exporter::http::RetryPolicy;
-use m365_exporter::simulator::{
-    Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::{get, wait_for};
+use support::{fast_retries, get, service_health_config, wait_for};
 
 /// One browser run may take this long (cold start on a loaded 2-core box is
 /// a few seconds); past it the whole process group is killed.
@@ -170,43 +165,18 @@ fn collector<'a>(rows: &'a [Vec<String>], name: &str) -> &'a [String] {
         .unwrap_or_else(|| panic!("no collector row {name:?} in {rows:?}"))
 }
 
-fn config(url: &str) -> Config {
-    let yaml = format!(
-        r#"
-defaults:
-  service_health: {{interval: 1s}}
-  messages: {{interval: 1s}}
-tenants:
-  - name: contoso
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}"}}
-"#
-    );
-    Config::parse(&yaml, "test").unwrap()
-}
-
-fn fast() -> RuntimeOptions {
-    RuntimeOptions {
-        retry: RetryPolicy {
-            max_attempts: 4,
-            base: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(200),
-            max_retry_after: Duration::from_secs(5),
-        },
-        ..RuntimeOptions::default()
-    }
-}
-
 #[tokio::test]
 async fn status_page_renders_in_headless_chromium() {
     // First, so that a missing browser fails at once with the install hint.
     let bin = chromium_bin();
     let sim = Simulator::start(SimOptions::default()).await.unwrap();
-    let exp = Running::start(&config(&sim.url()), &WebOptions::default(), &fast())
-        .await
-        .unwrap();
+    let exp = Running::start(
+        &service_health_config(&sim.url(), "1s"),
+        &WebOptions::default(),
+        &fast_retries(),
+    )
+    .await
+    .unwrap();
     let ready = format!("{}/-/ready", exp.url());
     wait_for("readiness", Duration::from_secs(10), || async {
         (get(&ready).await.0 == 200).then_some(())

@@ -2,6 +2,10 @@
 //! small HTTP/polling utilities.
 #![allow(dead_code)]
 
+use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::config::Config;
+use m365_exporter::http::RetryPolicy;
+use m365_exporter::simulator::{SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -123,5 +127,37 @@ where
             "timed out after {limit:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Tenant `contoso` against a simulator at `url`, service health and
+/// messages every `interval`.
+pub fn service_health_config(url: &str, interval: &str) -> Config {
+    let yaml = format!(
+        r#"
+defaults:
+  service_health: {{interval: {interval}}}
+  messages: {{interval: {interval}}}
+tenants:
+  - name: contoso
+    tenant_id: {SIM_TENANT_ID}
+    client_id: {SIM_CLIENT_ID}
+    client_secret: {SIM_CLIENT_SECRET}
+    endpoints: {{login: "{url}", graph: "{url}"}}
+"#
+    );
+    Config::parse(&yaml, "test").unwrap()
+}
+
+/// Retries short enough for tests; `Retry-After` still honoured up to 5 s.
+pub fn fast_retries() -> RuntimeOptions {
+    RuntimeOptions {
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(5),
+        },
+        ..RuntimeOptions::default()
     }
 }
