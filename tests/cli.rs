@@ -1,10 +1,12 @@
 //! The binary as a user runs it: exit codes, one-line config errors naming
 //! file and key, secrets never printed or logged.
 
+#[path = "common/procs.rs"]
+mod procs;
 mod support;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use procs::{free_port, ChildGuard};
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_m365-exporter");
@@ -157,20 +159,15 @@ fn environment_mode() {
 #[test]
 fn secret_never_logged() {
     let port = free_port();
-    let _sim = ChildGuard(
-        Command::new(BIN)
-            .args([
-                "simulator",
-                &format!("--listen=127.0.0.1:{port}"),
-                "--scenario=incident",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
+    let mut sim = Command::new(BIN);
+    sim.args([
+        "simulator",
+        &format!("--listen=127.0.0.1:{port}"),
+        "--scenario=incident",
+    ]);
+    let _sim = ChildGuard::spawn("simulator", sim, dir.path());
+    let url = format!("http://127.0.0.1:{port}");
     let good = m365_exporter::simulator::SIM_CLIENT_SECRET;
     let secret_file = write(&dir, "secret", "wrong-Sup3r-S3cret\n");
     let cfg = format!(
@@ -182,26 +179,22 @@ fn secret_never_logged() {
     let cfg_path = write(&dir, "c.yml", &cfg);
     for format in ["logfmt", "json"] {
         std::fs::write(&secret_file, "wrong-Sup3r-S3cret\n").unwrap();
-        let mut exp = Command::new(BIN)
-            .args([
-                "--config.file",
-                cfg_path.to_str().unwrap(),
-                &format!("--web.listen-address=127.0.0.1:{}", free_port()),
-                "--log.level=debug",
-                &format!("--log.format={format}"),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "--config.file",
+            cfg_path.to_str().unwrap(),
+            &format!("--web.listen-address=127.0.0.1:{}", free_port()),
+            "--log.level=debug",
+            &format!("--log.format={format}"),
+        ]);
+        let name = format!("exporter-{format}");
+        let exp = ChildGuard::spawn(&name, cmd, dir.path());
         std::thread::sleep(Duration::from_secs(3));
         // Rotate the secret file: the next token request reads it afresh.
         std::fs::write(&secret_file, good).unwrap();
         std::thread::sleep(Duration::from_secs(3));
-        let _ = exp.kill();
-        let mut log = String::new();
-        exp.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-        let _ = exp.wait();
+        exp.sigkill();
+        let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap();
         assert!(
             log.contains("invalid_client"),
             "the rejected secret was reported ({format}): {log}"
@@ -214,21 +207,4 @@ fn secret_never_logged() {
             assert!(!log.contains(s), "{format} log leaked {s:?}:\n{log}");
         }
     }
-}
-
-/// Kills the child when the test ends, passed or not.
-struct ChildGuard(std::process::Child);
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
