@@ -34,6 +34,8 @@ pub struct Running {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     collectors: Vec<JoinHandle<()>>,
+    /// Exclusive locks on the audit feed's files, held while running.
+    _locks: crate::activity::lock::Locks,
 }
 
 impl Running {
@@ -42,6 +44,8 @@ impl Running {
         web: &WebOptions,
         opts: &RuntimeOptions,
     ) -> std::io::Result<Running> {
+        // Before anything runs: a second exporter on the same feed files stops here.
+        let locks = crate::activity::lock::acquire(config).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(crate::cli::listen_addr(&web.listen)).await?;
         let addr = listener.local_addr()?;
         let store = Arc::new(build(config, Arc::new(Live::new()), opts));
@@ -61,6 +65,7 @@ impl Running {
             stop,
             server,
             collectors,
+            _locks: locks,
         })
     }
 
@@ -74,6 +79,7 @@ impl Running {
         for c in self.collectors {
             c.abort();
         }
+        self.store.stop_collectors().await;
         match self.server.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),

@@ -1,5 +1,5 @@
 //! The optional NDJSON output (`activity.output`): each new record once, as
-//! Microsoft sent it, flushed and synced per blob.
+//! Microsoft sent it; written by the checkpoint thread, synced at each save.
 //!
 //! Exactly-once across restarts comes from the state file: after each blob
 //! the state records the sink's length ([`SinkMark`]). Bytes past that mark
@@ -27,11 +27,11 @@ pub struct Sink {
 }
 
 #[cfg(unix)]
-fn ino(m: &std::fs::Metadata) -> u64 {
+pub fn ino(m: &std::fs::Metadata) -> u64 {
     std::os::unix::fs::MetadataExt::ino(m)
 }
 #[cfg(not(unix))]
-fn ino(_: &std::fs::Metadata) -> u64 {
+pub fn ino(_: &std::fs::Metadata) -> u64 {
     0
 }
 

@@ -100,6 +100,7 @@ pub fn render(tenant: &str, messages: &[Message], now: f64) -> Outcome {
     Outcome {
         rendered: w.finish(),
         services: Vec::new(),
+        failing: None,
     }
 }
 

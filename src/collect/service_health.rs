@@ -154,6 +154,7 @@ pub fn render(tenant: &str, overviews: &[HealthOverview], issues: &[Issue]) -> O
     Outcome {
         rendered: w.finish(),
         services: rows,
+        failing: None,
     }
 }
 
