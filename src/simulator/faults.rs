@@ -28,6 +28,8 @@ pub struct Faults {
     pub listing_429_every: u32,
     /// Management API: every blob GET waits this long first.
     pub blob_delay: Duration,
+    /// Management API: every call hangs (no answer) while this is set.
+    pub management_hang: bool,
 }
 
 /// What to do with one data request.

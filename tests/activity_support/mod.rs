@@ -173,7 +173,7 @@ pub fn served_records(sim: &Simulator) -> std::collections::HashSet<String> {
     sim.audit()
         .blobs
         .iter()
-        .filter(|b| !b.expired)
+        .filter(|b| !b.expired && !b.poison)
         .flat_map(|b| {
             m365_exporter::activity::records::parse_blob(b.body.as_bytes())
                 .unwrap()
