@@ -78,6 +78,8 @@ struct RawActivity {
 #[serde(untagged)]
 enum RawBytes {
     Number(u64),
+    /// Negative: refused with the key named, not as a YAML type error.
+    Signed(i64),
     Text(String),
 }
 
@@ -650,6 +652,7 @@ const MAX_INFLIGHT_BYTES: usize = (4 << 30) - 1;
 fn parse_bytes(v: &RawBytes) -> Option<usize> {
     match v {
         RawBytes::Number(n) => usize::try_from(*n).ok(),
+        RawBytes::Signed(_) => None,
         RawBytes::Text(t) => {
             let t = t.trim();
             let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -852,6 +855,69 @@ tenants:
             );
         let e = fails(&y);
         assert_eq!(e.key, "tenants[0].endpoints.management");
+    }
+
+    #[test]
+    fn max_inflight_bytes_sizes() {
+        let with = |v: &str| {
+            OK.replace(
+                "messages: {enabled: false}",
+                &format!("activity: {{enabled: true, max_inflight_bytes: {v}}}"),
+            )
+        };
+        let t = |v: &str| parse(&with(v)).map(|c| c.tenants[0].activity.max_inflight_bytes);
+        assert_eq!(t("64MiB").unwrap(), 64 << 20);
+        assert_eq!(t("1048576").unwrap(), 1 << 20);
+        assert_eq!(t("2GiB").unwrap(), 2 << 30);
+        for bad in ["1KiB", "8GiB", "lots", "-1"] {
+            let e = t(bad).unwrap_err();
+            assert_eq!(e.key, "tenants[0].activity.max_inflight_bytes", "{bad}");
+        }
+        let c = parse(OK).unwrap();
+        assert_eq!(c.tenants[0].activity.max_inflight_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn feed_files_are_unique_across_tenants() {
+        let second = |activity: &str| {
+            let a = OK.replace(
+                "messages: {enabled: false}",
+                "activity: {enabled: true, state_file: /var/lib/m/a.json, output: /var/log/m/a.ndjson}",
+            );
+            let b = a
+                .split("tenants:\n")
+                .nth(1)
+                .unwrap()
+                .replace("name: contoso", "name: fabrikam")
+                .replace(
+                    "activity: {enabled: true, state_file: /var/lib/m/a.json, output: /var/log/m/a.ndjson}",
+                    activity,
+                );
+            format!("{a}{b}")
+        };
+        let e = fails(&second(
+            "activity: {enabled: true, state_file: /var/lib/m/./a.json}",
+        ));
+        assert_eq!(e.key, "tenants[1].activity.state_file");
+        assert!(
+            e.reason.contains("\"contoso\"") && e.reason.contains("\"fabrikam\""),
+            "{}",
+            e.reason
+        );
+        let e = fails(&second(
+            "activity: {enabled: true, output: /var/lib/m/a.json}",
+        ));
+        assert_eq!(e.key, "tenants[1].activity.output");
+        assert!(e.reason.contains("activity.state_file"), "{}", e.reason);
+        parse(&second(
+            "activity: {enabled: true, state_file: /var/lib/m/b.json}",
+        ))
+        .unwrap();
+        // A tenant whose feed is off uses no file.
+        parse(&second(
+            "activity: {enabled: false, state_file: /var/lib/m/a.json}",
+        ))
+        .unwrap();
     }
 
     #[test]
