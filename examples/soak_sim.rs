@@ -30,17 +30,10 @@ async fn main() {
     })
     .await
     .expect("simulator");
-    let truth = sim.audit().truth(
-        &m365_exporter::config::CONTENT_TYPES,
-        0,
-        i64::MAX,
-    );
-    println!(
-        "{} {} {}",
-        sim.url(),
-        truth.blobs,
-        truth.ids.len()
-    );
+    let truth = sim
+        .audit()
+        .truth(&m365_exporter::config::CONTENT_TYPES, 0, i64::MAX);
+    println!("{} {} {}", sim.url(), truth.blobs, truth.ids.len());
     let _ = tokio::signal::ctrl_c().await;
     sim.stop().await;
 }

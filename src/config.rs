@@ -79,7 +79,7 @@ struct RawActivity {
 enum RawBytes {
     Number(u64),
     /// Negative: refused with the key named, not as a YAML type error.
-    Signed(i64),
+    Signed(#[allow(dead_code)] i64),
     Text(String),
 }
 
