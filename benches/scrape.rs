@@ -1,6 +1,7 @@
 //! Scrape cost: rendering pre-built snapshots (what `/metrics` does) versus
-//! re-encoding an equivalent prometheus Registry on every scrape; and the
-//! cost of building one service-health snapshot from Graph's lists.
+//! re-encoding an equivalent prometheus Registry on every scrape, in process
+//! and over loopback with a real HTTP client (plain and gzip); and the cost of
+//! building one service-health snapshot from Graph's lists.
 
 use arc_swap::ArcSwap;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -10,11 +11,13 @@ use m365_exporter::collect::{
     messages, service_health, CollectError, Collector, CollectorKind, Outcome,
 };
 use m365_exporter::graph::{HealthOverview, Issue, Message};
-use m365_exporter::metrics::Live;
+use m365_exporter::metrics::{Encoding, Live};
+use m365_exporter::server::{router, AppState};
 use m365_exporter::simulator::scenario;
 use prometheus::{GaugeVec, Opts, Registry};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 
 struct Idle(CollectorKind);
 impl Collector for Idle {
@@ -59,15 +62,24 @@ fn store(tenants: usize) -> Store {
     let tenants = (0..tenants)
         .map(|i| {
             let name = format!("tenant-{i:04}");
-            // A few live series per tenant, as a running exporter has.
+            // The live series a running exporter has per tenant.
             for op in ["healthOverviews", "issues", "messages"] {
                 live.api_requests
                     .with_label_values(&[&name, "graph", op, "200"])
                     .inc_by(10);
                 live.api_duration
-                    .with_label_values(&[&name, "graph", op])
+                    .with_label_values(&["graph", op])
                     .observe(0.1);
             }
+            live.api_requests
+                .with_label_values(&[&name, "login", "token", "200"])
+                .inc();
+            live.token_requests
+                .with_label_values(&[&name, "success"])
+                .inc();
+            live.token_expiry
+                .with_label_values(&[&name, "https://graph.microsoft.com"])
+                .set(1.8e9);
             Arc::new(TenantRuntime {
                 slots: vec![
                     slot(
@@ -89,7 +101,7 @@ fn registry_from(text: &[u8]) -> Registry {
     let reg = Registry::new();
     let mut vecs: std::collections::HashMap<String, GaugeVec> = Default::default();
     for line in std::str::from_utf8(text).unwrap().lines() {
-        if line.starts_with('#') || !line.starts_with("m365_service") {
+        if line.starts_with('#') {
             continue;
         }
         let (series, value) = line.rsplit_once(' ').unwrap();
@@ -115,42 +127,106 @@ fn registry_from(text: &[u8]) -> Registry {
     reg
 }
 
+fn series_in(body: &[u8]) -> usize {
+    body.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty() && l[0] != b'#')
+        .count()
+}
+
+fn reencode(reg: &Registry) -> Vec<u8> {
+    let mut out = Vec::new();
+    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &reg.gather(), &mut out).unwrap();
+    out
+}
+
 fn bench_scrape(c: &mut Criterion) {
     let mut g = c.benchmark_group("scrape");
-    for tenants in [1usize, 100, 1000] {
+    for tenants in [1usize, 200, 1000] {
         let s = store(tenants);
         let body = s.render(None);
-        let series = body
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty() && l[0] != b'#')
-            .count();
-        g.throughput(Throughput::Elements(series as u64));
+        g.throughput(Throughput::Elements(series_in(&body) as u64));
         g.bench_with_input(BenchmarkId::new("snapshots", tenants), &s, |b, s| {
             b.iter(|| s.render(None))
         });
-        if tenants <= 100 {
-            let reg = registry_from(&body);
-            g.bench_with_input(
-                BenchmarkId::new("registry_reencode", tenants),
-                &reg,
-                |b, reg| {
-                    b.iter(|| {
-                        let mut out = Vec::new();
-                        prometheus::Encoder::encode(
-                            &prometheus::TextEncoder::new(),
-                            &reg.gather(),
-                            &mut out,
-                        )
-                        .unwrap();
-                        out
-                    })
-                },
-            );
-        }
+        g.bench_with_input(BenchmarkId::new("snapshots_gzip", tenants), &s, |b, s| {
+            b.iter(|| s.render_encoded(None, Encoding::Gzip))
+        });
+        let reg = registry_from(&body);
+        g.bench_with_input(
+            BenchmarkId::new("registry_reencode", tenants),
+            &reg,
+            |b, reg| b.iter(|| reencode(reg)),
+        );
         let probe = s.render(Some("tenant-0000"));
         assert!(!probe.is_empty());
         g.bench_with_input(BenchmarkId::new("probe_one_tenant", tenants), &s, |b, s| {
             b.iter(|| s.render(Some("tenant-0000")))
+        });
+    }
+    g.finish();
+}
+
+/// Over loopback, with reqwest as the client: the exporter's own router, and
+/// the naive design (a registry re-encoded per request) behind the same
+/// axum, so both pay the same HTTP costs.
+fn bench_loopback(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut g = c.benchmark_group("loopback");
+    for tenants in [200usize, 1000] {
+        let store = Arc::new(store(tenants));
+        let body = store.render(None);
+        let series = series_in(&body);
+        let reg = Arc::new(registry_from(&body));
+        let (exporter, naive) = rt.block_on(async {
+            let state = AppState {
+                store: store.clone(),
+                telemetry_path: "/metrics".into(),
+            };
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let exporter = l.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(l, router(state, 40)).await });
+            let reg2 = reg.clone();
+            let naive_app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let reg = reg2.clone();
+                    async move { reencode(&reg) }
+                }),
+            );
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let naive = l.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(l, naive_app).await });
+            (exporter, naive)
+        });
+        let get = |url: String, gzip: bool| {
+            let req = client.get(url);
+            let req = if gzip {
+                req.header("accept-encoding", "gzip")
+            } else {
+                req
+            };
+            rt.block_on(async move { req.send().await.unwrap().bytes().await.unwrap().len() })
+        };
+        let plain_len = get(format!("http://{exporter}/metrics"), false);
+        let gzip_len = get(format!("http://{exporter}/metrics"), true);
+        eprintln!(
+            "loopback/{tenants} tenants: {series} series, {plain_len} bytes plain, {gzip_len} bytes gzip ({:.1}x smaller)",
+            plain_len as f64 / gzip_len as f64
+        );
+        g.throughput(Throughput::Elements(series as u64));
+        g.bench_function(BenchmarkId::new("metrics", tenants), |b| {
+            b.iter(|| get(format!("http://{exporter}/metrics"), false))
+        });
+        g.bench_function(BenchmarkId::new("metrics_gzip", tenants), |b| {
+            b.iter(|| get(format!("http://{exporter}/metrics"), true))
+        });
+        g.bench_function(BenchmarkId::new("registry_reencode", tenants), |b| {
+            b.iter(|| get(format!("http://{naive}/metrics"), false))
         });
     }
     g.finish();
@@ -166,5 +242,5 @@ fn bench_refresh(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_scrape, bench_refresh);
+criterion_group!(benches, bench_scrape, bench_loopback, bench_refresh);
 criterion_main!(benches);

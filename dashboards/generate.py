@@ -480,12 +480,15 @@ def exporter():
                         [target("sum by (tenant, api, operation, code) "
                                 f"(rate(m365_api_requests_total{sel()}[{RI}]))",
                                 "{{tenant}} {{api}} {{operation}} {{code}}")], stack=True))
-    p.append(timeseries(lay, "API request latency (p95)",
-                        "95th percentile of the request duration to Microsoft by api and operation.",
+    # The latency histogram has no `tenant` label (bounded at any tenant count):
+    # it answers for all tenants of the selected jobs.
+    p.append(timeseries(lay, "API request latency (p95, all tenants)",
+                        "95th percentile of the request duration to Microsoft by api and operation, "
+                        "over all tenants of the exporter (the histogram has no tenant label).",
                         "s",
-                        [target("histogram_quantile(0.95, sum by (tenant, api, operation, le) "
-                                f"(rate(m365_api_request_duration_seconds_bucket{sel()}[{RI}])))",
-                                "{{tenant}} {{api}} {{operation}}")]))
+                        [target("histogram_quantile(0.95, sum by (api, operation, le) "
+                                f"(rate(m365_api_request_duration_seconds_bucket{{job=~\"$job\"}}[{RI}])))",
+                                "{{api}} {{operation}}")]))
     p.append(timeseries(lay, "Throttled requests",
                         "Requests throttled by Microsoft per second (HTTP 429, or 403 with AF429), by "
                         "api and operation.",

@@ -4,7 +4,8 @@
 
 use crate::collect::Store;
 use axum::extract::{Query, Request, State};
-use axum::http::{header, StatusCode};
+use crate::metrics::Encoding;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -61,21 +62,17 @@ pub fn router(state: AppState, max_requests: usize) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        s.store.render(None),
-    )
-        .into_response()
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    exposition(&s, None, &headers)
 }
 
-async fn probe(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn probe(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     match q.get("target") {
-        Some(t) if s.store.has_tenant(t) => (
-            [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-            s.store.render(Some(t)),
-        )
-            .into_response(),
+        Some(t) if s.store.has_tenant(t) => exposition(&s, Some(t), &headers),
         Some(t) => (
             StatusCode::BAD_REQUEST,
             [(header::CONTENT_TYPE, TEXT)],
@@ -89,6 +86,22 @@ async fn probe(State(s): State<AppState>, Query(q): Query<HashMap<String, String
         )
             .into_response(),
     }
+}
+
+/// A metrics body, gzip when the client accepts it (Prometheus always does).
+fn exposition(s: &AppState, only: Option<&str>, headers: &HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let encoding = Encoding::negotiate(accept);
+    let body = s.store.render_encoded(only, encoding);
+    let mut r = ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if encoding == Encoding::Gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
 }
 
 async fn ready(State(s): State<AppState>) -> Response {

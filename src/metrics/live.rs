@@ -57,8 +57,8 @@ impl Live {
         Live {
             api_requests: counter(&r, "m365_api_requests_total", "HTTP requests to Microsoft APIs, by API, operation and HTTP status (or `error` for transport failures).", &["tenant", "api", "operation", "code"]),
             api_duration: register(&r, HistogramVec::new(
-                HistogramOpts::new("m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds.").buckets(REQUEST_BUCKETS.to_vec()),
-                &["tenant", "api", "operation"],
+                HistogramOpts::new("m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds (all tenants together: bounded at any tenant count).").buckets(REQUEST_BUCKETS.to_vec()),
+                &["api", "operation"],
             )),
             api_throttled: counter(&r, "m365_api_throttled_total", "Requests Microsoft throttled (HTTP 429, or 403 with error AF429).", &["tenant", "api", "operation"]),
             api_errors: counter(&r, "m365_api_errors_total", "Error answers from Microsoft APIs, by Microsoft error code.", &["tenant", "api", "error_code"]),

@@ -7,8 +7,10 @@
 //! - **live metrics** ([`Live`]): counters and histograms updated as requests
 //!   happen (API calls, tokens, audit records), in a `prometheus::Registry`.
 
+pub mod exposition;
 pub mod live;
 pub mod text;
 
+pub use exposition::{Encoding, Exposition};
 pub use live::Live;
 pub use text::{Family, SnapshotWriter};
