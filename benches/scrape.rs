@@ -149,7 +149,7 @@ fn bench_scrape(c: &mut Criterion) {
             b.iter(|| s.render(None))
         });
         g.bench_with_input(BenchmarkId::new("snapshots_gzip", tenants), &s, |b, s| {
-            b.iter(|| s.render_encoded(None, Encoding::Gzip))
+            b.iter(|| Encoding::Gzip.encode(s.render(None)))
         });
         let reg = registry_from(&body);
         g.bench_with_input(

@@ -195,6 +195,7 @@ fn check_config(path: Option<&std::path::Path>) -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let _heap_profile = m365_exporter::profiling::heap();
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve).await,

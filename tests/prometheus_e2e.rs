@@ -112,6 +112,13 @@ async fn get_ok(http: &reqwest::Client, url: &str) -> Result<String, String> {
     }
 }
 
+/// Sample lines of a text exposition.
+fn sample_lines(text: &str) -> usize {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
+}
+
 /// Result of one PromQL query: Err(message) when Prometheus rejected it.
 async fn prom_query(
     http: &reqwest::Client,
@@ -380,6 +387,54 @@ scrape_configs:
                 Ok(r) if !r.is_empty() => Ok(()),
                 Ok(_) => Err("target not up yet".to_string()),
                 Err(e) => Err(e),
+            }
+        },
+    )
+    .await;
+
+    // gzip: the exporter compresses when asked, and Prometheus (which always asks for
+    // gzip) stores every series of the scrape: as many as a plain scrape has.
+    let (gz_encoding, gz_lines) = {
+        let resp = http
+            .get(format!("{exporter}/metrics"))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        let enc = resp
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = resp.bytes().await.unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&body[..]), &mut text)
+            .expect("a gzip body");
+        (enc, sample_lines(&text))
+    };
+    assert_eq!(gz_encoding.as_deref(), Some("gzip"));
+    assert!(gz_lines > 100, "{gz_lines} samples in a gzip scrape");
+    let scraped = format!(r#"scrape_samples_scraped{{job="{JOB}"}}"#);
+    let stored = format!(r#"count({{job="{JOB}", __name__=~"m365_.+"}})"#);
+    wait_for(
+        "Prometheus to store every series of a gzip scrape",
+        DATA_TIMEOUT,
+        &mut procs,
+        || async {
+            let plain = sample_lines(&get_ok(&http, &format!("{exporter}/metrics")).await?);
+            let one = |r: Vec<Value>| {
+                r.first()
+                    .and_then(|v| v["value"][1].as_str())
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(-1.0) as usize
+            };
+            let n_scraped = one(prom_query(&http, &prom, &scraped, true).await??);
+            let n_stored = one(prom_query(&http, &prom, &stored, true).await??);
+            if n_scraped == plain && n_stored == plain {
+                Ok(())
+            } else {
+                Err(format!(
+                    "plain scrape has {plain} samples; Prometheus scraped {n_scraped}, stores {n_stored}"
+                ))
             }
         },
     )

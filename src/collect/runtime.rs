@@ -10,8 +10,8 @@ use crate::auth::{ClientSecretCredential, Credential, SecretSource, TokenProvide
 use crate::config::{Config, Credential as CredConfig, TenantConfig};
 use crate::graph::GraphClient;
 use crate::http::{ApiClient, RetryPolicy};
-use crate::metrics::text::write_sample;
-use crate::metrics::{Encoding, Exposition, Family, Live};
+use crate::metrics::text::{write_header, write_sample};
+use crate::metrics::{Family, Live};
 use crate::timefmt::now_unix;
 use arc_swap::ArcSwap;
 use rand::Rng;
@@ -179,15 +179,8 @@ impl Store {
         self.tenants.iter().any(|t| t.name == name)
     }
 
-    /// The whole exposition, or one tenant's (`/probe`), uncompressed.
+    /// The whole exposition, or one tenant's (`/probe`).
     pub fn render(&self, only: Option<&str>) -> Vec<u8> {
-        self.render_encoded(only, Encoding::Identity)
-    }
-
-    /// The whole exposition, or one tenant's (`/probe`), in `encoding`:
-    /// snapshot families are copied (plain, or their gzip members), only
-    /// collector status and the live metrics are rendered here.
-    pub fn render_encoded(&self, only: Option<&str>, encoding: Encoding) -> Vec<u8> {
         let tenants: Vec<&Arc<TenantRuntime>> = self
             .tenants
             .iter()
@@ -201,11 +194,13 @@ impl Store {
                     .map(|s| (t.name.as_str(), s.collector.kind(), s.state.load()))
             })
             .collect();
-        let mut out = Exposition::new(encoding, 16 * 1024);
+        let mut out = Vec::with_capacity(16 * 1024);
         let mut line = String::new();
         let now = now_unix() as i64;
         for &fam in Family::ALL {
-            out.family(fam);
+            let start = out.len();
+            write_header(&mut out, fam);
+            let header_end = out.len();
             match fam {
                 Family::BuildInfo => {
                     write_sample(
@@ -236,19 +231,19 @@ impl Store {
                 _ => {
                     for (_, _, st) in &states {
                         if let Some(o) = &st.outcome {
-                            o.rendered.write_to(fam, now, &mut out);
+                            o.rendered.write(fam, now, &mut out);
                         }
                     }
                 }
             }
-            out.text(line.as_bytes());
+            out.extend_from_slice(line.as_bytes());
             line.clear();
+            if out.len() == header_end {
+                out.truncate(start); // no samples: no header either
+            }
         }
-        out.end_family();
-        let mut live = Vec::new();
-        self.live.encode(only, &mut live);
-        out.text(&live);
-        out.finish()
+        self.live.encode(only, &mut out);
+        out
     }
 }
 

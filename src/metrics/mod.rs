@@ -11,6 +11,6 @@ pub mod exposition;
 pub mod live;
 pub mod text;
 
-pub use exposition::{Encoding, Exposition};
+pub use exposition::Encoding;
 pub use live::Live;
 pub use text::{Family, SnapshotWriter};

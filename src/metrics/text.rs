@@ -5,7 +5,6 @@
 //! server groups the lines of all tenants under one HELP/TYPE header, as the
 //! format requires.
 
-use super::exposition::{gzip_member, Encoding, Exposition, REFRESH_LEVEL};
 use std::fmt::Write as _;
 
 macro_rules! families {
@@ -96,50 +95,32 @@ impl SnapshotWriter {
         });
     }
 
-    /// Freeze into the rendered form kept by a snapshot; each family is
-    /// also compressed here, once, into the gzip member scrapes copy.
+    /// Freeze into the rendered form kept by a snapshot.
     pub fn finish(self) -> Rendered {
-        let families: Vec<(Family, Vec<u8>)> = self
-            .lines
-            .into_iter()
-            .map(|(f, s)| (f, s.into_bytes()))
-            .collect();
-        let gzip = families
-            .iter()
-            .map(|(_, b)| gzip_member(b, REFRESH_LEVEL).into_boxed_slice())
-            .collect();
         Rendered {
-            families,
-            gzip,
+            families: self
+                .lines
+                .into_iter()
+                .map(|(f, s)| (f, s.into_bytes()))
+                .collect(),
             ages: self.ages,
         }
     }
 }
 
-/// Immutable sample bytes per family (sorted by family), their gzip
-/// members, and ages.
+/// Immutable sample bytes per family (sorted by family), and ages.
 #[derive(Debug, Default, Clone)]
 pub struct Rendered {
     pub families: Vec<(Family, Vec<u8>)>,
-    /// `gzip[i]` is `families[i].1` as one gzip member.
-    gzip: Vec<Box<[u8]>>,
     pub ages: Vec<Age>,
 }
 
 impl Rendered {
-    /// Write a family's samples as of `now` (Unix seconds), uncompressed,
-    /// without a header.
+    /// Write a family's samples as of `now` (Unix seconds): the fixed lines,
+    /// then the ages.
     pub fn write(&self, fam: Family, now: i64, out: &mut Vec<u8>) {
-        let mut x = Exposition::new(Encoding::Identity, 0);
-        self.write_to(fam, now, &mut x);
-        out.extend_from_slice(&x.finish());
-    }
-
-    /// Write a family's samples as of `now` (Unix seconds): the fixed lines
-    /// (pre-compressed for a gzip body), then the ages.
-    pub fn write_to(&self, fam: Family, now: i64, out: &mut Exposition) {
-        if let Ok(i) = self.families.binary_search_by_key(&fam, |(f, _)| *f) {
-            out.member(&self.families[i].1, &self.gzip[i]);
+        if let Some(b) = self.get(fam) {
+            out.extend_from_slice(b);
         }
         let mut line = String::new();
         for a in self.ages.iter().filter(|a| a.family == fam) {
@@ -147,7 +128,7 @@ impl Rendered {
             line.push_str(&a.prefix);
             write_value(&mut line, a.since.map_or(0, |t| (now - t).max(0)) as f64);
             line.push('\n');
-            out.text(line.as_bytes());
+            out.extend_from_slice(line.as_bytes());
         }
     }
 
@@ -160,11 +141,6 @@ impl Rendered {
 
     pub fn len_bytes(&self) -> usize {
         self.families.iter().map(|(_, b)| b.len()).sum()
-    }
-
-    /// Bytes of the gzip members.
-    pub fn len_gzip_bytes(&self) -> usize {
-        self.gzip.iter().map(|b| b.len()).sum()
     }
 }
 
