@@ -3,8 +3,8 @@
 //! collectors' latest outcomes.
 
 use crate::collect::Store;
-use axum::extract::{Query, Request, State};
 use crate::metrics::Encoding;
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};

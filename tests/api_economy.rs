@@ -118,7 +118,10 @@ async fn no_request_beyond_what_the_data_needs() {
 
     // Blobs: one GET each, plus one per throttled answer.
     let mut per_blob: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for r in reqs.iter().filter(|r| r.path.contains("/activity/feed/audit/")) {
+    for r in reqs
+        .iter()
+        .filter(|r| r.path.contains("/activity/feed/audit/"))
+    {
         let e = per_blob.entry(r.path.as_str()).or_default();
         e.0 += 1;
         if r.status == 403 || r.status == 429 {
@@ -129,6 +132,10 @@ async fn no_request_beyond_what_the_data_needs() {
     let throttled: usize = per_blob.values().map(|(_, t)| t).sum();
     assert!(throttled > 0, "the fault pattern throttled some blob GETs");
     for (path, (gets, throttled)) in &per_blob {
-        assert_eq!(*gets, 1 + throttled, "{path}: {gets} GETs, {throttled} throttled");
+        assert_eq!(
+            *gets,
+            1 + throttled,
+            "{path}: {gets} GETs, {throttled} throttled"
+        );
     }
 }

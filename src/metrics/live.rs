@@ -1,9 +1,7 @@
 //! Counters, histograms and the few gauges that change between refreshes.
 
-use prometheus::{
-    core::Collector, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
-    TextEncoder,
-};
+use super::family::{Cell, Encode, GaugeVec, HistogramVec, IntCounterVec, MetricVec};
+use std::sync::Arc;
 
 /// Seconds; from 50 ms to a minute, for one HTTP request to Microsoft.
 const REQUEST_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -15,33 +13,63 @@ pub const RECORD_DELAY_BUCKETS: &[f64] = &[
 ];
 
 pub struct Live {
+    /// Every family, in exposition order.
     registry: Registry,
-    pub api_requests: IntCounterVec,
-    pub api_duration: HistogramVec,
-    pub api_throttled: IntCounterVec,
-    pub api_errors: IntCounterVec,
-    pub token_requests: IntCounterVec,
-    pub token_expiry: GaugeVec,
-    pub activity_listed: IntCounterVec,
-    pub activity_fetched: IntCounterVec,
-    pub activity_expired: IntCounterVec,
-    pub activity_records: IntCounterVec,
-    pub activity_duplicates: IntCounterVec,
-    pub activity_delay: HistogramVec,
-    pub activity_gaps: IntCounterVec,
-    pub activity_quarantined: IntCounterVec,
+    pub api_requests: Arc<IntCounterVec>,
+    pub api_duration: Arc<HistogramVec>,
+    pub api_throttled: Arc<IntCounterVec>,
+    pub api_errors: Arc<IntCounterVec>,
+    pub token_requests: Arc<IntCounterVec>,
+    pub token_expiry: Arc<GaugeVec>,
+    pub activity_listed: Arc<IntCounterVec>,
+    pub activity_fetched: Arc<IntCounterVec>,
+    pub activity_expired: Arc<IntCounterVec>,
+    pub activity_records: Arc<IntCounterVec>,
+    pub activity_duplicates: Arc<IntCounterVec>,
+    pub activity_delay: Arc<HistogramVec>,
+    pub activity_gaps: Arc<IntCounterVec>,
+    pub activity_quarantined: Arc<IntCounterVec>,
 }
 
-fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    register(reg, IntCounterVec::new(Opts::new(name, help), labels))
+/// The live families in exposition order (what a scrape writes).
+#[derive(Default)]
+struct Registry(Vec<Arc<dyn Encode>>);
+
+fn register<C: Cell>(reg: &mut Registry, vec: MetricVec<C>) -> Arc<MetricVec<C>> {
+    let vec = Arc::new(vec);
+    reg.0.push(vec.clone());
+    vec
 }
 
-fn register<C: Collector + Clone + 'static>(reg: &Registry, c: prometheus::Result<C>) -> C {
-    // Names are literals below; a failure here is a programming error caught by tests.
-    let c = c.expect("valid metric definition");
-    reg.register(Box::new(c.clone()))
-        .expect("metric registered once");
-    c
+fn counter(
+    reg: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+) -> Arc<IntCounterVec> {
+    register(reg, MetricVec::with_opts(name, help, labels, ()))
+}
+
+fn gauge(
+    reg: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+) -> Arc<GaugeVec> {
+    register(reg, MetricVec::with_opts(name, help, labels, ()))
+}
+
+fn histogram(
+    reg: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+    buckets: &[f64],
+) -> Arc<HistogramVec> {
+    register(
+        reg,
+        MetricVec::with_opts(name, help, labels, Arc::from(buckets)),
+    )
 }
 
 impl Default for Live {
@@ -52,72 +80,50 @@ impl Default for Live {
 
 impl Live {
     pub fn new() -> Self {
-        let r = Registry::new();
+        let mut r = Registry::default();
         let ct = &["tenant", "content_type"];
         Live {
-            api_requests: counter(&r, "m365_api_requests_total", "HTTP requests to Microsoft APIs, by API, operation and HTTP status (or `error` for transport failures).", &["tenant", "api", "operation", "code"]),
-            api_duration: register(&r, HistogramVec::new(
-                HistogramOpts::new("m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds (all tenants together: bounded at any tenant count).").buckets(REQUEST_BUCKETS.to_vec()),
-                &["api", "operation"],
-            )),
-            api_throttled: counter(&r, "m365_api_throttled_total", "Requests Microsoft throttled (HTTP 429, or 403 with error AF429).", &["tenant", "api", "operation"]),
-            api_errors: counter(&r, "m365_api_errors_total", "Error answers from Microsoft APIs, by Microsoft error code.", &["tenant", "api", "error_code"]),
-            token_requests: counter(&r, "m365_auth_token_requests_total", "OAuth token requests, by result (success, failure).", &["tenant", "result"]),
-            token_expiry: register(&r, GaugeVec::new(Opts::new("m365_auth_token_expiry_timestamp_seconds", "Unix time the cached access token for an audience expires."), &["tenant", "audience"])),
-            activity_listed: counter(&r, "m365_activity_content_listed_total", "Audit content blobs listed (each contentId counted once).", ct),
-            activity_fetched: counter(&r, "m365_activity_content_fetched_total", "Audit content blobs downloaded (each contentId counted once).", ct),
-            activity_expired: counter(&r, "m365_activity_content_expired_total", "Audit content blobs that expired before they could be downloaded: audit data lost.", ct),
-            activity_records: counter(&r, "m365_activity_records_total", "Audit records downloaded, by workload (and operation, for the configured allowlist only).", &["tenant", "content_type", "workload", "operation"]),
-            activity_duplicates: counter(&r, "m365_activity_records_duplicate_total", "Audit records whose Id was seen before.", ct),
-            activity_delay: register(&r, HistogramVec::new(
-                HistogramOpts::new("m365_activity_record_delay_seconds", "Delay between an audit record's CreationTime and its blob's contentCreated, in seconds.").buckets(RECORD_DELAY_BUCKETS.to_vec()),
-                ct,
-            )),
-            activity_gaps: counter(&r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
-            activity_quarantined: counter(&r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
+            api_requests: counter(&mut r, "m365_api_requests_total", "HTTP requests to Microsoft APIs, by API, operation and HTTP status (or `error` for transport failures).", &["tenant", "api", "operation", "code"]),
+            api_duration: histogram(&mut r, "m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds (all tenants together: bounded at any tenant count).", &["api", "operation"], REQUEST_BUCKETS),
+            api_throttled: counter(&mut r, "m365_api_throttled_total", "Requests Microsoft throttled (HTTP 429, or 403 with error AF429).", &["tenant", "api", "operation"]),
+            api_errors: counter(&mut r, "m365_api_errors_total", "Error answers from Microsoft APIs, by Microsoft error code.", &["tenant", "api", "error_code"]),
+            token_requests: counter(&mut r, "m365_auth_token_requests_total", "OAuth token requests, by result (success, failure).", &["tenant", "result"]),
+            token_expiry: gauge(&mut r, "m365_auth_token_expiry_timestamp_seconds", "Unix time the cached access token for an audience expires.", &["tenant", "audience"]),
+            activity_listed: counter(&mut r, "m365_activity_content_listed_total", "Audit content blobs listed (each contentId counted once).", ct),
+            activity_fetched: counter(&mut r, "m365_activity_content_fetched_total", "Audit content blobs downloaded (each contentId counted once).", ct),
+            activity_expired: counter(&mut r, "m365_activity_content_expired_total", "Audit content blobs that expired before they could be downloaded: audit data lost.", ct),
+            activity_records: counter(&mut r, "m365_activity_records_total", "Audit records downloaded, by workload (and operation, for the configured allowlist only).", &["tenant", "content_type", "workload", "operation"]),
+            activity_duplicates: counter(&mut r, "m365_activity_records_duplicate_total", "Audit records whose Id was seen before.", ct),
+            activity_delay: histogram(&mut r, "m365_activity_record_delay_seconds", "Delay between an audit record's CreationTime and its blob's contentCreated, in seconds.", ct, RECORD_DELAY_BUCKETS),
+            activity_gaps: counter(&mut r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
+            activity_quarantined: counter(&mut r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
             registry: r,
         }
     }
 
     /// Every live metric family name (for the README reference check).
     pub fn metric_names(&self) -> Vec<String> {
-        let cs: [&dyn Collector; 14] = [
-            &self.api_requests,
-            &self.api_duration,
-            &self.api_throttled,
-            &self.api_errors,
-            &self.token_requests,
-            &self.token_expiry,
-            &self.activity_listed,
-            &self.activity_fetched,
-            &self.activity_expired,
-            &self.activity_records,
-            &self.activity_duplicates,
-            &self.activity_delay,
-            &self.activity_gaps,
-            &self.activity_quarantined,
-        ];
-        cs.iter()
-            .flat_map(|c| c.desc())
-            .map(|d| d.fq_name.clone())
+        self.registry
+            .0
+            .iter()
+            .map(|f| f.name().to_string())
             .collect()
     }
 
-    /// Text exposition of all live metrics, or only one tenant's.
+    /// Text exposition of all live metrics, or only one tenant's (families
+    /// without a `tenant` label are exporter-wide and left out of that).
     pub fn encode(&self, tenant: Option<&str>, out: &mut Vec<u8>) {
-        let mut families = self.registry.gather();
-        if let Some(t) = tenant {
-            for f in &mut families {
-                f.mut_metric().retain(|m| {
-                    m.get_label()
-                        .iter()
-                        .any(|l| l.name() == "tenant" && l.value() == t)
-                });
-            }
-            families.retain(|f| !f.get_metric().is_empty());
+        let mut text = String::new();
+        for f in &self.registry.0 {
+            f.encode(tenant, &mut text);
         }
-        if let Err(e) = TextEncoder::new().encode(&families, out) {
-            tracing::error!(error = %e, "encoding live metrics failed");
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    /// Drop every series of a tenant that left the configuration.
+    pub fn remove_tenant(&self, tenant: &str) {
+        for f in &self.registry.0 {
+            f.remove_tenant(tenant);
         }
     }
 }

@@ -5,9 +5,11 @@
 //!   the last refresh. A collector renders them to bytes once per refresh; a
 //!   scrape only copies those bytes.
 //! - **live metrics** ([`Live`]): counters and histograms updated as requests
-//!   happen (API calls, tokens, audit records), in a `prometheus::Registry`.
+//!   happen (API calls, tokens, audit records), in [`family`] vectors that
+//!   write themselves to text without a gather step.
 
 pub mod exposition;
+pub mod family;
 pub mod live;
 pub mod text;
 

@@ -164,7 +164,7 @@ pub fn write_sample(buf: &mut String, name: &str, labels: &[(&str, &str)], value
     buf.push('\n');
 }
 
-fn write_value(buf: &mut String, v: f64) {
+pub(crate) fn write_value(buf: &mut String, v: f64) {
     if v.is_nan() {
         buf.push_str("NaN");
     } else if v.is_infinite() {
@@ -176,7 +176,7 @@ fn write_value(buf: &mut String, v: f64) {
     }
 }
 
-fn escape_label(buf: &mut String, v: &str) {
+pub(crate) fn escape_label(buf: &mut String, v: &str) {
     for c in v.chars() {
         match c {
             '\\' => buf.push_str("\\\\"),
