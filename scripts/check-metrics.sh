@@ -31,3 +31,10 @@ series=$(grep -vc '^#' "$out")
 echo "check-metrics: $(wc -c <"$out") bytes, $series series from the demo"
 promtool check metrics <"$out"
 echo "check-metrics: promtool check metrics: clean"
+# The same through gzip (what Prometheus asks for): compressed, and as clean.
+curl -fsS --compressed -D "$out.headers" "http://127.0.0.1:$port/metrics" -o "$out.gz-text"
+grep -qi '^content-encoding: gzip' "$out.headers" \
+    || { echo "check-metrics: gzip not honoured" >&2; cat "$out.headers" >&2; exit 1; }
+promtool check metrics <"$out.gz-text"
+echo "check-metrics: gzip scrape: $(grep -vc '^#' "$out.gz-text") series, promtool clean"
+rm -f "$out.headers" "$out.gz-text"
