@@ -61,6 +61,8 @@ pub struct Message {
     pub action_required_by_date_time: Option<String>,
     #[serde(default)]
     pub services: Option<Vec<String>>,
+    #[serde(default)]
+    pub title: Option<String>,
 }
 
 /// One Graph list page: its items and the absolute link to the next one.
