@@ -3,7 +3,8 @@
 //!
 //! Server-rendered from the same collector snapshots as `/metrics` (never a
 //! call to Microsoft), no scripts (it reloads itself with a meta refresh),
-//! readable on a phone (wide tables scroll inside their box, never the page).
+//! readable on a phone (narrow screens stack each table row into labelled
+//! lines; nothing scrolls the page sideways).
 //! Everything that comes from outside (names, titles, statuses, errors) is
 //! HTML-escaped; state is shown as a word and a symbol, not by colour alone.
 
@@ -191,6 +192,10 @@ td.title{min-width:12em;overflow-wrap:anywhere}\
 .badge{display:inline-block;padding:0 .45em;border-radius:.8em;font-weight:600;white-space:nowrap;border:1px solid currentColor}\
 .ok{color:var(--ok)}.warn{color:var(--warn)}.bad{color:var(--bad)}.unknown{color:var(--muted)}\
 ul.summary{list-style:none;padding:0}ul.summary li{margin:.35em 0;overflow-wrap:anywhere}\
+.badge{white-space:normal}td .badge{white-space:nowrap}\
+@media (max-width:40em){table,tbody,tr,td{display:block}tr:first-child{display:none}\
+tr{border-bottom:1px solid var(--line);padding:.3em 0}td{border:0;padding:.1em 0}td.num{text-align:left}\
+td[data-label]::before{content:attr(data-label) \": \";color:var(--muted);font-size:.85em}}\
 code{overflow-wrap:anywhere}";
 
 /// The whole page.
@@ -338,25 +343,58 @@ fn tenant(h: &mut String, name: &str, v: &TenantView, now: f64) {
     h.push_str("</section>");
 }
 
+/// One table cell: its HTML (already escaped) and CSS class.
+struct Cell(&'static str, String);
+
+fn cell(html: String) -> Cell {
+    Cell("", html)
+}
+
+/// A table whose cells carry their column name, so that on a narrow screen
+/// each row stacks into labelled lines instead of scrolling sideways.
+fn table(h: &mut String, class: &str, headers: &[&str], rows: Vec<Vec<Cell>>) {
+    let _ = write!(h, "<div class=\"scroll\"><table class=\"{class}\"><tr>");
+    for head in headers {
+        let _ = write!(h, "<th>{head}</th>");
+    }
+    h.push_str("</tr>");
+    for row in rows {
+        h.push_str("<tr>");
+        for (Cell(class, html), head) in row.iter().zip(headers) {
+            let _ = write!(h, "<td class=\"{class}\" data-label=\"{head}\">{html}</td>");
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table></div>");
+}
+
 fn services(h: &mut String, rows: &[ServiceRow]) {
     h.push_str("<h3>Services</h3>");
     if rows.is_empty() {
         h.push_str("<p class=\"muted\">No service health yet.</p>");
         return;
     }
-    h.push_str("<div class=\"scroll\"><table class=\"services\"><tr><th>Service</th><th>Status</th><th>Active incidents</th><th>Active advisories</th></tr>");
-    for r in rows {
-        let _ = write!(
-            h,
-            "<tr><td title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(&r.service_id),
-            esc(&r.name),
-            badge(service_level(r), &r.status),
-            r.incidents,
-            r.advisories
-        );
-    }
-    h.push_str("</table></div>");
+    let rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                cell(format!(
+                    "<span title=\"{}\">{}</span>",
+                    esc(&r.service_id),
+                    esc(&r.name)
+                )),
+                cell(badge(service_level(r), &r.status)),
+                Cell("num", r.incidents.to_string()),
+                Cell("num", r.advisories.to_string()),
+            ]
+        })
+        .collect();
+    table(
+        h,
+        "services",
+        &["Service", "Status", "Incidents", "Advisories"],
+        rows,
+    );
 }
 
 fn issues(h: &mut String, rows: &[IssueRow], now: f64) {
@@ -365,25 +403,40 @@ fn issues(h: &mut String, rows: &[IssueRow], now: f64) {
         h.push_str("<p class=\"muted\">None.</p>");
         return;
     }
-    h.push_str("<div class=\"scroll\"><table class=\"issues\"><tr><th>Issue</th><th>Title</th><th>Service</th><th>Status</th><th>Started</th><th>Last update</th></tr>");
-    for r in rows {
-        let level = match r.classification.as_str() {
-            "incident" => Level::Bad,
-            _ => Level::Warn,
-        };
-        let _ = write!(
-            h,
-            "<tr><td>{} <small>{}</small></td><td class=\"title\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            badge(level, &r.classification),
-            esc(&r.id),
-            esc(&r.title),
-            esc(&r.service),
-            esc(&r.status),
-            when(r.start_unix, now),
-            when(r.last_update_unix, now),
-        );
-    }
-    h.push_str("</table></div>");
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let level = match r.classification.as_str() {
+                "incident" => Level::Bad,
+                _ => Level::Warn,
+            };
+            vec![
+                cell(format!(
+                    "{} <small>{}</small>",
+                    badge(level, &r.classification),
+                    esc(&r.id)
+                )),
+                Cell("title", esc(&r.title)),
+                cell(esc(&r.service)),
+                cell(esc(&r.status)),
+                cell(when(r.start_unix, now)),
+                cell(when(r.last_update_unix, now)),
+            ]
+        })
+        .collect();
+    table(
+        h,
+        "issues",
+        &[
+            "Issue",
+            "Title",
+            "Service",
+            "Status",
+            "Started",
+            "Last update",
+        ],
+        rows,
+    );
 }
 
 fn actions(h: &mut String, rows: &[ActionRow], now: f64) {
@@ -392,24 +445,27 @@ fn actions(h: &mut String, rows: &[ActionRow], now: f64) {
         h.push_str("<p class=\"muted\">No upcoming deadlines.</p>");
         return;
     }
-    h.push_str("<div class=\"scroll\"><table class=\"actions\"><tr><th>Act by</th><th>Title</th><th>Severity</th><th>Post</th></tr>");
-    for r in rows {
-        let level = match r.severity.as_str() {
-            "critical" => Level::Bad,
-            "high" => Level::Warn,
-            _ => Level::Unknown,
-        };
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td class=\"title\">{}</td><td>{}</td><td>{} <small>{}</small></td></tr>",
-            when(Some(r.deadline_unix), now),
-            esc(&r.title),
-            badge(level, &r.severity),
-            esc(&r.id),
-            esc(&r.category),
-        );
-    }
-    h.push_str("</table></div>");
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let level = match r.severity.as_str() {
+                "critical" => Level::Bad,
+                "high" => Level::Warn,
+                _ => Level::Unknown,
+            };
+            vec![
+                cell(when(Some(r.deadline_unix), now)),
+                Cell("title", esc(&r.title)),
+                cell(badge(level, &r.severity)),
+                cell(format!(
+                    "{} <small>{}</small>",
+                    esc(&r.id),
+                    esc(&r.category)
+                )),
+            ]
+        })
+        .collect();
+    table(h, "actions", &["Act by", "Title", "Severity", "Post"], rows);
 }
 
 fn audit(h: &mut String, rows: &[FeedRow], now: f64) {
@@ -419,54 +475,75 @@ fn audit(h: &mut String, rows: &[FeedRow], now: f64) {
         "<h3 id=\"audit\">Audit feed {}</h3>",
         badge(level, &text)
     );
-    if rows.is_empty() {
-        return;
-    }
-    h.push_str("<div class=\"scroll\"><table class=\"feed\"><tr><th>Content type</th><th>Subscription</th><th>Backlog (blobs)</th><th>Blob lag</th><th>Newest content</th><th>Problem</th></tr>");
-    for r in rows {
-        let sub = match r.subscribed {
-            Some(true) => badge(Level::Ok, "enabled"),
-            Some(false) => badge(Level::Bad, "not enabled"),
-            None => badge(Level::Unknown, "unknown"),
-        };
-        let l = lag(r, now);
-        let lag_level = if l > FEED_BEHIND_SECONDS {
-            Level::Warn
-        } else {
-            Level::Ok
-        };
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{sub}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"title\">{}</td></tr>",
-            esc(&r.content_type),
-            r.backlog_blobs,
-            badge(lag_level, &human_duration(l)),
-            when(r.newest_content_unix.map(|t| t as f64), now),
-            r.problem.as_deref().map(esc).unwrap_or_default(),
-        );
-    }
-    h.push_str("</table></div>");
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let sub = match r.subscribed {
+                Some(true) => badge(Level::Ok, "enabled"),
+                Some(false) => badge(Level::Bad, "not enabled"),
+                None => badge(Level::Unknown, "unknown"),
+            };
+            let l = lag(r, now);
+            let lag_level = match l > FEED_BEHIND_SECONDS {
+                true => Level::Warn,
+                false => Level::Ok,
+            };
+            vec![
+                cell(esc(&r.content_type)),
+                cell(sub),
+                Cell("num", r.backlog_blobs.to_string()),
+                cell(badge(lag_level, &human_duration(l))),
+                cell(when(r.newest_content_unix.map(|t| t as f64), now)),
+                Cell("title", r.problem.as_deref().map(esc).unwrap_or_default()),
+            ]
+        })
+        .collect();
+    table(
+        h,
+        "feed",
+        &[
+            "Content type",
+            "Subscription",
+            "Backlog (blobs)",
+            "Blob lag",
+            "Newest content",
+            "Problem",
+        ],
+        rows,
+    );
 }
 
 fn collectors(h: &mut String, rows: &[(CollectorKind, std::sync::Arc<CollectorState>)], now: f64) {
-    h.push_str("<h3>Collectors</h3><div class=\"scroll\"><table class=\"collectors\"><tr><th>Collector</th><th>State</th><th>Last success</th><th>Duration</th><th>Last error</th></tr>");
-    for (kind, st) in rows {
-        let (level, word) = match (st.attempted, st.success) {
-            (false, _) => (Level::Unknown, "pending"),
-            (true, true) => (Level::Ok, "ok"),
-            (true, false) => (Level::Bad, "failing"),
-        };
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td class=\"{}\">{word}</td><td>{}</td><td class=\"num\">{:.3}s</td><td class=\"title\">{}</td></tr>",
-            kind.as_str(),
-            level.class(),
-            when(st.last_success_unix, now),
-            st.duration_seconds,
-            esc(st.last_error.as_deref().unwrap_or("")),
-        );
-    }
-    h.push_str("</table></div>");
+    h.push_str("<h3>Collectors</h3>");
+    let rows = rows
+        .iter()
+        .map(|(kind, st)| {
+            let (level, word) = match (st.attempted, st.success) {
+                (false, _) => (Level::Unknown, "pending"),
+                (true, true) => (Level::Ok, "ok"),
+                (true, false) => (Level::Bad, "failing"),
+            };
+            vec![
+                cell(kind.as_str().to_string()),
+                Cell(level.class(), word.to_string()),
+                cell(when(st.last_success_unix, now)),
+                Cell("num", format!("{:.3}s", st.duration_seconds)),
+                Cell("title", esc(st.last_error.as_deref().unwrap_or(""))),
+            ]
+        })
+        .collect();
+    table(
+        h,
+        "collectors",
+        &[
+            "Collector",
+            "State",
+            "Last success",
+            "Duration",
+            "Last error",
+        ],
+        rows,
+    );
 }
 
 #[cfg(test)]
