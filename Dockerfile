@@ -4,7 +4,7 @@
 # image, run as a non-root user.
 #
 #   docker build -t m365-exporter .                       # builds the binary in the Rust stage
-#   docker run --rm -p 9865:9865 m365-exporter demo --web.listen-address=:9865
+#   docker run --rm -p 9865:9865 m365-exporter demo
 #
 # Prebuilt binary (CI, or where the Rust image cannot be pulled): build the
 # `prebuilt` target with a context that holds only the static binary:

@@ -550,6 +550,78 @@ fn collectors(h: &mut String, rows: &[(CollectorKind, std::sync::Arc<CollectorSt
 mod tests {
     use super::*;
 
+    /// Every string from outside, hostile, in every section: none reaches
+    /// the page as markup.
+    #[test]
+    fn nothing_from_outside_becomes_markup() {
+        use crate::collect::runtime::{build, RuntimeOptions};
+        use crate::collect::Outcome;
+        use std::sync::Arc;
+        const X: &str = "<script>alert(1)</script>\"'&";
+        let config = crate::demo::config("http://127.0.0.1:1");
+        let store = build(
+            &config,
+            Arc::new(crate::metrics::Live::new()),
+            &RuntimeOptions::default(),
+        );
+        for slot in &store.tenants[0].slots {
+            let outcome = Outcome {
+                services: vec![ServiceRow {
+                    service_id: X.into(),
+                    name: X.into(),
+                    status: X.into(),
+                    operational: false,
+                    incidents: 1,
+                    advisories: 0,
+                }],
+                issues: vec![IssueRow {
+                    id: X.into(),
+                    service_id: X.into(),
+                    service: X.into(),
+                    classification: X.into(),
+                    status: X.into(),
+                    title: X.into(),
+                    start_unix: Some(0.0),
+                    last_update_unix: None,
+                }],
+                actions: vec![ActionRow {
+                    id: X.into(),
+                    title: X.into(),
+                    category: X.into(),
+                    severity: X.into(),
+                    deadline_unix: 2e9,
+                }],
+                feed: vec![FeedRow {
+                    content_type: X.into(),
+                    subscribed: Some(false),
+                    backlog_blobs: 1,
+                    oldest_pending_unix: Some(0),
+                    newest_content_unix: None,
+                    problem: Some(X.into()),
+                }],
+                ..Outcome::default()
+            };
+            slot.state.store(Arc::new(CollectorState {
+                attempted: true,
+                success: false,
+                last_error: Some(X.into()),
+                outcome: Some(Arc::new(outcome)),
+                ..CollectorState::default()
+            }));
+        }
+        let page = render(&store, "/metrics\"><script>", 1e9);
+        assert!(!page.contains("<script"), "{page}");
+        assert!(!page.contains("\"'&\""));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
+        // Each section is there, with the hostile text in it as text.
+        for class in ["services", "issues", "actions", "feed", "collectors"] {
+            assert!(
+                page.contains(&format!("<table class=\"{class}\">")),
+                "{class}"
+            );
+        }
+    }
+
     #[test]
     fn escapes_everything_html_cares_about() {
         assert_eq!(
