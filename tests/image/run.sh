@@ -6,10 +6,11 @@
 # the given static binary; the Rust builder stage is not used, as no
 # registry is reachable from CI), then: runs `demo` in the image, scrapes
 # /metrics and the status page from the host, checks the process runs as
-# uid 65532, runs the `healthcheck` subcommand (by address and by the name
-# `localhost`, which proves name resolution works in an image without libc
-# files), checks the image metadata, and removes the container and image.
-# Prints the image size.
+# uid 65532, runs the `healthcheck` subcommand (by address, by the name
+# `localhost` from /etc/hosts, and from a second container by the first
+# one's name through podman's DNS with no hosts file: name resolution works
+# in an image without libc's files), checks the image metadata, and removes
+# the containers, network and image. Prints the image size.
 #
 # Needs podman (Debian `podman`, `runc`; installed by
 # scripts/install-test-deps.sh). Fails, never skips, when podman cannot run
@@ -33,9 +34,11 @@ run_opts=(--runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 
 tag="localhost/m365-exporter:test-$$"
 name="m365-exporter-test-$$"
+net="m365-exporter-test-$$"
 ctx=$(mktemp -d)
 cleanup() {
     "${podman[@]}" rm -f "$name" >/dev/null 2>&1 || true
+    "${podman[@]}" network rm -f "$net" >/dev/null 2>&1 || true
     "${podman[@]}" rmi -f "$tag" >/dev/null 2>&1 || true
     rm -rf "$ctx"
 }
@@ -62,9 +65,11 @@ inspect '{{index .Config.Labels "org.opencontainers.image.title"}}' | grep -qx m
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 echo "image test: running demo, published on 127.0.0.1:$port"
+# A network of its own: podman's DNS (aardvark-dns) resolves container names on it.
+"${podman[@]}" network create "$net" >/dev/null || fail "podman network create failed"
 # podman may complain that it cannot register the HEALTHCHECK timer with
 # systemd (no systemd in CI containers): harmless, the check is run below.
-"${podman[@]}" run "${run_opts[@]}" -d --name "$name" -p "127.0.0.1:$port:9865" "$tag" \
+"${podman[@]}" run "${run_opts[@]}" -d --name "$name" --network "$net" -p "127.0.0.1:$port:9865" "$tag" \
     demo --web.listen-address=:9865 >/dev/null 2>"$ctx/run.err" \
     || fail "podman run failed: $(cat "$ctx/run.err")"
 
@@ -97,6 +102,11 @@ echo "image test: process $pid runs as uid 65532"
 if "${podman[@]}" exec "$name" /m365-exporter healthcheck --web.listen-address=127.0.0.1:1 --timeout=2s 2>/dev/null; then
     fail "healthcheck of a closed port succeeded"
 fi
+# DNS: a second container without /etc/hosts asks the first by name.
+"${podman[@]}" run "${run_opts[@]}" --rm --no-hosts --network "$net" "$tag" \
+    healthcheck --web.listen-address="$name:9865" 2>"$ctx/dns.err" \
+    || fail "healthcheck by container name (DNS) failed: $(grep -v systemd "$ctx/dns.err")"
+echo "image test: name resolution by DNS works in the image"
 echo "image test: healthcheck passes (and fails for a closed port)"
 
 "${podman[@]}" rm -f "$name" >/dev/null
