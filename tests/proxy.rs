@@ -1,8 +1,8 @@
 //! Outbound proxy: the exporter (the real binary) reaches the simulator
 //! through a real forward proxy (Debian's `tinyproxy`) when HTTP_PROXY /
-//! HTTPS_PROXY say so, as curl would, loopback included; every collector
-//! succeeds and the proxy's log shows every call, each to the tenant's own
-//! endpoints. NO_PROXY naming the host sends the calls direct, and `demo`
+//! HTTPS_PROXY say so, as curl would, loopback included, with basic auth
+//! from the proxy URL; every collector succeeds and the proxy's log shows
+//! every call, each to the tenant's own endpoints. NO_PROXY naming the host sends the calls direct, and `demo`
 //! talks to its own simulator directly whatever the variables say.
 //!
 //! Needs `tinyproxy` (`bash scripts/install-test-deps.sh`); fails, never
@@ -23,6 +23,9 @@ use support::wait_for;
 
 const BIN: &str = env!("CARGO_BIN_EXE_m365-exporter");
 const COLLECTORS: [&str; 3] = ["service_health", "messages", "activity"];
+/// The proxy asks for basic auth, as corporate proxies often do.
+const PROXY_USER: &str = "m365";
+const PROXY_PASSWORD: &str = "Pr0xy-Passw0rd";
 
 /// tinyproxy on a free loopback port, logging every request to `dir/tinyproxy.log`.
 fn start_tinyproxy(dir: &Path) -> (ChildGuard, u16) {
@@ -37,7 +40,8 @@ fn start_tinyproxy(dir: &Path) -> (ChildGuard, u16) {
         &conf,
         format!(
             "Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 50\nAllow 127.0.0.1\n\
-             LogLevel Info\nLogFile \"{}\"\nDisableViaHeader Yes\n",
+             LogLevel Info\nLogFile \"{}\"\nDisableViaHeader Yes\n\
+             BasicAuth {PROXY_USER} {PROXY_PASSWORD}\n",
             dir.join("tinyproxy.log").display()
         ),
     )
@@ -163,7 +167,18 @@ async fn every_call_goes_through_the_proxy_and_no_proxy_bypasses_it() {
         }
     })
     .await;
-    let proxy_url = format!("http://127.0.0.1:{proxy_port}");
+    // The proxy really insists on its credentials.
+    let anonymous = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(format!("http://127.0.0.1:{proxy_port}")).unwrap())
+        .build()
+        .unwrap();
+    let refused = anonymous.get(sim.url()).send().await.unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        407,
+        "tinyproxy without credentials"
+    );
+    let proxy_url = format!("http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{proxy_port}");
     let args = vec![format!("--config.file={}", cfg.display())];
 
     // Through the proxy: lower-case http_proxy as curl reads it for http://
@@ -179,6 +194,11 @@ async fn every_call_goes_through_the_proxy_and_no_proxy_bypasses_it() {
         &COLLECTORS,
     )
     .await;
+    let log = exporter.log_tail(100_000);
+    assert!(
+        !log.contains(PROXY_PASSWORD),
+        "the proxy password was logged:\n{log}"
+    );
     drop(exporter);
     let urls = proxied_urls(dir.path());
     let sim_origin = sim.url();
