@@ -220,7 +220,10 @@ pub fn render(store: &Store, telemetry_path: &str, now: f64) -> String {
         p = esc(telemetry_path),
     );
     h.push_str("<section><h2 id=\"summary\">At a glance</h2><ul class=\"summary\">");
-    for (name, v) in &views {
+    // Worst tenants first: with many tenants, the ones that need a look lead.
+    let mut order: Vec<&(&str, TenantView)> = views.iter().collect();
+    order.sort_by_key(|(name, v)| (tenant_level(v, now), *name));
+    for (name, v) in order {
         summary(&mut h, name, v, now);
     }
     h.push_str("</ul></section>");
@@ -229,6 +232,20 @@ pub fn render(store: &Store, telemetry_path: &str, now: f64) -> String {
     }
     h.push_str("</main></body></html>");
     h
+}
+
+/// A tenant's worst state: its worst service, its audit feed, its collectors.
+fn tenant_level(v: &TenantView, now: f64) -> Level {
+    let services = v.services.first().map_or(Level::Unknown, service_level);
+    let feed = v
+        .feed
+        .as_deref()
+        .map_or(Level::Ok, |f| feed_state(f, now).0);
+    let collectors = match v.collectors.iter().any(|(_, s)| s.attempted && !s.success) {
+        true => Level::Bad,
+        false => Level::Ok,
+    };
+    services.min(feed).min(collectors)
 }
 
 /// One line per tenant: services, issues, deadlines, audit feed.
@@ -664,6 +681,27 @@ mod tests {
             names,
             ["C down", "D degraded, incidents", "B degraded", "A ok"]
         );
+    }
+
+    #[test]
+    fn tenant_level_is_its_worst_part() {
+        let now = 100_000.0;
+        let ok = TenantView {
+            services: vec![svc("A", "serviceOperational", true, 0)],
+            feed: Some(vec![feed(None, None)]),
+            ..TenantView::default()
+        };
+        assert_eq!(tenant_level(&ok, now), Level::Ok);
+        let lagging = TenantView {
+            feed: Some(vec![feed(None, Some(0))]),
+            ..TenantView::default()
+        };
+        assert_eq!(tenant_level(&lagging, now), Level::Warn);
+        let down = TenantView {
+            services: vec![svc("C", "serviceInterruption", false, 1)],
+            ..TenantView::default()
+        };
+        assert_eq!(tenant_level(&down, now), Level::Bad);
     }
 
     fn feed(problem: Option<&str>, oldest: Option<i64>) -> FeedRow {
