@@ -8,14 +8,12 @@ mod activity_support;
 mod support;
 
 use activity_support::{capture_logs, log_lines};
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::app::Running;
 use m365_exporter::config::Config;
-use m365_exporter::simulator::{
-    Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{Faults, SimOptions, Simulator, SIM_CLIENT_ID};
 use m365_exporter::timefmt::parse_unix;
 use std::time::Duration;
-use support::{fast_retries, get, parse, select, value, wait_for, Sample};
+use support::{get, parse, select, sim_tenant, start_against_simulator, value, wait_for, Sample};
 
 const COLLECTOR: (&str, &str) = ("collector", "app_credentials");
 
@@ -26,36 +24,25 @@ async fn start(
     interval: &str,
     faults: Faults,
 ) -> (Simulator, Running) {
-    let sim = Simulator::start(SimOptions {
+    let sim = SimOptions {
         scenario: scenario.into(),
         faults,
         ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let url = sim.url();
-    let yaml = format!(
-        r#"
+    };
+    start_against_simulator(sim, |url| {
+        let yaml = format!(
+            r#"
 defaults:
   app_credentials: {{enabled: true, interval: {interval}}}
 tenants:
-  - name: {tenant}
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}"}}
-    service_health: {{enabled: false}}
+{}    service_health: {{enabled: false}}
     messages: {{enabled: false}}
-"#
-    );
-    let exp = Running::start(
-        &Config::parse(&yaml, "test").unwrap(),
-        &WebOptions::default(),
-        &fast_retries(),
-    )
+"#,
+            sim_tenant(tenant, url)
+        );
+        Config::parse(&yaml, "test").unwrap()
+    })
     .await
-    .unwrap();
-    (sim, exp)
 }
 
 async fn scrape_when(exp: &Running, what: &str, ok: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {

@@ -8,17 +8,15 @@ mod activity_support;
 mod support;
 
 use activity_support::{capture_logs, log_lines};
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::app::Running;
 use m365_exporter::config::Config;
-use m365_exporter::simulator::{
-    SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{SimOptions, Simulator};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::{fast_retries, get, parse, select, sum, wait_for, Sample};
+use support::{get, parse, select, sim_tenant, start_against_simulator, sum, wait_for, Sample};
 
-/// One tenant named `tenant`; `services` is the YAML flow mapping of
-/// `service_health.services`, set in `defaults` or on the tenant.
+/// One tenant named `tenant`; `defaults` and `own` add keys to
+/// `service_health` in `defaults` and on the tenant.
 fn config(url: &str, tenant: &str, defaults: &str, own: &str) -> Config {
     let yaml = format!(
         r#"
@@ -26,27 +24,18 @@ defaults:
   service_health: {{interval: 300ms{defaults}}}
   messages: {{interval: 300ms}}
 tenants:
-  - name: {tenant}
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}"}}
-    service_health: {{enabled: true{own}}}
-"#
+{}    service_health: {{enabled: true{own}}}
+"#,
+        sim_tenant(tenant, url)
     );
     Config::parse(&yaml, "test").unwrap()
 }
 
 async fn start(defaults: &str, own: &str, tenant: &str) -> (Simulator, Running) {
-    let sim = Simulator::start(SimOptions::default()).await.unwrap();
-    let exp = Running::start(
-        &config(&sim.url(), tenant, defaults, own),
-        &WebOptions::default(),
-        &fast_retries(),
-    )
+    start_against_simulator(SimOptions::default(), |url| {
+        config(url, tenant, defaults, own)
+    })
     .await
-    .unwrap();
-    (sim, exp)
 }
 
 /// The first scrape with both collectors' figures.
