@@ -46,11 +46,11 @@ impl Collector for AppCredentialsCollector {
 pub fn explain(e: &ApiError, client_id: &str) -> CollectError {
     match e.status() {
         Some(403) => CollectError(format!(
-            "{e}: the app registration lacks the Microsoft Graph application permission \
-             {PERMISSION} (add it and grant admin consent, or set app_credentials.enabled: false)"
+            "{e} (the app registration lacks the Microsoft Graph application permission \
+             {PERMISSION}: add it and grant admin consent, or set app_credentials.enabled: false)"
         )),
         Some(404) => CollectError(format!(
-            "{e}: this tenant has no application with appId {client_id} (a managed identity \
+            "{e} (this tenant has no application with appId {client_id}; a managed identity \
              has no app registration: set app_credentials.enabled: false)"
         )),
         _ => CollectError(e.to_string()),
