@@ -516,8 +516,9 @@ def exporter():
                    "Time left until each client secret and certificate of the exporter's own app "
                    "registration expires (m365_app_credential_expiry_timestamp_seconds; collector "
                    "app_credentials, needs Application.Read.All). Orange under 30 days "
-                   "(M365AppCredentialExpiringSoon warns), red under 7 (it pages). Rotate without "
-                   "downtime: add a new credential, deploy it, then remove the old one.",
+                   "(M365AppCredentialExpiringSoon warns), red under 7 (it pages); below zero: "
+                   "expired but still listed in the app. Rotate without downtime: add a new "
+                   "credential, deploy it, then remove the old one.",
                    "s",
                    [target(f"min by (tenant, type, key_id) (m365_app_credential_expiry_timestamp_seconds{sel()}) - time()",
                            "{{tenant}} {{type}} {{key_id}}", instant=True)],
