@@ -14,12 +14,14 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod graph;
+pub mod healthcheck;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod secret;
 pub mod server;
 pub mod simulator;
+pub mod status_page;
 pub mod timefmt;
 
 /// Version string reported by `--version` and `m365_exporter_build_info`.
