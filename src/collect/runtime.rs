@@ -216,7 +216,14 @@ impl Store {
                     .map(|s| (t.name.as_str(), s.collector.kind(), s.state.load()))
             })
             .collect();
-        let mut out = Vec::with_capacity(16 * 1024);
+        // Sized up front: growing a multi-megabyte body by doubling copied
+        // it about twice more (BENCHMARKS.md).
+        let snapshots: usize = states
+            .iter()
+            .filter_map(|(_, _, st)| st.outcome.as_ref())
+            .map(|o| o.rendered.len_bytes())
+            .sum();
+        let mut out = Vec::with_capacity(16 * 1024 + snapshots + states.len() * 512);
         let mut line = String::new();
         let now = now_unix() as i64;
         for &fam in Family::ALL {

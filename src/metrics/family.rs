@@ -10,7 +10,7 @@
 //! `/probe` reads one tenant's range and a removed tenant's series go with
 //! [`MetricVec::remove_tenant`].
 
-use super::text::{escape_label, write_value};
+use super::text::{escape_label, write_int, write_value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -50,7 +50,7 @@ impl Cell for Counter {
     }
     fn write(&self, _: &(), name: &str, labels: &str, out: &mut String) {
         line(out, name, "", labels, None);
-        let _ = write!(out, "{}", self.get());
+        write_u64(out, self.get());
         out.push('\n');
     }
 }
@@ -133,15 +133,24 @@ impl Cell for Histogram {
                 None => le.push_str("+Inf"),
             }
             line(out, name, "_bucket", labels, Some(&le));
-            let _ = write!(out, "{cumulative}");
+            write_u64(out, cumulative);
             out.push('\n');
         }
         line(out, name, "_sum", labels, None);
         write_value(out, self.sample_sum());
         out.push('\n');
         line(out, name, "_count", labels, None);
-        let _ = write!(out, "{cumulative}");
+        write_u64(out, cumulative);
         out.push('\n');
+    }
+}
+
+fn write_u64(out: &mut String, v: u64) {
+    match i64::try_from(v) {
+        Ok(i) => write_int(out, i),
+        Err(_) => {
+            let _ = write!(out, "{v}");
+        }
     }
 }
 

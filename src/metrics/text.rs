@@ -171,13 +171,37 @@ pub(crate) fn write_value(buf: &mut String, v: f64) {
     } else if v.is_infinite() {
         buf.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        let _ = write!(buf, "{}", v as i64);
+        write_int(buf, v as i64);
     } else {
         let _ = write!(buf, "{v}");
     }
 }
 
+/// Decimal digits without `core::fmt` (a scrape writes thousands).
+pub(crate) fn write_int(buf: &mut String, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        buf.push('-');
+    }
+    // ASCII digits only.
+    buf.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+}
+
 pub(crate) fn escape_label(buf: &mut String, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        buf.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => buf.push_str("\\\\"),
@@ -219,6 +243,29 @@ mod tests {
         assert_eq!(
             r.get(Family::BuildInfo).unwrap(),
             b"m365_exporter_build_info 1.5\n"
+        );
+    }
+
+    #[test]
+    fn integers_and_floats() {
+        let mut s = String::new();
+        for v in [
+            0.0,
+            -0.0,
+            7.0,
+            -42.0,
+            1.8e9,
+            999_999_999_999_999.0,
+            1e15,
+            0.25,
+            f64::NAN,
+        ] {
+            write_value(&mut s, v);
+            s.push(' ');
+        }
+        assert_eq!(
+            s,
+            "0 0 7 -42 1800000000 999999999999999 1000000000000000 0.25 NaN "
         );
     }
 
