@@ -7,57 +7,12 @@
 mod fixture;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use fixture::{graph_data, store};
+use fixture::{graph_data, reencode, registry_from, series_in, store};
 use m365_exporter::collect::{messages, service_health};
 use m365_exporter::metrics::Encoding;
 use m365_exporter::server::{router, AppState};
-use prometheus::{GaugeVec, Opts, Registry};
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// The alternative design: the same snapshot series as registry gauges,
-/// encoded on every scrape.
-fn registry_from(text: &[u8]) -> Registry {
-    let reg = Registry::new();
-    let mut vecs: std::collections::HashMap<String, GaugeVec> = Default::default();
-    for line in std::str::from_utf8(text).unwrap().lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap();
-        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-        let pairs: Vec<(String, String)> = labels
-            .trim_end_matches('}')
-            .split("\",")
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once("=\"").unwrap();
-                (k.to_string(), v.trim_end_matches('"').to_string())
-            })
-            .collect();
-        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-        let v = vecs.entry(name.to_string()).or_insert_with(|| {
-            let g = GaugeVec::new(Opts::new(name, "help"), &names).unwrap();
-            reg.register(Box::new(g.clone())).unwrap();
-            g
-        });
-        let vals: Vec<&str> = pairs.iter().map(|(_, v)| v.as_str()).collect();
-        v.with_label_values(&vals).set(value.parse().unwrap());
-    }
-    reg
-}
-
-fn series_in(body: &[u8]) -> usize {
-    body.split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty() && l[0] != b'#')
-        .count()
-}
-
-fn reencode(reg: &Registry) -> Vec<u8> {
-    let mut out = Vec::new();
-    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &reg.gather(), &mut out).unwrap();
-    out
-}
 
 fn bench_scrape(c: &mut Criterion) {
     let mut g = c.benchmark_group("scrape");

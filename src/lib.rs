@@ -6,6 +6,7 @@
 //! [`simulator`] serves Microsoft's endpoints locally for `demo` and tests.
 
 pub mod activity;
+pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -18,7 +19,6 @@ pub mod healthcheck;
 pub mod http;
 pub mod logging;
 pub mod metrics;
-pub mod profiling;
 pub mod secret;
 pub mod server;
 pub mod simulator;

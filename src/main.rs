@@ -216,9 +216,22 @@ async fn healthcheck(args: m365_exporter::cli::HealthcheckArgs) -> ExitCode {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let _heap_profile = m365_exporter::profiling::heap();
+fn main() -> ExitCode {
+    // Before the runtime starts its threads (see src/allocator.rs).
+    let _allocator = m365_exporter::allocator::start();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("m365-exporter: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve).await,

@@ -12,6 +12,7 @@ use m365_exporter::collect::{
 use m365_exporter::graph::{HealthOverview, Issue, Message};
 use m365_exporter::metrics::Live;
 use m365_exporter::simulator::scenario;
+use prometheus::{GaugeVec, Opts, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,4 +90,48 @@ pub fn store(tenants: usize) -> Store {
         })
         .collect();
     Store { tenants, live }
+}
+
+/// The alternative design: the same snapshot series as registry gauges,
+/// encoded on every scrape.
+pub fn registry_from(text: &[u8]) -> Registry {
+    let reg = Registry::new();
+    let mut vecs: std::collections::HashMap<String, GaugeVec> = Default::default();
+    for line in std::str::from_utf8(text).unwrap().lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+        let pairs: Vec<(String, String)> = labels
+            .trim_end_matches('}')
+            .split("\",")
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once("=\"").unwrap();
+                (k.to_string(), v.trim_end_matches('"').to_string())
+            })
+            .collect();
+        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        let v = vecs.entry(name.to_string()).or_insert_with(|| {
+            let g = GaugeVec::new(Opts::new(name, "help"), &names).unwrap();
+            reg.register(Box::new(g.clone())).unwrap();
+            g
+        });
+        let vals: Vec<&str> = pairs.iter().map(|(_, v)| v.as_str()).collect();
+        v.with_label_values(&vals).set(value.parse().unwrap());
+    }
+    reg
+}
+
+pub fn series_in(body: &[u8]) -> usize {
+    body.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty() && l[0] != b'#')
+        .count()
+}
+
+pub fn reencode(reg: &Registry) -> Vec<u8> {
+    let mut out = Vec::new();
+    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &reg.gather(), &mut out).unwrap();
+    out
 }
