@@ -80,7 +80,7 @@ fn store(tenants: usize) -> Store {
             })
         })
         .collect();
-    Store { tenants, live }
+    Store::new(tenants, live)
 }
 
 /// The alternative design: the same snapshot series as registry gauges,

@@ -4,6 +4,8 @@
 #   prometheus-alertmanager, amtool  (Debian package `prometheus-alertmanager`)
 #   chromium                         (Debian package `chromium`; headless browser for
 #                                     tests/status_page.rs, which renders the status page)
+#   openssl                          (Debian package `openssl`; makes throw-away test
+#                                     certificates for tests/credentials.rs)
 #
 #   bash scripts/install-test-deps.sh
 #
@@ -32,9 +34,13 @@ if ! have_chromium; then
     need+=(chromium)
     packages+=(chromium)
 fi
+if ! command -v openssl >/dev/null 2>&1; then
+    need+=(openssl)
+    packages+=(openssl)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
-    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool and chromium are installed"
+    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool, chromium and openssl are installed"
     exit 0
 fi
 
@@ -79,6 +85,10 @@ for bin in promtool prometheus prometheus-alertmanager amtool; do
 done
 if ! have_chromium; then
     echo "install-test-deps: chromium still missing after install" >&2
+    exit 1
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "install-test-deps: openssl still missing after install" >&2
     exit 1
 fi
 echo "install-test-deps: done"

@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// YAML configuration file; without it one tenant comes from AZURE_* variables.
     #[arg(long = "config.file")]
     pub config_file: Option<PathBuf>,
+    /// Keep only the tenants whose stable name hash falls in shard i of n
+    /// (e.g. 0/3): n replicas split the tenants with no coordination.
+    #[arg(long = "tenants.shard", value_parser = clap::value_parser!(crate::shard::Shard))]
+    pub tenants_shard: Option<crate::shard::Shard>,
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]

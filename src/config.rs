@@ -93,7 +93,6 @@ struct RawTenant {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManagedIdentity {
-    #[allow(dead_code)]
     client_id: Option<String>,
 }
 
@@ -115,7 +114,7 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TenantConfig {
     pub name: String,
     pub tenant_id: String,
@@ -129,32 +128,40 @@ pub struct TenantConfig {
     pub activity: ActivityConfig,
 }
 
-/// How the tenant proves itself. Only the client secret is implemented; the
-/// other forms are parsed so that they slot in behind `auth::Credential`.
-#[derive(Debug, Clone, Serialize)]
+/// How the tenant proves itself (see `credentials` for each kind).
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Credential {
     ClientSecret(Secret),
     /// Read afresh on every token request, so a rotated secret is picked up.
     ClientSecretFile(PathBuf),
+    /// PEM with certificate and RSA key; re-read when it changes.
+    #[serde(rename = "client_certificate_path")]
+    ClientCertificate(PathBuf),
+    /// Projected service-account token (workload identity); read per request.
+    FederatedTokenFile(PathBuf),
+    /// IMDS or App Service identity; `client_id` picks a user-assigned one.
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
 }
 
 /// Effective roots (scheme://host[:port], no trailing slash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Endpoints {
     pub login: String,
     pub graph: String,
     pub management: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CollectorConfig {
     pub enabled: bool,
     #[serde(with = "humantime_serde_compat")]
     pub interval: Duration,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ActivityConfig {
     pub enabled: bool,
     #[serde(with = "humantime_serde_compat")]
@@ -281,27 +288,31 @@ impl Config {
         let tenant_id = get("AZURE_TENANT_ID")
             .ok_or_else(|| err("AZURE_TENANT_ID", "not set (and no --config.file given)"))?;
         let client_id = get("AZURE_CLIENT_ID").ok_or_else(|| err("AZURE_CLIENT_ID", "not set"))?;
-        for unsupported in [
-            "AZURE_CLIENT_CERTIFICATE_PATH",
-            "AZURE_FEDERATED_TOKEN_FILE",
-        ] {
-            if get(unsupported).is_some() {
-                return Err(err(
-                    unsupported,
-                    "this credential type is not supported yet; use AZURE_CLIENT_SECRET",
-                ));
-            }
+        // The azure-identity order: EnvironmentCredential (secret, then
+        // certificate), then WorkloadIdentityCredential.
+        let secret = get("AZURE_CLIENT_SECRET");
+        let certificate = match secret {
+            Some(_) => None,
+            None => get("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from),
+        };
+        let federated = match (&secret, &certificate) {
+            (None, None) => get("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from),
+            _ => None,
+        };
+        if secret.is_none() && certificate.is_none() && federated.is_none() {
+            return Err(err(
+                "AZURE_CLIENT_SECRET",
+                "not set (nor AZURE_CLIENT_CERTIFICATE_PATH, nor AZURE_FEDERATED_TOKEN_FILE)",
+            ));
         }
-        let secret =
-            get("AZURE_CLIENT_SECRET").ok_or_else(|| err("AZURE_CLIENT_SECRET", "not set"))?;
         let raw = RawTenant {
             name: Some("default".into()),
             tenant_id: Some(tenant_id),
             client_id: Some(client_id),
-            client_secret: Some(secret),
+            client_secret: secret,
             client_secret_file: None,
-            client_certificate_path: None,
-            federated_token_file: None,
+            client_certificate_path: certificate,
+            federated_token_file: federated,
             managed_identity: None,
             cloud: None,
             endpoints: get("AZURE_AUTHORITY_HOST").map(|h| RawEndpoints {
@@ -333,6 +344,9 @@ fn env_key(k: &str) -> String {
         "tenant_id" => "AZURE_TENANT_ID".into(),
         "client_id" => "AZURE_CLIENT_ID".into(),
         "endpoints.login" => "AZURE_AUTHORITY_HOST".into(),
+        "client_secret" => "AZURE_CLIENT_SECRET".into(),
+        "client_certificate_path" => "AZURE_CLIENT_CERTIFICATE_PATH".into(),
+        "federated_token_file" => "AZURE_FEDERATED_TOKEN_FILE".into(),
         other => other.into(),
     }
 }
@@ -414,8 +428,26 @@ fn build_tenant(
                     Ok(_) => return Err(err("client_secret_file", format!("{} is empty", p.display()))),
                     Err(e) => return Err(err("client_secret_file", format!("cannot read {}: {e}", p.display()))),
                 }
+            } else if let Some(p) = t.client_certificate_path {
+                let pem = std::fs::read(&p).map_err(|e| err("client_certificate_path", format!("cannot read {}: {e}", p.display())))?;
+                crate::credentials::CertificateMaterial::from_pem(&pem)
+                    .map_err(|e| err("client_certificate_path", format!("{}: {e}", p.display())))?;
+                Credential::ClientCertificate(p)
+            } else if let Some(p) = t.federated_token_file {
+                match std::fs::read_to_string(&p) {
+                    Ok(s) if !s.trim().is_empty() => Credential::FederatedTokenFile(p),
+                    Ok(_) => return Err(err("federated_token_file", format!("{} is empty", p.display()))),
+                    Err(e) => return Err(err("federated_token_file", format!("cannot read {}: {e}", p.display()))),
+                }
+            } else if let Some(mi) = t.managed_identity {
+                if let Some(id) = &mi.client_id {
+                    if !is_guid(id) {
+                        return Err(err("managed_identity.client_id", format!("{id:?} is not a GUID (the user-assigned identity's client id)")));
+                    }
+                }
+                Credential::ManagedIdentity { client_id: mi.client_id }
             } else {
-                return Err(err(given[0], "this credential type is not supported yet; use client_secret_file".into()));
+                unreachable!("one credential was given")
             }
         }
         many => return Err(err(many[1], format!("more than one credential given ({}): set exactly one", many.join(", ")))),

@@ -12,13 +12,16 @@ pub mod cli;
 pub mod cloud;
 pub mod collect;
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod graph;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod reload;
 pub mod secret;
 pub mod server;
+pub mod shard;
 pub mod simulator;
 pub mod timefmt;
 

@@ -3,6 +3,8 @@ use m365_exporter::app::{Running, WebOptions};
 use m365_exporter::cli::{Cli, Command, LogArgs, ServeArgs, SimulatorArgs, WebArgs};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::{parse_duration, Config, ConfigError};
+use m365_exporter::reload::{spawn_sighup, ConfigSource};
+use m365_exporter::shard::Shard;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use m365_exporter::{demo, logging, server};
 use std::process::ExitCode;
@@ -20,11 +22,15 @@ fn init_logging(log: &LogArgs) -> Result<(), ExitCode> {
     })
 }
 
-fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+fn source(path: Option<&std::path::Path>) -> ConfigSource {
     match path {
-        Some(p) => Config::load(p),
-        None => Config::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
+        Some(p) => ConfigSource::File(p.to_path_buf()),
+        None => ConfigSource::Environment,
     }
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    source(path).load(None)
 }
 
 fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
@@ -46,15 +52,28 @@ fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
     })
 }
 
-async fn run_exporter(config: Config, web: WebOptions) -> ExitCode {
-    let running = match Running::start(&config, &web, &RuntimeOptions::default()).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(address = %web.listen, error = %e, "cannot listen");
-            return ExitCode::FAILURE;
+async fn run_exporter(
+    config: Config,
+    source: ConfigSource,
+    shard: Option<Shard>,
+    web: WebOptions,
+) -> ExitCode {
+    if let Some(s) = shard {
+        tracing::info!(shard = %s, tenants = config.tenants.len(), "serving one shard of the tenants");
+        if config.tenants.is_empty() {
+            tracing::warn!(shard = %s, "no configured tenant falls in this shard");
         }
-    };
+    }
+    let running =
+        match Running::start_with(&config, source, shard, &web, &RuntimeOptions::default()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(address = %web.listen, error = %e, "cannot listen");
+                return ExitCode::FAILURE;
+            }
+        };
     tracing::info!(address = %running.addr, tenants = config.tenants.len(), version = m365_exporter::VERSION, "listening");
+    spawn_sighup(running.reloader.clone());
     server::shutdown_signal().await;
     match running.stop().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,8 +92,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(w) => w,
         Err(c) => return c,
     };
-    match load(args.config_file.as_deref()) {
-        Ok(config) => run_exporter(config, web).await,
+    let source = source(args.config_file.as_deref());
+    match source.load(args.tenants_shard) {
+        Ok(config) => run_exporter(config, source, args.tenants_shard, web).await,
         Err(e) => config_exit(e),
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -23,6 +23,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry_path: String,
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 pub fn router(state: AppState, max_requests: usize) -> Router {
@@ -35,6 +36,7 @@ pub fn router(state: AppState, max_requests: usize) -> Router {
             get(|| async { ([(header::CONTENT_TYPE, TEXT)], "Healthy\n") }),
         )
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
         .route("/", get(index))
         .fallback(|| async {
             (
@@ -104,6 +106,20 @@ async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
+/// `POST /-/reload`: 200 once applied, 500 with the reason when refused
+/// (as Prometheus answers).
+async fn reload(State(s): State<AppState>) -> Response {
+    match s.reloader.reload().await {
+        Ok(_) => ([(header::CONTENT_TYPE, TEXT)], "Reloaded\n").into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, TEXT)],
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -133,7 +149,7 @@ async fn index(State(s): State<AppState>) -> Html<String> {
         crate::VERSION,
         p = esc(&s.telemetry_path)
     );
-    for t in &s.store.tenants {
+    for t in s.store.tenants().iter() {
         let _ = write!(h, "<h2 id=\"tenant-{n}\">Tenant {n} <small><a href=\"/probe?target={n}\">probe</a></small></h2>", n = esc(&t.name));
         h.push_str("<table class=\"collectors\"><tr><th>Collector</th><th>State</th><th>Last success</th><th>Duration</th><th>Last error</th></tr>");
         let mut services = Vec::new();

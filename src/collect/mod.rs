@@ -5,6 +5,7 @@
 //! page shows) and swaps it in atomically; a scrape only reads those.
 
 pub mod activity;
+pub mod fleet;
 pub mod messages;
 pub mod runtime;
 pub mod service_health;

@@ -9,6 +9,8 @@ use m365_exporter::simulator::{SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+pub mod certs;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,
