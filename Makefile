@@ -1,7 +1,7 @@
 # `make test` is the one command that runs every check; CI runs exactly it.
 CARGO ?= cargo
 
-.PHONY: test deps fmt clippy unit check-alerts check-metrics interop demo bench
+.PHONY: test deps fmt clippy unit check-alerts check-metrics interop demo bench bench-tenants
 
 test: deps fmt clippy unit check-alerts check-metrics interop
 
@@ -34,3 +34,7 @@ demo:
 
 bench:
 	$(CARGO) bench
+
+# Memory per tenant and first-refresh spread at 1 and 1,000 tenants (release build).
+bench-tenants:
+	bash scripts/bench-tenants.sh 1 1000

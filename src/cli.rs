@@ -97,6 +97,9 @@ pub struct SimulatorArgs {
     /// Lifetime of issued tokens, e.g. 5s or 1h.
     #[arg(long = "token-lifetime", default_value = "1h")]
     pub token_lifetime: String,
+    /// Issue tokens for any tenant id (GUID or domain): one simulator for many tenants.
+    #[arg(long = "any-tenant")]
+    pub any_tenant: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }

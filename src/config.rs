@@ -809,6 +809,82 @@ tenants:
     }
 
     #[test]
+    fn other_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "eyJ.projected.token\n").unwrap();
+        let with = |cred: &str| OK.replace("client_secret: s3cr3t-value", cred);
+        let c = parse(&with(&format!("federated_token_file: {}", token.display()))).unwrap();
+        assert_eq!(
+            c.tenants[0].credential,
+            Credential::FederatedTokenFile(token.clone())
+        );
+        let out = c.to_redacted_yaml();
+        assert!(out.contains("federated_token_file:"), "{out}");
+        assert!(!out.contains("projected"), "{out}");
+
+        let c = parse(&with("managed_identity: {}")).unwrap();
+        assert_eq!(
+            c.tenants[0].credential,
+            Credential::ManagedIdentity { client_id: None }
+        );
+        let c = parse(&with(
+            "managed_identity: {client_id: 11111111-2222-3333-4444-555555555555}",
+        ))
+        .unwrap();
+        assert!(c.to_redacted_yaml().contains("managed_identity:"));
+        let e = fails(&with("managed_identity: {client_id: nope}"));
+        assert_eq!(e.key, "tenants[0].managed_identity.client_id");
+
+        std::fs::write(&token, " \n").unwrap();
+        let e = fails(&with(&format!("federated_token_file: {}", token.display())));
+        assert!(e.reason.contains("is empty"), "{e}");
+        let e = fails(&with("client_certificate_path: /nonexistent.pem"));
+        assert_eq!(e.key, "tenants[0].client_certificate_path");
+        std::fs::write(&token, "not pem").unwrap();
+        let e = fails(&with(&format!(
+            "client_certificate_path: {}",
+            token.display()
+        )));
+        assert!(e.reason.contains("CERTIFICATE"), "{e}");
+    }
+
+    #[test]
+    fn env_mode_certificate_and_workload_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t").unwrap();
+        let tok = token.display().to_string();
+        let env = |secret: bool, cert: Option<&str>| {
+            let tok = tok.clone();
+            let cert = cert.map(str::to_string);
+            move |k: &str| match k {
+                "AZURE_TENANT_ID" => Some("contoso.onmicrosoft.com".to_string()),
+                "AZURE_CLIENT_ID" => Some("0c1d2e3f-1111-2222-3333-444455556666".to_string()),
+                "AZURE_CLIENT_SECRET" if secret => Some("x".to_string()),
+                "AZURE_CLIENT_CERTIFICATE_PATH" => cert.clone(),
+                "AZURE_FEDERATED_TOKEN_FILE" => Some(tok.clone()),
+                _ => None,
+            }
+        };
+        // Workload identity when neither secret nor certificate is set.
+        let c = Config::from_env(env(false, None)).unwrap();
+        assert_eq!(
+            c.tenants[0].credential,
+            Credential::FederatedTokenFile(token.clone())
+        );
+        // The secret comes first, as in azure-identity.
+        let c = Config::from_env(env(true, Some("/nonexistent.pem"))).unwrap();
+        assert!(matches!(
+            c.tenants[0].credential,
+            Credential::ClientSecret(_)
+        ));
+        // A certificate before the federated token; a bad one names the variable.
+        let e = Config::from_env(env(false, Some("/nonexistent.pem"))).unwrap_err();
+        assert_eq!(e.key, "AZURE_CLIENT_CERTIFICATE_PATH");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(
             parse_duration("7d").unwrap(),

@@ -159,6 +159,7 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         listen: args.listen.clone(),
         scenario: args.scenario.clone(),
         token_lifetime,
+        any_tenant: args.any_tenant,
         // --faults: the periodic pattern on every data API, plus Microsoft's
         // own throttling shapes on the audit feed (AF429 as 403 on blobs,
         // 429 with Retry-After on listings).

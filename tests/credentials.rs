@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "common/procs.rs"]
+mod procs;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use m365_exporter::app::{Running, WebOptions};
 use m365_exporter::auth::{Credential, TokenProvider};
@@ -418,5 +421,72 @@ async fn managed_identity_imds_and_app_service_against_the_simulator() {
         .err()
         .unwrap();
     assert_eq!(e.status, Some(401));
+    sim.stop().await;
+}
+
+/// The real binary, configured with `managed_identity`, finds the endpoint
+/// from its environment as the Azure SDKs do: IMDS (root overridden by
+/// AZURE_POD_IDENTITY_AUTHORITY_HOST), then App Service (IDENTITY_ENDPOINT +
+/// IDENTITY_HEADER). Nothing is ever sent to 169.254.169.254.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_identity_end_to_end_in_both_forms() {
+    use procs::{free_port, ChildGuard};
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yml");
+    let u = sim.url();
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults:\n  messages: {{enabled: false}}\ntenants:\n  - name: contoso\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    managed_identity: {{}}\n    endpoints: {{login: \"{u}\", graph: \"{u}\"}}\n"
+        ),
+    )
+    .unwrap();
+    let forms: [(&str, Vec<(&str, String)>); 2] = [
+        (
+            "/metadata/identity/oauth2/token",
+            vec![("AZURE_POD_IDENTITY_AUTHORITY_HOST", u.clone())],
+        ),
+        (
+            "/msi/token",
+            vec![
+                ("IDENTITY_ENDPOINT", format!("{u}/msi/token")),
+                ("IDENTITY_HEADER", SIM_IDENTITY_HEADER.to_string()),
+                // Set too, to show App Service wins when its pair is present.
+                (
+                    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                    "http://127.0.0.1:9".to_string(),
+                ),
+            ],
+        ),
+    ];
+    for (path, env) in forms {
+        let port = free_port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
+        cmd.arg("--config.file")
+            .arg(&cfg)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .env_remove("IDENTITY_ENDPOINT")
+            .env_remove("IDENTITY_HEADER")
+            .env_remove("AZURE_POD_IDENTITY_AUTHORITY_HOST")
+            .envs(env);
+        let _child = ChildGuard::spawn("exporter", cmd, dir.path());
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        wait_for(path, Duration::from_secs(30), || async {
+            let body = reqwest::get(&url).await.ok()?.text().await.ok()?;
+            let m = parse(&body);
+            let ok = support::select(&m, "m365_collector_success", &[("tenant", "contoso")])
+                .iter()
+                .any(|s| s.value == 1.0);
+            ok.then_some(())
+        })
+        .await;
+        assert!(
+            sim.requests()
+                .iter()
+                .any(|r| r.path == path && r.status == 200),
+            "{path} used"
+        );
+    }
     sim.stop().await;
 }

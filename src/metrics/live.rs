@@ -177,3 +177,33 @@ impl Live {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_tenant_drops_only_its_series() {
+        let live = Live::new();
+        for t in ["a", "b"] {
+            live.api_requests
+                .with_label_values(&[t, "graph", "issues", "200"])
+                .inc();
+            live.api_duration
+                .with_label_values(&[t, "graph", "issues"])
+                .observe(0.1);
+            live.certificate_expiry.with_label_values(&[t]).set(1.0);
+            live.token_expiry
+                .with_label_values(&[t, "https://graph.microsoft.com"])
+                .set(1.0);
+        }
+        live.reload_successful.set(1.0);
+        live.remove_tenant("a");
+        let mut out = Vec::new();
+        live.encode(None, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("tenant=\"a\""), "{text}");
+        assert_eq!(text.matches("tenant=\"b\"").count(), 16, "{text}");
+        assert!(text.contains("m365_config_last_reload_successful 1"));
+    }
+}
