@@ -201,23 +201,23 @@ async fn simulator_refuses_a_wrong_key() {
     sim.stop().await;
 }
 
-/// End to end: the exporter authenticates with a certificate, reports its
-/// notAfter, and picks up a rotated PEM without restart.
-#[tokio::test]
-async fn certificate_rotation_and_expiry_metric() {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b): (TestCert, TestCert) = (make(dir.path(), "a", 400), make(dir.path(), "b", 800));
+/// A simulator holding `registered` certificate(s) and an exporter whose
+/// tenant uses the PEM `pem_text`, written to `dir`.
+async fn with_certificate(
+    dir: &Path,
+    registered: String,
+    token_lifetime: Duration,
+    pem_text: &str,
+) -> (Simulator, Running, std::path::PathBuf) {
     let sim = Simulator::start(SimOptions {
-        // Both registered, as during a real rotation; short tokens so the
-        // exporter asks again soon.
-        client_certificate: Some(format!("{}{}", a.cert_pem, b.cert_pem)),
-        token_lifetime: Duration::from_secs(2),
+        client_certificate: Some(registered),
+        token_lifetime,
         ..SimOptions::default()
     })
     .await
     .unwrap();
-    let pem = dir.path().join("contoso.pem");
-    write(&pem, &a.pem_pkcs8);
+    let pem = dir.join("contoso.pem");
+    write(&pem, pem_text);
     let cfg = config(
         &sim.url(),
         &format!("client_certificate_path: {}", pem.display()),
@@ -225,6 +225,24 @@ async fn certificate_rotation_and_expiry_metric() {
     let exp = Running::start(&cfg, &WebOptions::default(), &fast_retries())
         .await
         .unwrap();
+    (sim, exp, pem)
+}
+
+/// End to end: the exporter authenticates with a certificate, reports its
+/// notAfter, and picks up a rotated PEM without restart.
+#[tokio::test]
+async fn certificate_rotation_and_expiry_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b): (TestCert, TestCert) = (make(dir.path(), "a", 400), make(dir.path(), "b", 800));
+    // Both registered, as during a real rotation; short tokens so the
+    // exporter asks again soon.
+    let (sim, exp, pem) = with_certificate(
+        dir.path(),
+        format!("{}{}", a.cert_pem, b.cert_pem),
+        Duration::from_secs(2),
+        &a.pem_pkcs8,
+    )
+    .await;
     let m = success(&exp).await;
     let t = ("tenant", "contoso");
     assert_eq!(
@@ -280,21 +298,13 @@ async fn certificate_rotation_and_expiry_metric() {
 async fn unregistered_certificate_fails_the_refresh() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (make(dir.path(), "a", 365), make(dir.path(), "b", 365));
-    let sim = Simulator::start(SimOptions {
-        client_certificate: Some(a.cert_pem.clone()),
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let pem = dir.path().join("b.pem");
-    write(&pem, &b.pem_pkcs8);
-    let cfg = config(
-        &sim.url(),
-        &format!("client_certificate_path: {}", pem.display()),
-    );
-    let exp = Running::start(&cfg, &WebOptions::default(), &fast_retries())
-        .await
-        .unwrap();
+    let (sim, exp, _) = with_certificate(
+        dir.path(),
+        a.cert_pem.clone(),
+        Duration::from_secs(3600),
+        &b.pem_pkcs8,
+    )
+    .await;
     let t = ("tenant", "contoso");
     wait_for("token failure counted", Duration::from_secs(30), || async {
         let m = scrape(&exp).await;

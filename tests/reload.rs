@@ -82,6 +82,15 @@ async fn all_succeeded(url: &str, names: &[&str]) -> Vec<Sample> {
     .await
 }
 
+async fn any_tenant_simulator() -> Simulator {
+    Simulator::start(SimOptions {
+        any_tenant: true,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
 async fn post_reload(url: &str) -> (u16, String) {
     let r = reqwest::Client::new()
         .post(format!("{url}/-/reload"))
@@ -93,12 +102,7 @@ async fn post_reload(url: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn reload_adds_removes_changes_and_refuses_a_broken_file() {
-    let sim = Simulator::start(SimOptions {
-        any_tenant: true,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    let sim = any_tenant_simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yml");
     let u = sim.url();
@@ -179,12 +183,7 @@ async fn reload_adds_removes_changes_and_refuses_a_broken_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_running_binary() {
-    let sim = Simulator::start(SimOptions {
-        any_tenant: true,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    let sim = any_tenant_simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yml");
     write_config(&path, &sim.url(), &[("first", "1h")]);

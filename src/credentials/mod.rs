@@ -10,7 +10,7 @@ pub mod federated;
 pub mod managed;
 
 use crate::auth::{
-    parse_token_response, AuthError, ClientSecretCredential, Credential, IssuedToken, SecretSource,
+    post_grant, AuthError, ClientSecretCredential, Credential, IssuedToken, SecretSource,
 };
 use crate::config::{Credential as CredConfig, TenantConfig};
 use crate::metrics::Live;
@@ -81,15 +81,7 @@ pub async fn assertion_grant(
         ("client_assertion", assertion),
         ("scope", scope.as_str()),
     ];
-    let resp = http
-        .post(token_url)
-        .form(&form)
-        .send()
-        .await
-        .map_err(transport)?;
-    let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(transport)?;
-    parse_token_response(status, &body)
+    post_grant(http, token_url, &form).await
 }
 
 /// A failure before or without an HTTP status (file, transport).
@@ -99,8 +91,4 @@ pub fn local_error(message: impl Into<String>) -> AuthError {
         code: None,
         message: message.into(),
     }
-}
-
-fn transport(e: reqwest::Error) -> AuthError {
-    local_error(e.to_string())
 }
