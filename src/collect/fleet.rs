@@ -99,6 +99,10 @@ impl Fleet {
         for name in &applied.removed {
             self.store.live.remove_tenant(name);
         }
+        for name in &applied.changed {
+            // Its credential may have changed kind; a certificate sets it anew.
+            let _ = self.store.live.certificate_expiry.remove_label_values(&[name]);
+        }
 
         // Start the added and the changed ones, spread out.
         let starting: Vec<&TenantConfig> = config
