@@ -254,8 +254,10 @@ fn queries_use_known_metrics_counters_in_rate_and_rate_interval() {
                         "{at}: {} must filter job=~\"$job\"",
                         m.name
                     );
-                    let tenant_scoped =
-                        m.name.starts_with("m365_") && m.name != "m365_exporter_build_info";
+                    // Process-wide series (build info, config reload) carry no tenant.
+                    let tenant_scoped = m.name.starts_with("m365_")
+                        && m.name != "m365_exporter_build_info"
+                        && !m.name.starts_with("m365_config_");
                     if tenant_scoped {
                         assert!(
                             m.matchers.contains(r#"tenant=~"$tenant""#),

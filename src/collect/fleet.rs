@@ -101,7 +101,11 @@ impl Fleet {
         }
         for name in &applied.changed {
             // Its credential may have changed kind; a certificate sets it anew.
-            let _ = self.store.live.certificate_expiry.remove_label_values(&[name]);
+            let _ = self
+                .store
+                .live
+                .certificate_expiry
+                .remove_label_values(&[name]);
         }
 
         // Start the added and the changed ones, spread out.
