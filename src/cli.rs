@@ -100,6 +100,12 @@ pub struct SimulatorArgs {
     /// Issue tokens for any tenant id (GUID or domain): one simulator for many tenants.
     #[arg(long = "any-tenant")]
     pub any_tenant: bool,
+    /// PEM certificate(s) whose keys may sign certificate client assertions.
+    #[arg(long = "client-certificate")]
+    pub client_certificate: Option<PathBuf>,
+    /// File holding the federated token (workload identity) to accept.
+    #[arg(long = "federated-token-file")]
+    pub federated_token_file: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -155,8 +155,26 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let read = |flag: &str, p: &Option<std::path::PathBuf>| match p {
+        None => Ok(None),
+        Some(p) => std::fs::read_to_string(p)
+            .map(|s| Some(s.trim().to_string()))
+            .map_err(|e| format!("--{flag}: cannot read {}: {e}", p.display())),
+    };
+    let (client_certificate, federated_token) = match (
+        read("client-certificate", &args.client_certificate),
+        read("federated-token-file", &args.federated_token_file),
+    ) {
+        (Ok(c), Ok(f)) => (c, f),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("m365-exporter: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = SimOptions {
         listen: args.listen.clone(),
+        client_certificate,
+        federated_token,
         scenario: args.scenario.clone(),
         token_lifetime,
         any_tenant: args.any_tenant,
@@ -198,6 +216,11 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
     println!(
         "  client_secret: {}",
         m365_exporter::simulator::SIM_CLIENT_SECRET
+    );
+    println!(
+        "  managed identity: IMDS at {url}/metadata/identity/oauth2/token, App Service at {url}/msi/token (IDENTITY_HEADER={})",
+        m365_exporter::simulator::SIM_IDENTITY_HEADER,
+        url = sim.url()
     );
     server::shutdown_signal().await;
     sim.stop().await;
