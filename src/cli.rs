@@ -153,4 +153,16 @@ mod tests {
             .unwrap();
         assert!(matches!(c.command, Some(Command::Demo(_))));
     }
+
+    #[test]
+    fn tenants_shard_flag() {
+        let c = Cli::try_parse_from(["m365-exporter", "--tenants.shard=1/3"]).unwrap();
+        assert_eq!(
+            c.serve.tenants_shard,
+            Some(crate::shard::Shard { index: 1, count: 3 })
+        );
+        let e = Cli::try_parse_from(["m365-exporter", "--tenants.shard=3/3"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("0 <= i < n"), "{e}");
+    }
 }
