@@ -148,14 +148,23 @@ impl Fleet {
         self.store.tenants.store(Arc::new(list));
     }
 
-    /// Stop every tenant (process shutdown).
+    /// Stop every tenant at once (process shutdown): refreshes in flight
+    /// are cancelled, as before there was a fleet; the audit pipeline's
+    /// state file and sink are built to survive exactly that.
     pub async fn stop_all(&self) {
         let mut members = self.members.lock().await;
-        let all: Vec<Member> = members.drain().map(|(_, m)| m).collect();
-        futures::future::join_all(all.into_iter().map(stop_member)).await;
+        for (_, m) in members.drain() {
+            let _ = m.stop.send(true);
+            for task in m.tasks {
+                task.abort();
+                let _ = task.await;
+            }
+        }
     }
 }
 
+/// Stop one tenant (reload): a refresh in flight may finish within
+/// STOP_GRACE, so a restarted tenant never runs twice at once.
 async fn stop_member(m: Member) {
     let _ = m.stop.send(true);
     for mut task in m.tasks {
