@@ -106,6 +106,10 @@ pub struct SimulatorArgs {
     /// File holding the federated token (workload identity) to accept.
     #[arg(long = "federated-token-file")]
     pub federated_token_file: Option<PathBuf>,
+    /// Answer `applications(appId=…)` with 403, as Graph does without the
+    /// permission Application.Read.All.
+    #[arg(long = "app-forbidden")]
+    pub app_forbidden: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }

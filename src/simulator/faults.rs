@@ -28,6 +28,9 @@ pub struct Faults {
     pub listing_429_every: u32,
     /// Management API: every blob GET waits this long first.
     pub blob_delay: Duration,
+    /// Graph `applications(appId=…)`: 403 Authorization_RequestDenied, as
+    /// without the permission Application.Read.All.
+    pub app_forbidden: bool,
 }
 
 /// What to do with one data request.
