@@ -80,6 +80,19 @@ fn assertion_verifies_with_the_certificate_key_and_claims_are_right() {
         assert_eq!(m.not_after, c.not_after);
         let url = token_url("https://login.microsoftonline.com", SIM_TENANT_ID);
         let jwt = m.assertion(&url, SIM_CLIENT_ID).unwrap();
+        // The header as sent, read without the JWT crate: the names are Microsoft's.
+        let raw: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                jwt.split('.').next().unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(raw["alg"], "RS256");
+        assert_eq!(raw["typ"], "JWT");
+        assert_eq!(raw["x5t#S256"], c.x5t_s256.as_str());
+        assert_eq!(raw["x5t"], c.x5t.as_str());
         let header = jsonwebtoken::decode_header(&jwt).unwrap();
         assert_eq!(header.alg, Algorithm::RS256);
         assert_eq!(header.x5t_s256.as_deref(), Some(c.x5t_s256.as_str()));
