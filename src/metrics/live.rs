@@ -59,8 +59,8 @@ impl Live {
         Live {
             api_requests: counter(&r, "m365_api_requests_total", "HTTP requests to Microsoft APIs, by API, operation and HTTP status (or `error` for transport failures).", &["tenant", "api", "operation", "code"]),
             api_duration: register(&r, HistogramVec::new(
-                HistogramOpts::new("m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds.").buckets(REQUEST_BUCKETS.to_vec()),
-                &["tenant", "api", "operation"],
+                HistogramOpts::new("m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds (all tenants together: bounded at any tenant count).").buckets(REQUEST_BUCKETS.to_vec()),
+                &["api", "operation"],
             )),
             api_throttled: counter(&r, "m365_api_throttled_total", "Requests Microsoft throttled (HTTP 429, or 403 with error AF429).", &["tenant", "api", "operation"]),
             api_errors: counter(&r, "m365_api_errors_total", "Error answers from Microsoft APIs, by Microsoft error code.", &["tenant", "api", "error_code"]),
@@ -151,9 +151,7 @@ impl Live {
         ] {
             purge(c, name);
         }
-        for h in [&self.api_duration, &self.activity_delay] {
-            purge(h, name);
-        }
+        purge(&self.activity_delay, name);
         for g in [&self.token_expiry, &self.certificate_expiry] {
             purge(g, name);
         }
@@ -189,9 +187,9 @@ mod tests {
             live.api_requests
                 .with_label_values(&[t, "graph", "issues", "200"])
                 .inc();
-            live.api_duration
-                .with_label_values(&[t, "graph", "issues"])
-                .observe(0.1);
+            live.activity_delay
+                .with_label_values(&[t, "Audit.General"])
+                .observe(100.0);
             live.certificate_expiry.with_label_values(&[t]).set(1.0);
             live.token_expiry
                 .with_label_values(&[t, "https://graph.microsoft.com"])
@@ -203,7 +201,8 @@ mod tests {
         live.encode(None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("tenant=\"a\""), "{text}");
-        assert_eq!(text.matches("tenant=\"b\"").count(), 16, "{text}");
+        // 1 counter, 15 histogram lines (12 buckets, +Inf, sum, count), 2 gauges.
+        assert_eq!(text.matches("tenant=\"b\"").count(), 18, "{text}");
         assert!(text.contains("m365_config_last_reload_successful 1"));
     }
 }
