@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod graph;
+pub mod healthcheck;
 pub mod http;
 pub mod logging;
 pub mod metrics;
@@ -23,6 +24,7 @@ pub mod secret;
 pub mod server;
 pub mod shard;
 pub mod simulator;
+pub mod status_page;
 pub mod timefmt;
 
 /// Version string reported by `--version` and `m365_exporter_build_info`.

@@ -4,7 +4,7 @@
 //! snapshots, tokens), changed ones restart, added ones start, removed ones
 //! stop and their series disappear.
 
-use super::runtime::{build_tenant, RuntimeOptions, Store, TenantRuntime};
+use super::runtime::{build_tenant, http_client, RuntimeOptions, Store, TenantRuntime};
 use crate::config::{Config, TenantConfig};
 use crate::metrics::Live;
 use std::collections::HashMap;
@@ -55,7 +55,7 @@ impl Fleet {
     pub fn new(live: Arc<Live>, opts: RuntimeOptions) -> Fleet {
         Fleet {
             store: Arc::new(Store::new(Vec::new(), live)),
-            http: crate::http::client(opts.connect_timeout, opts.request_timeout),
+            http: http_client(&opts),
             opts,
             members: Default::default(),
         }

@@ -64,6 +64,8 @@ pub struct RuntimeOptions {
     /// over their interval, capped at this (so a large fleet is ready
     /// within a minute but never starts as one thundering herd).
     pub first_refresh_spread: Duration,
+    /// Honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY (as curl does); off for `demo`.
+    pub env_proxy: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -73,6 +75,7 @@ impl Default for RuntimeOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             first_refresh_spread: Duration::from_secs(60),
+            env_proxy: true,
         }
     }
 }
@@ -80,13 +83,21 @@ impl Default for RuntimeOptions {
 /// Build every tenant's clients and collectors. Nothing runs until each
 /// tenant's [`TenantRuntime::spawn`].
 pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
-    let http = crate::http::client(opts.connect_timeout, opts.request_timeout);
+    let http = http_client(opts);
     let tenants = config
         .tenants
         .iter()
         .map(|t| Arc::new(build_tenant(t, &http, &live, opts)))
         .collect();
     Store::new(tenants, live)
+}
+
+/// The HTTP client every tenant shares (proxy from the environment, or not).
+pub fn http_client(opts: &RuntimeOptions) -> reqwest::Client {
+    match opts.env_proxy {
+        true => crate::http::client(opts.connect_timeout, opts.request_timeout),
+        false => crate::http::direct_client(opts.connect_timeout, opts.request_timeout),
+    }
 }
 
 /// One tenant's token cache, API client and collectors.
