@@ -504,22 +504,16 @@ fn build_tenant(
                 }
                 Credential::ClientSecret(Secret::new(s))
             } else if let Some(p) = t.client_secret_file {
-                match std::fs::read_to_string(&p) {
-                    Ok(s) if !s.trim().is_empty() => Credential::ClientSecretFile(p),
-                    Ok(_) => return Err(err("client_secret_file", format!("{} is empty", p.display()))),
-                    Err(e) => return Err(err("client_secret_file", format!("cannot read {}: {e}", p.display()))),
-                }
+                nonempty_file("client_secret_file", &p, &err)?;
+                Credential::ClientSecretFile(p)
             } else if let Some(p) = t.client_certificate_path {
                 let pem = std::fs::read(&p).map_err(|e| err("client_certificate_path", format!("cannot read {}: {e}", p.display())))?;
                 crate::credentials::CertificateMaterial::from_pem(&pem)
                     .map_err(|e| err("client_certificate_path", format!("{}: {e}", p.display())))?;
                 Credential::ClientCertificate(p)
             } else if let Some(p) = t.federated_token_file {
-                match std::fs::read_to_string(&p) {
-                    Ok(s) if !s.trim().is_empty() => Credential::FederatedTokenFile(p),
-                    Ok(_) => return Err(err("federated_token_file", format!("{} is empty", p.display()))),
-                    Err(e) => return Err(err("federated_token_file", format!("cannot read {}: {e}", p.display()))),
-                }
+                nonempty_file("federated_token_file", &p, &err)?;
+                Credential::FederatedTokenFile(p)
             } else if let Some(mi) = t.managed_identity {
                 if let Some(id) = &mi.client_id {
                     if !is_guid(id) {
@@ -619,6 +613,16 @@ fn build_tenant(
 }
 
 type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+
+/// A credential file must be readable and not blank (checked at load; the
+/// credential reads it again at every token request).
+fn nonempty_file(key: &str, p: &Path, err: &ErrFn) -> Result<(), ConfigError> {
+    match std::fs::read_to_string(p) {
+        Ok(s) if !s.trim().is_empty() => Ok(()),
+        Ok(_) => Err(err(key, format!("{} is empty", p.display()))),
+        Err(e) => Err(err(key, format!("cannot read {}: {e}", p.display()))),
+    }
+}
 
 fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
     let d = parse_duration(v).map_err(|r| err(key, r))?;
