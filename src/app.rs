@@ -38,6 +38,8 @@ pub struct Running {
     fleet: Arc<Fleet>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    /// Exclusive locks on the audit feed's files, held while running.
+    _locks: crate::activity::lock::Locks,
 }
 
 impl Running {
@@ -59,6 +61,8 @@ impl Running {
         web: &WebOptions,
         opts: &RuntimeOptions,
     ) -> std::io::Result<Running> {
+        // Before anything runs: a second exporter on the same feed files stops here.
+        let locks = crate::activity::lock::acquire(config).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(crate::cli::listen_addr(&web.listen)).await?;
         let addr = listener.local_addr()?;
         let fleet = Arc::new(Fleet::new(Arc::new(Live::new()), opts.clone()));
@@ -83,6 +87,7 @@ impl Running {
             fleet,
             stop,
             server,
+            _locks: locks,
         })
     }
 

@@ -68,7 +68,7 @@ async fn run_exporter(
         match Running::start_with(&config, source, shard, &web, &RuntimeOptions::default()).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::error!(address = %web.listen, error = %e, "cannot listen");
+                tracing::error!(address = %web.listen, error = %e, "cannot start");
                 return ExitCode::FAILURE;
             }
         };

@@ -159,7 +159,16 @@ impl Fleet {
                 task.abort();
                 let _ = task.await;
             }
+            stop_collectors(&m.runtime).await;
         }
+    }
+}
+
+/// Stop what collectors run beside their refreshes (the audit feed saves
+/// its last checkpoint).
+async fn stop_collectors(runtime: &TenantRuntime) {
+    for slot in &runtime.slots {
+        slot.collector.stop().await;
     }
 }
 
@@ -173,6 +182,7 @@ async fn stop_member(m: Member) {
             let _ = task.await;
         }
     }
+    stop_collectors(&m.runtime).await;
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub struct Live {
     pub activity_duplicates: IntCounterVec,
     pub activity_delay: HistogramVec,
     pub activity_gaps: IntCounterVec,
+    pub activity_quarantined: IntCounterVec,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -79,13 +80,14 @@ impl Live {
                 ct,
             )),
             activity_gaps: counter(&r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
+            activity_quarantined: counter(&r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
             registry: r,
         }
     }
 
     /// Every live metric family name (for the README reference check).
     pub fn metric_names(&self) -> Vec<String> {
-        let cs: [&dyn Collector; 16] = [
+        let cs: [&dyn Collector; 17] = [
             &self.api_requests,
             &self.api_duration,
             &self.api_throttled,
@@ -102,6 +104,7 @@ impl Live {
             &self.activity_duplicates,
             &self.activity_delay,
             &self.activity_gaps,
+            &self.activity_quarantined,
         ];
         cs.iter()
             .flat_map(|c| c.desc())
@@ -148,6 +151,7 @@ impl Live {
             &self.activity_records,
             &self.activity_duplicates,
             &self.activity_gaps,
+            &self.activity_quarantined,
         ] {
             purge(c, name);
         }
