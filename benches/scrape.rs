@@ -8,8 +8,11 @@ mod fixture;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fixture::{graph_data, reencode, registry_from, series_in, store};
+use m365_exporter::collect::fleet::Fleet;
+use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::collect::{messages, service_health};
 use m365_exporter::metrics::Encoding;
+use m365_exporter::reload::{ConfigSource, Reloader};
 use m365_exporter::server::{router, AppState};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -58,9 +61,16 @@ fn bench_loopback(c: &mut Criterion) {
         let series = series_in(&body);
         let reg = Arc::new(registry_from(&body));
         let (exporter, naive) = rt.block_on(async {
+            // Reloads are not benched: a reloader over an empty fleet.
+            let fleet = Fleet::new(store.live.clone(), RuntimeOptions::default());
             let state = AppState {
                 store: store.clone(),
                 telemetry_path: "/metrics".into(),
+                reloader: Arc::new(Reloader::new(
+                    ConfigSource::Environment,
+                    None,
+                    Arc::new(fleet),
+                )),
             };
             let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let exporter = l.local_addr().unwrap();

@@ -1,10 +1,13 @@
 //! Wiring: config → runtime → HTTP server, startable in-process (tests, demo).
 
+use crate::collect::fleet::{Applied, Fleet};
 use crate::collect::runtime::RuntimeOptions;
-use crate::collect::{build, Store};
-use crate::config::Config;
+use crate::collect::Store;
+use crate::config::{Config, ConfigError};
 use crate::metrics::Live;
+use crate::reload::{ConfigSource, Reloader};
 use crate::server::{serve, AppState};
+use crate::shard::Shard;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -31,16 +34,30 @@ impl Default for WebOptions {
 pub struct Running {
     pub addr: SocketAddr,
     pub store: Arc<Store>,
+    pub reloader: Arc<Reloader>,
+    fleet: Arc<Fleet>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
-    collectors: Vec<JoinHandle<()>>,
     /// Exclusive locks on the audit feed's files, held while running.
     _locks: crate::activity::lock::Locks,
 }
 
 impl Running {
+    /// Run `config`; a reload re-applies it unchanged.
     pub async fn start(
         config: &Config,
+        web: &WebOptions,
+        opts: &RuntimeOptions,
+    ) -> std::io::Result<Running> {
+        Self::start_with(config, ConfigSource::Fixed(config.clone()), None, web, opts).await
+    }
+
+    /// Run `config` (already loaded from `source` and sharded); a reload
+    /// re-reads `source`.
+    pub async fn start_with(
+        config: &Config,
+        source: ConfigSource,
+        shard: Option<Shard>,
         web: &WebOptions,
         opts: &RuntimeOptions,
     ) -> std::io::Result<Running> {
@@ -48,12 +65,16 @@ impl Running {
         let locks = crate::activity::lock::acquire(config).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(crate::cli::listen_addr(&web.listen)).await?;
         let addr = listener.local_addr()?;
-        let store = Arc::new(build(config, Arc::new(Live::new()), opts));
+        let fleet = Arc::new(Fleet::new(Arc::new(Live::new()), opts.clone()));
+        fleet.apply(config).await;
+        let store = fleet.store().clone();
+        let reloader = Arc::new(Reloader::new(source, shard, fleet.clone()));
+        reloader.loaded();
         let (stop, rx) = watch::channel(false);
-        let collectors = store.spawn(rx.clone());
         let state = AppState {
             store: store.clone(),
             telemetry_path: web.telemetry_path.clone(),
+            reloader: reloader.clone(),
         };
         let mut srx = rx;
         let server = tokio::spawn(serve(listener, state, web.max_requests, async move {
@@ -62,11 +83,17 @@ impl Running {
         Ok(Running {
             addr,
             store,
+            reloader,
+            fleet,
             stop,
             server,
-            collectors,
             _locks: locks,
         })
+    }
+
+    /// As SIGHUP: re-read the configuration and apply it.
+    pub async fn reload(&self) -> Result<Applied, ConfigError> {
+        self.reloader.reload().await
     }
 
     pub fn url(&self) -> String {
@@ -76,10 +103,7 @@ impl Running {
     /// Stop collectors and the server (in-flight requests complete).
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
-        for c in self.collectors {
-            c.abort();
-        }
-        self.store.stop_collectors().await;
+        self.fleet.stop_all().await;
         match self.server.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),

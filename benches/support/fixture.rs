@@ -89,7 +89,7 @@ pub fn store(tenants: usize) -> Store {
             })
         })
         .collect();
-    Store { tenants, live }
+    Store::new(tenants, live)
 }
 
 /// The alternative design: the same snapshot series as registry gauges,

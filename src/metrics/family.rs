@@ -251,6 +251,16 @@ impl<C: Cell> MetricVec<C> {
         self.label_names.iter().position(|l| *l == "tenant")
     }
 
+    /// Drop the series with exactly these label values; whether it existed.
+    pub fn remove_label_values(&self, values: &[&str]) -> bool {
+        let key: Box<[Box<str>]> = values.iter().map(|v| Box::from(*v)).collect();
+        self.series
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key)
+            .is_some()
+    }
+
     /// Drop every series of `tenant` (a tenant removed from the config).
     pub fn remove_tenant(&self, tenant: &str) {
         if let Some(i) = self.tenant_at() {

@@ -1,6 +1,6 @@
 //! Counters, histograms and the few gauges that change between refreshes.
 
-use super::family::{Cell, Encode, GaugeVec, HistogramVec, IntCounterVec, MetricVec};
+use super::family::{Cell, Encode, Gauge, GaugeVec, HistogramVec, IntCounterVec, MetricVec};
 use std::sync::Arc;
 
 /// Seconds; from 50 ms to a minute, for one HTTP request to Microsoft.
@@ -21,6 +21,9 @@ pub struct Live {
     pub api_errors: Arc<IntCounterVec>,
     pub token_requests: Arc<IntCounterVec>,
     pub token_expiry: Arc<GaugeVec>,
+    pub certificate_expiry: Arc<GaugeVec>,
+    pub reload_successful: Arc<Gauge>,
+    pub reload_success_timestamp: Arc<Gauge>,
     pub activity_listed: Arc<IntCounterVec>,
     pub activity_fetched: Arc<IntCounterVec>,
     pub activity_expired: Arc<IntCounterVec>,
@@ -59,6 +62,11 @@ fn gauge(
     register(reg, MetricVec::with_opts(name, help, labels, ()))
 }
 
+/// A gauge without labels: always exposed (0 until set).
+fn gauge0(reg: &mut Registry, name: &'static str, help: &'static str) -> Arc<Gauge> {
+    gauge(reg, name, help, &[]).with_label_values(&[])
+}
+
 fn histogram(
     reg: &mut Registry,
     name: &'static str,
@@ -89,6 +97,9 @@ impl Live {
             api_errors: counter(&mut r, "m365_api_errors_total", "Error answers from Microsoft APIs, by Microsoft error code.", &["tenant", "api", "error_code"]),
             token_requests: counter(&mut r, "m365_auth_token_requests_total", "OAuth token requests, by result (success, failure).", &["tenant", "result"]),
             token_expiry: gauge(&mut r, "m365_auth_token_expiry_timestamp_seconds", "Unix time the cached access token for an audience expires.", &["tenant", "audience"]),
+            certificate_expiry: gauge(&mut r, "m365_auth_certificate_expiry_timestamp_seconds", "Unix time the tenant's client certificate expires (its notAfter).", &["tenant"]),
+            reload_successful: gauge0(&mut r, "m365_config_last_reload_successful", "Whether the last configuration reload attempt succeeded (1) or was refused (0)."),
+            reload_success_timestamp: gauge0(&mut r, "m365_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load (start or reload)."),
             activity_listed: counter(&mut r, "m365_activity_content_listed_total", "Audit content blobs listed (each contentId counted once).", ct),
             activity_fetched: counter(&mut r, "m365_activity_content_fetched_total", "Audit content blobs downloaded (each contentId counted once).", ct),
             activity_expired: counter(&mut r, "m365_activity_content_expired_total", "Audit content blobs that expired before they could be downloaded: audit data lost.", ct),
@@ -120,10 +131,42 @@ impl Live {
         out.extend_from_slice(text.as_bytes());
     }
 
-    /// Drop every series of a tenant that left the configuration.
+    /// Drop every series labelled `tenant` = `name` (a tenant removed by a
+    /// reload: its series disappear instead of going stale forever).
     pub fn remove_tenant(&self, tenant: &str) {
         for f in &self.registry.0 {
             f.remove_tenant(tenant);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_tenant_drops_only_its_series() {
+        let live = Live::new();
+        for t in ["a", "b"] {
+            live.api_requests
+                .with_label_values(&[t, "graph", "issues", "200"])
+                .inc();
+            live.activity_delay
+                .with_label_values(&[t, "Audit.General"])
+                .observe(100.0);
+            live.certificate_expiry.with_label_values(&[t]).set(1.0);
+            live.token_expiry
+                .with_label_values(&[t, "https://graph.microsoft.com"])
+                .set(1.0);
+        }
+        live.reload_successful.set(1.0);
+        live.remove_tenant("a");
+        let mut out = Vec::new();
+        live.encode(None, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("tenant=\"a\""), "{text}");
+        // 1 counter, 15 histogram lines (12 buckets, +Inf, sum, count), 2 gauges.
+        assert_eq!(text.matches("tenant=\"b\"").count(), 18, "{text}");
+        assert!(text.contains("m365_config_last_reload_successful 1"));
     }
 }
