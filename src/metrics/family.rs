@@ -174,6 +174,10 @@ fn line(out: &mut String, name: &str, suffix: &str, labels: &str, le: Option<&st
     out.push(' ');
 }
 
+/// Label values, one per label name.
+type Key = Box<[Box<str>]>;
+type SeriesMap<C> = BTreeMap<Key, Series<C>>;
+
 struct Series<C> {
     /// `a="x",b="y"`, escaped, rendered once.
     labels: Box<str>,
@@ -186,7 +190,7 @@ pub struct MetricVec<C: Cell> {
     help: &'static str,
     label_names: &'static [&'static str],
     opts: C::Opts,
-    series: RwLock<BTreeMap<Box<[Box<str>]>, Series<C>>>,
+    series: RwLock<SeriesMap<C>>,
 }
 
 pub type IntCounterVec = MetricVec<Counter>;
@@ -217,7 +221,7 @@ impl<C: Cell> MetricVec<C> {
     /// created at zero on first use.
     pub fn with_label_values(&self, values: &[&str]) -> Arc<C> {
         debug_assert_eq!(values.len(), self.label_names.len(), "{}", self.name);
-        let key: Box<[Box<str>]> = values.iter().map(|v| Box::from(*v)).collect();
+        let key: Key = values.iter().map(|v| Box::from(*v)).collect();
         if let Some(s) = self.read().get(&key) {
             return s.cell.clone();
         }
@@ -243,7 +247,7 @@ impl<C: Cell> MetricVec<C> {
             .clone()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Box<[Box<str>]>, Series<C>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, SeriesMap<C>> {
         self.series.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -253,7 +257,7 @@ impl<C: Cell> MetricVec<C> {
 
     /// Drop the series with exactly these label values; whether it existed.
     pub fn remove_label_values(&self, values: &[&str]) -> bool {
-        let key: Box<[Box<str>]> = values.iter().map(|v| Box::from(*v)).collect();
+        let key: Key = values.iter().map(|v| Box::from(*v)).collect();
         self.series
             .write()
             .unwrap_or_else(|p| p.into_inner())
