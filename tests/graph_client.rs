@@ -85,7 +85,7 @@ async fn graph_error_body_is_reported_and_counted() {
     let mut text = Vec::new();
     live.encode(None, &mut text);
     let text = String::from_utf8(text).unwrap();
-    assert!(text.contains("m365_api_errors_total{api=\"graph\",error_code=\"Authorization_RequestDenied\",tenant=\"t\"} 1"), "{text}");
+    assert!(text.contains("m365_api_errors_total{tenant=\"t\",api=\"graph\",error_code=\"Authorization_RequestDenied\"} 1"), "{text}");
 }
 
 #[tokio::test]
@@ -138,6 +138,6 @@ async fn truncated_json_is_malformed_not_a_panic() {
     live.encode(None, &mut text);
     let text = String::from_utf8(text).unwrap();
     let want =
-        "m365_api_errors_total{api=\"graph\",error_code=\"MalformedResponse\",tenant=\"t\"} 1";
+        "m365_api_errors_total{tenant=\"t\",api=\"graph\",error_code=\"MalformedResponse\"} 1";
     assert!(text.contains(want), "{text}");
 }
