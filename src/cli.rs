@@ -49,7 +49,7 @@ pub struct WebArgs {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
-    /// exporter-toolkit web configuration (TLS, basic auth). Not supported yet.
+    /// exporter-toolkit web configuration: TLS, mutual TLS, basic auth, headers.
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<PathBuf>,
     /// Concurrent HTTP requests served at most; more get 503.

@@ -234,14 +234,7 @@ impl Config {
             key: key.to_string(),
             reason,
         };
-        let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
-            // serde_yaml prefixes the path ("tenants[0]: unknown field ...").
-            let msg = e.to_string();
-            match msg.split_once(": ") {
-                Some((k, r)) if !k.contains(' ') => err(k, r.to_string()),
-                _ => err("", msg),
-            }
-        })?;
+        let raw: RawFile = crate::yaml::from_str(text, source)?;
         let tenants = raw
             .tenants
             .ok_or_else(|| err("tenants", "missing: at least one tenant is required".into()))?;
@@ -324,7 +317,7 @@ impl Config {
 
     /// The effective configuration as YAML, secrets redacted.
     pub fn to_redacted_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        crate::yaml::to_string(self)
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod app;
 pub mod auth;
+pub mod basic_auth;
 pub mod cli;
 pub mod cloud;
 pub mod collect;
@@ -15,12 +16,16 @@ pub mod config;
 pub mod demo;
 pub mod graph;
 pub mod http;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod secret;
 pub mod server;
 pub mod simulator;
 pub mod timefmt;
+pub mod tls;
+pub mod web_config;
+pub mod yaml;
 
 /// Version string reported by `--version` and `m365_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

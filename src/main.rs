@@ -4,6 +4,7 @@ use m365_exporter::cli::{Cli, Command, LogArgs, ServeArgs, SimulatorArgs, WebArg
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::{parse_duration, Config, ConfigError};
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
+use m365_exporter::web_config::WebConfig;
 use m365_exporter::{demo, logging, server};
 use std::process::ExitCode;
 
@@ -28,13 +29,10 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
 }
 
 fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
-    if let Some(p) = &web.web_config_file {
-        eprintln!(
-            "m365-exporter: invalid configuration: {}: --web.config.file: TLS and basic auth are not supported yet; terminate TLS in front of the exporter",
-            p.display()
-        );
-        return Err(ExitCode::from(2));
-    }
+    let web_config = match &web.web_config_file {
+        Some(p) => WebConfig::load(p).map_err(config_exit)?,
+        None => WebConfig::default(),
+    };
     if !web.telemetry_path.starts_with('/') || web.telemetry_path == "/" {
         eprintln!("m365-exporter: invalid configuration: --web.telemetry-path: {:?} must start with / and not be /", web.telemetry_path);
         return Err(ExitCode::from(2));
@@ -43,6 +41,8 @@ fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
         listen: web.listen_address.clone(),
         telemetry_path: web.telemetry_path.clone(),
         max_requests: web.max_requests,
+        web_config,
+        ..WebOptions::default()
     })
 }
 
@@ -103,7 +103,7 @@ async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
         }
     };
     let base = match running.addr.ip().is_unspecified() {
-        true => format!("http://localhost:{}", running.addr.port()),
+        true => format!("{}://localhost:{}", running.scheme, running.addr.port()),
         false => running.url(),
     };
     println!(

@@ -372,14 +372,14 @@ const REQUIRED_ALERTS: &[&str] = &[
     "M365CertificateExpiringSoon",
 ];
 
-fn load_yaml(rel: &str) -> serde_yaml::Value {
+fn load_yaml(rel: &str) -> serde_norway::Value {
     let path = repo_root().join(rel);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"))
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"))
 }
 
-fn alert_rules() -> Vec<serde_yaml::Value> {
+fn alert_rules() -> Vec<serde_norway::Value> {
     let doc = load_yaml("alerts/m365-exporter.rules.yml");
     doc["groups"]
         .as_sequence()
