@@ -99,7 +99,10 @@ async fn token(
             expires: Instant::now() + o.token_lifetime,
         },
     );
-    let secs = o.token_lifetime.as_secs();
+    let secs = st
+        .faults()
+        .token_expires_in
+        .unwrap_or(o.token_lifetime.as_secs());
     let body = serde_json::json!({"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": value});
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
