@@ -8,6 +8,7 @@ pub mod activity;
 pub mod messages;
 pub mod runtime;
 pub mod service_health;
+pub mod supervise;
 
 pub use runtime::{build, CollectorSlot, CollectorState, Store, TenantRuntime};
 
@@ -71,6 +72,14 @@ pub trait Collector: Send + Sync {
     fn kind(&self) -> CollectorKind;
     fn interval(&self) -> Duration;
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>>;
+
+    /// A refresh still running after this is abandoned and counts as
+    /// failed: four intervals, at least two minutes.
+    fn deadline(&self) -> Duration {
+        self.interval()
+            .saturating_mul(4)
+            .max(Duration::from_secs(120))
+    }
 
     /// Asked after an `Ok` refresh: why it still failed in part, if it did
     /// (the activity feed with one content type down while the others are

@@ -149,10 +149,13 @@ impl Store {
         let mut handles = Vec::new();
         for t in &self.tenants {
             for slot in &t.slots {
-                handles.push(tokio::spawn(run_loop(
+                let (name, slot, stop) = (t.name.clone(), slot.clone(), shutdown.clone());
+                handles.push(tokio::spawn(super::supervise::supervise(
                     t.name.clone(),
                     slot.clone(),
+                    self.live.clone(),
                     shutdown.clone(),
+                    move || run_loop(name.clone(), slot.clone(), stop.clone()),
                 )));
             }
         }
@@ -244,7 +247,7 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
-        let result = slot.collector.collect().await;
+        let result = super::supervise::refresh(slot.collector.as_ref()).await;
         failures = if result.is_err() { failures + 1 } else { 0 };
         let partial = result
             .as_ref()

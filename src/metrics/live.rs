@@ -29,6 +29,7 @@ pub struct Live {
     pub activity_duplicates: IntCounterVec,
     pub activity_delay: HistogramVec,
     pub activity_gaps: IntCounterVec,
+    pub collector_panics: IntCounterVec,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -73,13 +74,14 @@ impl Live {
                 ct,
             )),
             activity_gaps: counter(&r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
+            collector_panics: counter(&r, "m365_collector_panics_total", "Collector tasks caught panicking and restarted.", &["tenant", "collector"]),
             registry: r,
         }
     }
 
     /// Every live metric family name (for the README reference check).
     pub fn metric_names(&self) -> Vec<String> {
-        let cs: [&dyn Collector; 13] = [
+        let cs: [&dyn Collector; 14] = [
             &self.api_requests,
             &self.api_duration,
             &self.api_throttled,
@@ -93,6 +95,7 @@ impl Live {
             &self.activity_duplicates,
             &self.activity_delay,
             &self.activity_gaps,
+            &self.collector_panics,
         ];
         cs.iter()
             .flat_map(|c| c.desc())
