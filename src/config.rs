@@ -494,10 +494,23 @@ fn build_tenant(
 
 type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
 
+/// Longest refresh interval: a collector refreshed less than daily is not
+/// monitoring. Bounded so no schedule arithmetic can overflow.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+
 fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
     let d = parse_duration(v).map_err(|r| err(key, r))?;
     if d.is_zero() {
         return Err(err(key, "must be greater than zero".into()));
+    }
+    // Every duration in the file has an upper bound: intervals a day, the
+    // rest Microsoft's 7-day retention (their own checks may be tighter).
+    let (max, words) = match key.ends_with("interval") {
+        true => (MAX_INTERVAL, "24h"),
+        false => (RETENTION, "7d"),
+    };
+    if d > max {
+        return Err(err(key, format!("must be at most {words}")));
     }
     Ok(d)
 }
@@ -708,6 +721,21 @@ tenants:
         let e = fails(&OK.replace("interval: 30s", "interval: 30 parsecs"));
         assert_eq!(e.key, "tenants[0].service_health.interval");
         assert!(e.reason.contains("not a duration"));
+    }
+
+    #[test]
+    fn durations_have_upper_bounds() {
+        let e = fails(&OK.replace("interval: 30s", "interval: 25h"));
+        assert_eq!(e.key, "tenants[0].service_health.interval");
+        assert_eq!(e.reason, "must be at most 24h");
+        let e = fails(&OK.replace("interval: 30s", "interval: 584542046090y"));
+        assert_eq!(e.key, "tenants[0].service_health.interval");
+        let e = fails(&OK.replace(
+            "messages: {enabled: false}",
+            "activity: {enabled: true, lookback: 30d}",
+        ));
+        assert_eq!(e.key, "tenants[0].activity.lookback");
+        assert!(parse(&OK.replace("interval: 30s", "interval: 24h")).is_ok());
     }
 
     #[test]

@@ -126,10 +126,11 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         return c;
     }
     let token_lifetime = match parse_duration(&args.token_lifetime) {
-        Ok(d) if !d.is_zero() => d,
+        // Bounded: the simulator adds it to the clock.
+        Ok(d) if !d.is_zero() && d <= std::time::Duration::from_secs(7 * 86_400) => d,
         Ok(_) | Err(_) => {
             eprintln!(
-                "m365-exporter: --token-lifetime: {:?} is not a duration like 5s or 1h",
+                "m365-exporter: --token-lifetime: {:?} is not a duration like 5s or 1h (at most 7d)",
                 args.token_lifetime
             );
             return ExitCode::from(2);
