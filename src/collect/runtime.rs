@@ -181,12 +181,23 @@ impl Store {
             .iter()
             .filter(|t| only.is_none_or(|n| n == t.name))
             .collect();
-        let states: Vec<(&str, CollectorKind, arc_swap::Guard<Arc<CollectorState>>)> = tenants
+        #[allow(clippy::type_complexity)]
+        let states: Vec<(
+            &str,
+            CollectorKind,
+            Duration,
+            arc_swap::Guard<Arc<CollectorState>>,
+        )> = tenants
             .iter()
             .flat_map(|t| {
-                t.slots
-                    .iter()
-                    .map(|s| (t.name.as_str(), s.collector.kind(), s.state.load()))
+                t.slots.iter().map(|s| {
+                    (
+                        t.name.as_str(),
+                        s.collector.kind(),
+                        s.collector.interval(),
+                        s.state.load(),
+                    )
+                })
             })
             .collect();
         let mut out = Vec::with_capacity(16 * 1024);
@@ -204,10 +215,16 @@ impl Store {
                         1.0,
                     );
                 }
+                Family::CollectorInterval => {
+                    for (tenant, kind, interval, _) in &states {
+                        let labels = [("tenant", *tenant), ("collector", kind.as_str())];
+                        write_sample(&mut line, fam.name(), &labels, interval.as_secs_f64());
+                    }
+                }
                 Family::CollectorSuccess
                 | Family::CollectorLastSuccess
                 | Family::CollectorDuration => {
-                    for (tenant, kind, st) in &states {
+                    for (tenant, kind, _, st) in &states {
                         if !st.attempted {
                             continue;
                         }
@@ -223,7 +240,7 @@ impl Store {
                     }
                 }
                 _ => {
-                    for (_, _, st) in &states {
+                    for (_, _, _, st) in &states {
                         if let Some(b) = st.outcome.as_ref().and_then(|o| o.rendered.get(fam)) {
                             out.extend_from_slice(b);
                         }

@@ -23,6 +23,8 @@ pub const SPEC_METRICS: &[&str] = &[
     "m365_collector_success",
     "m365_collector_last_success_timestamp_seconds",
     "m365_collector_duration_seconds",
+    "m365_collector_interval_seconds",
+    "m365_collector_panics_total",
     "m365_api_requests_total",
     "m365_api_request_duration_seconds",
     "m365_api_throttled_total",
