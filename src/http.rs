@@ -82,6 +82,15 @@ pub fn error_label(code: Option<&str>, status: u16) -> String {
     }
 }
 
+/// `error_code` of an answer too large to read: a 2xx is unreadable
+/// (`MalformedResponse`), an error is its status.
+fn error_label_too_large(status: u16) -> String {
+    match status {
+        200..=299 => MALFORMED.to_string(),
+        _ => error_label(None, status),
+    }
+}
+
 /// The longest `Retry-After` taken literally; a larger one (10^12 s from a
 /// confused proxy) is read as this, so no deadline arithmetic overflows.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -403,8 +412,19 @@ impl ApiClient {
                             }
                             (err, retry_after_of(&headers))
                         }
-                        // Asking again returns the same oversized body.
-                        Err(e @ ApiError::TooLarge { .. }) => return Err(e),
+                        // Asking again returns the same oversized body. An
+                        // answer too large to read is an unreadable one.
+                        Err(e @ ApiError::TooLarge { .. }) => {
+                            self.live
+                                .api_errors
+                                .with_label_values(&[
+                                    self.tenant.as_str(),
+                                    call.api.as_str(),
+                                    &error_label_too_large(status),
+                                ])
+                                .inc();
+                            return Err(e);
+                        }
                         Err(e) => (e, None),
                     }
                 }

@@ -124,9 +124,58 @@ async fn next_link_to_a_foreign_host_is_refused() {
         ))
         .mount(&s)
         .await;
-    let (g, _) = client(&s.uri());
+    let (g, live) = client(&s.uri());
     let e = g.health_overviews().await.unwrap_err();
     assert!(matches!(e, ApiError::ForeignHost { .. }), "{e}");
+    let mut text = Vec::new();
+    live.encode(None, &mut text);
+    let text = String::from_utf8(text).unwrap();
+    let want = "m365_api_errors_total{api=\"graph\",error_code=\"ForeignHost\",tenant=\"t\"} 1";
+    assert!(text.contains(want), "{text}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_off_host() {
+    let s = server().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(LIST))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("Location", format!("{}/steal", elsewhere.uri())),
+        )
+        .mount(&s)
+        .await;
+    let (g, _) = client(&s.uri());
+    let e = g.health_overviews().await.unwrap_err();
+    assert_eq!(e.status(), Some(302), "{e}");
+    elsewhere.verify().await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_counts_as_malformed() {
+    let s = server().await;
+    Mock::given(method("GET"))
+        .and(path(LIST))
+        .respond_with(ResponseTemplate::new(200).set_body_string(" ".repeat(17 * 1024 * 1024)))
+        .mount(&s)
+        .await;
+    let (g, live) = client(&s.uri());
+    assert!(matches!(
+        g.health_overviews().await.unwrap_err(),
+        ApiError::TooLarge { .. }
+    ));
+    let mut text = Vec::new();
+    live.encode(None, &mut text);
+    let text = String::from_utf8(text).unwrap();
+    let want =
+        "m365_api_errors_total{api=\"graph\",error_code=\"MalformedResponse\",tenant=\"t\"} 1";
+    assert!(text.contains(want), "{text}");
 }
 
 #[tokio::test]
