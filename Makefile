@@ -1,7 +1,7 @@
 # `make test` is the one command that runs every check; CI runs exactly it.
 CARGO ?= cargo
 
-.PHONY: test deps fmt clippy unit check-alerts check-metrics interop demo bench
+.PHONY: test deps fmt clippy unit check-alerts check-metrics interop demo bench fuzz
 
 test: deps fmt clippy unit check-alerts check-metrics interop
 
@@ -34,3 +34,8 @@ demo:
 
 bench:
 	$(CARGO) bench
+
+# cargo-fuzz on nightly, every target FUZZ_SECONDS (default 60) each; not part of
+# `make test` (tests/garbage_input.rs is its stable smoke run).
+fuzz:
+	bash scripts/fuzz.sh
