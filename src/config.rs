@@ -218,12 +218,7 @@ pub const DEFAULT_LISTEN: &str = ":9865";
 impl Config {
     /// Read and validate a YAML file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let source = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            source: source.clone(),
-            key: String::new(),
-            reason: format!("cannot read file: {e}"),
-        })?;
+        let (text, source) = crate::yaml::read_file(path)?;
         Self::parse(&text, &source)
     }
 

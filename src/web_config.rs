@@ -116,12 +116,7 @@ pub const CURVES: &[&str] = &["X25519", "CurveP256", "CurveP384"];
 
 impl WebConfig {
     pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
-        let source = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            source: source.clone(),
-            key: String::new(),
-            reason: format!("cannot read file: {e}"),
-        })?;
+        let (text, source) = crate::yaml::read_file(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let cfg = Self::parse(&text, &source, base)?;
         // Fail at start, not at the first handshake, on unreadable or

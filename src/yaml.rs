@@ -7,6 +7,19 @@ use crate::config::ConfigError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// Read a configuration file: `(text, source name)`, or an error naming it.
+pub fn read_file(path: &std::path::Path) -> Result<(String, String), ConfigError> {
+    let source = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, source)),
+        Err(e) => Err(ConfigError {
+            source,
+            key: String::new(),
+            reason: format!("cannot read file: {e}"),
+        }),
+    }
+}
+
 /// Parse `text`; a problem names `source`, the key path and the reason.
 pub fn from_str<T: DeserializeOwned>(text: &str, source: &str) -> Result<T, ConfigError> {
     serde_norway::from_str(text).map_err(|e| {

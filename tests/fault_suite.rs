@@ -9,6 +9,7 @@
 //! content is lost, nothing panicked, the label space stayed bounded, and no
 //! log line of the whole suite carries a secret or a token.
 
+mod activity_support;
 mod support;
 
 use m365_exporter::app::{Running, WebOptions};
@@ -18,27 +19,8 @@ use m365_exporter::http::RetryPolicy;
 use m365_exporter::simulator::{
     Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
 };
-use std::io::Write;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use support::{get, parse, select, sum, wait_for, Sample};
-
-static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn config(url: &str) -> Config {
     let yaml = format!(
@@ -120,11 +102,7 @@ async fn phase(sim: &Simulator, exp: &Running, name: &str, fault: Faults) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(|| Capture)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .try_init();
+    activity_support::capture_logs_at(tracing::Level::DEBUG);
     // Short tokens: the exporter renews often, so token faults bite.
     let sim = Simulator::start(SimOptions {
         token_lifetime: Duration::from_secs(3),
@@ -286,10 +264,9 @@ async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
     // The secret-scanning test over every log line of the whole suite.
     let tokens: Vec<String> = sim.state().tokens.lock().unwrap().keys().cloned().collect();
     assert!(!tokens.is_empty());
-    let logs =
-        String::from_utf8_lossy(&LOGS.get_or_init(Default::default).lock().unwrap()).into_owned();
-    assert!(logs.lines().count() > 20, "logs captured");
-    for line in logs.lines() {
+    let logs = activity_support::log_lines(&[]);
+    assert!(logs.len() > 20, "logs captured");
+    for line in &logs {
         assert!(!line.contains(SIM_CLIENT_SECRET), "secret in log: {line}");
         assert!(
             !line.to_ascii_lowercase().contains("bearer "),

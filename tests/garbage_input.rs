@@ -50,24 +50,29 @@ fn random_mutations_never_panic() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x365);
     let alphabet = b"{}[]\":,\\0123456789.eE+-tfnul \xff\xc3\xa9\n";
     for _ in 0..20_000 {
-        let mut b = SAMPLES[rng.random_range(0..SAMPLES.len())]
-            .as_bytes()
-            .to_vec();
-        for _ in 0..rng.random_range(1..6) {
-            let i = rng.random_range(0..b.len());
-            match rng.random_range(0..3) {
-                0 => b[i] = alphabet[rng.random_range(0..alphabet.len())],
-                1 => {
-                    b.remove(i);
-                }
-                _ => b.insert(i, alphabet[rng.random_range(0..alphabet.len())]),
-            }
-            if b.is_empty() {
-                break;
-            }
-        }
-        all_parsers(&b);
+        all_parsers(&mutate(&mut rng, SAMPLES, alphabet));
     }
+}
+
+/// One of `samples` with 1–5 random byte changes, insertions or removals.
+fn mutate(rng: &mut rand::rngs::StdRng, samples: &[&str], alphabet: &[u8]) -> Vec<u8> {
+    let mut b = samples[rng.random_range(0..samples.len())]
+        .as_bytes()
+        .to_vec();
+    for _ in 0..rng.random_range(1..6) {
+        let i = rng.random_range(0..b.len());
+        match rng.random_range(0..3) {
+            0 => b[i] = alphabet[rng.random_range(0..alphabet.len())],
+            1 => {
+                b.remove(i);
+            }
+            _ => b.insert(i, alphabet[rng.random_range(0..alphabet.len())]),
+        }
+        if b.is_empty() {
+            break;
+        }
+    }
+    b
 }
 
 const YAML_SAMPLES: &[&str] = &[
@@ -95,22 +100,7 @@ fn config_files_never_panic() {
         }
     }
     for _ in 0..3_000 {
-        let mut b = YAML_SAMPLES[rng.random_range(0..YAML_SAMPLES.len())]
-            .as_bytes()
-            .to_vec();
-        for _ in 0..rng.random_range(1..6) {
-            let i = rng.random_range(0..b.len());
-            match rng.random_range(0..3) {
-                0 => b[i] = alphabet[rng.random_range(0..alphabet.len())],
-                1 => {
-                    b.remove(i);
-                }
-                _ => b.insert(i, alphabet[rng.random_range(0..alphabet.len())]),
-            }
-            if b.is_empty() {
-                break;
-            }
-        }
+        let b = mutate(&mut rng, YAML_SAMPLES, alphabet);
         if let Ok(t) = std::str::from_utf8(&b) {
             parse(t);
         }

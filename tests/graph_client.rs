@@ -15,6 +15,12 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const TENANT: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
 const LIST: &str = "/v1.0/admin/serviceAnnouncement/healthOverviews";
 
+fn exposition(live: &Live) -> String {
+    let mut text = Vec::new();
+    live.encode(None, &mut text);
+    String::from_utf8(text).unwrap()
+}
+
 async fn server() -> MockServer {
     let s = MockServer::start().await;
     Mock::given(method("POST"))
@@ -108,9 +114,7 @@ async fn graph_error_body_is_reported_and_counted() {
     let (g, live) = client(&s.uri());
     let e = g.issues().await.unwrap_err();
     assert_eq!(e.to_string(), "issues: HTTP 403 Authorization_RequestDenied: Insufficient privileges to complete the operation.");
-    let mut text = Vec::new();
-    live.encode(None, &mut text);
-    let text = String::from_utf8(text).unwrap();
+    let text = exposition(&live);
     assert!(text.contains("m365_api_errors_total{api=\"graph\",error_code=\"Authorization_RequestDenied\",tenant=\"t\"} 1"), "{text}");
 }
 
@@ -127,9 +131,7 @@ async fn next_link_to_a_foreign_host_is_refused() {
     let (g, live) = client(&s.uri());
     let e = g.health_overviews().await.unwrap_err();
     assert!(matches!(e, ApiError::ForeignHost { .. }), "{e}");
-    let mut text = Vec::new();
-    live.encode(None, &mut text);
-    let text = String::from_utf8(text).unwrap();
+    let text = exposition(&live);
     let want = "m365_api_errors_total{api=\"graph\",error_code=\"ForeignHost\",tenant=\"t\"} 1";
     assert!(text.contains(want), "{text}");
 }
@@ -158,27 +160,6 @@ async fn redirects_are_not_followed_off_host() {
 }
 
 #[tokio::test]
-async fn an_oversized_body_counts_as_malformed() {
-    let s = server().await;
-    Mock::given(method("GET"))
-        .and(path(LIST))
-        .respond_with(ResponseTemplate::new(200).set_body_string(" ".repeat(17 * 1024 * 1024)))
-        .mount(&s)
-        .await;
-    let (g, live) = client(&s.uri());
-    assert!(matches!(
-        g.health_overviews().await.unwrap_err(),
-        ApiError::TooLarge { .. }
-    ));
-    let mut text = Vec::new();
-    live.encode(None, &mut text);
-    let text = String::from_utf8(text).unwrap();
-    let want =
-        "m365_api_errors_total{api=\"graph\",error_code=\"MalformedResponse\",tenant=\"t\"} 1";
-    assert!(text.contains(want), "{text}");
-}
-
-#[tokio::test]
 async fn retries_5xx_and_then_gives_up() {
     let s = server().await;
     Mock::given(method("GET"))
@@ -194,25 +175,32 @@ async fn retries_5xx_and_then_gives_up() {
     s.verify().await;
 }
 
-#[tokio::test]
-async fn truncated_json_is_malformed_not_a_panic() {
+/// A 2xx answer with `body` to the health overviews: its error and the exposition.
+async fn unreadable_2xx(body: String) -> (ApiError, String) {
     let s = server().await;
     Mock::given(method("GET"))
         .and(path(LIST))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string("{\"value\": [{\"id\": \"S0\", \"serv"),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
         .mount(&s)
         .await;
     let (g, live) = client(&s.uri());
-    assert!(matches!(
-        g.health_overviews().await.unwrap_err(),
-        ApiError::Malformed { .. }
-    ));
-    let mut text = Vec::new();
-    live.encode(None, &mut text);
-    let text = String::from_utf8(text).unwrap();
-    let want =
-        "m365_api_errors_total{api=\"graph\",error_code=\"MalformedResponse\",tenant=\"t\"} 1";
-    assert!(text.contains(want), "{text}");
+    let e = g.health_overviews().await.unwrap_err();
+    (e, exposition(&live))
+}
+
+const MALFORMED_COUNTED: &str =
+    "m365_api_errors_total{api=\"graph\",error_code=\"MalformedResponse\",tenant=\"t\"} 1";
+
+#[tokio::test]
+async fn truncated_json_is_malformed_not_a_panic() {
+    let (e, text) = unreadable_2xx("{\"value\": [{\"id\": \"S0\", \"serv".into()).await;
+    assert!(matches!(e, ApiError::Malformed { .. }), "{e}");
+    assert!(text.contains(MALFORMED_COUNTED), "{text}");
+}
+
+#[tokio::test]
+async fn an_oversized_body_counts_as_malformed() {
+    let (e, text) = unreadable_2xx(" ".repeat(17 * 1024 * 1024)).await;
+    assert!(matches!(e, ApiError::TooLarge { .. }), "{e}");
+    assert!(text.contains(MALFORMED_COUNTED), "{text}");
 }
