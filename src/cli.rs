@@ -93,6 +93,10 @@ pub struct SimulatorArgs {
     /// Lifetime of issued tokens, e.g. 5s or 1h.
     #[arg(long = "token-lifetime", default_value = "1h")]
     pub token_lifetime: String,
+    /// Answer `applications(appId=…)` with 403, as Graph does without the
+    /// permission Application.Read.All.
+    #[arg(long = "app-forbidden")]
+    pub app_forbidden: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }

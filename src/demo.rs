@@ -22,6 +22,9 @@ tenants:
     # A small request budget makes the first catch-up take a few polls, so
     # the backlog and blob lag panels show a feed behind and draining.
     activity: {{enabled: true, interval: 15s, lookback: 2d, start_subscriptions: true, requests_per_minute: 60}}
+    # The simulated app registration: the `incident` scenario's client
+    # secret expires in 20 days, so the expiry panel and warning show.
+    app_credentials: {{enabled: true}}
 "#
     );
     match Config::parse(&yaml, "demo") {
@@ -56,5 +59,6 @@ mod tests {
         let c = super::config("http://127.0.0.1:1");
         assert_eq!(c.tenants[0].name, "contoso");
         assert!(c.tenants[0].activity.enabled);
+        assert!(c.tenants[0].app_credentials.enabled);
     }
 }

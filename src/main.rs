@@ -143,14 +143,17 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         // --faults: the periodic pattern on every data API, plus Microsoft's
         // own throttling shapes on the audit feed (AF429 as 403 on blobs,
         // 429 with Retry-After on listings).
-        faults: match args.faults {
-            true => Faults {
-                chaos: true,
-                blob_af429_every: 5,
-                listing_429_every: 7,
-                ..Faults::default()
-            },
-            false => Faults::default(),
+        faults: Faults {
+            app_forbidden: args.app_forbidden,
+            ..match args.faults {
+                true => Faults {
+                    chaos: true,
+                    blob_af429_every: 5,
+                    listing_429_every: 7,
+                    ..Faults::default()
+                },
+                false => Faults::default(),
+            }
         },
         ..SimOptions::default()
     };

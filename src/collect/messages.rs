@@ -1,6 +1,7 @@
 //! `messages`: Graph message-center posts → counts by category and severity,
 //! major changes, action-required deadlines.
 
+use super::services::ServiceFilter;
 use super::{CollectError, Collector, CollectorKind, Outcome};
 use crate::graph::{GraphClient, Message};
 use crate::metrics::{Family, SnapshotWriter};
@@ -19,6 +20,8 @@ pub struct MessagesCollector {
     pub tenant: String,
     pub graph: Arc<GraphClient>,
     pub interval: Duration,
+    /// The tenant's service selection (shared with its `service_health` collector).
+    pub services: Arc<ServiceFilter>,
 }
 
 impl Collector for MessagesCollector {
@@ -30,7 +33,15 @@ impl Collector for MessagesCollector {
     }
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
         Box::pin(async move {
-            let messages = self.graph.messages().await?;
+            let messages = if self.services.is_all() {
+                self.graph.messages().await?
+            } else {
+                // Posts name services by display name: healthOverviews maps
+                // them to the ids the selection uses (one more small call).
+                let (overviews, messages) =
+                    tokio::try_join!(self.graph.health_overviews(), self.graph.messages())?;
+                self.services.messages(&overviews, messages)
+            };
             Ok(render(&self.tenant, &messages, now_unix()))
         })
     }

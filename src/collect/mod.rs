@@ -5,9 +5,11 @@
 //! page shows) and swaps it in atomically; a scrape only reads those.
 
 pub mod activity;
+pub mod app_credentials;
 pub mod messages;
 pub mod runtime;
 pub mod service_health;
+pub mod services;
 pub mod supervise;
 
 pub use runtime::{build, CollectorSlot, CollectorState, Store, TenantRuntime};
@@ -21,6 +23,7 @@ pub enum CollectorKind {
     ServiceHealth,
     Messages,
     Activity,
+    AppCredentials,
 }
 
 impl CollectorKind {
@@ -29,6 +32,7 @@ impl CollectorKind {
             CollectorKind::ServiceHealth => "service_health",
             CollectorKind::Messages => "messages",
             CollectorKind::Activity => "activity",
+            CollectorKind::AppCredentials => "app_credentials",
         }
     }
 }

@@ -3,8 +3,10 @@
 //! renders everything for a scrape.
 
 use super::activity::ActivityCollector;
+use super::app_credentials::AppCredentialsCollector;
 use super::messages::MessagesCollector;
 use super::service_health::ServiceHealthCollector;
+use super::services::ServiceFilter;
 use super::{CollectError, Collector, CollectorKind, Outcome};
 use crate::auth::{ClientSecretCredential, Credential, SecretSource, TokenProvider};
 use crate::config::{Config, Credential as CredConfig, TenantConfig};
@@ -106,12 +108,17 @@ pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
                 &roots,
             ));
             let graph = Arc::new(GraphClient::new(api.clone(), &t.endpoints.graph));
+            let services = Arc::new(ServiceFilter::new(
+                &t.name,
+                t.service_health.services.clone(),
+            ));
             let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
             if t.service_health.enabled {
                 collectors.push(Arc::new(ServiceHealthCollector {
                     tenant: t.name.clone(),
                     graph: graph.clone(),
                     interval: t.service_health.interval,
+                    services: services.clone(),
                 }));
             }
             if t.messages.enabled {
@@ -119,6 +126,15 @@ pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
                     tenant: t.name.clone(),
                     graph: graph.clone(),
                     interval: t.messages.interval,
+                    services,
+                }));
+            }
+            if t.app_credentials.enabled {
+                collectors.push(Arc::new(AppCredentialsCollector {
+                    tenant: t.name.clone(),
+                    client_id: t.client_id.clone(),
+                    graph: graph.clone(),
+                    interval: t.app_credentials.interval,
                 }));
             }
             if t.activity.enabled {

@@ -1,6 +1,7 @@
 //! `service_health`: Graph healthOverviews and issues → service status,
 //! operational flag, active issues by classification, issue info.
 
+use super::services::ServiceFilter;
 use super::{CollectError, Collector, CollectorKind, Outcome, ServiceRow};
 use crate::graph::{GraphClient, HealthOverview, Issue};
 use crate::metrics::{Family, SnapshotWriter};
@@ -33,6 +34,8 @@ pub struct ServiceHealthCollector {
     pub tenant: String,
     pub graph: Arc<GraphClient>,
     pub interval: Duration,
+    /// The tenant's service selection (shared with its `messages` collector).
+    pub services: Arc<ServiceFilter>,
 }
 
 impl Collector for ServiceHealthCollector {
@@ -46,6 +49,7 @@ impl Collector for ServiceHealthCollector {
         Box::pin(async move {
             let (overviews, issues) =
                 tokio::try_join!(self.graph.health_overviews(), self.graph.issues())?;
+            let (overviews, issues) = self.services.health(overviews, issues);
             Ok(render(&self.tenant, &overviews, &issues))
         })
     }

@@ -43,6 +43,9 @@ pub struct Faults {
     pub unknown_error_codes: bool,
     /// Token answers say this `expires_in` (the token itself lives as usual).
     pub token_expires_in: Option<u64>,
+    /// Graph `applications(appId=…)`: 403 Authorization_RequestDenied, as
+    /// without the permission Application.Read.All.
+    pub app_forbidden: bool,
 }
 
 /// What to do with one data request.
