@@ -1,6 +1,7 @@
 //! `m365-exporter demo`: the simulator on a free loopback port and the
 //! exporter against it, one command, no Microsoft account.
 
+use crate::collect::runtime::RuntimeOptions;
 use crate::config::{Config, TenantConfig};
 use crate::simulator::{
     AuditOptions, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
@@ -45,6 +46,15 @@ pub async fn start_simulator(scenario: &str) -> Result<Simulator, crate::simulat
         ..SimOptions::default()
     })
     .await
+}
+
+/// The demo's exporter talks to its own simulator directly, whatever
+/// HTTPS_PROXY/HTTP_PROXY say: the simulator is this process.
+pub fn runtime_options() -> RuntimeOptions {
+    RuntimeOptions {
+        env_proxy: false,
+        ..RuntimeOptions::default()
+    }
 }
 
 /// The demo tenant, for tests that tweak it.

@@ -62,6 +62,8 @@ pub struct Message {
     pub action_required_by_date_time: Option<String>,
     #[serde(default)]
     pub services: Option<Vec<String>>,
+    #[serde(default)]
+    pub title: Option<String>,
 }
 
 /// The app registration as `$select=passwordCredentials,keyCredentials`

@@ -95,7 +95,7 @@ async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
         }
     };
     let config = demo::config(&sim.url());
-    let running = match Running::start(&config, &web, &RuntimeOptions::default()).await {
+    let running = match Running::start(&config, &web, &demo::runtime_options()).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("m365-exporter: cannot listen on {}: {e}", web.listen);
@@ -197,6 +197,26 @@ fn check_config(path: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
+async fn healthcheck(args: m365_exporter::cli::HealthcheckArgs) -> ExitCode {
+    let timeout = match parse_duration(&args.timeout) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            eprintln!(
+                "m365-exporter: --timeout: {:?} is not a duration like 5s",
+                args.timeout
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match m365_exporter::healthcheck::check(&args.listen_address, timeout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("m365-exporter: unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -206,5 +226,6 @@ async fn main() -> ExitCode {
         Some(Command::Demo(a)) => run_demo(a).await,
         Some(Command::Simulator(a)) => run_simulator(a).await,
         Some(Command::CheckConfig(a)) => check_config(a.config_file.as_deref()),
+        Some(Command::Healthcheck(a)) => healthcheck(a).await,
     }
 }

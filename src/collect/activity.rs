@@ -10,7 +10,7 @@
 //! subscription, …) is logged once per change and makes the refresh a partial
 //! failure; the other types keep being listed, fetched and reported.
 
-use super::{CollectError, Collector, CollectorKind, Outcome};
+use super::{CollectError, Collector, CollectorKind, FeedRow, Outcome};
 use crate::activity::client::ManagementClient;
 use crate::activity::recent::key;
 use crate::activity::records::{parse_blob, push_line};
@@ -643,6 +643,7 @@ impl ActivityCollector {
 
     fn render(&self, g: &Inner, now: i64) -> Outcome {
         let mut w = SnapshotWriter::new();
+        let mut feed = Vec::with_capacity(self.cfg.content_types.len());
         for ct in &self.cfg.content_types {
             let labels = [
                 ("tenant", self.tenant.as_str()),
@@ -661,10 +662,19 @@ impl ActivityCollector {
             if let Some(t) = g.state.newest.get(ct) {
                 w.sample(Family::ActivityLastContent, &labels, *t as f64);
             }
+            feed.push(FeedRow {
+                content_type: ct.clone(),
+                subscribed: g.subs.get(ct).and_then(|s| s.enabled),
+                backlog_blobs: waiting.blobs as u64,
+                oldest_pending_unix: waiting.oldest_created,
+                newest_content_unix: g.state.newest.get(ct).copied(),
+                problem: g.reported.get(ct).map(Problem::short),
+            });
         }
         Outcome {
             rendered: w.finish(),
-            services: Vec::new(),
+            feed,
+            ..Outcome::default()
         }
     }
 }

@@ -84,7 +84,7 @@ pub fn render(tenant: &str, app: &Application) -> Outcome {
     }
     Outcome {
         rendered: w.finish(),
-        services: Vec::new(),
+        ..Outcome::default()
     }
 }
 

@@ -2,7 +2,7 @@
 //! major changes, action-required deadlines.
 
 use super::services::ServiceFilter;
-use super::{CollectError, Collector, CollectorKind, Outcome};
+use super::{ActionRow, CollectError, Collector, CollectorKind, Outcome};
 use crate::graph::{GraphClient, Message};
 use crate::metrics::{Family, SnapshotWriter};
 use crate::timefmt::{now_unix, parse_unix};
@@ -62,6 +62,7 @@ pub fn render(tenant: &str, messages: &[Message], now: f64) -> Outcome {
         action.insert(s, 0);
     }
     let mut next_deadline: Option<f64> = None;
+    let mut actions = Vec::new();
     for m in messages {
         let sev = m.severity.as_str();
         *by_cat.entry((m.category.as_str(), sev)).or_default() += 1;
@@ -76,6 +77,13 @@ pub fn render(tenant: &str, messages: &[Message], now: f64) -> Outcome {
             if t > now {
                 *action.entry(sev).or_default() += 1;
                 next_deadline = Some(next_deadline.map_or(t, |n: f64| n.min(t)));
+                actions.push(ActionRow {
+                    id: m.id.clone(),
+                    title: m.title.clone().unwrap_or_default(),
+                    category: m.category.clone(),
+                    severity: m.severity.clone(),
+                    deadline_unix: t,
+                });
             }
         }
     }
@@ -108,9 +116,12 @@ pub fn render(tenant: &str, messages: &[Message], now: f64) -> Outcome {
     if let Some(t) = next_deadline {
         w.sample(Family::MessagesNextAction, &[("tenant", tenant)], t);
     }
+    // Soonest deadline first, as the status page lists them.
+    actions.sort_by(|a, b| a.deadline_unix.total_cmp(&b.deadline_unix));
     Outcome {
         rendered: w.finish(),
-        services: Vec::new(),
+        actions,
+        ..Outcome::default()
     }
 }
 
@@ -126,6 +137,7 @@ mod tests {
             is_major_change: Some(major),
             action_required_by_date_time: deadline.map(str::to_string),
             services: None,
+            title: Some(format!("{cat} {sev}")),
         }
     }
 
@@ -156,6 +168,18 @@ mod tests {
         assert_eq!(
             get(Family::MessagesNextAction),
             "m365_service_message_next_action_required_timestamp_seconds{tenant=\"t\"} 1036800\n"
+        );
+        let deadlines: Vec<(f64, &str)> = o
+            .actions
+            .iter()
+            .map(|a| (a.deadline_unix, a.title.as_str()))
+            .collect();
+        assert_eq!(
+            deadlines,
+            [
+                (1_036_800.0, "planForChange high"),
+                (1_123_200.0, "stayInformed normal")
+            ]
         );
     }
 }

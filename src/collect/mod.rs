@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod app_credentials;
 pub mod messages;
+pub mod page;
 pub mod runtime;
 pub mod service_health;
 pub mod services;
@@ -37,22 +38,19 @@ impl CollectorKind {
     }
 }
 
-/// One service as the status page lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceRow {
-    pub service_id: String,
-    pub name: String,
-    pub status: String,
-    pub operational: bool,
-    pub incidents: u32,
-    pub advisories: u32,
-}
+pub use page::{ActionRow, FeedRow, IssueRow, ServiceRow};
 
 /// What one successful refresh produced.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub rendered: Rendered,
     pub services: Vec<ServiceRow>,
+    /// Unresolved service issues (status page).
+    pub issues: Vec<IssueRow>,
+    /// Message-center posts with a deadline ahead (status page).
+    pub actions: Vec<ActionRow>,
+    /// The audit feed per content type (status page).
+    pub feed: Vec<FeedRow>,
 }
 
 /// A refresh failure: what went wrong, in one log-friendly line.

@@ -59,6 +59,8 @@ pub struct RuntimeOptions {
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// Honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY (as curl does); off for `demo`.
+    pub env_proxy: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -67,6 +69,7 @@ impl Default for RuntimeOptions {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            env_proxy: true,
         }
     }
 }
@@ -86,7 +89,10 @@ fn credential(t: &TenantConfig) -> Arc<dyn Credential> {
 
 /// Build every tenant's clients and collectors. Nothing runs until [`Store::spawn`].
 pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
-    let http = crate::http::client(opts.connect_timeout, opts.request_timeout);
+    let http = match opts.env_proxy {
+        true => crate::http::client(opts.connect_timeout, opts.request_timeout),
+        false => crate::http::direct_client(opts.connect_timeout, opts.request_timeout),
+    };
     let tenants = config
         .tenants
         .iter()

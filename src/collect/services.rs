@@ -162,6 +162,7 @@ mod tests {
             is_major_change: None,
             action_required_by_date_time: None,
             services: services.map(|s| s.iter().map(|n| n.to_string()).collect()),
+            title: None,
         }
     }
 
