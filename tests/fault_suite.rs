@@ -124,6 +124,7 @@ async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
         },
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(1),
+        ..RuntimeOptions::default()
     };
     let exp = Running::start(&config(&sim.url()), &WebOptions::default(), &opts)
         .await
