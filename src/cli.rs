@@ -118,6 +118,9 @@ pub struct HealthcheckArgs {
     /// Give up after this long, e.g. 5s.
     #[arg(long, default_value = "5s")]
     pub timeout: String,
+    /// The exporter's --web.config.file: with TLS the check asks over https.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// `:9865` → `0.0.0.0:9865`; anything else as given.

@@ -208,7 +208,14 @@ async fn healthcheck(args: m365_exporter::cli::HealthcheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match m365_exporter::healthcheck::check(&args.listen_address, timeout).await {
+    let web = match &args.web_config_file {
+        Some(p) => match WebConfig::load(p) {
+            Ok(w) => w,
+            Err(e) => return config_exit(e),
+        },
+        None => WebConfig::default(),
+    };
+    match m365_exporter::healthcheck::check(&args.listen_address, timeout, &web).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("m365-exporter: unhealthy: {e}");

@@ -202,6 +202,28 @@ async fn basic_auth_none_or_wrong_is_401_right_is_200() {
 }
 
 #[tokio::test]
+async fn healthcheck_follows_the_web_config() {
+    let ca = Ca::new("ca1");
+    let f = Files::new();
+    f.server_cert(&ca);
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let web = f.write(
+        "web.yml",
+        &format!("{TLS}basic_auth_users:\n  p: '{hash}'\n"),
+    );
+    let r = start(Some(&web), Duration::from_secs(10)).await;
+    let addr = r.addr.to_string();
+    let t = Duration::from_secs(5);
+    use m365_exporter::healthcheck::check;
+    check(&addr, t, &WebConfig::load(&web).unwrap())
+        .await
+        .unwrap();
+    // Without the web config it asks plain HTTP and gets the 400.
+    assert!(check(&addr, t, &WebConfig::default()).await.is_err());
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let ca = Ca::new("ca1");
     let client_ca = Ca::new("clients");
