@@ -377,11 +377,55 @@ def audit_feed():
                         [target(f"sum by (tenant, content_type) (m365_activity_backlog_blobs{sel()})",
                                 "{{tenant}} {{content_type}}")]))
     p.append(timeseries(lay, "Blob lag",
-                        "now − contentCreated of the oldest unfetched blob; 0 when nothing waits. "
+                        "now − contentCreated of the oldest unfetched blob, computed at scrape time (it keeps "
+                        "growing while the feed hangs); 0 when nothing waits. "
                         "Microsoft deletes content 7 days after creation (AF20051).",
                         "s",
                         [target(f"max by (tenant, content_type) (m365_activity_blob_lag_seconds{sel()})",
                                 "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Listed until (cursor age)",
+                        "now − the end of the last content window listed completely, per content type "
+                        "(m365_activity_listed_until_timestamp_seconds). About one interval when healthy; "
+                        "grows while a type cannot list (permission, hang, throttling) even if others flow.",
+                        "s",
+                        [target("time() - max by (tenant, content_type) "
+                                f"(m365_activity_listed_until_timestamp_seconds{sel()})",
+                                "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Oldest pending blob",
+                        "contentCreated of the oldest listed blob not yet downloaded "
+                        "(m365_activity_oldest_pending_content_created_timestamp_seconds), as its age; "
+                        "the blob lag is computed from it at scrape time. 0 when nothing waits.",
+                        "s",
+                        [target(zero_fallback(
+                            "time() - min by (tenant, content_type) "
+                            f"(m365_activity_oldest_pending_content_created_timestamp_seconds{sel()})",
+                            "tenant, content_type", "m365_activity_content_listed_total"),
+                            "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Time since last error by content type",
+                        "now − the last failed Management API call (or unparsable blob) per content type "
+                        "(m365_activity_last_error_timestamp_seconds), AF20051 (expired) included. Small and steady: "
+                        "that type keeps failing.",
+                        "s",
+                        [target("time() - max by (tenant, content_type) "
+                                f"(m365_activity_last_error_timestamp_seconds{sel()})",
+                                "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Listing gaps",
+                        "Content blobs found only by the daily sweep, older than the re-listed overlap "
+                        "(m365_activity_listing_gaps_total): Microsoft indexed them late; consider a "
+                        "longer activity.overlap.",
+                        "none",
+                        [target(zero_fallback(
+                            f"sum by (tenant, content_type) (increase(m365_activity_listing_gaps_total{sel()}[{RI}]))",
+                            "tenant, content_type", "m365_activity_content_listed_total"),
+                            "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Quarantined blobs",
+                        "Content blobs that never parsed, kept aside raw beside the state file and taken "
+                        "out of the backlog (m365_activity_content_quarantined_total).",
+                        "none",
+                        [target(zero_fallback(
+                            f"sum by (tenant, content_type) (increase(m365_activity_content_quarantined_total{sel()}[{RI}]))",
+                            "tenant, content_type", "m365_activity_content_listed_total"),
+                            "{{tenant}} {{content_type}}")]))
     p.append(timeseries(lay, "Newest content age",
                         "now − newest contentCreated seen, per content type. Grows steadily when the "
                         "feed has stalled.",

@@ -49,6 +49,8 @@ pub struct Running {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     collectors: Vec<JoinHandle<()>>,
+    /// Exclusive locks on the audit feed's files, held while running.
+    _locks: crate::activity::lock::Locks,
 }
 
 impl Running {
@@ -57,6 +59,8 @@ impl Running {
         web: &WebOptions,
         opts: &RuntimeOptions,
     ) -> std::io::Result<Running> {
+        // Before anything runs: a second exporter on the same feed files stops here.
+        let locks = crate::activity::lock::acquire(config).map_err(std::io::Error::other)?;
         let tls = match &web.web_config.tls {
             None => None,
             Some(t) => Some(Arc::new(
@@ -107,6 +111,7 @@ impl Running {
             stop,
             server,
             collectors,
+            _locks: locks,
         })
     }
 
@@ -120,6 +125,7 @@ impl Running {
         for c in self.collectors {
             c.abort();
         }
+        self.store.stop_collectors().await;
         match self.server.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),

@@ -112,6 +112,17 @@ struct RawActivity {
     state_file: Option<PathBuf>,
     output: Option<PathBuf>,
     operations: Option<Vec<String>>,
+    max_inflight_bytes: Option<RawBytes>,
+}
+
+/// A byte size: a number, or a string with a binary unit (`64MiB`).
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum RawBytes {
+    Number(u64),
+    /// Negative: refused with the key named, not as a YAML type error.
+    Signed(#[allow(dead_code)] i64),
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -254,6 +265,8 @@ pub struct ActivityConfig {
     pub state_file: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub operations: Vec<String>,
+    /// Bytes of audit blobs held at once (downloaded, not yet written).
+    pub max_inflight_bytes: usize,
 }
 
 mod humantime_serde_compat {
@@ -287,9 +300,6 @@ pub const CONTENT_TYPES: [&str; 5] = [
     "Audit.General",
     "DLP.All",
 ];
-
-/// Microsoft keeps content for 7 days; nothing older can be listed.
-pub const RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 pub const DEFAULT_LISTEN: &str = ":9865";
 
@@ -332,6 +342,7 @@ impl Config {
             }
             out.push(tc);
         }
+        unique_paths(&out, source)?;
         Ok(Config {
             source: source.to_string(),
             tenants: out,
@@ -589,7 +600,7 @@ fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
     // rest Microsoft's 7-day retention (their own checks may be tighter).
     let (max, words) = match key.ends_with("interval") {
         true => (MAX_INTERVAL, "24h"),
-        false => (RETENTION, "7d"),
+        false => (crate::activity::RETENTION, "7d"),
     };
     if d > max {
         return Err(err(key, format!("must be at most {words}")));
@@ -692,14 +703,14 @@ fn activity(
         |a| a.lookback.clone(),
         Duration::from_secs(86_400),
     )?;
-    if lookback > RETENTION {
+    if lookback > crate::activity::RETENTION {
         return Err(err(
             "activity.lookback",
             "must be at most 7d (Microsoft keeps content for 7 days)".into(),
         ));
     }
     let overlap = dur("overlap", |a| a.overlap.clone(), Duration::from_secs(3_600))?;
-    if overlap > Duration::from_secs(86_400) {
+    if overlap > Duration::from_secs(crate::activity::MAX_WINDOW_SECS as u64) {
         return Err(err("activity.overlap", "must be at most 24h".into()));
     }
     let content_types = pick(own, def, |a| a.content_types.clone())
@@ -737,7 +748,19 @@ fn activity(
             "must be between 1 and 2000 (Microsoft's per-tenant baseline)".into(),
         ));
     }
+    let max_inflight_bytes = match pick(own, def, |a| a.max_inflight_bytes.clone()) {
+        None => DEFAULT_MAX_INFLIGHT_BYTES,
+        Some(v) => parse_bytes(&v)
+            .filter(|n| (MIN_INFLIGHT_BYTES..=MAX_INFLIGHT_BYTES).contains(n))
+            .ok_or_else(|| {
+                err(
+                    "activity.max_inflight_bytes",
+                    "must be a size from 1MiB to 4GiB (a number of bytes, or e.g. 64MiB)".into(),
+                )
+            })?,
+    };
     Ok(ActivityConfig {
+        max_inflight_bytes,
         enabled: pick(own, def, |a| a.enabled).unwrap_or(false),
         interval,
         content_types,
@@ -751,6 +774,83 @@ fn activity(
         output: own.and_then(|a| a.output.clone()),
         operations: pick(own, def, |a| a.operations.clone()).unwrap_or_default(),
     })
+}
+
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 << 20;
+const MIN_INFLIGHT_BYTES: usize = 1 << 20;
+/// One permit per byte in a `u32`-sized acquisition.
+const MAX_INFLIGHT_BYTES: usize = (4 << 30) - 1;
+
+fn parse_bytes(v: &RawBytes) -> Option<usize> {
+    match v {
+        RawBytes::Number(n) => usize::try_from(*n).ok(),
+        RawBytes::Signed(_) => None,
+        RawBytes::Text(t) => {
+            let t = t.trim();
+            let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+            let (n, unit) = t.split_at(split);
+            let n: usize = n.parse().ok()?;
+            let mul = match unit.trim() {
+                "" | "B" => 1,
+                "KiB" => 1 << 10,
+                "MiB" => 1 << 20,
+                "GiB" => 1 << 30,
+                _ => return None,
+            };
+            n.checked_mul(mul)
+        }
+    }
+}
+
+/// Every `activity.state_file` and `activity.output` of the tenants whose
+/// feed is enabled names its own file: two writers on one file would
+/// truncate each other's records.
+fn unique_paths(tenants: &[TenantConfig], source: &str) -> Result<(), ConfigError> {
+    let mut seen: std::collections::HashMap<PathBuf, (String, &str)> = Default::default();
+    for (i, t) in tenants.iter().enumerate() {
+        if !t.activity.enabled {
+            continue;
+        }
+        for (key, path) in [
+            ("state_file", &t.activity.state_file),
+            ("output", &t.activity.output),
+        ] {
+            let Some(p) = path else { continue };
+            if let Some((other, other_key)) = seen.get(&normal_path(p)) {
+                return Err(ConfigError {
+                    source: source.to_string(),
+                    key: format!("tenants[{i}].activity.{key}"),
+                    reason: format!(
+                        "{} is also tenant {other:?}'s activity.{other_key}; tenant {:?} needs a file of its own (every state_file and output must be unique)",
+                        p.display(),
+                        t.name
+                    ),
+                });
+            }
+            seen.insert(normal_path(p), (t.name.clone(), key));
+        }
+    }
+    Ok(())
+}
+
+/// Absolute and without `.`/`..` steps (lexically: the file may not exist yet).
+fn normal_path(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 pub fn is_guid(s: &str) -> bool {
@@ -902,6 +1002,69 @@ tenants:
             );
         let e = fails(&y);
         assert_eq!(e.key, "tenants[0].endpoints.management");
+    }
+
+    #[test]
+    fn max_inflight_bytes_sizes() {
+        let with = |v: &str| {
+            OK.replace(
+                "messages: {enabled: false}",
+                &format!("activity: {{enabled: true, max_inflight_bytes: {v}}}"),
+            )
+        };
+        let t = |v: &str| parse(&with(v)).map(|c| c.tenants[0].activity.max_inflight_bytes);
+        assert_eq!(t("64MiB").unwrap(), 64 << 20);
+        assert_eq!(t("1048576").unwrap(), 1 << 20);
+        assert_eq!(t("2GiB").unwrap(), 2 << 30);
+        for bad in ["1KiB", "8GiB", "lots", "-1"] {
+            let e = t(bad).unwrap_err();
+            assert_eq!(e.key, "tenants[0].activity.max_inflight_bytes", "{bad}");
+        }
+        let c = parse(OK).unwrap();
+        assert_eq!(c.tenants[0].activity.max_inflight_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn feed_files_are_unique_across_tenants() {
+        let second = |activity: &str| {
+            let a = OK.replace(
+                "messages: {enabled: false}",
+                "activity: {enabled: true, state_file: /var/lib/m/a.json, output: /var/log/m/a.ndjson}",
+            );
+            let b = a
+                .split("tenants:\n")
+                .nth(1)
+                .unwrap()
+                .replace("name: contoso", "name: fabrikam")
+                .replace(
+                    "activity: {enabled: true, state_file: /var/lib/m/a.json, output: /var/log/m/a.ndjson}",
+                    activity,
+                );
+            format!("{a}{b}")
+        };
+        let e = fails(&second(
+            "activity: {enabled: true, state_file: /var/lib/m/./a.json}",
+        ));
+        assert_eq!(e.key, "tenants[1].activity.state_file");
+        assert!(
+            e.reason.contains("\"contoso\"") && e.reason.contains("\"fabrikam\""),
+            "{}",
+            e.reason
+        );
+        let e = fails(&second(
+            "activity: {enabled: true, output: /var/lib/m/a.json}",
+        ));
+        assert_eq!(e.key, "tenants[1].activity.output");
+        assert!(e.reason.contains("activity.state_file"), "{}", e.reason);
+        parse(&second(
+            "activity: {enabled: true, state_file: /var/lib/m/b.json}",
+        ))
+        .unwrap();
+        // A tenant whose feed is off uses no file.
+        parse(&second(
+            "activity: {enabled: false, state_file: /var/lib/m/a.json}",
+        ))
+        .unwrap();
     }
 
     #[test]

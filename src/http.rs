@@ -325,6 +325,19 @@ impl ApiClient {
 
     /// Send with retries; `Ok` only for a 2xx answer.
     pub async fn send(&self, call: &Call<'_>) -> Result<Response, ApiError> {
+        self.send_budgeted(call, None).await.map(|(r, _)| r)
+    }
+
+    /// [`Self::send`], with a 2xx body's bytes first reserved from `budget`
+    /// (one permit per byte: its `Content-Length`, or `max_body` when the
+    /// length is not announced). The permit travels with the body, so the
+    /// caller bounds the bytes it holds; `max_body` must not exceed the
+    /// budget's size.
+    pub async fn send_budgeted(
+        &self,
+        call: &Call<'_>,
+        budget: Option<&Arc<tokio::sync::Semaphore>>,
+    ) -> Result<(Response, Option<tokio::sync::OwnedSemaphorePermit>), ApiError> {
         let op = call.operation;
         if !origin(call.url).is_some_and(|o| self.allowed.contains(&o)) {
             self.live
@@ -371,6 +384,14 @@ impl ApiClient {
                     } else {
                         64 * 1024
                     };
+                    let permit = match budget.filter(|_| (200..300).contains(&status)) {
+                        Some(b) => {
+                            let want = resp.content_length().map_or(limit, |n| n as usize);
+                            let n = u32::try_from(want.min(limit)).unwrap_or(u32::MAX);
+                            b.clone().acquire_many_owned(n).await.ok()
+                        }
+                        None => None,
+                    };
                     let body = read_capped(resp, limit, op).await;
                     let code = match &body {
                         Ok(_) => status.to_string(),
@@ -380,11 +401,14 @@ impl ApiClient {
                     self.observe(call, &code, started);
                     match body {
                         Ok(body) if (200..300).contains(&status) => {
-                            return Ok(Response {
-                                status,
-                                headers,
-                                body,
-                            })
+                            return Ok((
+                                Response {
+                                    status,
+                                    headers,
+                                    body,
+                                },
+                                permit,
+                            ))
                         }
                         Ok(body) => {
                             let (code, message) = parse_error_body(&body);

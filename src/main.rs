@@ -50,7 +50,7 @@ async fn run_exporter(config: Config, web: WebOptions) -> ExitCode {
     let running = match Running::start(&config, &web, &RuntimeOptions::default()).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(address = %web.listen, error = %e, "cannot listen");
+            tracing::error!(address = %web.listen, error = %e, "cannot start");
             return ExitCode::FAILURE;
         }
     };

@@ -7,7 +7,7 @@
 //! expiring; both are remembered until Microsoft could no longer list it.
 
 use super::Content;
-use crate::config::RETENTION;
+use super::RETENTION;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A listing page or subscription list is small; a blob can be large.
 const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -164,13 +165,32 @@ impl ManagementClient {
         })
     }
 
-    /// One blob's bytes.
-    pub async fn blob(&self, content_uri: &str) -> Result<Bytes, ApiError> {
+    /// One blob's bytes, reserved from `budget` (in-flight bytes; see
+    /// [`ApiClient::send_budgeted`]); a blob larger than the budget fails
+    /// as too large.
+    pub async fn blob(
+        &self,
+        content_uri: &str,
+        budget: &Arc<Semaphore>,
+        budget_bytes: usize,
+    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
         let url = self.with_publisher(content_uri);
-        Ok(self
-            .call("blob", Method::GET, &url, MAX_BLOB_BYTES)
-            .await?
-            .body)
+        self.budget.until_ready().await;
+        let (resp, permit) = self
+            .api
+            .send_budgeted(
+                &Call {
+                    api: Api::Management,
+                    operation: "blob",
+                    method: Method::GET,
+                    url: &url,
+                    audience: &self.root,
+                    max_body: MAX_BLOB_BYTES.min(budget_bytes),
+                },
+                Some(budget),
+            )
+            .await?;
+        Ok((resp.body, permit))
     }
 }
 
@@ -234,7 +254,7 @@ pub fn parse_content_page(body: &[u8]) -> Result<(Vec<Content>, usize), String> 
                     .and_then(parse_unix)
                     .map(|t| t as i64)
                     // Microsoft keeps content 7 days; assume so when unsaid.
-                    .unwrap_or(created + crate::config::RETENTION.as_secs() as i64);
+                    .unwrap_or(created + super::RETENTION.as_secs() as i64);
                 out.push(Content {
                     content_type: ct.into_owned(),
                     content_id: id.into_owned(),

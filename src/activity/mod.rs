@@ -1,28 +1,50 @@
-//! The Office 365 Management Activity API feed, as plain parts the
-//! `activity` collector ([`crate::collect::activity`]) wires together:
+//! The Office 365 Management Activity API feed: one supervised task per
+//! tenant ([`feed`]) that runs the stages below and publishes a
+//! [`status::FeedStatus`]; the `activity` collector only renders that.
 //!
-//! - [`client`]: the Management API calls (subscriptions, content listing,
-//!   blob GETs), each with `PublisherIdentifier` and paced by the tenant's
-//!   request budget;
+//! - [`subscriptions`]: `subscriptions/list` and `/start`, per content type;
+//! - [`lister`]: content listing in ≤ 24 h windows, overlap, daily sweep,
+//!   `NextPageUri` → items offered to the backlog;
+//! - [`backlog`]: the one queue between sources (the lister today, webhook
+//!   notifications later) and the downloader, deduplicated by `contentId`;
+//! - [`downloader`]: backlog → blob GETs (concurrency, in-flight byte cap,
+//!   expiry, poison-blob quarantine);
 //! - [`records`]: blob parsing into the few fields we count, keeping each
-//!   record's original bytes for the sink;
-//! - [`backlog`]: listed-but-unfetched content, deduplicated by `contentId`,
-//!   whatever the source (polling today, webhooks later);
+//!   record's original bytes for the sink; [`workloads`] bounds the
+//!   `workload` label;
 //! - [`recent`]: record `Id`s of the last 7 days, for duplicate detection;
-//! - [`state`] and [`sink`]: the optional state file and NDJSON output that
-//!   together make restarts lose nothing and write nothing twice.
+//! - [`checkpoint`]: the only writer of files (state, id log, sink,
+//!   quarantine), on its own thread, on a timer, writing only what changed;
+//!   [`state`], [`idlog`] and [`sink`] are its formats; [`lock`] keeps
+//!   them to one exporter.
 //!
 //! Parsers here are plain functions over bytes so that they can be fuzzed.
+//! Nothing here imports `crate::collect`: counters are passed down as the
+//! shared [`crate::metrics::Live`], everything else flows up as status.
 
+pub mod apply;
 pub mod backlog;
+pub mod checkpoint;
 pub mod client;
+pub mod downloader;
+pub mod feed;
+pub mod idlog;
+pub mod lister;
+pub mod lock;
+pub mod problem;
 pub mod recent;
 pub mod records;
 pub mod sink;
 pub mod state;
+pub mod status;
+pub mod subscriptions;
+pub mod workloads;
 
-use crate::config::RETENTION;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Microsoft keeps content for 7 days; nothing older can be listed or fetched.
+pub const RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 /// One content blob as the listing announced it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,9 +48,23 @@ impl RecentIds {
         self.ids.contains_key(&k)
     }
 
+    /// The hour an id is kept under.
+    pub fn hour_of(unix: i64) -> i32 {
+        (unix.div_euclid(3_600)).clamp(0, i64::from(i32::MAX)) as i32
+    }
+
+    /// Every remembered id with its hour (for a full id-log generation).
+    pub fn entries(&self) -> impl Iterator<Item = (u128, i32)> + '_ {
+        self.ids.iter().map(|(k, h)| (*k, *h))
+    }
+
     /// Remember `k`; false when it was already known.
     pub fn insert(&mut self, k: u128, unix: i64) -> bool {
-        let hour = (unix.div_euclid(3_600)).clamp(0, i64::from(i32::MAX)) as i32;
+        self.insert_hour(k, Self::hour_of(unix))
+    }
+
+    /// [`Self::insert`] with the hour already computed (as the id log keeps it).
+    pub fn insert_hour(&mut self, k: u128, hour: i32) -> bool {
         if self.ids.contains_key(&k) {
             return false;
         }

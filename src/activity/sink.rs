@@ -1,5 +1,5 @@
 //! The optional NDJSON output (`activity.output`): each new record once, as
-//! Microsoft sent it, flushed and synced per blob.
+//! Microsoft sent it; written by the checkpoint thread, synced at each save.
 //!
 //! Exactly-once across restarts comes from the state file: after each blob
 //! the state records the sink's length ([`SinkMark`]). Bytes past that mark
@@ -27,11 +27,11 @@ pub struct Sink {
 }
 
 #[cfg(unix)]
-fn ino(m: &std::fs::Metadata) -> u64 {
+pub fn ino(m: &std::fs::Metadata) -> u64 {
     std::os::unix::fs::MetadataExt::ino(m)
 }
 #[cfg(not(unix))]
-fn ino(_: &std::fs::Metadata) -> u64 {
+pub fn ino(_: &std::fs::Metadata) -> u64 {
     0
 }
 
@@ -43,8 +43,10 @@ pub fn reconcile(path: &Path, mark: Option<SinkMark>) -> io::Result<u64> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
+    // `ino` 0: there was no file when the state was saved, so everything in
+    // the one found now was written after it.
     match mark {
-        Some(m) if ino(&meta) == m.ino && meta.len() > m.len => {
+        Some(m) if (ino(&meta) == m.ino || m.ino == 0) && meta.len() > m.len => {
             let f = OpenOptions::new().write(true).open(path)?;
             f.set_len(m.len)?;
             f.sync_all()?;
@@ -116,6 +118,18 @@ mod tests {
         assert_eq!(reconcile(&path, Some(saved)).unwrap(), 11);
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"Id\":\"1\"}\n");
         assert_eq!(reconcile(&path, Some(saved)).unwrap(), 0, "idempotent");
+    }
+
+    #[test]
+    fn a_file_created_after_the_saved_state_is_cut_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let sink = Sink::new(&path);
+        let saved = sink.mark().unwrap();
+        assert_eq!(saved, SinkMark { len: 0, ino: 0 });
+        sink.append(b"{\"Id\":\"1\"}\n").unwrap();
+        assert_eq!(reconcile(&path, Some(saved)).unwrap(), 11);
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
     }
 
     #[test]

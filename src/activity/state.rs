@@ -1,7 +1,8 @@
-//! The optional state file (`activity.state_file`): cursors, backlog, record
-//! ids of the last 7 days and the sink's mark, rewritten atomically after
-//! each blob (temp file, fsync, rename, fsync of the directory), so a crash
-//! leaves either the old state or the new one, never half of each.
+//! The optional state file (`activity.state_file`): cursors, backlog, and
+//! the marks of the record-id log ([`super::idlog`]) and the sink, rewritten
+//! atomically by the checkpoint (temp file, fsync, rename, fsync of the
+//! directory), so a crash leaves either the old state or the new one, never
+//! half of each. Version 1 files (ids inline) are still read.
 //!
 //! A file that cannot be used (corrupt, another program's, another tenant's)
 //! is moved aside as `<name>.corrupt-<unix>` with one error log line, and the
@@ -9,6 +10,7 @@
 //! never overwrites evidence.
 
 use super::backlog::Backlog;
+use super::idlog::IdsMark;
 use super::recent::RecentIds;
 use super::sink::SinkMark;
 use serde::{Deserialize, Serialize};
@@ -18,7 +20,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "m365-exporter/activity-state";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Everything a restart needs.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,7 +30,11 @@ pub struct State {
     /// content type → newest contentCreated seen.
     pub newest: BTreeMap<String, i64>,
     pub backlog: Backlog,
+    /// Version 1 kept the ids here; version 2 keeps them in the id log.
+    #[serde(default, skip_serializing_if = "RecentIds::is_empty")]
     pub recent_ids: RecentIds,
+    #[serde(default)]
+    pub ids: Option<IdsMark>,
     pub sink: Option<SinkMark>,
 }
 
@@ -69,7 +75,7 @@ pub fn decode(bytes: &[u8], tenant_id: &str) -> Result<State, String> {
     if env.format != FORMAT {
         return Err(format!("format {:?} is not {FORMAT:?}", env.format));
     }
-    if env.version != VERSION {
+    if env.version != VERSION && env.version != 1 {
         return Err(format!("version {} is not {VERSION}", env.version));
     }
     if env.tenant_id != tenant_id {
@@ -186,7 +192,7 @@ mod tests {
             (
                 String::from_utf8(encode(&sample(), T, 1))
                     .unwrap()
-                    .replace("\"version\":1", "\"version\":9")
+                    .replace("\"version\":2", "\"version\":9")
                     .into_bytes(),
                 "version 9",
             ),

@@ -51,6 +51,11 @@ pub struct Outcome {
     pub actions: Vec<ActionRow>,
     /// The audit feed per content type (status page).
     pub feed: Vec<FeedRow>,
+    /// Current, but failed in part (the audit feed with one content type
+    /// down while the others flow): the runtime publishes the outcome, sets
+    /// `m365_collector_success` 0 and logs this once per change. Keep the
+    /// text stable across runs.
+    pub failing: Option<String>,
 }
 
 /// A refresh failure: what went wrong, in one log-friendly line.
@@ -83,12 +88,8 @@ pub trait Collector: Send + Sync {
             .max(Duration::from_secs(120))
     }
 
-    /// Asked after an `Ok` refresh: why it still failed in part, if it did
-    /// (the activity feed with one content type down while the others are
-    /// listed, fetched and reported). The runtime then publishes the outcome
-    /// as current, sets `m365_collector_success` 0 and logs the reason once
-    /// per change. Keep the text stable across runs.
-    fn partial_failure(&self) -> Option<String> {
-        None
+    /// Stop work the collector runs besides its refreshes (default: none).
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 }

@@ -166,6 +166,14 @@ pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
 }
 
 impl Store {
+    /// Stop what collectors run beside their refreshes (the audit feed
+    /// saves its last checkpoint).
+    pub async fn stop_collectors(&self) {
+        for slot in self.tenants.iter().flat_map(|t| &t.slots) {
+            slot.collector.stop().await;
+        }
+    }
+
     /// Start one task per (tenant, collector); they stop when `shutdown` flips.
     pub fn spawn(&self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = Vec::new();
@@ -224,6 +232,7 @@ impl Store {
             .collect();
         let mut out = Vec::with_capacity(16 * 1024);
         let mut line = String::new();
+        let now = now_unix() as i64;
         for &fam in Family::ALL {
             let start = out.len();
             write_header(&mut out, fam);
@@ -263,8 +272,8 @@ impl Store {
                 }
                 _ => {
                     for (_, _, _, st) in &states {
-                        if let Some(b) = st.outcome.as_ref().and_then(|o| o.rendered.get(fam)) {
-                            out.extend_from_slice(b);
+                        if let Some(o) = &st.outcome {
+                            o.rendered.write(fam, now, &mut out);
                         }
                     }
                 }
@@ -288,10 +297,7 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
         let started = Instant::now();
         let result = super::supervise::refresh(slot.collector.as_ref()).await;
         failures = if result.is_err() { failures + 1 } else { 0 };
-        let partial = result
-            .as_ref()
-            .ok()
-            .and_then(|_| slot.collector.partial_failure());
+        let partial = result.as_ref().ok().and_then(|o| o.failing.clone());
         let took = started.elapsed();
         let prev = slot.state.load_full();
         let mut next = next_state(&prev, result, took, interval);
@@ -379,8 +385,9 @@ pub fn next_state(
     }
 }
 
-/// An `Ok` refresh that failed in part: its outcome is current, but it is
-/// not a success (success 0, last success unchanged, the reason logged).
+/// An `Ok` refresh that failed in part ([`Outcome::failing`]): its outcome
+/// is current, but it is not a success (success 0, last success unchanged,
+/// the reason logged).
 pub fn failed_in_part(prev: &CollectorState, next: &mut CollectorState, reason: String) {
     next.success = false;
     next.last_success_unix = prev.last_success_unix;

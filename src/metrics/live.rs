@@ -30,6 +30,7 @@ pub struct Live {
     pub activity_delay: HistogramVec,
     pub activity_gaps: IntCounterVec,
     pub collector_panics: IntCounterVec,
+    pub activity_quarantined: IntCounterVec,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -75,13 +76,14 @@ impl Live {
             )),
             activity_gaps: counter(&r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
             collector_panics: counter(&r, "m365_collector_panics_total", "Collector tasks caught panicking and restarted.", &["tenant", "collector"]),
+            activity_quarantined: counter(&r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
             registry: r,
         }
     }
 
     /// Every live metric family name (for the README reference check).
     pub fn metric_names(&self) -> Vec<String> {
-        let cs: [&dyn Collector; 14] = [
+        let cs: [&dyn Collector; 15] = [
             &self.api_requests,
             &self.api_duration,
             &self.api_throttled,
@@ -96,6 +98,7 @@ impl Live {
             &self.activity_delay,
             &self.activity_gaps,
             &self.collector_panics,
+            &self.activity_quarantined,
         ];
         cs.iter()
             .flat_map(|c| c.desc())

@@ -42,7 +42,10 @@ families! {
     AppCredentialExpiry => ("m365_app_credential_expiry_timestamp_seconds", "gauge", "Unix time a client secret (type=secret) or certificate (type=certificate) of the exporter's own app registration expires."),
     ActivitySubscription => ("m365_activity_subscription_enabled", "gauge", "Whether the Management Activity API subscription for a content type is enabled (1) or not (0)."),
     ActivityBacklog => ("m365_activity_backlog_blobs", "gauge", "Audit content blobs listed but not yet downloaded."),
-    ActivityBlobLag => ("m365_activity_blob_lag_seconds", "gauge", "Seconds between now and contentCreated of the oldest blob not yet downloaded; 0 when none."),
+    ActivityBlobLag => ("m365_activity_blob_lag_seconds", "gauge", "Seconds between now (at scrape time) and contentCreated of the oldest blob not yet downloaded; 0 when none."),
+    ActivityOldestPending => ("m365_activity_oldest_pending_content_created_timestamp_seconds", "gauge", "Unix time of contentCreated of the oldest blob not yet downloaded."),
+    ActivityListedUntil => ("m365_activity_listed_until_timestamp_seconds", "gauge", "Unix time of the end of the last content window listed completely (the cursor)."),
+    ActivityLastError => ("m365_activity_last_error_timestamp_seconds", "gauge", "Unix time of the last failed Management API call (or unparsable blob) for a content type."),
     ActivityLastContent => ("m365_activity_last_content_created_timestamp_seconds", "gauge", "Unix time of the newest contentCreated seen in the content listing."),
 }
 
@@ -50,6 +53,17 @@ families! {
 #[derive(Debug, Default, Clone)]
 pub struct SnapshotWriter {
     lines: Vec<(Family, String)>,
+    ages: Vec<Age>,
+}
+
+/// A sample whose value is an age, `now − since` (0 without `since`),
+/// computed when it is written out: at scrape time, not at refresh time.
+#[derive(Debug, Clone)]
+pub struct Age {
+    family: Family,
+    /// `name{labels}` and a space.
+    prefix: String,
+    since: Option<i64>,
 }
 
 impl SnapshotWriter {
@@ -70,6 +84,19 @@ impl SnapshotWriter {
         write_sample(buf, fam.name(), labels, value);
     }
 
+    /// Append a sample valued `now − since` at scrape time (0 when `since`
+    /// is None): a lag that keeps growing while nothing refreshes it.
+    pub fn age(&mut self, fam: Family, labels: &[(&str, &str)], since: Option<i64>) {
+        let mut prefix = String::new();
+        write_sample(&mut prefix, fam.name(), labels, 0.0);
+        prefix.truncate(prefix.len() - "0\n".len());
+        self.ages.push(Age {
+            family: fam,
+            prefix,
+            since,
+        });
+    }
+
     /// Freeze into the rendered form kept by a snapshot.
     pub fn finish(self) -> Rendered {
         Rendered {
@@ -78,17 +105,35 @@ impl SnapshotWriter {
                 .into_iter()
                 .map(|(f, s)| (f, s.into_bytes()))
                 .collect(),
+            ages: self.ages,
         }
     }
 }
 
-/// Immutable sample bytes per family (sorted by family).
+/// Immutable sample bytes per family (sorted by family), and ages.
 #[derive(Debug, Default, Clone)]
 pub struct Rendered {
     pub families: Vec<(Family, Vec<u8>)>,
+    pub ages: Vec<Age>,
 }
 
 impl Rendered {
+    /// Write a family's samples as of `now` (Unix seconds): the fixed lines,
+    /// then the ages.
+    pub fn write(&self, fam: Family, now: i64, out: &mut Vec<u8>) {
+        if let Some(b) = self.get(fam) {
+            out.extend_from_slice(b);
+        }
+        let mut line = String::new();
+        for a in self.ages.iter().filter(|a| a.family == fam) {
+            line.clear();
+            line.push_str(&a.prefix);
+            write_value(&mut line, a.since.map_or(0, |t| (now - t).max(0)) as f64);
+            line.push('\n');
+            out.extend_from_slice(line.as_bytes());
+        }
+    }
+
     pub fn get(&self, fam: Family) -> Option<&[u8]> {
         self.families
             .binary_search_by_key(&fam, |(f, _)| *f)

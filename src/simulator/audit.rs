@@ -37,6 +37,14 @@ pub struct AuditOptions {
     pub expired_blobs: usize,
     /// Every 4th blob of a type repeats a record of the blob before it.
     pub duplicates: bool,
+    /// This many of the oldest `Audit.SharePoint` blobs answer 200 with a
+    /// body that is not JSON (a poison blob), every time.
+    pub poison_blobs: usize,
+    /// Content listings of these types answer 401 AF10001 (e.g. `DLP.All`
+    /// without `ActivityFeed.ReadDlp`); the others flow.
+    pub forbidden_types: Vec<String>,
+    /// Every record carries a `Workload` of its own (label-cap tests).
+    pub distinct_workloads: bool,
 }
 
 impl Default for AuditOptions {
@@ -54,6 +62,9 @@ impl Default for AuditOptions {
             missing_permission: false,
             expired_blobs: 1,
             duplicates: true,
+            poison_blobs: 0,
+            forbidden_types: Vec::new(),
+            distinct_workloads: false,
         }
     }
 }
@@ -78,6 +89,8 @@ pub struct SimBlob {
     pub records: Vec<TruthRecord>,
     /// GET answers AF20051.
     pub expired: bool,
+    /// GET answers a body that is not JSON.
+    pub poison: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +128,8 @@ pub struct Truth {
     /// Listable blobs, expired ones included.
     pub blobs: usize,
     pub expired_blobs: usize,
+    /// Blobs served as non-JSON (their records never count).
+    pub poison_blobs: usize,
 }
 
 impl Truth {
@@ -209,6 +224,16 @@ impl AuditState {
         for i in expired {
             st.blobs[i].expired = true;
         }
+        let poison: Vec<usize> = st
+            .blobs_sorted_indices("Audit.SharePoint")
+            .into_iter()
+            .take(st.opts.poison_blobs)
+            .collect();
+        for i in poison {
+            st.blobs[i].poison = true;
+            st.blobs[i].body =
+                "<html><body>Service Unavailable: upstream returned garbage</body></html>".into();
+        }
         st
     }
 
@@ -264,7 +289,12 @@ impl AuditState {
         let mut truth = Vec::with_capacity(count + 1);
         for k in 0..count {
             let id = self.guid();
-            let workload = workloads[(self.next() % workloads.len() as u64) as usize];
+            let distinct = format!("Workload{}x{k}", self.serial);
+            let workload = if self.opts.distinct_workloads {
+                distinct.as_str()
+            } else {
+                workloads[(self.next() % workloads.len() as u64) as usize]
+            };
             let operation = operations[(self.next() % operations.len() as u64) as usize];
             // Records are created 1–180 min before their blob.
             let delay_s = 60 + (self.next() % (180 * 60)) as i64;
@@ -300,7 +330,7 @@ impl AuditState {
                 .blobs
                 .iter()
                 .rev()
-                .find(|b| b.content_type == ct && !b.expired)
+                .find(|b| b.content_type == ct && !b.expired && !b.poison)
             {
                 if let (Some(text), Some(t)) = (first_record_text(&prev.body), prev.records.first())
                 {
@@ -317,6 +347,7 @@ impl AuditState {
             body: format!("[{}]", texts.join(",")),
             records: truth,
             expired: false,
+            poison: false,
         });
         content_id
     }
@@ -351,6 +382,10 @@ impl AuditState {
             t.blobs += 1;
             if b.expired {
                 t.expired_blobs += 1;
+                continue;
+            }
+            if b.poison {
+                t.poison_blobs += 1;
                 continue;
             }
             for r in &b.records {

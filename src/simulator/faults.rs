@@ -46,6 +46,8 @@ pub struct Faults {
     /// Graph `applications(appId=…)`: 403 Authorization_RequestDenied, as
     /// without the permission Application.Read.All.
     pub app_forbidden: bool,
+    /// Management API: every call hangs (no answer) while this is set.
+    pub management_hang: bool,
 }
 
 /// What to do with one data request.

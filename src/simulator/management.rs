@@ -51,6 +51,9 @@ fn json(body: String) -> Response {
 
 /// Auth and faults, then the checks every feed call shares.
 async fn preamble(st: &SimState, tenant: &str, headers: &HeaderMap) -> Result<(), Response> {
+    while st.faults().management_hang {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     gate(st, headers).await?;
     if tenant != st.opts.tenant_id {
         return Err(mgmt_error(
@@ -219,6 +222,13 @@ async fn content(
     let base = base_url(&st, &headers);
     let throttle_every = st.faults().listing_429_every;
     let mut audit = st.audit();
+    if audit.opts.forbidden_types.contains(&ct) {
+        return mgmt_error(
+            StatusCode::UNAUTHORIZED,
+            "AF10001",
+            "The permission set (ActivityFeed.Read) sent in the request does not include the expected permission.",
+        );
+    }
     audit.listings += 1;
     if throttle_every > 0 && audit.listings % u64::from(throttle_every) == 0 {
         let mut r = mgmt_error(

@@ -1,0 +1,85 @@
+//! A fetched blob's records: which are new (by record `Id`, against the
+//! remembered ids and the blob itself), the sink lines and ids they add,
+//! and their counts (`m365_activity_records_total` with a bounded
+//! `workload`, duplicates, record delay).
+
+use super::recent::{key, RecentIds};
+use super::records::{parse_blob, push_line};
+use super::workloads::WorkloadCap;
+use super::Content;
+use crate::metrics::Live;
+use std::collections::HashSet;
+
+/// What one blob adds.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// NDJSON lines for the sink (empty without one).
+    pub lines: Vec<u8>,
+    /// Ids remembered now, with their hour (for the id log).
+    pub new_ids: Vec<(u128, i32)>,
+    pub records: usize,
+    pub duplicates: u64,
+}
+
+pub struct Counting<'a> {
+    pub live: &'a Live,
+    pub tenant: &'a str,
+    pub operations: &'a [String],
+    pub workloads: &'a mut WorkloadCap,
+    pub sink: bool,
+}
+
+/// Parse, dedupe, count and remember; `Err` (nothing counted or remembered)
+/// when the blob does not parse.
+pub fn apply(
+    body: &[u8],
+    c: &Content,
+    recent: &mut RecentIds,
+    k: &mut Counting<'_>,
+) -> Result<Applied, String> {
+    let records = parse_blob(body)?;
+    let mut out = Applied::default();
+    let mut in_blob = HashSet::new();
+    let ct = c.content_type.as_str();
+    let ct_labels = [k.tenant, ct];
+    for r in &records {
+        let when = r.creation_time.map(|t| t as i64).unwrap_or(c.created);
+        if let Some(id) = r.id.as_deref().map(key) {
+            if recent.contains(id) || !in_blob.insert(id) {
+                out.duplicates += 1;
+                continue;
+            }
+            recent.insert(id, when);
+            out.new_ids.push((id, RecentIds::hour_of(when)));
+        }
+        if k.sink {
+            push_line(&mut out.lines, r.raw);
+        }
+        out.records += 1;
+        let op = r
+            .operation
+            .as_deref()
+            .filter(|o| k.operations.iter().any(|a| a == o))
+            .unwrap_or("");
+        let workload = k
+            .workloads
+            .label(k.tenant, r.workload.as_deref().unwrap_or(""));
+        k.live
+            .activity_records
+            .with_label_values(&[k.tenant, ct, workload, op])
+            .inc();
+        if let Some(t) = r.creation_time {
+            k.live
+                .activity_delay
+                .with_label_values(&ct_labels)
+                .observe((c.created as f64 - t).max(0.0));
+        }
+    }
+    if out.duplicates > 0 {
+        k.live
+            .activity_duplicates
+            .with_label_values(&ct_labels)
+            .inc_by(out.duplicates);
+    }
+    Ok(out)
+}

@@ -1,0 +1,534 @@
+//! The only writer of the feed's files: the state file, the record-id log,
+//! the NDJSON sink and the quarantine directory. It runs on its own thread
+//! (file I/O and fsync never run on the async runtime) and takes orders in
+//! sequence over a bounded channel:
+//!
+//! - `Sink`: a fetched blob's new lines, appended at once (not synced);
+//! - `Save`: on a timer ([`EVERY`]), only when something changed: sync the
+//!   sink, append the ids remembered since the last save to the id log
+//!   (compacting it now and then), then replace the state file, which marks
+//!   how much of the sink and the log it covers.
+//!
+//! Exactly-once across a crash: on start the sink and the id log are cut
+//! back to the marks of the last saved state, whose backlog still holds
+//! every blob fetched after it; those are fetched and written again, once.
+//! A sink write that fails makes the checkpoint stop saving (`fatal`): the
+//! feed then restarts from the last saved state, which is consistent.
+
+use super::idlog::{self, IdsMark};
+use super::recent::RecentIds;
+use super::sink::{self, SinkMark};
+use super::state::{self, Loaded, State};
+use bytes::Bytes;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+/// Problem scope of a failing checkpoint (`m365_collector_success` 0).
+pub const SCOPE: &str = "state_file";
+/// A save at most this often while blobs are being applied.
+pub const EVERY: Duration = Duration::from_secs(2);
+/// Orders queued for the thread; a full queue makes the feed wait.
+const QUEUE: usize = 16;
+
+/// The files of one tenant's feed.
+#[derive(Debug, Clone)]
+pub struct Files {
+    pub tenant: String,
+    pub tenant_id: String,
+    pub state: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+}
+
+impl Files {
+    /// Poison blobs go beside the state file (or the output without one).
+    pub fn quarantine_dir(&self) -> Option<PathBuf> {
+        let base = self.state.as_ref().or(self.output.as_ref())?;
+        let mut name = base.file_name().unwrap_or_default().to_os_string();
+        name.push(".quarantine");
+        Some(base.with_file_name(name))
+    }
+}
+
+/// What a start found on disk.
+#[derive(Debug, Default)]
+pub struct Resumed {
+    pub state: State,
+    pub recent: RecentIds,
+    pub ids: IdsMark,
+    /// Entries in the id log (live or aged out), for compaction.
+    pub log_entries: u64,
+    pub sink: Option<SinkMark>,
+    /// A version-1 state (ids inline): the first save writes a full log.
+    pub needs_full_log: bool,
+}
+
+/// Read the state and the id log, and cut the sink back to the state's mark
+/// (blocking; logs what it did).
+pub fn resume(files: &Files, now: i64) -> Resumed {
+    let mut r = Resumed::default();
+    let tenant = files.tenant.as_str();
+    if let Some(path) = &files.state {
+        match state::load(path, &files.tenant_id, now) {
+            Loaded::Missing => {
+                tracing::info!(tenant = %tenant, file = %path.display(), "activity state file not found; starting from lookback")
+            }
+            Loaded::Found(mut s) => {
+                r.recent = std::mem::take(&mut s.recent_ids);
+                r.needs_full_log = s.ids.is_none() && !r.recent.is_empty();
+                if let Some(mark) = s.ids {
+                    match idlog::read(path, mark) {
+                        Ok(entries) => {
+                            r.log_entries = entries.len() as u64;
+                            for (k, h) in entries {
+                                r.recent.insert_hour(k, h);
+                            }
+                            r.ids = mark;
+                        }
+                        Err(e) => {
+                            // The ids only detect duplicates: go on without
+                            // them (a record Microsoft repeats may be written
+                            // twice), and start a fresh log.
+                            tracing::error!(tenant = %tenant, file = %idlog::path(path, mark.generation).display(), error = %e,
+                                "activity id log unreadable; duplicate detection starts afresh");
+                            r.ids = IdsMark {
+                                generation: mark.generation + 1,
+                                len: 0,
+                            };
+                        }
+                    }
+                }
+                idlog::remove_others(path, r.ids.generation);
+                tracing::info!(tenant = %tenant, file = %path.display(), backlog = s.backlog.pending_len(), recent_ids = r.recent.len(), "activity state resumed");
+                r.state = s;
+            }
+            Loaded::Bad { reason, aside } => {
+                tracing::error!(tenant = %tenant, file = %path.display(), reason = %reason,
+                    moved_to = %aside.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(could not move it)".into()),
+                    "activity state file unusable; starting from lookback");
+            }
+        }
+    }
+    if let Some(out) = &files.output {
+        if files.state.is_some() {
+            match sink::reconcile(out, r.state.sink) {
+                Ok(0) => {}
+                Ok(cut) => {
+                    tracing::info!(tenant = %tenant, file = %out.display(), bytes = cut,
+                        "activity output: removed records written after the last saved state; their blobs are fetched again")
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, file = %out.display(), error = %e, "activity output: cannot check against the state file")
+                }
+            }
+        }
+        r.sink = sink::Sink::new(out).mark().ok();
+    }
+    r
+}
+
+/// How the thread is doing (read by the feed, after each order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    pub error: Option<String>,
+    /// The sink could not be written: nothing more is saved.
+    pub fatal: bool,
+    pub saves: u64,
+    /// Bytes written to the state file and the id log (not the sink).
+    pub bytes_written: u64,
+}
+
+enum Order {
+    Sink(Vec<u8>, Option<OwnedSemaphorePermit>),
+    Quarantine(String, Bytes),
+    Save(Box<Save>),
+}
+
+struct Save {
+    state: State,
+    new_ids: Vec<(u128, i32)>,
+    /// Every remembered id: write a fresh log generation.
+    full: Option<Vec<(u128, i32)>>,
+    at: i64,
+}
+
+pub struct Checkpoint {
+    tx: Option<mpsc::Sender<Order>>,
+    health: Arc<Mutex<Health>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    last_save: Option<Instant>,
+    log_entries: u64,
+    full_next: bool,
+    persistent: bool,
+}
+
+impl Checkpoint {
+    pub fn start(files: Files, resumed: &Resumed) -> Checkpoint {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let health = Arc::new(Mutex::new(Health::default()));
+        let worker = Worker {
+            quarantine: files.quarantine_dir(),
+            files,
+            ids: resumed.ids,
+            sink_mark: resumed.sink,
+            unsaved_ids: Vec::new(),
+            sink_file: None,
+            health: health.clone(),
+        };
+        let persistent = worker.files.state.is_some();
+        let thread = std::thread::Builder::new()
+            .name("activity-checkpoint".into())
+            .spawn(move || worker.run(rx))
+            .ok();
+        Checkpoint {
+            tx: Some(tx),
+            health,
+            thread,
+            last_save: None,
+            log_entries: resumed.log_entries,
+            full_next: resumed.needs_full_log,
+            persistent,
+        }
+    }
+
+    async fn send(&self, o: Order) {
+        if let Some(tx) = &self.tx {
+            // The thread only stops when we drop `tx`.
+            let _ = tx.send(o).await;
+        }
+    }
+
+    /// Append a blob's new lines to the sink (with the budget they hold).
+    pub async fn sink(&self, lines: Vec<u8>, permit: Option<OwnedSemaphorePermit>) {
+        self.send(Order::Sink(lines, permit)).await;
+    }
+
+    /// Keep a blob that never parsed, raw.
+    pub async fn quarantine(&self, content_id: &str, body: Bytes) {
+        self.send(Order::Quarantine(content_id.to_string(), body))
+            .await;
+    }
+
+    /// A timed save is due.
+    pub fn due(&self) -> bool {
+        self.last_save.is_none_or(|t| t.elapsed() >= EVERY)
+    }
+
+    /// Save `state` and the ids added since the last save.
+    pub async fn save(&mut self, state: &State, recent: &RecentIds, new_ids: Vec<(u128, i32)>) {
+        self.last_save = Some(Instant::now());
+        if !self.persistent {
+            // Only a sink: syncing it is all a save does.
+            self.send(Order::Save(Box::new(Save {
+                state: State::default(),
+                new_ids: Vec::new(),
+                full: None,
+                at: 0,
+            })))
+            .await;
+            return;
+        }
+        self.log_entries += new_ids.len() as u64;
+        let full = (self.full_next || idlog::should_compact(self.log_entries, recent.len() as u64))
+            .then(|| recent.entries().collect::<Vec<_>>());
+        if let Some(f) = &full {
+            self.log_entries = f.len() as u64;
+            self.full_next = false;
+        }
+        self.send(Order::Save(Box::new(Save {
+            state: state.clone(),
+            new_ids,
+            full,
+            at: crate::timefmt::now_unix() as i64,
+        })))
+        .await;
+    }
+
+    pub fn health(&self) -> Health {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Finish every queued order, then stop the thread.
+    pub async fn close(mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+impl Drop for Checkpoint {
+    fn drop(&mut self) {
+        // Dropped without `close` (the feed task aborted or panicked): wait
+        // for the queue to drain, so that a feed restarted on the same files
+        // never races an old writer.
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    files: Files,
+    quarantine: Option<PathBuf>,
+    ids: IdsMark,
+    sink_mark: Option<SinkMark>,
+    /// Ids whose append failed, tried again at the next save.
+    unsaved_ids: Vec<(u128, i32)>,
+    /// Open since the last save (so a rename-rotation is seen at the next).
+    sink_file: Option<File>,
+    health: Arc<Mutex<Health>>,
+}
+
+impl Worker {
+    fn run(mut self, mut rx: mpsc::Receiver<Order>) {
+        while let Some(order) = rx.blocking_recv() {
+            match order {
+                Order::Sink(lines, permit) => {
+                    self.append_sink(&lines);
+                    drop(permit);
+                }
+                Order::Quarantine(id, body) => self.quarantine(&id, &body),
+                Order::Save(s) => self.save(*s),
+            }
+        }
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fatal(&self) -> bool {
+        self.health().fatal
+    }
+
+    fn append_sink(&mut self, lines: &[u8]) {
+        let Some(path) = self.files.output.clone() else {
+            return;
+        };
+        if self.fatal() || lines.is_empty() {
+            return;
+        }
+        if self.sink_file.is_none() {
+            match OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(f) => self.sink_file = Some(f),
+                Err(e) => return self.sink_failed(&path, e),
+            }
+        }
+        let Some(f) = self.sink_file.as_mut() else {
+            return;
+        };
+        let before = f.metadata().map(|m| m.len());
+        if let Err(e) = f.write_all(lines) {
+            if let Ok(b) = before {
+                let _ = f.set_len(b);
+            }
+            self.sink_failed(&path, e);
+        }
+    }
+
+    fn sink_failed(&mut self, path: &Path, e: std::io::Error) {
+        self.sink_file = None;
+        let mut h = self.health();
+        h.fatal = true;
+        h.error = Some(format!("cannot write {}: {e}", path.display()));
+    }
+
+    fn quarantine(&self, content_id: &str, body: &[u8]) {
+        let Some(dir) = &self.quarantine else { return };
+        // contentIds are `[0-9a-z$_]`; anything else becomes `_`.
+        let name: String = content_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '$' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{name}.blob"));
+        let r = std::fs::create_dir_all(dir).and_then(|_| {
+            let mut f = File::create(&path)?;
+            f.write_all(body)?;
+            f.sync_all()
+        });
+        match r {
+            Ok(()) => {
+                tracing::warn!(tenant = %self.files.tenant, content_id = %content_id, file = %path.display(),
+                    "audit blob never parsed: kept aside raw in the quarantine directory and left out of the feed")
+            }
+            Err(e) => {
+                tracing::error!(tenant = %self.files.tenant, content_id = %content_id, file = %path.display(), error = %e,
+                    "audit blob never parsed and could not be kept aside")
+            }
+        }
+    }
+
+    fn save(&mut self, s: Save) {
+        if self.fatal() {
+            return;
+        }
+        if let Some(f) = self.sink_file.take() {
+            let path = self.files.output.clone().unwrap_or_default();
+            let synced = f.sync_data().and_then(|_| f.metadata());
+            match synced {
+                Ok(m) => {
+                    self.sink_mark = Some(SinkMark {
+                        len: m.len(),
+                        ino: sink::ino(&m),
+                    })
+                }
+                Err(e) => return self.sink_failed(&path, e),
+            }
+        }
+        let Some(path) = self.files.state.clone() else {
+            self.health().error = None;
+            return;
+        };
+        let mut written = 0u64;
+        self.unsaved_ids.extend(s.new_ids);
+        let ids = match &s.full {
+            Some(all) => idlog::compact(&path, self.ids.generation + 1, all),
+            None => idlog::append(&path, self.ids, &self.unsaved_ids),
+        };
+        match ids {
+            Ok(m) => {
+                written += if s.full.is_some() {
+                    m.len
+                } else {
+                    m.len - self.ids.len
+                };
+                self.ids = m;
+                self.unsaved_ids.clear();
+            }
+            Err(e) => {
+                self.health().error = Some(format!(
+                    "cannot write the id log {}: {e}",
+                    idlog::path(&path, self.ids.generation).display()
+                ));
+                return;
+            }
+        }
+        let mut st = s.state;
+        st.ids = Some(self.ids);
+        st.sink = self.sink_mark;
+        let bytes = state::encode(&st, &self.files.tenant_id, s.at);
+        written += bytes.len() as u64;
+        match state::save(&path, &bytes) {
+            Ok(()) => {
+                if s.full.is_some() {
+                    idlog::remove_others(&path, self.ids.generation);
+                }
+                let mut h = self.health();
+                h.error = None;
+                h.saves += 1;
+                h.bytes_written += written;
+            }
+            Err(e) => {
+                self.health().error = Some(format!("cannot write the state file: {e}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::recent::key;
+
+    const T: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
+
+    fn files(dir: &Path) -> Files {
+        Files {
+            tenant: "t".into(),
+            tenant_id: T.into(),
+            state: Some(dir.join("state.json")),
+            output: Some(dir.join("out.ndjson")),
+        }
+    }
+
+    #[tokio::test]
+    async fn saves_only_new_ids_and_resumes_consistently() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(dir.path());
+        let r = resume(&f, 1);
+        let mut cp = Checkpoint::start(f.clone(), &r);
+        let mut recent = RecentIds::default();
+        let mut state = State::default();
+        let mut new = Vec::new();
+        for i in 0..1_000u64 {
+            let k = key(&format!("id{i}"));
+            recent.insert(k, 1_800_000_000);
+            new.push((k, RecentIds::hour_of(1_800_000_000)));
+        }
+        cp.sink(b"{\"Id\":\"a\"}\n".to_vec(), None).await;
+        state.cursors.insert("Audit.Exchange".into(), 5);
+        cp.save(&state, &recent, std::mem::take(&mut new)).await;
+        // One more id and line, then a save of the same state: the log grows
+        // by one entry only.
+        let k = key("late");
+        recent.insert(k, 1_800_000_000);
+        cp.sink(b"{\"Id\":\"b\"}\n".to_vec(), None).await;
+        cp.save(
+            &state,
+            &recent,
+            vec![(k, RecentIds::hour_of(1_800_000_000))],
+        )
+        .await;
+        // An unsaved tail: written to the sink, never saved.
+        cp.sink(b"{\"Id\":\"c\"}\n".to_vec(), None).await;
+        let h = cp.health();
+        cp.close().await;
+        let h2 = h.clone();
+        assert_eq!(h2.error, None);
+        let log = idlog::path(&dir.path().join("state.json"), 0);
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 1_001 * idlog::ENTRY);
+
+        let r = resume(&f, 2);
+        assert_eq!(r.recent.len(), 1_001);
+        assert!(r.recent.contains(k));
+        assert_eq!(r.state.cursors["Audit.Exchange"], 5);
+        assert_eq!(
+            std::fs::read(dir.path().join("out.ndjson")).unwrap(),
+            b"{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n",
+            "the unsaved tail is cut"
+        );
+    }
+
+    #[tokio::test]
+    async fn compaction_writes_a_new_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(dir.path());
+        let r = resume(&f, 1);
+        let mut cp = Checkpoint::start(f.clone(), &r);
+        // Pretend the log is full of aged-out ids.
+        cp.log_entries = idlog::COMPACT_SLACK + 10;
+        let mut recent = RecentIds::default();
+        recent.insert(7, 3_600);
+        cp.save(&State::default(), &recent, vec![(7, 1)]).await;
+        cp.close().await;
+        let p = dir.path().join("state.json");
+        assert!(!idlog::path(&p, 0).exists());
+        assert_eq!(std::fs::metadata(idlog::path(&p, 1)).unwrap().len(), 20);
+        let r = resume(&f, 2);
+        assert_eq!(r.ids.generation, 1);
+        assert!(r.recent.contains(7));
+    }
+
+    #[test]
+    fn quarantine_dir_beside_the_state_file() {
+        let f = files(Path::new("/var/lib/x"));
+        assert_eq!(
+            f.quarantine_dir().unwrap(),
+            Path::new("/var/lib/x/state.json.quarantine")
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! What the feed publishes after every poll (on a `tokio::sync::watch`), and
+//! all the `activity` collector reads: per content type, the subscription,
+//! the cursor, the last error, the backlog and its oldest blob. Times are
+//! Unix seconds; ages are left to the reader, so that a lag computed from
+//! them keeps growing while the feed is stuck.
+
+use super::problem::Problem;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TypeStatus {
+    /// `subscriptions/list` (or `/start`) says enabled; None until known.
+    pub subscribed: Option<bool>,
+    /// End of the last window listed completely (the cursor).
+    pub listed_until: Option<i64>,
+    /// Whether the last poll listed this type completely.
+    pub listed_ok: bool,
+    /// Unix time of the last failed call for this type.
+    pub last_error: Option<i64>,
+    /// Why it is not flowing, if it is not.
+    pub problem: Option<Problem>,
+    /// Blobs listed, not yet fetched.
+    pub backlog_blobs: usize,
+    /// contentCreated of the oldest of them.
+    pub oldest_pending: Option<i64>,
+    /// Newest contentCreated seen.
+    pub newest_content: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedStatus {
+    /// Polls finished since start (0: none yet).
+    pub polls: u64,
+    pub types: BTreeMap<String, TypeStatus>,
+    /// Problems of the feed as a whole (`download`, `state_file`, `output`).
+    pub feed_problems: BTreeMap<String, Problem>,
+}
+
+impl FeedStatus {
+    /// `m365_collector_success{collector="activity"}`: every configured type
+    /// listed completely in its last poll, and the checkpoint being written.
+    pub fn healthy(&self) -> bool {
+        self.types.values().all(|t| t.listed_ok)
+            && !self.feed_problems.contains_key(super::checkpoint::SCOPE)
+    }
+
+    /// Every problem, by content type or scope.
+    pub fn problems(&self) -> BTreeMap<String, Problem> {
+        let mut out: BTreeMap<String, Problem> = self
+            .types
+            .iter()
+            .filter_map(|(ct, t)| t.problem.clone().map(|p| (ct.clone(), p)))
+            .collect();
+        out.extend(self.feed_problems.clone());
+        out
+    }
+
+    /// The failing part in one stable line, for the collector's error.
+    pub fn summary(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .problems()
+            .iter()
+            .map(|(k, p)| format!("{k}: {}", p.short()))
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_means_every_type_listed() {
+        let mut s = FeedStatus::default();
+        s.types.insert(
+            "Audit.Exchange".into(),
+            TypeStatus {
+                listed_ok: true,
+                ..Default::default()
+            },
+        );
+        assert!(s.healthy() && s.summary().is_none());
+        s.types.insert(
+            "DLP.All".into(),
+            TypeStatus {
+                problem: Some(Problem::MissingPermission),
+                ..Default::default()
+            },
+        );
+        assert!(!s.healthy());
+        assert_eq!(
+            s.summary().as_deref(),
+            Some("DLP.All: missing permission (AF10001)")
+        );
+        s.types.get_mut("DLP.All").unwrap().listed_ok = true;
+        s.feed_problems.insert(
+            "download".into(),
+            Problem::Failed("blob downloads failing".into()),
+        );
+        assert!(s.healthy(), "download trouble shows in the lag, not here");
+        s.feed_problems.insert(
+            crate::activity::checkpoint::SCOPE.into(),
+            Problem::Failed("cannot write".into()),
+        );
+        assert!(!s.healthy());
+    }
+}
