@@ -1,11 +1,14 @@
 //! Wiring: config → runtime → HTTP server, startable in-process (tests, demo).
 
+use crate::collect::fleet::{Applied, Fleet};
 use crate::collect::runtime::RuntimeOptions;
-use crate::collect::{build, Store};
-use crate::config::Config;
+use crate::collect::Store;
+use crate::config::{Config, ConfigError};
 use crate::listener::ListenOptions;
 use crate::metrics::Live;
+use crate::reload::{ConfigSource, Reloader};
 use crate::server::{serve, AppState};
+use crate::shard::Shard;
 use crate::tls::Acceptor;
 use crate::web_config::WebConfig;
 use std::net::SocketAddr;
@@ -46,16 +49,30 @@ pub struct Running {
     /// `http` or `https`.
     pub scheme: &'static str,
     pub store: Arc<Store>,
+    pub reloader: Arc<Reloader>,
+    fleet: Arc<Fleet>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
-    collectors: Vec<JoinHandle<()>>,
     /// Exclusive locks on the audit feed's files, held while running.
     _locks: crate::activity::lock::Locks,
 }
 
 impl Running {
+    /// Run `config`; a reload re-applies it unchanged.
     pub async fn start(
         config: &Config,
+        web: &WebOptions,
+        opts: &RuntimeOptions,
+    ) -> std::io::Result<Running> {
+        Self::start_with(config, ConfigSource::Fixed(config.clone()), None, web, opts).await
+    }
+
+    /// Run `config` (already loaded from `source` and sharded); a reload
+    /// re-reads `source`.
+    pub async fn start_with(
+        config: &Config,
+        source: ConfigSource,
+        shard: Option<Shard>,
         web: &WebOptions,
         opts: &RuntimeOptions,
     ) -> std::io::Result<Running> {
@@ -86,12 +103,16 @@ impl Running {
         };
         let listener = TcpListener::bind(crate::cli::listen_addr(&web.listen)).await?;
         let addr = listener.local_addr()?;
-        let store = Arc::new(build(config, Arc::new(Live::new()), opts));
+        let fleet = Arc::new(Fleet::new(Arc::new(Live::new()), opts.clone()));
+        fleet.apply(config).await;
+        let store = fleet.store().clone();
+        let reloader = Arc::new(Reloader::new(source, shard, fleet.clone()));
+        reloader.loaded();
         let (stop, rx) = watch::channel(false);
-        let collectors = store.spawn(rx.clone());
         let state = AppState {
             store: store.clone(),
             telemetry_path: web.telemetry_path.clone(),
+            reloader: reloader.clone(),
         };
         let mut srx = rx;
         let server = tokio::spawn(serve(
@@ -108,11 +129,17 @@ impl Running {
             addr,
             scheme,
             store,
+            reloader,
+            fleet,
             stop,
             server,
-            collectors,
             _locks: locks,
         })
+    }
+
+    /// As SIGHUP: re-read the configuration and apply it.
+    pub async fn reload(&self) -> Result<Applied, ConfigError> {
+        self.reloader.reload().await
     }
 
     pub fn url(&self) -> String {
@@ -122,10 +149,7 @@ impl Running {
     /// Stop collectors and the server (in-flight requests complete).
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
-        for c in self.collectors {
-            c.abort();
-        }
-        self.store.stop_collectors().await;
+        self.fleet.stop_all().await;
         match self.server.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),

@@ -10,7 +10,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,6 +25,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry_path: String,
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 /// Longest `/probe?target=` accepted (tenant names are short).
@@ -50,6 +51,7 @@ pub fn router_with_limit(state: AppState, limit: Arc<Semaphore>) -> Router {
             get(|| async { ([(header::CONTENT_TYPE, TEXT)], "Healthy\n") }),
         )
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
         .route("/", get(index))
         .fallback(|| async {
             (
@@ -125,6 +127,20 @@ async fn ready(State(s): State<AppState>) -> Response {
             "Not ready: first refresh still running\n",
         )
             .into_response()
+    }
+}
+
+/// `POST /-/reload`: 200 once applied, 500 with the reason when refused
+/// (as Prometheus answers).
+async fn reload(State(s): State<AppState>) -> Response {
+    match s.reloader.reload().await {
+        Ok(_) => ([(header::CONTENT_TYPE, TEXT)], "Reloaded\n").into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, TEXT)],
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -219,13 +235,24 @@ mod tests {
             "t.yml",
         )
         .unwrap();
+        let live = Arc::new(crate::metrics::Live::new());
+        // Not reloaded here: the fleet only has to exist.
+        let fleet = Arc::new(crate::collect::fleet::Fleet::new(
+            live.clone(),
+            RuntimeOptions::default(),
+        ));
         AppState {
             store: Arc::new(crate::collect::build(
                 &config,
-                Arc::new(crate::metrics::Live::new()),
+                live,
                 &RuntimeOptions::default(),
             )),
             telemetry_path: "/metrics".into(),
+            reloader: Arc::new(crate::reload::Reloader::new(
+                crate::reload::ConfigSource::Fixed(config),
+                None,
+                fleet,
+            )),
         }
     }
 

@@ -99,7 +99,7 @@ pub async fn supervise<F, Fut>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::runtime::{CollectorState, Store, TenantRuntime};
+    use super::super::runtime::{CollectorState, TenantRuntime};
     use super::super::CollectorKind;
     use super::*;
     use arc_swap::ArcSwap;
@@ -167,21 +167,15 @@ mod tests {
         let bad = slot(test(CollectorKind::ServiceHealth, 1, false));
         let good = slot(test(CollectorKind::ServiceHealth, 0, false));
         let live = Arc::new(Live::new());
-        let store = Store {
-            tenants: vec![
-                Arc::new(TenantRuntime {
-                    name: "bad".into(),
-                    slots: vec![bad.clone()],
-                }),
-                Arc::new(TenantRuntime {
-                    name: "good".into(),
-                    slots: vec![good.clone()],
-                }),
-            ],
-            live: live.clone(),
-        };
         let (stop, rx) = watch::channel(false);
-        let handles = store.spawn(rx);
+        let mut handles = Vec::new();
+        for (name, slot) in [("bad", &bad), ("good", &good)] {
+            let t = TenantRuntime {
+                name: name.into(),
+                slots: vec![slot.clone()],
+            };
+            handles.extend(t.spawn(rx.clone(), &live, |_| Duration::ZERO));
+        }
         let count = || {
             live.collector_panics
                 .with_label_values(&["bad", "service_health"])
