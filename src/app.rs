@@ -4,12 +4,16 @@ use crate::collect::fleet::{Applied, Fleet};
 use crate::collect::runtime::RuntimeOptions;
 use crate::collect::Store;
 use crate::config::{Config, ConfigError};
+use crate::listener::ListenOptions;
 use crate::metrics::Live;
 use crate::reload::{ConfigSource, Reloader};
 use crate::server::{serve, AppState};
 use crate::shard::Shard;
+use crate::tls::Acceptor;
+use crate::web_config::WebConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -18,6 +22,12 @@ pub struct WebOptions {
     pub listen: String,
     pub telemetry_path: String,
     pub max_requests: usize,
+    /// `--web.config.file`: TLS, basic auth, headers.
+    pub web_config: WebConfig,
+    /// A request's headers must arrive within this.
+    pub header_read_timeout: Duration,
+    /// A TLS handshake must finish within this.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for WebOptions {
@@ -26,6 +36,9 @@ impl Default for WebOptions {
             listen: "127.0.0.1:0".into(),
             telemetry_path: "/metrics".into(),
             max_requests: 40,
+            web_config: WebConfig::default(),
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -33,6 +46,8 @@ impl Default for WebOptions {
 /// A running exporter.
 pub struct Running {
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     pub store: Arc<Store>,
     pub reloader: Arc<Reloader>,
     fleet: Arc<Fleet>,
@@ -63,6 +78,29 @@ impl Running {
     ) -> std::io::Result<Running> {
         // Before anything runs: a second exporter on the same feed files stops here.
         let locks = crate::activity::lock::acquire(config).map_err(std::io::Error::other)?;
+        let tls = match &web.web_config.tls {
+            None => None,
+            Some(t) => Some(Arc::new(
+                Acceptor::new(t.clone(), web.web_config.http2, web.tls_handshake_timeout).map_err(
+                    |(key, reason)| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            format!("tls_server_config.{key}: {reason}"),
+                        )
+                    },
+                )?,
+            )),
+        };
+        let listen = ListenOptions {
+            tls,
+            header_read_timeout: web.header_read_timeout,
+            ..ListenOptions::default()
+        };
+        let scheme = if listen.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let listener = TcpListener::bind(crate::cli::listen_addr(&web.listen)).await?;
         let addr = listener.local_addr()?;
         let fleet = Arc::new(Fleet::new(Arc::new(Live::new()), opts.clone()));
@@ -77,11 +115,19 @@ impl Running {
             reloader: reloader.clone(),
         };
         let mut srx = rx;
-        let server = tokio::spawn(serve(listener, state, web.max_requests, async move {
-            let _ = srx.wait_for(|v| *v).await;
-        }));
+        let server = tokio::spawn(serve(
+            listener,
+            state,
+            web.max_requests,
+            &web.web_config,
+            listen,
+            async move {
+                let _ = srx.wait_for(|v| *v).await;
+            },
+        ));
         Ok(Running {
             addr,
+            scheme,
             store,
             reloader,
             fleet,
@@ -97,7 +143,7 @@ impl Running {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stop collectors and the server (in-flight requests complete).

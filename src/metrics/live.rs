@@ -31,6 +31,7 @@ pub struct Live {
     pub activity_duplicates: Arc<IntCounterVec>,
     pub activity_delay: Arc<HistogramVec>,
     pub activity_gaps: Arc<IntCounterVec>,
+    pub collector_panics: Arc<IntCounterVec>,
     pub activity_quarantined: Arc<IntCounterVec>,
 }
 
@@ -107,6 +108,7 @@ impl Live {
             activity_duplicates: counter(&mut r, "m365_activity_records_duplicate_total", "Audit records whose Id was seen before.", ct),
             activity_delay: histogram(&mut r, "m365_activity_record_delay_seconds", "Delay between an audit record's CreationTime and its blob's contentCreated, in seconds.", ct, RECORD_DELAY_BUCKETS),
             activity_gaps: counter(&mut r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
+            collector_panics: counter(&mut r, "m365_collector_panics_total", "Collector tasks caught panicking and restarted.", &["tenant", "collector"]),
             activity_quarantined: counter(&mut r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
             registry: r,
         }
