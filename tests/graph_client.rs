@@ -106,7 +106,7 @@ async fn next_link_to_a_foreign_host_is_refused() {
     let e = g.health_overviews().await.unwrap_err();
     assert!(matches!(e, ApiError::ForeignHost { .. }), "{e}");
     let text = exposition(&live);
-    let want = "m365_api_errors_total{api=\"graph\",error_code=\"ForeignHost\",tenant=\"t\"} 1";
+    let want = "m365_api_errors_total{tenant=\"t\",api=\"graph\",error_code=\"ForeignHost\"} 1";
     assert!(text.contains(want), "{text}");
 }
 

@@ -206,7 +206,7 @@ mod tests {
         let text = String::from_utf8(text).unwrap();
         assert!(
             text.contains(
-                "m365_collector_panics_total{collector=\"service_health\",tenant=\"bad\"} 1"
+                "m365_collector_panics_total{tenant=\"bad\",collector=\"service_health\"} 1"
             ),
             "{text}"
         );
