@@ -71,6 +71,19 @@ struct RawActivity {
     output: Option<PathBuf>,
     operations: Option<Vec<String>>,
     max_inflight_bytes: Option<RawBytes>,
+    webhook: Option<RawWebhook>,
+}
+
+/// `activity.webhook`: Management API notifications (see docs/activity.md).
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    address: Option<String>,
+    auth_id: Option<String>,
+    auth_id_file: Option<PathBuf>,
+    expiration: Option<String>,
+    poll_interval: Option<String>,
+    silence: Option<String>,
 }
 
 /// A byte size: a number, or a string with a binary unit (`64MiB`).
@@ -187,6 +200,29 @@ pub struct ActivityConfig {
     pub operations: Vec<String>,
     /// Bytes of audit blobs held at once (downloaded, not yet written).
     pub max_inflight_bytes: usize,
+    /// Notifications as a second source of content (None: polling only).
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// `activity.webhook`: where Microsoft posts notifications, the authId it
+/// must send, and how listing continues beside them.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookConfig {
+    /// What Microsoft calls (`https://…/webhook/{tenant}`).
+    pub address: String,
+    /// Read once at load; never printed.
+    pub auth_id: Secret,
+    /// Where `auth_id` came from, if a file (shown instead of the value).
+    pub auth_id_file: Option<PathBuf>,
+    /// Sent as the webhook's expiration (now + this); None: Microsoft's default.
+    #[serde(with = "humantime_serde_compat::option")]
+    pub expiration: Option<Duration>,
+    /// Safety-net listing while notifications arrive.
+    #[serde(with = "humantime_serde_compat")]
+    pub poll_interval: Duration,
+    /// No notification for this long: list at the normal interval again.
+    #[serde(with = "humantime_serde_compat")]
+    pub silence: Duration,
 }
 
 mod humantime_serde_compat {
@@ -194,6 +230,16 @@ mod humantime_serde_compat {
     use std::time::Duration;
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format_duration(*d))
+    }
+    pub mod option {
+        use serde::Serializer;
+        use std::time::Duration;
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
     }
 }
 
@@ -627,7 +673,12 @@ fn activity(
                 )
             })?,
     };
+    let webhook = match own.and_then(|a| a.webhook.as_ref()) {
+        Some(w) => Some(webhook(w, interval, err)?),
+        None => None,
+    };
     Ok(ActivityConfig {
+        webhook,
         max_inflight_bytes,
         enabled: pick(own, def, |a| a.enabled).unwrap_or(false),
         interval,
@@ -641,6 +692,88 @@ fn activity(
         state_file: own.and_then(|a| a.state_file.clone()),
         output: own.and_then(|a| a.output.clone()),
         operations: pick(own, def, |a| a.operations.clone()).unwrap_or_default(),
+    })
+}
+
+/// `activity.webhook` of one tenant (not taken from `defaults`: the address
+/// and authId are the tenant's own).
+fn webhook(w: &RawWebhook, interval: Duration, err: &ErrFn) -> Result<WebhookConfig, ConfigError> {
+    let key = |k: &str| format!("activity.webhook.{k}");
+    let address = w
+        .address
+        .clone()
+        .ok_or_else(|| err(&key("address"), "missing".into()))?;
+    match reqwest::Url::parse(&address) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => {
+            return Err(err(
+                &key("address"),
+                format!("{address:?} is not an http(s) URL (Microsoft requires https)"),
+            ))
+        }
+    }
+    let (auth_id, auth_id_file) = match (&w.auth_id, &w.auth_id_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                &key("auth_id_file"),
+                "both auth_id and auth_id_file given: set exactly one".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(err(
+                &key("auth_id_file"),
+                "missing: set auth_id_file (or auth_id)".into(),
+            ))
+        }
+        (Some(s), None) => (s.trim().to_string(), None),
+        (None, Some(p)) => match std::fs::read_to_string(p) {
+            Ok(s) => (s.trim().to_string(), Some(p.clone())),
+            Err(e) => {
+                return Err(err(
+                    &key("auth_id_file"),
+                    format!("cannot read {}: {e}", p.display()),
+                ))
+            }
+        },
+    };
+    // Microsoft sends it back in a header: printable ASCII only.
+    if auth_id.is_empty() || !auth_id.bytes().all(|b| b.is_ascii_graphic()) {
+        let k = if auth_id_file.is_some() {
+            "auth_id_file"
+        } else {
+            "auth_id"
+        };
+        return Err(err(
+            &key(k),
+            "the authId must be non-empty printable ASCII without spaces".into(),
+        ));
+    }
+    let dur = |k: &str, v: &Option<String>, d: Duration| match v {
+        Some(v) => duration(&key(k), v, err),
+        None => Ok(d),
+    };
+    let expiration = match &w.expiration {
+        Some(v) => Some(duration(&key("expiration"), v, err)?),
+        None => None,
+    };
+    let poll_interval = dur("poll_interval", &w.poll_interval, Duration::from_secs(900))?;
+    let silence = dur("silence", &w.silence, Duration::from_secs(1_800))?;
+    if poll_interval < interval {
+        return Err(err(
+            &key("poll_interval"),
+            format!(
+                "must be at least activity.interval ({}): it is the slower listing used while notifications arrive",
+                format_duration(interval)
+            ),
+        ));
+    }
+    Ok(WebhookConfig {
+        address,
+        auth_id: Secret::new(auth_id),
+        auth_id_file,
+        expiration,
+        poll_interval,
+        silence,
     })
 }
 

@@ -109,6 +109,7 @@ impl GraphClient {
                     url: &url,
                     audience: &self.root,
                     max_body: MAX_PAGE_BYTES,
+                    json: None,
                 })
                 .await?;
             let page = parse_page::<T>(&resp.body)

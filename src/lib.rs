@@ -17,6 +17,7 @@ pub mod graph;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod receiver;
 pub mod secret;
 pub mod server;
 pub mod simulator;

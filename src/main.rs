@@ -43,6 +43,7 @@ fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
         listen: web.listen_address.clone(),
         telemetry_path: web.telemetry_path.clone(),
         max_requests: web.max_requests,
+        webhook_listen: web.webhook_listen_address.clone(),
     })
 }
 
@@ -55,6 +56,9 @@ async fn run_exporter(config: Config, web: WebOptions) -> ExitCode {
         }
     };
     tracing::info!(address = %running.addr, tenants = config.tenants.len(), version = m365_exporter::VERSION, "listening");
+    if let Some(a) = running.webhook_addr {
+        tracing::info!(address = %a, "webhook receiver listening");
+    }
     server::shutdown_signal().await;
     match running.stop().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,40 @@ pub struct Subscription {
     pub content_type: String,
     #[serde(default)]
     pub status: String,
+    /// Its webhook, if one is registered (`authId` is deliberately not read).
+    #[serde(default)]
+    pub webhook: Option<SubscriptionWebhook>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionWebhook {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub address: String,
+}
+
+/// The webhook object `subscriptions/start` sends.
+pub struct StartWebhook<'a> {
+    pub address: &'a str,
+    pub auth_id: &'a crate::secret::Secret,
+    /// Unix seconds; None: Microsoft's default.
+    pub expiration: Option<i64>,
+}
+
+impl StartWebhook<'_> {
+    /// `{"webhook": {"address", "authId", "expiration"}}`.
+    pub fn body(&self) -> Vec<u8> {
+        let mut w = serde_json::json!({
+            "address": self.address,
+            "authId": self.auth_id.expose(),
+        });
+        if let Some(t) = self.expiration {
+            w["expiration"] = crate::timefmt::rfc3339(t).into();
+        }
+        serde_json::json!({ "webhook": w }).to_string().into_bytes()
+    }
 }
 
 pub struct ManagementClient {
@@ -81,6 +115,7 @@ impl ManagementClient {
         method: Method,
         url: &str,
         max_body: usize,
+        json: Option<&[u8]>,
     ) -> Result<crate::http::Response, ApiError> {
         // The budget paces first attempts; `ApiClient`'s retries are already
         // spaced by backoff and Retry-After.
@@ -93,6 +128,7 @@ impl ManagementClient {
                 url,
                 audience: &self.root,
                 max_body,
+                json,
             })
             .await
     }
@@ -100,7 +136,13 @@ impl ManagementClient {
     pub async fn subscriptions(&self) -> Result<Vec<Subscription>, ApiError> {
         let url = self.feed_url("subscriptions/list", &[]);
         let resp = self
-            .call("subscriptions_list", Method::GET, &url, MAX_PAGE_BYTES)
+            .call(
+                "subscriptions_list",
+                Method::GET,
+                &url,
+                MAX_PAGE_BYTES,
+                None,
+            )
             .await?;
         serde_json::from_slice(&resp.body).map_err(|e| {
             self.api
@@ -108,11 +150,24 @@ impl ManagementClient {
         })
     }
 
-    /// Start (or confirm) a subscription; AF20024 "already enabled" is success.
-    pub async fn start(&self, content_type: &str) -> Result<(), ApiError> {
+    /// Start (or confirm) a subscription, with a webhook when given (then
+    /// Microsoft validates its address before answering: AF20021 when that
+    /// fails); AF20024 "already enabled" is success.
+    pub async fn start(
+        &self,
+        content_type: &str,
+        webhook: Option<&StartWebhook<'_>>,
+    ) -> Result<(), ApiError> {
         let url = self.feed_url("subscriptions/start", &[("contentType", content_type)]);
+        let body = webhook.map(StartWebhook::body);
         match self
-            .call("subscriptions_start", Method::POST, &url, MAX_PAGE_BYTES)
+            .call(
+                "subscriptions_start",
+                Method::POST,
+                &url,
+                MAX_PAGE_BYTES,
+                body.as_deref(),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -143,7 +198,7 @@ impl ManagementClient {
         let mut skipped = 0;
         for _ in 0..MAX_PAGES {
             let resp = self
-                .call("content_list", Method::GET, &url, MAX_PAGE_BYTES)
+                .call("content_list", Method::GET, &url, MAX_PAGE_BYTES, None)
                 .await?;
             let (page, bad) = parse_content_page(&resp.body)
                 .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
@@ -186,6 +241,7 @@ impl ManagementClient {
                     url: &url,
                     audience: &self.root,
                     max_body: MAX_BLOB_BYTES.min(budget_bytes),
+                    json: None,
                 },
                 Some(budget),
             )
@@ -226,9 +282,19 @@ pub fn budget_quota(requests_per_minute: u32) -> Quota {
 /// Parse one `subscriptions/content` page. `Err` only when the body is not a
 /// JSON array of objects; unusable items are counted, not fatal.
 pub fn parse_content_page(body: &[u8]) -> Result<(Vec<Content>, usize), String> {
+    let (items, skipped) = parse_content_items(body)?;
+    Ok((items.into_iter().map(|(c, _)| c).collect(), skipped))
+}
+
+/// A JSON array of content items, each with its `tenantId` when present (a
+/// webhook notification carries it; a listing does not): the one parser of
+/// both shapes.
+pub fn parse_content_items(body: &[u8]) -> Result<(Vec<(Content, Option<String>)>, usize), String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire<'a> {
+        #[serde(borrow, default)]
+        tenant_id: Option<Cow<'a, str>>,
         #[serde(borrow, default)]
         content_type: Option<Cow<'a, str>>,
         #[serde(borrow, default)]
@@ -255,13 +321,16 @@ pub fn parse_content_page(body: &[u8]) -> Result<(Vec<Content>, usize), String> 
                     .map(|t| t as i64)
                     // Microsoft keeps content 7 days; assume so when unsaid.
                     .unwrap_or(created + super::RETENTION.as_secs() as i64);
-                out.push(Content {
-                    content_type: ct.into_owned(),
-                    content_id: id.into_owned(),
-                    content_uri: uri.into_owned(),
-                    created,
-                    expiration,
-                });
+                out.push((
+                    Content {
+                        content_type: ct.into_owned(),
+                        content_id: id.into_owned(),
+                        content_uri: uri.into_owned(),
+                        created,
+                        expiration,
+                    },
+                    w.tenant_id.map(Cow::into_owned),
+                ));
             }
             _ => skipped += 1,
         }

@@ -11,6 +11,7 @@ use super::{CollectError, Collector, CollectorKind, Outcome};
 use crate::activity::client::ManagementClient;
 use crate::activity::feed::{self, FeedContext, FeedHandle};
 use crate::activity::status::FeedStatus;
+use crate::activity::webhook::Inbox;
 use crate::config::TenantConfig;
 use crate::http::ApiClient;
 use crate::metrics::{Family, SnapshotWriter};
@@ -45,6 +46,24 @@ impl ActivityCollector {
                 c.with_label_values(&labels);
             }
         }
+        let inbox = cfg.webhook.clone().map(|w| {
+            for ct in &cfg.content_types {
+                for source in ["webhook", "listing"] {
+                    live.activity_discovered.with_label_values(&[
+                        t.name.as_str(),
+                        ct.as_str(),
+                        source,
+                    ]);
+                }
+            }
+            Arc::new(Inbox::new(
+                &t.name,
+                &t.tenant_id,
+                w,
+                &cfg.content_types,
+                root,
+            ))
+        });
         let client = Arc::new(ManagementClient::new(
             api.clone(),
             root,
@@ -59,6 +78,7 @@ impl ActivityCollector {
                 cfg,
                 api,
                 client,
+                inbox,
             }),
             feed: Mutex::new(None),
         })
@@ -99,7 +119,11 @@ pub fn render(tenant: &str, s: &FeedStatus) -> Outcome {
         w.sample(Family::ActivityBacklog, &labels, t.backlog_blobs as f64);
         // now − oldest pending contentCreated, at scrape time; 0 when none.
         w.age(Family::ActivityBlobLag, &labels, t.oldest_pending);
+        if let Some(on) = t.webhook_enabled {
+            w.sample(Family::ActivityWebhookEnabled, &labels, flag(on));
+        }
         let times = [
+            (Family::ActivityWebhookLastNotification, t.last_notification),
             (Family::ActivityOldestPending, t.oldest_pending),
             (Family::ActivityListedUntil, t.listed_until),
             (Family::ActivityLastError, t.last_error),
@@ -130,6 +154,9 @@ impl Collector for ActivityCollector {
     }
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
         Box::pin(self.poll())
+    }
+    fn webhook_inbox(&self) -> Option<Arc<Inbox>> {
+        self.ctx.inbox.clone()
     }
     fn stop(&self) -> BoxFuture<'_, ()> {
         let feed = self.feed.lock().unwrap_or_else(|p| p.into_inner()).take();

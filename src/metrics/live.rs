@@ -30,6 +30,8 @@ pub struct Live {
     pub activity_delay: HistogramVec,
     pub activity_gaps: IntCounterVec,
     pub activity_quarantined: IntCounterVec,
+    pub webhook_notifications: IntCounterVec,
+    pub activity_discovered: IntCounterVec,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -75,13 +77,15 @@ impl Live {
             )),
             activity_gaps: counter(&r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
             activity_quarantined: counter(&r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
+            webhook_notifications: counter(&r, "m365_activity_webhook_notifications_total", "Webhook POSTs and items received, by result: accepted and foreign count content items; validation, unauthorized, malformed, too_large and unknown_tenant count requests.", &["tenant", "result"]),
+            activity_discovered: counter(&r, "m365_activity_content_discovered_total", "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once.", &["tenant", "content_type", "source"]),
             registry: r,
         }
     }
 
     /// Every live metric family name (for the README reference check).
     pub fn metric_names(&self) -> Vec<String> {
-        let cs: [&dyn Collector; 14] = [
+        let cs: [&dyn Collector; 16] = [
             &self.api_requests,
             &self.api_duration,
             &self.api_throttled,
@@ -96,6 +100,8 @@ impl Live {
             &self.activity_delay,
             &self.activity_gaps,
             &self.activity_quarantined,
+            &self.webhook_notifications,
+            &self.activity_discovered,
         ];
         cs.iter()
             .flat_map(|c| c.desc())
