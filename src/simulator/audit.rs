@@ -84,6 +84,9 @@ pub struct SimBlob {
     /// contentCreated, Unix milliseconds.
     pub created_ms: i64,
     pub expiration_ms: i64,
+    /// When it became available (Unix ms): contentCreated, or the moment it
+    /// was added if later. Webhooks are notified of it then.
+    pub published_ms: i64,
     /// The JSON array served on GET.
     pub body: String,
     pub records: Vec<TruthRecord>,
@@ -113,6 +116,10 @@ pub struct AuditState {
     /// Counters driving the every-Nth fault switches.
     pub listings: u64,
     pub blob_gets: u64,
+    /// content type → the webhook registered on its subscription.
+    pub webhooks: BTreeMap<String, super::webhooks::SimWebhook>,
+    /// Every notification POST sent.
+    pub notifications: Vec<super::webhooks::SentNotification>,
     rng: u64,
     serial: u64,
 }
@@ -169,7 +176,7 @@ fn shape(ct: &str) -> (&'static [&'static str], &'static [&'static str], u32) {
     }
 }
 
-fn iso_ms(ms: i64) -> String {
+pub fn iso_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -185,6 +192,8 @@ impl AuditState {
             rejected_windows: 0,
             listings: 0,
             blob_gets: 0,
+            webhooks: BTreeMap::new(),
+            notifications: Vec::new(),
             rng: 0x5eed_a0d1_7000_0001,
             serial: 0,
             opts,
@@ -344,6 +353,7 @@ impl AuditState {
             content_id: content_id.clone(),
             created_ms,
             expiration_ms: created_ms + 7 * 86_400_000,
+            published_ms: created_ms.max((crate::timefmt::now_unix() * 1_000.0) as i64),
             body: format!("[{}]", texts.join(",")),
             records: truth,
             expired: false,
