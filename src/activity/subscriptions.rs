@@ -29,15 +29,38 @@ pub struct Sub {
     last_start: Option<Instant>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Subscriptions {
     subs: BTreeMap<String, Sub>,
     last_check: Option<Instant>,
     /// Ask `subscriptions/list` at the next poll.
     recheck: bool,
+    /// [`SUBSCRIPTION_EVERY`]; shorter only in tests.
+    every: Duration,
+}
+
+impl Default for Subscriptions {
+    fn default() -> Self {
+        Subscriptions::every(SUBSCRIPTION_EVERY)
+    }
 }
 
 impl Subscriptions {
+    /// Lists and starts spaced by `every` (tests; production uses 15 min).
+    pub fn every(every: Duration) -> Self {
+        Subscriptions {
+            subs: BTreeMap::new(),
+            last_check: None,
+            recheck: false,
+            every,
+        }
+    }
+
+    /// Ask `subscriptions/list` at the next check.
+    pub fn refresh(&mut self) {
+        self.recheck = true;
+    }
+
     pub fn get(&self, ct: &str) -> Sub {
         self.subs.get(ct).cloned().unwrap_or_default()
     }
@@ -61,10 +84,7 @@ impl Subscriptions {
         webhook: Option<&Inbox>,
     ) -> Vec<String> {
         let mut failed = Vec::new();
-        let due = self.recheck
-            || self
-                .last_check
-                .is_none_or(|t| t.elapsed() >= SUBSCRIPTION_EVERY);
+        let due = self.recheck || self.last_check.is_none_or(|t| t.elapsed() >= self.every);
         if due {
             match client.subscriptions().await {
                 Ok(list) => {
@@ -117,15 +137,14 @@ impl Subscriptions {
             auth_id: w.auth_id(),
             expiration: w.cfg.expiration.map(|d| now + d.as_secs() as i64),
         });
+        let every = self.every;
         for ct in types {
             let sub = self.subs.entry(ct.clone()).or_default();
             let startable = matches!(
                 sub.problem,
                 Some(Problem::NotSubscribed | Problem::Disabled | Problem::AuditLogOff)
             );
-            let due = sub
-                .last_start
-                .is_none_or(|t| t.elapsed() >= SUBSCRIPTION_EVERY);
+            let due = sub.last_start.is_none_or(|t| t.elapsed() >= every);
             let enabled = sub.enabled == Some(true);
             // An enabled subscription is started again only to (re-)register
             // the webhook.

@@ -19,6 +19,9 @@ use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// With a webhook, the feed's status is rendered at least this often.
+const RENDER_AT_LEAST: Duration = Duration::from_secs(10);
+
 pub struct ActivityCollector {
     ctx: Arc<FeedContext>,
     feed: Mutex<Option<Arc<FeedHandle>>>,
@@ -150,7 +153,13 @@ impl Collector for ActivityCollector {
         CollectorKind::Activity
     }
     fn interval(&self) -> Duration {
-        self.ctx.cfg.interval
+        // Rendering only reads the feed's status: cheap. With webhooks the
+        // feed moves between listings, so its status is re-read at least
+        // every RENDER_AT_LEAST.
+        match self.ctx.inbox {
+            Some(_) => self.ctx.cfg.interval.min(RENDER_AT_LEAST),
+            None => self.ctx.cfg.interval,
+        }
     }
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
         Box::pin(self.poll())

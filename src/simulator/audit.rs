@@ -22,6 +22,8 @@ pub struct AuditOptions {
     /// next 6 hours: it becomes listable when its contentCreated passes
     /// (the demo's live feed).
     pub live_every: Option<Duration>,
+    /// How far ahead live blobs are made (default 6 h; tests use less).
+    pub live_for: Duration,
     /// Items per content listing page (small, so `NextPageUri` is exercised).
     pub page_size: usize,
     /// Subscriptions enabled from the start (else AF20022 until `/start`).
@@ -55,6 +57,7 @@ impl Default for AuditOptions {
             records_min: 2,
             records_max: 9,
             live_every: None,
+            live_for: Duration::from_secs(6 * 3_600),
             page_size: 5,
             started: true,
             disabled: Vec::new(),
@@ -219,7 +222,7 @@ impl AuditState {
             if let Some(every) = st.opts.live_every {
                 let every_ms = (every.as_millis() as i64).max(1_000);
                 let mut t = base_ms + every_ms + 1_000 * i as i64;
-                while t < base_ms + 6 * 3_600_000 {
+                while t < base_ms + st.opts.live_for.as_millis() as i64 {
                     st.push_blob(ct, t, None);
                     t += every_ms;
                 }
