@@ -65,6 +65,12 @@ fn bench(c: &mut Criterion) {
         let path = dir.path().join(format!("before-{n}.json"));
         let mut before = small_state();
         before.recent_ids = recent.clone();
+        eprintln!(
+            "bytes per save at {n} ids: full_state {}, id_log {} (state) + {} (ids)",
+            state::encode(&before, T, 1_800_000_000).len(),
+            state::encode(&small_state(), T, 1_800_000_000).len(),
+            PER_BLOB as u64 * idlog::ENTRY
+        );
         g.bench_with_input(BenchmarkId::new("full_state", n), &n, |b, _| {
             b.iter(|| {
                 let bytes = state::encode(&before, T, 1_800_000_000);

@@ -367,18 +367,30 @@ def audit_feed():
     p.append(timeseries(lay, "Oldest pending blob",
                         "contentCreated of the oldest listed blob not yet downloaded "
                         "(m365_activity_oldest_pending_content_created_timestamp_seconds), as its age; "
-                        "the blob lag is computed from it at scrape time.",
+                        "the blob lag is computed from it at scrape time. 0 when nothing waits.",
                         "s",
-                        [target("time() - min by (tenant, content_type) "
-                                f"(m365_activity_oldest_pending_content_created_timestamp_seconds{sel()})",
-                                "{{tenant}} {{content_type}}")]))
+                        [target(zero_fallback(
+                            "time() - min by (tenant, content_type) "
+                            f"(m365_activity_oldest_pending_content_created_timestamp_seconds{sel()})",
+                            "tenant, content_type", "m365_activity_content_listed_total"),
+                            "{{tenant}} {{content_type}}")]))
     p.append(timeseries(lay, "Time since last error by content type",
                         "now − the last failed Management API call (or unparsable blob) per content type "
-                        "(m365_activity_last_error_timestamp_seconds). Small and steady: that type keeps failing.",
+                        "(m365_activity_last_error_timestamp_seconds), AF20051 (expired) included. Small and steady: "
+                        "that type keeps failing.",
                         "s",
                         [target("time() - max by (tenant, content_type) "
                                 f"(m365_activity_last_error_timestamp_seconds{sel()})",
                                 "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Listing gaps",
+                        "Content blobs found only by the daily sweep, older than the re-listed overlap "
+                        "(m365_activity_listing_gaps_total): Microsoft indexed them late; consider a "
+                        "longer activity.overlap.",
+                        "none",
+                        [target(zero_fallback(
+                            f"sum by (tenant, content_type) (increase(m365_activity_listing_gaps_total{sel()}[{RI}]))",
+                            "tenant, content_type", "m365_activity_content_listed_total"),
+                            "{{tenant}} {{content_type}}")]))
     p.append(timeseries(lay, "Quarantined blobs",
                         "Content blobs that never parsed, kept aside raw beside the state file and taken "
                         "out of the backlog (m365_activity_content_quarantined_total).",

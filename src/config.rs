@@ -624,7 +624,7 @@ fn activity(
         ));
     }
     let overlap = dur("overlap", |a| a.overlap.clone(), Duration::from_secs(3_600))?;
-    if overlap > Duration::from_secs(86_400) {
+    if overlap > Duration::from_secs(crate::activity::MAX_WINDOW_SECS as u64) {
         return Err(err("activity.overlap", "must be at most 24h".into()));
     }
     let content_types = pick(own, def, |a| a.content_types.clone())

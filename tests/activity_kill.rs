@@ -8,10 +8,8 @@ mod support;
 #[path = "common/procs.rs"]
 mod procs;
 
-use activity_support::{all_types, assert_sink_exactly_once, now_ms, PUBLISHER};
-use m365_exporter::simulator::{
-    Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use activity_support::{all_types, assert_sink_exactly_once, now_ms, tenant_yaml, PUBLISHER};
+use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use procs::ChildGuard;
 use std::path::Path;
 use std::process::Command;
@@ -57,18 +55,16 @@ async fn sigkill_mid_download_then_restart_writes_every_record_once() {
     std::fs::write(
         &cfg,
         format!(
-            r#"tenants:
-  - name: killed
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}", management: "{url}"}}
-    service_health: {{enabled: false}}
-    messages: {{enabled: false}}
-    activity: {{enabled: true, interval: 1s, lookback: 2d, publisher_id: {PUBLISHER}, concurrency: 2, state_file: "{}", output: "{}"}}
-"#,
-            state.display(),
-            out.display()
+            "tenants:\n{}",
+            tenant_yaml(
+                "killed",
+                &url,
+                &format!(
+                    "interval: 1s, lookback: 2d, publisher_id: {PUBLISHER}, concurrency: 2, state_file: \"{}\", output: \"{}\"",
+                    state.display(),
+                    out.display()
+                )
+            )
         ),
     )
     .unwrap();

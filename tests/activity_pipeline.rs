@@ -12,9 +12,7 @@ mod procs;
 
 use activity_support::*;
 use m365_exporter::activity::workloads::{KNOWN, MAX_OTHER};
-use m365_exporter::simulator::{
-    AuditOptions, Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{AuditOptions, Faults, SimOptions, Simulator};
 use procs::ChildGuard;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -238,19 +236,8 @@ async fn ten_thousand_workloads_stay_a_bounded_label_set() {
 fn two_tenant_config(dir: &std::path::Path, url: &str, state_b: &str) -> std::path::PathBuf {
     let cfg = dir.join("config.yml");
     let state = dir.join("state.json");
-    let tenant = |name: &str, state: &str| {
-        format!(
-            r#"  - name: {name}
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}", management: "{url}"}}
-    service_health: {{enabled: false}}
-    messages: {{enabled: false}}
-    activity: {{enabled: true, state_file: "{state}"}}
-"#
-        )
-    };
+    let tenant =
+        |name: &str, state: &str| tenant_yaml(name, url, &format!("state_file: \"{state}\""));
     std::fs::write(
         &cfg,
         format!(

@@ -446,6 +446,7 @@ impl Feed {
                 }
                 Err(e) if e.code() == Some("AF20051") => {
                     // Microsoft says it is gone: lost, and counted as such.
+                    self.failed(&c.content_type, now);
                     self.backlog.complete(&c.content_id);
                     self.dirty = true;
                     self.count_expired(&c);

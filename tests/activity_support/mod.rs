@@ -27,19 +27,30 @@ pub fn config(url: &str, tenant: &str, extra: &str) -> Config {
         "interval: 300ms, "
     };
     let yaml = format!(
-        r#"
-tenants:
-  - name: {tenant}
+        "tenants:\n{}",
+        tenant_yaml(
+            tenant,
+            url,
+            &format!("{interval}lookback: 2d, publisher_id: {PUBLISHER}, requests_per_minute: 2000{extra}")
+        )
+    );
+    Config::parse(&yaml, "test").unwrap()
+}
+
+/// One `tenants:` item against the simulator at `url`, activity only, with
+/// `activity` keys `keys` (YAML flow items) besides `enabled: true`.
+pub fn tenant_yaml(name: &str, url: &str, keys: &str) -> String {
+    format!(
+        r#"  - name: {name}
     tenant_id: {SIM_TENANT_ID}
     client_id: {SIM_CLIENT_ID}
     client_secret: {SIM_CLIENT_SECRET}
     endpoints: {{login: "{url}", graph: "{url}", management: "{url}"}}
     service_health: {{enabled: false}}
     messages: {{enabled: false}}
-    activity: {{enabled: true, {interval}lookback: 2d, publisher_id: {PUBLISHER}, requests_per_minute: 2000{extra}}}
+    activity: {{enabled: true, {keys}}}
 "#
-    );
-    Config::parse(&yaml, "test").unwrap()
+    )
 }
 
 /// Retries that keep tests fast; `Retry-After: 1` is cut to 50 ms.

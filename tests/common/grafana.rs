@@ -52,6 +52,7 @@ pub const SPEC_METRICS: &[&str] = &[
     "m365_activity_listed_until_timestamp_seconds",
     "m365_activity_last_error_timestamp_seconds",
     "m365_activity_content_quarantined_total",
+    "m365_activity_listing_gaps_total",
     "m365_activity_records_total",
     "m365_activity_records_duplicate_total",
     "m365_activity_record_delay_seconds",
