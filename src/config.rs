@@ -673,6 +673,12 @@ fn activity(
                 )
             })?,
     };
+    if def.is_some_and(|d| d.webhook.is_some()) {
+        return Err(err(
+            "activity.webhook",
+            "set in defaults: the address and authId are each tenant's own; set it under the tenant".into(),
+        ));
+    }
     let webhook = match own.and_then(|a| a.webhook.as_ref()) {
         Some(w) => Some(webhook(w, interval, err)?),
         None => None,
@@ -1051,6 +1057,62 @@ tenants:
             "activity: {enabled: false, state_file: /var/lib/m/a.json}",
         ))
         .unwrap();
+    }
+
+    #[test]
+    fn webhook_keys() {
+        let with = |w: &str| {
+            OK.replace(
+                "messages: {enabled: false}",
+                &format!("activity: {{enabled: true, interval: 1m, webhook: {w}}}"),
+            )
+        };
+        let c = parse(&with(
+            "{address: \"https://e.example/webhook/contoso\", auth_id: hook-s3cret, expiration: 30d}",
+        ))
+        .unwrap();
+        let w = c.tenants[0].activity.webhook.clone().unwrap();
+        assert_eq!(w.auth_id.expose(), "hook-s3cret");
+        assert_eq!(w.poll_interval, Duration::from_secs(900));
+        assert_eq!(w.silence, Duration::from_secs(1_800));
+        assert_eq!(w.expiration, Some(Duration::from_secs(30 * 86_400)));
+        let yaml = c.to_redacted_yaml();
+        assert!(
+            !yaml.contains("hook-s3cret") && yaml.contains("poll_interval: 15m"),
+            "{yaml}"
+        );
+        let key = |w: &str| fails(&with(w)).key;
+        assert_eq!(key("{auth_id: x}"), "tenants[0].activity.webhook.address");
+        assert_eq!(
+            key("{address: \"ftp://e/x\", auth_id: x}"),
+            "tenants[0].activity.webhook.address"
+        );
+        assert_eq!(
+            key("{address: \"https://e/x\"}"),
+            "tenants[0].activity.webhook.auth_id_file"
+        );
+        assert_eq!(
+            key("{address: \"https://e/x\", auth_id: x, auth_id_file: /nonexistent}"),
+            "tenants[0].activity.webhook.auth_id_file"
+        );
+        let e = fails(&with("{address: \"https://e/x\", auth_id: \"two words\"}"));
+        assert_eq!(e.key, "tenants[0].activity.webhook.auth_id");
+        assert!(!e.to_string().contains("two words"), "{e}");
+        assert_eq!(
+            key("{address: \"https://e/x\", auth_id: x, poll_interval: 30s}"),
+            "tenants[0].activity.webhook.poll_interval"
+        );
+        assert_eq!(
+            key("{address: \"https://e/x\", auth_id: x, lifetime: 1d}")
+                .split(':')
+                .next(),
+            Some("tenants[0].activity.webhook")
+        );
+        let in_defaults = OK.replace(
+            "defaults:\n",
+            "defaults:\n  activity: {webhook: {address: \"https://e/x\", auth_id: x}}\n",
+        );
+        assert_eq!(fails(&in_defaults).key, "tenants[0].activity.webhook");
     }
 
     #[test]
