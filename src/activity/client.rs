@@ -286,10 +286,13 @@ pub fn parse_content_page(body: &[u8]) -> Result<(Vec<Content>, usize), String> 
     Ok((items.into_iter().map(|(c, _)| c).collect(), skipped))
 }
 
+/// A content item and the `tenantId` it names, if it names one.
+pub type TenantContent = (Content, Option<String>);
+
 /// A JSON array of content items, each with its `tenantId` when present (a
 /// webhook notification carries it; a listing does not): the one parser of
 /// both shapes.
-pub fn parse_content_items(body: &[u8]) -> Result<(Vec<(Content, Option<String>)>, usize), String> {
+pub fn parse_content_items(body: &[u8]) -> Result<(Vec<TenantContent>, usize), String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire<'a> {

@@ -8,7 +8,7 @@
 //! wakes at once to download them. Listing never stops: see
 //! [`Inbox::listing_interval`].
 
-use super::client::parse_content_items;
+use super::client::{parse_content_items, TenantContent};
 use super::Content;
 use crate::config::WebhookConfig;
 use crate::secret::Secret;
@@ -32,7 +32,7 @@ pub enum Body {
     Validation,
     /// Content items, each with the `tenantId` it names; and how many items
     /// were unusable (no contentId, contentUri or contentCreated).
-    Items(Vec<(Content, Option<String>)>, usize),
+    Items(Vec<TenantContent>, usize),
 }
 
 /// Parse a notification body: a JSON array of content items, or the
