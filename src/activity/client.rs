@@ -28,9 +28,18 @@ pub struct Subscription {
     pub content_type: String,
     #[serde(default)]
     pub status: String,
-    /// Its webhook, if one is registered (`authId` is deliberately not read).
-    #[serde(default)]
+    /// Its webhook, if one is registered (`authId` is deliberately not
+    /// read; a webhook of an unexpected shape reads as none rather than
+    /// failing the whole list).
+    #[serde(default, deserialize_with = "lenient_webhook")]
     pub webhook: Option<SubscriptionWebhook>,
+}
+
+fn lenient_webhook<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SubscriptionWebhook>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -363,6 +372,24 @@ mod tests {
         assert!(parse_content_page(b"{\"error\":1}").is_err());
         assert!(parse_content_page(b"[1,").is_err());
         assert_eq!(parse_content_page(b"[]").unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn subscription_list_with_webhooks() {
+        let body = br#"[
+          {"contentType":"Audit.Exchange","status":"enabled","webhook":{"status":"disabled","address":"https://x/webhook/t","authId":"secret","expiration":null}},
+          {"contentType":"Audit.General","status":"enabled","webhook":null},
+          {"contentType":"DLP.All","status":"enabled","webhook":"odd"},
+          {"contentType":"Audit.SharePoint","status":"enabled"}
+        ]"#;
+        let list: Vec<Subscription> = serde_json::from_slice(body).unwrap();
+        let hook = list[0].webhook.as_ref().unwrap();
+        assert_eq!(
+            (hook.status.as_str(), hook.address.as_str()),
+            ("disabled", "https://x/webhook/t")
+        );
+        assert!(list[1..].iter().all(|s| s.webhook.is_none()));
+        assert!(!format!("{list:?}").contains("secret"), "authId not kept");
     }
 
     #[test]
