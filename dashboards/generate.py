@@ -7,7 +7,9 @@ The JSON files are the shipped artefact (importable and provisionable as they ar
 this script only keeps the three dashboards consistent. Conventions, checked by
 tests/dashboards.rs and, against a real Prometheus, by tests/prometheus_e2e.rs:
   - a `datasource` variable of type prometheus used by every panel and target;
-  - `job` and `tenant` variables (multi-value, include All);
+  - `job` and `tenant` variables (multi-value, include All); the service-health dashboard
+    also a `service_id` variable that lists the services the exporter exports (it
+    follows `service_health.services`), applied to every service-scoped query;
   - fixed `uid`, `id: null`, a unit and a description on every panel;
   - `$__rate_interval` in every rate()/irate()/increase();
   - counters (`_total`, `_bucket`, `_count`, `_sum`) only inside rate()/increase();
@@ -24,6 +26,14 @@ RI = "$__rate_interval"
 
 def sel(extra=""):
     return "{" + SEL + (", " + extra if extra else "") + "}"
+
+
+SVC = 'service_id=~"$service_id"'
+
+
+def ssel(extra=""):
+    """Selector of a service-scoped metric: job, tenant and the chosen services."""
+    return sel(SVC + (", " + extra if extra else ""))
 
 
 def target(expr, legend="", ref="A", instant=False, fmt="time_series"):
@@ -151,7 +161,22 @@ def zero_fallback(expr, by, fallback_metric, fallback_extra=""):
     return f"{expr}\nor\nsum by ({by}) (rate({fallback_metric}{sel(fallback_extra)}[{RI}])) * 0"
 
 
-def variables():
+def variables(services=False):
+    return _variables() + ([service_variable()] if services else [])
+
+
+def service_variable():
+    q = 'label_values(m365_service_info{job=~"$job", tenant=~"$tenant"}, service_id)'
+    return {"name": "service_id", "label": "Service", "type": "query", "datasource": DS,
+            "description": "Services the exporter exports (m365_service_info): those chosen with "
+                           "service_health.services in its configuration.",
+            "definition": q, "query": {"query": q, "refId": "service_id"},
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "hide": 0, "includeAll": True, "allValue": ".*", "multi": True, "options": [],
+            "refresh": 2, "regex": "", "sort": 1, "skipUrlSync": False}
+
+
+def _variables():
     return [
         {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
          "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [],
@@ -171,7 +196,7 @@ def variables():
     ]
 
 
-def dashboard(uid, title, description, panels):
+def dashboard(uid, title, description, panels, services=False):
     return {
         "annotations": {"list": []},
         "description": description,
@@ -186,7 +211,7 @@ def dashboard(uid, title, description, panels):
         "refresh": "1m",
         "schemaVersion": 39,
         "tags": ["m365-exporter", "microsoft-365"],
-        "templating": {"list": variables()},
+        "templating": {"list": variables(services)},
         "time": {"from": "now-6h", "to": "now"},
         "timepicker": {},
         "timezone": "",
@@ -221,8 +246,8 @@ STATUSES = [  # (Graph status, code, color); operational ones first
 
 
 def status_code_expr():
-    terms = ["(m365_service_status" + sel("status=" + json.dumps(s)) + f" * {c})" for s, c, _ in STATUSES]
-    terms.append(f"(m365_service_status{sel()} * -1)")
+    terms = ["(m365_service_status" + ssel("status=" + json.dumps(s)) + f" * {c})" for s, c, _ in STATUSES]
+    terms.append(f"(m365_service_status{ssel()} * -1)")
     return "max by (tenant, service_id) (\n  " + "\n  or ".join(terms) + "\n)"
 
 
@@ -231,7 +256,7 @@ ISSUE_LABELS = "service_id, classification, status, origin, feature_group, title
 
 def issue_join(metric):
     return (f"{metric}{sel()}\n* on (job, instance, tenant, issue_id) group_left ({ISSUE_LABELS})\n"
-            f"m365_service_issue_info{sel()}\n* 1000")
+            f"m365_service_issue_info{ssel()}\n* 1000")
 
 
 def service_health():
@@ -240,15 +265,15 @@ def service_health():
     p.append(stat(lay, "Services not operational",
                   "Number of services whose current Microsoft status is not an operational one "
                   "(m365_service_operational == 0), per tenant.",
-                  "none", f"sum by (tenant) (1 - m365_service_operational{sel()})", "{{tenant}}",
+                  "none", f"sum by (tenant) (1 - m365_service_operational{ssel()})", "{{tenant}}",
                   ("green", 1, "red")))
     p.append(stat(lay, "Active incidents",
                   "Unresolved service-health issues classified as incident, per tenant.",
-                  "none", "sum by (tenant) (m365_service_issues_active" + sel('classification="incident"') + ")",
+                  "none", "sum by (tenant) (m365_service_issues_active" + ssel('classification="incident"') + ")",
                   "{{tenant}}", ("green", 1, "red")))
     p.append(stat(lay, "Active advisories",
                   "Unresolved service-health issues classified as advisory, per tenant.",
-                  "none", "sum by (tenant) (m365_service_issues_active" + sel('classification="advisory"') + ")",
+                  "none", "sum by (tenant) (m365_service_issues_active" + ssel('classification="advisory"') + ")",
                   "{{tenant}}", ("green", 1, "yellow")))
     p.append(stat(lay, "Next action-required deadline",
                   "Soonest future actionRequiredByDateTime of the message-center posts, per tenant.",
@@ -288,7 +313,7 @@ def service_health():
     p.append(timeseries(lay, "Active issues by service",
                         "Unresolved issues per service and classification (incident, advisory).",
                         "none",
-                        [target(f"sum by (tenant, service_id, classification) (m365_service_issues_active{sel()})",
+                        [target(f"sum by (tenant, service_id, classification) (m365_service_issues_active{ssel()})",
                                 "{{tenant}} {{service_id}} {{classification}}")], stack=True))
     p.append(timeseries(lay, "Message-center posts by category and severity",
                         "Message-center posts currently listed, by category (preventOrFixIssue, "
@@ -312,7 +337,7 @@ def service_health():
     p.append(panel(lay, "table", "Services",
                    "Services Microsoft reports for each tenant: service_id (used by the alerts) and "
                    "display name.", "none",
-                   [target(f"m365_service_info{sel()}", ref="A", instant=True, fmt="table")],
+                   [target(f"m365_service_info{ssel()}", ref="A", instant=True, fmt="table")],
                    w=24, h=8, options={"showHeader": True, "cellHeight": "sm"},
                    transformations=[{"id": "organize", "options": {
                        "excludeByName": {"Time": True, "Value": True, "job": True, "instance": True,
@@ -321,7 +346,9 @@ def service_health():
                                         "service_name": "Service"}}}]))
     return dashboard("m365-service-health", "M365 service health",
                      "Microsoft 365 service health per tenant (Microsoft Graph serviceAnnouncement): "
-                     "service status, incidents, advisories and message-center posts.", p)
+                     "service status, incidents, advisories and message-center posts. The Service "
+                     "variable lists the services the exporter exports (service_health.services).",
+                     p, services=True)
 
 
 # --- M365 audit feed -----------------------------------------------------------------
@@ -511,7 +538,7 @@ def exporter():
     p = []
     p.append(state_timeline(lay, "Collector success",
                             "Whether the last refresh of each collector (service_health, messages, "
-                            "activity) succeeded.",
+                            "activity, app_credentials) succeeded.",
                             f"max by (tenant, collector) (m365_collector_success{sel()})",
                             "{{tenant}} · {{collector}}",
                             value_mappings([(1, "ok", "green"), (0, "failed", "red")]), h=7))
@@ -570,6 +597,22 @@ def exporter():
                                 "{{tenant}} token {{audience}}", ref="A"),
                          target(f"min by (tenant) (m365_auth_certificate_expiry_timestamp_seconds{sel()}) - time()",
                                 "{{tenant}} certificate", ref="B")]))
+    p.append(panel(lay, "bargauge", "App registration credential expiry",
+                   "Time left until each client secret and certificate of the exporter's own app "
+                   "registration expires (m365_app_credential_expiry_timestamp_seconds; collector "
+                   "app_credentials, needs Application.Read.All). Orange under 30 days "
+                   "(M365AppCredentialExpiringSoon warns), red under 7 (it pages); below zero: "
+                   "expired but still listed in the app. Rotate without downtime: add a new "
+                   "credential, deploy it, then remove the old one.",
+                   "s",
+                   [target(f"min by (tenant, type, key_id) (m365_app_credential_expiry_timestamp_seconds{sel()}) - time()",
+                           "{{tenant}} {{type}} {{key_id}}", instant=True)],
+                   w=24, h=6,
+                   defaults={"min": 0, "max": 90 * 86400, "color": {"mode": "thresholds"},
+                             "thresholds": thresholds("red", 7 * 86400, "orange", 30 * 86400, "green")},
+                   options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                            "orientation": "horizontal", "displayMode": "basic",
+                            "showUnfilled": True, "valueMode": "color", "namePlacement": "left"}))
     p.append(timeseries(lay, "Scrape duration",
                         "How long Prometheus takes to scrape the exporter (scrape_duration_seconds). "
                         "/metrics never calls Microsoft, so this should stay in milliseconds.",

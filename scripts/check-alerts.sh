@@ -3,8 +3,9 @@
 #
 #   bash scripts/check-alerts.sh
 #
-# Runs `promtool check rules` on alerts/*.rules.yml and `promtool test rules` on
-# alerts/tests/*.yml. Exits non-zero on any failure, or when promtool is missing
+# Runs `promtool check rules` on alerts/*.rules.yml and the optional
+# alerts/optional/*.rules.yml, and `promtool test rules` on alerts/tests/*.yml and
+# alerts/optional/tests/*.yml. Exits non-zero on any failure, or when promtool is missing
 # (install it with `bash scripts/install-test-deps.sh`).
 set -euo pipefail
 
@@ -18,8 +19,8 @@ if ! command -v "$PROMTOOL" >/dev/null 2>&1; then
 fi
 
 shopt -s nullglob
-rules=(alerts/*.rules.yml)
-tests=(alerts/tests/*.yml)
+rules=(alerts/*.rules.yml alerts/optional/*.rules.yml)
+tests=(alerts/tests/*.yml alerts/optional/tests/*.yml)
 if [ ${#rules[@]} -eq 0 ]; then
     echo "check-alerts: no alerts/*.rules.yml found" >&2
     exit 1

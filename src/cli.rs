@@ -29,6 +29,8 @@ pub enum Command {
     Simulator(SimulatorArgs),
     /// Validate the configuration and print it, secrets redacted; exit 0 or 2.
     CheckConfig(CheckConfigArgs),
+    /// Ask a running exporter's /-/healthy; exit 0 when it answers 200, else 1.
+    Healthcheck(HealthcheckArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -97,6 +99,10 @@ pub struct SimulatorArgs {
     /// Lifetime of issued tokens, e.g. 5s or 1h.
     #[arg(long = "token-lifetime", default_value = "1h")]
     pub token_lifetime: String,
+    /// Answer `applications(appId=…)` with 403, as Graph does without the
+    /// permission Application.Read.All.
+    #[arg(long = "app-forbidden")]
+    pub app_forbidden: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -106,6 +112,16 @@ pub struct CheckConfigArgs {
     /// YAML configuration file; without it the AZURE_* variables are checked.
     #[arg(long = "config.file")]
     pub config_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HealthcheckArgs {
+    /// The exporter's --web.listen-address (a wildcard address is asked on loopback).
+    #[arg(long = "web.listen-address", default_value = crate::config::DEFAULT_LISTEN)]
+    pub listen_address: String,
+    /// Give up after this long, e.g. 5s.
+    #[arg(long, default_value = "5s")]
+    pub timeout: String,
 }
 
 /// `:9865` → `0.0.0.0:9865`; anything else as given.

@@ -43,9 +43,10 @@ struct RawFile {
 #[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawCollectors {
-    service_health: Option<RawCollector>,
+    service_health: Option<RawServiceHealth>,
     messages: Option<RawCollector>,
     activity: Option<RawActivity>,
+    app_credentials: Option<RawCollector>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -53,6 +54,47 @@ struct RawCollectors {
 struct RawCollector {
     enabled: Option<bool>,
     interval: Option<String>,
+}
+
+/// `service_health` takes the collector keys plus the service selection
+/// (a struct of its own, so `messages: {services: …}` stays an unknown key).
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawServiceHealth {
+    enabled: Option<bool>,
+    interval: Option<String>,
+    services: Option<RawServices>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawServices {
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+}
+
+/// The keys every collector section has.
+trait RawCollectorKeys {
+    fn enabled(&self) -> Option<bool>;
+    fn interval(&self) -> Option<String>;
+}
+
+impl RawCollectorKeys for RawCollector {
+    fn enabled(&self) -> Option<bool> {
+        self.enabled
+    }
+    fn interval(&self) -> Option<String> {
+        self.interval.clone()
+    }
+}
+
+impl RawCollectorKeys for RawServiceHealth {
+    fn enabled(&self) -> Option<bool> {
+        self.enabled
+    }
+    fn interval(&self) -> Option<String> {
+        self.interval.clone()
+    }
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -109,9 +151,10 @@ struct RawTenant {
     managed_identity: Option<RawManagedIdentity>,
     cloud: Option<String>,
     endpoints: Option<RawEndpoints>,
-    service_health: Option<RawCollector>,
+    service_health: Option<RawServiceHealth>,
     messages: Option<RawCollector>,
     activity: Option<RawActivity>,
+    app_credentials: Option<RawCollector>,
 }
 
 #[derive(Deserialize)]
@@ -148,9 +191,12 @@ pub struct TenantConfig {
     pub credential: Credential,
     pub cloud: Cloud,
     pub endpoints: Endpoints,
-    pub service_health: CollectorConfig,
+    pub service_health: ServiceHealthConfig,
     pub messages: CollectorConfig,
     pub activity: ActivityConfig,
+    /// The app registration's own secrets and certificates (needs
+    /// `Application.Read.All`; off by default).
+    pub app_credentials: CollectorConfig,
 }
 
 /// How the tenant proves itself. Only the client secret is implemented; the
@@ -176,6 +222,40 @@ pub struct CollectorConfig {
     pub enabled: bool,
     #[serde(with = "humantime_serde_compat")]
     pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceHealthConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+    pub services: ServiceSelection,
+}
+
+/// Which services (by healthOverviews `id`) a tenant exports. `include`
+/// empty means every service; `exclude` wins over `include`. Ids compare
+/// case-insensitively (Microsoft writes `yammer`, people write `Yammer`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceSelection {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl ServiceSelection {
+    /// Whether every service passes (no lists given).
+    pub fn is_all(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    pub fn wants(&self, service_id: &str) -> bool {
+        let listed = |l: &[String]| l.iter().any(|s| s.eq_ignore_ascii_case(service_id));
+        (self.include.is_empty() || listed(&self.include)) && !listed(&self.exclude)
+    }
+
+    /// Every id named in either list, as written.
+    pub fn named(&self) -> impl Iterator<Item = &str> {
+        self.include.iter().chain(&self.exclude).map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -368,6 +448,7 @@ impl Config {
             service_health: None,
             messages: None,
             activity: None,
+            app_credentials: None,
         };
         let t = build_tenant(raw, &RawCollectors::default(), "", source).map_err(|mut e| {
             e.key = env_key(&e.key);
@@ -515,12 +596,9 @@ fn build_tenant(
         management: root("management", ep.management, roots.management)?,
     };
 
-    let service_health = collector(
-        "service_health",
+    let service_health = service_health(
         t.service_health.as_ref(),
         defaults.service_health.as_ref(),
-        true,
-        Duration::from_secs(60),
         &err,
     )?;
     let messages = collector(
@@ -529,6 +607,14 @@ fn build_tenant(
         defaults.messages.as_ref(),
         true,
         Duration::from_secs(300),
+        &err,
+    )?;
+    let app_credentials = collector(
+        "app_credentials",
+        t.app_credentials.as_ref(),
+        defaults.app_credentials.as_ref(),
+        false,
+        Duration::from_secs(3_600),
         &err,
     )?;
     let activity = activity(
@@ -553,6 +639,7 @@ fn build_tenant(
         service_health,
         messages,
         activity,
+        app_credentials,
     })
 }
 
@@ -572,24 +659,68 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{v:?} is not a duration like 30s, 5m, 1h, 7d ({e})"))
 }
 
-fn collector(
+fn collector<R: RawCollectorKeys>(
     name: &str,
-    own: Option<&RawCollector>,
-    def: Option<&RawCollector>,
+    own: Option<&R>,
+    def: Option<&R>,
     enabled: bool,
     interval: Duration,
     err: &ErrFn,
 ) -> Result<CollectorConfig, ConfigError> {
-    let pick = |f: fn(&RawCollector) -> Option<String>| own.and_then(f).or_else(|| def.and_then(f));
-    let interval = match pick(|c| c.interval.clone()) {
+    let interval = match own
+        .and_then(R::interval)
+        .or_else(|| def.and_then(R::interval))
+    {
         Some(v) => duration(&format!("{name}.interval"), &v, err)?,
         None => interval,
     };
     let enabled = own
-        .and_then(|c| c.enabled)
-        .or_else(|| def.and_then(|c| c.enabled))
+        .and_then(R::enabled)
+        .or_else(|| def.and_then(R::enabled))
         .unwrap_or(enabled);
     Ok(CollectorConfig { enabled, interval })
+}
+
+/// `service_health`: the collector keys, and the service selection. Each
+/// list set on the tenant replaces the defaults' list of the same name
+/// (lists are not concatenated; `include: []` on a tenant means all again).
+fn service_health(
+    own: Option<&RawServiceHealth>,
+    def: Option<&RawServiceHealth>,
+    err: &ErrFn,
+) -> Result<ServiceHealthConfig, ConfigError> {
+    let CollectorConfig { enabled, interval } = collector(
+        "service_health",
+        own,
+        def,
+        true,
+        Duration::from_secs(60),
+        err,
+    )?;
+    let list = |key: &str, f: fn(&RawServices) -> Option<Vec<String>>| {
+        let pick = |r: Option<&RawServiceHealth>| r.and_then(|r| r.services.as_ref()).and_then(f);
+        let ids = pick(own).or_else(|| pick(def)).unwrap_or_default();
+        match ids
+            .iter()
+            .find(|id| id.trim().is_empty() || id.trim() != id.as_str())
+        {
+            Some(bad) => Err(err(
+                &format!("service_health.services.{key}"),
+                format!(
+                    "{bad:?} is not a service id (as healthOverviews names them, e.g. Exchange)"
+                ),
+            )),
+            None => Ok(ids),
+        }
+    };
+    Ok(ServiceHealthConfig {
+        enabled,
+        interval,
+        services: ServiceSelection {
+            include: list("include", |s| s.include.clone())?,
+            exclude: list("exclude", |s| s.exclude.clone())?,
+        },
+    })
 }
 
 fn activity(
@@ -1132,6 +1263,63 @@ tenants:
         );
         let e = Config::from_env(|_| None).unwrap_err();
         assert_eq!(e.key, "AZURE_TENANT_ID");
+    }
+
+    #[test]
+    fn service_selection_tenant_list_replaces_the_defaults_list() {
+        let y = OK
+            .replace(
+                "service_health: {interval: 30s}",
+                "service_health: {interval: 30s, services: {include: [Exchange, SharePoint], exclude: [Yammer]}}\n  app_credentials: {enabled: true}",
+            )
+            .replace(
+                "messages: {enabled: false}",
+                "service_health: {services: {include: [Exchange, microsoftteams]}}",
+            );
+        let t = &parse(&y).unwrap().tenants[0];
+        assert_eq!(t.service_health.interval, Duration::from_secs(30));
+        assert_eq!(
+            t.service_health.services.include,
+            ["Exchange", "microsoftteams"]
+        );
+        assert_eq!(t.service_health.services.exclude, ["Yammer"]);
+        let s = &t.service_health.services;
+        assert!(s.wants("exchange") && s.wants("MicrosoftTeams"));
+        assert!(!s.wants("SharePoint") && !s.wants("yammer"));
+        assert!(t.app_credentials.enabled);
+        assert_eq!(t.app_credentials.interval, Duration::from_secs(3_600));
+        let out = parse(&y).unwrap().to_redacted_yaml();
+        assert!(
+            out.contains("include:") && out.contains("app_credentials:"),
+            "{out}"
+        );
+        // An empty list on the tenant means all services again.
+        let y = y.replace("include: [Exchange, microsoftteams]", "include: []");
+        let t = &parse(&y).unwrap().tenants[0];
+        assert!(t.service_health.services.include.is_empty());
+        assert!(t.service_health.services.wants("SharePoint"));
+    }
+
+    #[test]
+    fn app_credentials_off_by_default_and_services_only_on_service_health() {
+        let t = &parse(OK).unwrap().tenants[0];
+        assert!(!t.app_credentials.enabled);
+        assert!(t.service_health.services.is_all());
+        let e = fails(&OK.replace(
+            "messages: {enabled: false}",
+            "messages: {services: {include: [Exchange]}}",
+        ));
+        assert!(e.reason.contains("unknown field `services`"), "{e}");
+        let e = fails(&OK.replace(
+            "messages: {enabled: false}",
+            "service_health: {services: {include: [\"\"]}}",
+        ));
+        assert_eq!(e.key, "tenants[0].service_health.services.include");
+        let e = fails(&OK.replace(
+            "messages: {enabled: false}",
+            "service_health: {services: {only: [Exchange]}}",
+        ));
+        assert!(e.reason.contains("unknown field `only`"), "{e}");
     }
 
     #[test]

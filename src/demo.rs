@@ -1,6 +1,7 @@
 //! `m365-exporter demo`: the simulator on a free loopback port and the
 //! exporter against it, one command, no Microsoft account.
 
+use crate::collect::runtime::RuntimeOptions;
 use crate::config::{Config, TenantConfig};
 use crate::simulator::{
     AuditOptions, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
@@ -22,6 +23,9 @@ tenants:
     # A small request budget makes the first catch-up take a few polls, so
     # the backlog and blob lag panels show a feed behind and draining.
     activity: {{enabled: true, interval: 15s, lookback: 2d, start_subscriptions: true, requests_per_minute: 60}}
+    # The simulated app registration: the `incident` scenario's client
+    # secret expires in 20 days, so the expiry panel and warning show.
+    app_credentials: {{enabled: true}}
 "#
     );
     match Config::parse(&yaml, "demo") {
@@ -44,6 +48,15 @@ pub async fn start_simulator(scenario: &str) -> Result<Simulator, crate::simulat
     .await
 }
 
+/// The demo's exporter talks to its own simulator directly, whatever
+/// HTTPS_PROXY/HTTP_PROXY say: the simulator is this process.
+pub fn runtime_options() -> RuntimeOptions {
+    RuntimeOptions {
+        env_proxy: false,
+        ..RuntimeOptions::default()
+    }
+}
+
 /// The demo tenant, for tests that tweak it.
 pub fn tenant(url: &str) -> TenantConfig {
     config(url).tenants.remove(0)
@@ -56,5 +69,6 @@ mod tests {
         let c = super::config("http://127.0.0.1:1");
         assert_eq!(c.tenants[0].name, "contoso");
         assert!(c.tenants[0].activity.enabled);
+        assert!(c.tenants[0].app_credentials.enabled);
     }
 }

@@ -1,5 +1,6 @@
-//! Microsoft Graph `admin/serviceAnnouncement` client: the three lists, each
-//! followed through `@odata.nextLink` to its end.
+//! Microsoft Graph client: the three `admin/serviceAnnouncement` lists, each
+//! followed through `@odata.nextLink` to its end, and the app registration's
+//! own credentials (`applications(appId='…')`).
 
 use crate::http::{Api, ApiClient, ApiError, Call};
 use reqwest::Method;
@@ -61,6 +62,32 @@ pub struct Message {
     pub action_required_by_date_time: Option<String>,
     #[serde(default)]
     pub services: Option<Vec<String>>,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// The app registration as `$select=passwordCredentials,keyCredentials`
+/// returns it. Graph writes `null` for an empty collection at times.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    #[serde(default)]
+    pub password_credentials: Option<Vec<AppCredential>>,
+    #[serde(default)]
+    pub key_credentials: Option<Vec<AppCredential>>,
+}
+
+/// A `passwordCredential` (client secret) or `keyCredential` (certificate):
+/// only the fields the exporter reads.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppCredential {
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
 }
 
 /// One Graph list page: its items and the absolute link to the next one.
@@ -96,24 +123,42 @@ impl GraphClient {
         self.list("messages").await
     }
 
+    /// The credentials of the app registration `client_id` (needs the
+    /// application permission `Application.Read.All`).
+    pub async fn application(&self, client_id: &str) -> Result<Application, ApiError> {
+        let url = format!(
+            "{}/v1.0/applications(appId='{client_id}')?$select=passwordCredentials,keyCredentials",
+            self.root
+        );
+        self.get("applications", &url).await
+    }
+
+    /// One GET of a Graph object, parsed.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        url: &str,
+    ) -> Result<T, ApiError> {
+        let resp = self
+            .api
+            .send(&Call {
+                api: Api::Graph,
+                operation,
+                method: Method::GET,
+                url,
+                audience: &self.root,
+                max_body: MAX_PAGE_BYTES,
+                json: None,
+            })
+            .await?;
+        parse_json(&resp.body).map_err(|message| self.api.malformed(Api::Graph, operation, message))
+    }
+
     async fn list<T: DeserializeOwned>(&self, operation: &'static str) -> Result<Vec<T>, ApiError> {
         let mut url = format!("{}/v1.0/admin/serviceAnnouncement/{operation}", self.root);
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
-            let resp = self
-                .api
-                .send(&Call {
-                    api: Api::Graph,
-                    operation,
-                    method: Method::GET,
-                    url: &url,
-                    audience: &self.root,
-                    max_body: MAX_PAGE_BYTES,
-                    json: None,
-                })
-                .await?;
-            let page = parse_page::<T>(&resp.body)
-                .map_err(|message| self.api.malformed(Api::Graph, operation, message))?;
+            let page: Page<T> = self.get(operation, &url).await?;
             out.extend(page.value);
             match page.next_link {
                 Some(next) if !next.is_empty() => url = next,
@@ -127,9 +172,14 @@ impl GraphClient {
     }
 }
 
-/// Parse a page of any Graph list (a plain function over bytes, for fuzzing).
-pub fn parse_page<T: DeserializeOwned>(body: &[u8]) -> Result<Page<T>, String> {
+/// Parse any Graph answer (a plain function over bytes, for fuzzing).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+/// Parse a page of any Graph list.
+pub fn parse_page<T: DeserializeOwned>(body: &[u8]) -> Result<Page<T>, String> {
+    parse_json(body)
 }
 
 #[cfg(test)]
@@ -143,5 +193,20 @@ mod tests {
         assert_eq!(p.next_link.as_deref(), Some("http://h/next"));
         assert!(parse_page::<Issue>(b"{\"value\": [").is_err());
         assert!(parse_page::<Issue>(b"{\"value\": [{\"noid\":1}]}").is_err());
+    }
+
+    #[test]
+    fn parses_application_credentials() {
+        let a: Application = serde_json::from_str(r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#applications(passwordCredentials,keyCredentials)/$entity","passwordCredentials":[{"customKeyIdentifier":null,"displayName":"exporter","endDateTime":"2027-05-01T10:00:00.123Z","hint":"Qx8","keyId":"6a2b6e3a-0000-4000-8000-000000000001","secretText":null,"startDateTime":"2025-05-01T10:00:00Z"}],"keyCredentials":null}"#).unwrap();
+        let p = a.password_credentials.unwrap();
+        assert_eq!(
+            p[0].key_id.as_deref(),
+            Some("6a2b6e3a-0000-4000-8000-000000000001")
+        );
+        assert_eq!(
+            p[0].end_date_time.as_deref(),
+            Some("2027-05-01T10:00:00.123Z")
+        );
+        assert!(a.key_credentials.is_none());
     }
 }

@@ -75,15 +75,29 @@ impl RetryPolicy {
 }
 
 /// Build the shared reqwest client (rustls, timeouts, no redirects to
-/// unchecked hosts).
+/// unchecked hosts). Outbound calls go through the proxy that
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` name (lower case too), except to
+/// hosts `NO_PROXY` lists, as curl does; loopback is no exception.
 pub fn client(connect_timeout: Duration, timeout: Duration) -> reqwest::Client {
+    builder(connect_timeout, timeout)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// [`client`] that ignores the proxy variables (the demo's own simulator).
+pub fn direct_client(connect_timeout: Duration, timeout: Duration) -> reqwest::Client {
+    builder(connect_timeout, timeout)
+        .no_proxy()
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+fn builder(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("m365-exporter/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -414,7 +428,7 @@ fn request(
     }
 }
 
-fn transport_message(e: &reqwest::Error) -> String {
+pub fn transport_message(e: &reqwest::Error) -> String {
     // reqwest's own message includes the URL; a kind word plus the source
     // chain says what went wrong without it.
     let mut msg = String::from(if e.is_timeout() {

@@ -14,6 +14,7 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod graph;
+pub mod healthcheck;
 pub mod http;
 pub mod logging;
 pub mod metrics;
@@ -21,6 +22,7 @@ pub mod receiver;
 pub mod secret;
 pub mod server;
 pub mod simulator;
+pub mod status_page;
 pub mod timefmt;
 
 /// Version string reported by `--version` and `m365_exporter_build_info`.

@@ -99,7 +99,7 @@ async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
         }
     };
     let config = demo::config(&sim.url());
-    let running = match Running::start(&config, &web, &RuntimeOptions::default()).await {
+    let running = match Running::start(&config, &web, &demo::runtime_options()).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("m365-exporter: cannot listen on {}: {e}", web.listen);
@@ -146,14 +146,17 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         // --faults: the periodic pattern on every data API, plus Microsoft's
         // own throttling shapes on the audit feed (AF429 as 403 on blobs,
         // 429 with Retry-After on listings).
-        faults: match args.faults {
-            true => Faults {
-                chaos: true,
-                blob_af429_every: 5,
-                listing_429_every: 7,
-                ..Faults::default()
-            },
-            false => Faults::default(),
+        faults: Faults {
+            app_forbidden: args.app_forbidden,
+            ..match args.faults {
+                true => Faults {
+                    chaos: true,
+                    blob_af429_every: 5,
+                    listing_429_every: 7,
+                    ..Faults::default()
+                },
+                false => Faults::default(),
+            }
         },
         ..SimOptions::default()
     };
@@ -197,6 +200,26 @@ fn check_config(path: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
+async fn healthcheck(args: m365_exporter::cli::HealthcheckArgs) -> ExitCode {
+    let timeout = match parse_duration(&args.timeout) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            eprintln!(
+                "m365-exporter: --timeout: {:?} is not a duration like 5s",
+                args.timeout
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match m365_exporter::healthcheck::check(&args.listen_address, timeout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("m365-exporter: unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -206,5 +229,6 @@ async fn main() -> ExitCode {
         Some(Command::Demo(a)) => run_demo(a).await,
         Some(Command::Simulator(a)) => run_simulator(a).await,
         Some(Command::CheckConfig(a)) => check_config(a.config_file.as_deref()),
+        Some(Command::Healthcheck(a)) => healthcheck(a).await,
     }
 }

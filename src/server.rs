@@ -10,7 +10,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -104,78 +103,13 @@ async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn ago(unix: Option<f64>) -> String {
-    match unix {
-        Some(t) => format!(
-            "{} ({:.0}s ago)",
-            crate::timefmt::rfc3339(t as i64),
-            crate::timefmt::now_unix() - t
-        ),
-        None => "never".into(),
-    }
-}
-
-/// Status page: tenants, collectors, last success, last error, services.
+/// Status page: see [`crate::status_page`].
 async fn index(State(s): State<AppState>) -> Html<String> {
-    let mut h = String::with_capacity(8 * 1024);
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>m365-exporter</title>\
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.ok{{color:#1a7f37}}.bad{{color:#cf222e}}</style></head><body>\
-<h1>m365-exporter {}</h1><p><a href=\"{p}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>",
-        crate::VERSION,
-        p = esc(&s.telemetry_path)
-    );
-    for t in &s.store.tenants {
-        let _ = write!(h, "<h2 id=\"tenant-{n}\">Tenant {n} <small><a href=\"/probe?target={n}\">probe</a></small></h2>", n = esc(&t.name));
-        h.push_str("<table class=\"collectors\"><tr><th>Collector</th><th>State</th><th>Last success</th><th>Duration</th><th>Last error</th></tr>");
-        let mut services = Vec::new();
-        for slot in &t.slots {
-            let st = slot.state.load();
-            let (class, word) = match (st.attempted, st.success) {
-                (false, _) => ("", "pending"),
-                (true, true) => ("ok", "ok"),
-                (true, false) => ("bad", "failing"),
-            };
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td><td>{:.3}s</td><td>{}</td></tr>",
-                slot.collector.kind().as_str(),
-                ago(st.last_success_unix),
-                st.duration_seconds,
-                esc(st.last_error.as_deref().unwrap_or("")),
-            );
-            if let Some(o) = &st.outcome {
-                services.extend(o.services.iter().cloned());
-            }
-        }
-        h.push_str("</table>");
-        if !services.is_empty() {
-            h.push_str("<table class=\"services\"><tr><th>Service</th><th>Status</th><th>Active incidents</th><th>Active advisories</th></tr>");
-            for r in services {
-                let _ = write!(
-                    h,
-                    "<tr><td title=\"{}\">{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&r.service_id),
-                    esc(&r.name),
-                    if r.operational { "ok" } else { "bad" },
-                    esc(&r.status),
-                    r.incidents,
-                    r.advisories
-                );
-            }
-            h.push_str("</table>");
-        }
-    }
-    h.push_str("</body></html>");
-    Html(h)
+    Html(crate::status_page::render(
+        &s.store,
+        &s.telemetry_path,
+        crate::timefmt::now_unix(),
+    ))
 }
 
 /// Bind and serve until `shutdown` resolves; in-flight requests finish.

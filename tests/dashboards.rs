@@ -8,7 +8,8 @@ mod grafana;
 
 use grafana::{
     is_counter, is_known_metric, is_row, load_dashboards, panel_title, panels, repo_root,
-    scan_promql, target_exprs, CONTRACT_ADDITIONS, DASHBOARDS, RANGE_FUNCTIONS, SPEC_METRICS,
+    scan_promql, target_exprs, CONTRACT_ADDITIONS, DASHBOARDS, RANGE_FUNCTIONS, SERVICE_SCOPED,
+    SPEC_METRICS,
 };
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
@@ -129,6 +130,53 @@ fn variables_datasource_job_and_tenant() {
                 is_known_metric(metric),
                 "{file}: {name} query metric {metric}"
             );
+        }
+    }
+}
+
+/// The service-health dashboard's `service_id` variable lists the exported services
+/// (so it follows `service_health.services`), and every service-scoped query honours it.
+#[test]
+fn service_health_dashboard_has_a_service_selector_that_follows_the_exported_set() {
+    let (file, dash) = load_dashboards()
+        .into_iter()
+        .find(|(f, _)| f == "m365-service-health.json")
+        .expect("service-health dashboard");
+    let vars = dash["templating"]["list"].as_array().expect("variables");
+    let v = vars
+        .iter()
+        .find(|v| str_of(v, "name") == Some("service_id"))
+        .unwrap_or_else(|| panic!("{file}: variable `service_id` missing"));
+    assert_eq!(str_of(v, "type"), Some("query"));
+    assert_eq!(v.get("multi"), Some(&Value::Bool(true)));
+    assert_eq!(v.get("includeAll"), Some(&Value::Bool(true)));
+    assert_eq!(str_of(v, "allValue"), Some(".*"));
+    assert_eq!(
+        v["query"]["query"].as_str(),
+        Some(r#"label_values(m365_service_info{job=~"$job", tenant=~"$tenant"}, service_id)"#)
+    );
+    let mut seen = 0;
+    for panel in panels(&dash).into_iter().filter(|p| !is_row(p)) {
+        for (ref_id, expr) in target_exprs(panel) {
+            for m in scan_promql(&expr).metrics {
+                if SERVICE_SCOPED.contains(&m.name.as_str()) {
+                    seen += 1;
+                    assert!(
+                        m.matchers.contains(r#"service_id=~"$service_id""#),
+                        "{file}: {:?} {ref_id}: {} must filter service_id=~\"$service_id\"",
+                        panel_title(panel),
+                        m.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(seen >= 5, "{file}: only {seen} service-scoped selectors");
+    // The other dashboards have no service-scoped panel, hence no selector.
+    for (file, dash) in load_dashboards() {
+        if file != "m365-service-health.json" {
+            let vars = dash["templating"]["list"].as_array().unwrap();
+            assert!(vars.iter().all(|v| str_of(v, "name") != Some("service_id")));
         }
     }
 }
@@ -372,8 +420,9 @@ fn contract_additions_are_in_the_readme_and_not_in_spec() {
 const RUNBOOK_BASE: &str =
     "https://github.com/m365-exporter/m365-exporter/blob/main/docs/runbook.md#";
 
+/// The default rules (alerts/m365-exporter.rules.yml).
 const REQUIRED_ALERTS: &[&str] = &[
-    "M365ServiceNotOperational",
+    "M365ServiceIncident",
     "M365ServiceInterruption",
     "M365AuditFeedStalled",
     "M365AuditBlobLagHigh",
@@ -385,7 +434,13 @@ const REQUIRED_ALERTS: &[&str] = &[
     "M365ExporterDown",
     "M365TokenRenewalFailing",
     "M365CertificateExpiringSoon",
+    "M365AppCredentialExpiringSoon",
 ];
+
+/// Rules an operator loads on purpose (alerts/optional/*.rules.yml).
+const OPTIONAL_ALERTS: &[&str] = &["M365ServiceNotOperational"];
+
+const DEFAULT_RULES: &str = "alerts/m365-exporter.rules.yml";
 
 fn load_yaml(rel: &str) -> serde_yaml::Value {
     let path = repo_root().join(rel);
@@ -394,14 +449,42 @@ fn load_yaml(rel: &str) -> serde_yaml::Value {
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"))
 }
 
-fn alert_rules() -> Vec<serde_yaml::Value> {
-    let doc = load_yaml("alerts/m365-exporter.rules.yml");
+/// Files under `dir` (relative to the repository) ending in `suffix`, sorted.
+fn files_in(dir: &str, suffix: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(repo_root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(suffix))
+        .map(|n| format!("{dir}/{n}"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The alerting rules of one rule file.
+fn rules_of(rel: &str) -> Vec<serde_yaml::Value> {
+    let doc = load_yaml(rel);
     doc["groups"]
         .as_sequence()
         .expect("groups")
         .iter()
         .flat_map(|g| g["rules"].as_sequence().cloned().unwrap_or_default())
         .filter(|r| r.get("alert").is_some())
+        .collect()
+}
+
+/// Every shipped alerting rule: the default file and the optional ones.
+fn alert_rules() -> Vec<serde_yaml::Value> {
+    let mut files = vec![DEFAULT_RULES.to_string()];
+    files.extend(files_in("alerts/optional", ".rules.yml"));
+    files.iter().flat_map(|f| rules_of(f)).collect()
+}
+
+fn names(rules: &[serde_yaml::Value]) -> BTreeSet<String> {
+    rules
+        .iter()
+        .filter_map(|r| r["alert"].as_str().map(str::to_string))
         .collect()
 }
 
@@ -442,7 +525,7 @@ fn alert_rules_follow_conventions_and_link_the_runbook() {
         .collect();
     let rules = alert_rules();
     let names: HashSet<&str> = rules.iter().filter_map(|r| r["alert"].as_str()).collect();
-    for required in REQUIRED_ALERTS {
+    for required in REQUIRED_ALERTS.iter().chain(OPTIONAL_ALERTS) {
         assert!(names.contains(required), "alert {required} missing");
     }
     for rule in &rules {
@@ -523,18 +606,11 @@ fn alert_rules_follow_conventions_and_link_the_runbook() {
 
 #[test]
 fn every_alert_has_a_firing_and_a_quiet_unit_test() {
-    let dir = repo_root().join("alerts/tests");
     let mut fires = HashSet::new();
     let mut quiet = HashSet::new();
-    for entry in std::fs::read_dir(&dir).expect("alerts/tests") {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("yml") {
-            continue;
-        }
-        let rel = format!(
-            "alerts/tests/{}",
-            path.file_name().unwrap().to_string_lossy()
-        );
+    let mut test_files = files_in("alerts/tests", ".yml");
+    test_files.extend(files_in("alerts/optional/tests", ".yml"));
+    for rel in test_files {
         let doc = load_yaml(&rel);
         for test in doc["tests"].as_sequence().cloned().unwrap_or_default() {
             for case in test["alert_rule_test"]
@@ -563,4 +639,72 @@ fn every_alert_has_a_firing_and_a_quiet_unit_test() {
             "{name}: no promtool test where it must not fire"
         );
     }
+}
+
+/// Quiet by default: the default rules page on incidents and interruptions, never on
+/// an advisory or a bare "not operational"; that rule is optional, and the README's
+/// list of paging alerts is the default file's critical alerts.
+#[test]
+fn default_rules_are_quiet_and_the_readme_lists_what_pages() {
+    let default = rules_of(DEFAULT_RULES);
+    let default_names = names(&default);
+    for name in OPTIONAL_ALERTS {
+        assert!(
+            !default_names.contains(*name),
+            "{name} is optional: it belongs in alerts/optional/, not {DEFAULT_RULES}"
+        );
+    }
+    for rule in &default {
+        let name = rule["alert"].as_str().unwrap();
+        let expr = rule["expr"].as_str().unwrap();
+        assert!(
+            !expr.contains("m365_service_operational") && !expr.contains("advisory"),
+            "{name}: a default rule must not alert on advisories or bare non-operational status"
+        );
+    }
+    let incident = default
+        .iter()
+        .find(|r| r["alert"] == "M365ServiceIncident")
+        .unwrap();
+    assert!(incident["expr"]
+        .as_str()
+        .unwrap()
+        .contains(r#"classification="incident""#));
+    assert_eq!(incident["for"].as_str(), Some("10m"));
+    assert_eq!(incident["labels"]["severity"].as_str(), Some("warning"));
+    let optional: BTreeSet<String> = files_in("alerts/optional", ".rules.yml")
+        .iter()
+        .flat_map(|f| names(&rules_of(f)))
+        .collect();
+    assert_eq!(
+        optional,
+        OPTIONAL_ALERTS.iter().map(|s| s.to_string()).collect()
+    );
+    let app = default
+        .iter()
+        .filter(|r| r["alert"] == "M365AppCredentialExpiringSoon")
+        .map(|r| r["labels"]["severity"].as_str().unwrap_or_default())
+        .collect::<BTreeSet<_>>();
+    assert_eq!(app, BTreeSet::from(["critical", "warning"]));
+
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("Critical alerts (they page):"))
+        .expect("README.md: a line starting with `Critical alerts (they page):`");
+    let listed: BTreeSet<String> = line
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    let critical: BTreeSet<String> = default
+        .iter()
+        .filter(|r| r["labels"]["severity"] == "critical")
+        .filter_map(|r| r["alert"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        listed, critical,
+        "README.md's paging list vs {DEFAULT_RULES}"
+    );
 }

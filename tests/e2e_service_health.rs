@@ -7,19 +7,12 @@ use m365_exporter::app::{Running, WebOptions};
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::time::Duration;
 use support::{
-    fast_retries, get, parse, select, service_health_config, sum, value, wait_for, Sample,
+    fast_retries, get, parse, select, service_health_config, start_against_simulator, sum, value,
+    wait_for, Sample,
 };
 
 async fn start(sim: SimOptions, interval: &str) -> (Simulator, Running) {
-    let sim = Simulator::start(sim).await.unwrap();
-    let exp = Running::start(
-        &service_health_config(&sim.url(), interval),
-        &WebOptions::default(),
-        &fast_retries(),
-    )
-    .await
-    .unwrap();
-    (sim, exp)
+    start_against_simulator(sim, |url| service_health_config(url, interval)).await
 }
 
 async fn scrape(exp: &Running) -> Vec<Sample> {

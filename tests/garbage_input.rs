@@ -5,7 +5,8 @@
 use m365_exporter::activity::client::parse_content_page;
 use m365_exporter::activity::records::parse_blob;
 use m365_exporter::auth::parse_token_response;
-use m365_exporter::graph::{parse_page, HealthOverview, Issue, Message};
+use m365_exporter::collect::app_credentials;
+use m365_exporter::graph::{parse_json, parse_page, Application, HealthOverview, Issue, Message};
 use m365_exporter::http::parse_error_body;
 use m365_exporter::timefmt::parse_unix;
 use rand::{Rng, SeedableRng};
@@ -17,6 +18,7 @@ const SAMPLES: &[&str] = &[
     r#"[{"contentType":"Audit.Exchange","contentId":"a$b","contentUri":"http://h/blob","contentCreated":"2026-11-27T08:00:00.000Z","contentExpiration":"2026-12-04T08:00:00.000Z"}]"#,
     r#"[{"Id":"6f3c…","CreationTime":"2026-11-27T08:01:02","Workload":"Exchange","Operation":"Send","RecordType":2,"Nested":{"a":[1,2,{"b":null}]}}]"#,
     r#"{"token_type":"Bearer","expires_in":"3599","access_token":"abc"}"#,
+    r#"{"@odata.context":"x","passwordCredentials":[{"customKeyIdentifier":null,"displayName":"e","endDateTime":"2027-05-01T10:00:00.1234567Z","hint":"Qx8","keyId":"6a2b6e3a-0000-4000-8000-000000000001","secretText":null}],"keyCredentials":[{"keyId":"6a2b6e3a-0000-4000-8000-000000000002","endDateTime":"2027-05-01T10:00:00Z","type":"AsymmetricX509Cert","usage":"Verify"}]}"#,
     r#"{"error":{"code":"AF20022","message":"No subscription found for the specified content type"}}"#,
 ];
 
@@ -24,6 +26,9 @@ fn all_parsers(bytes: &[u8]) {
     let _ = parse_page::<HealthOverview>(bytes);
     let _ = parse_page::<Issue>(bytes);
     let _ = parse_page::<Message>(bytes);
+    if let Ok(app) = parse_json::<Application>(bytes) {
+        let _ = app_credentials::render("t", &app);
+    }
     let _ = parse_content_page(bytes);
     let _ = parse_blob(bytes);
     let _ = parse_error_body(bytes);

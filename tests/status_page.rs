@@ -1,7 +1,11 @@
 //! The HTML status page at `/`, rendered by a real headless Chromium against
 //! the simulator + exporter on ephemeral ports: the DOM the browser built
 //! (`--dump-dom`) for the healthy state and for a failing collector, and a
-//! screenshot that must be a non-empty PNG.
+//! screenshot that must be a non-empty PNG; for the `incident` scenario with
+//! the audit feed on: degraded services first, issue titles (a hostile one
+//! shown as text), the audit section, desktop and phone (390 px) screenshots
+//! kept under `target/tmp/status-page/`, and no horizontal scrolling at
+//! phone width.
 //!
 //! Needs Debian's `chromium` (`bash scripts/install-test-deps.sh`); the test
 //! fails, it does not skip, when it is missing. `CHROMIUM_BIN` overrides the
@@ -12,6 +16,7 @@ mod procs;
 mod support;
 
 use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::demo;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -199,7 +204,7 @@ async fn status_page_renders_in_headless_chromium() {
     assert!(
         services
             .iter()
-            .any(|r| r[0] == "Microsoft Teams" && r[1] == "serviceInterruption"),
+            .any(|r| r[0] == "Microsoft Teams" && r[1].ends_with("serviceInterruption")),
         "Microsoft Teams / serviceInterruption not in {services:?}"
     );
     let links = hrefs(&dom);
@@ -264,5 +269,219 @@ async fn status_page_renders_in_headless_chromium() {
         "failing row without the error text: {failing:?}"
     );
     sim.set_faults(Faults::default());
+    exp.stop().await.unwrap();
+}
+
+/// Where the screenshots are kept after the run (a test artifact).
+fn artifact_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page");
+    std::fs::create_dir_all(&dir).expect("create the screenshot directory");
+    dir
+}
+
+async fn screenshot(bin: &Path, page: &str, width: u32, height: u32, file: &str) -> PathBuf {
+    let path = artifact_dir().join(file);
+    let _ = std::fs::remove_file(&path);
+    chromium(
+        bin,
+        &[
+            format!("--screenshot={}", path.display()),
+            format!("--window-size={width},{height}"),
+            page.to_string(),
+        ],
+    )
+    .await;
+    let png = std::fs::read(&path).expect("chromium wrote the screenshot");
+    assert!(
+        png.len() > 1000 && &png[..8] == b"\x89PNG\r\n\x1a\n",
+        "{} is no PNG",
+        path.display()
+    );
+    path
+}
+
+/// A page that shows the status page's HTML in a 390 × 1600 px frame, a
+/// phone's width (headless Chromium's window is at least 500 px wide), and
+/// writes the frame's document and viewport widths into `<pre id=measure>`.
+/// The status page has no scripts of its own; the measuring one is the
+/// wrapper's, and `srcdoc` keeps both in one origin.
+async fn phone_wrapper(page: &str, dir: &Path) -> PathBuf {
+    let (status, _, html) = get(page).await;
+    assert_eq!(status, 200);
+    // The refresh would navigate the frame away mid-measurement.
+    let html = html.replace("http-equiv=\"refresh\"", "data-refresh=\"off\"");
+    let srcdoc = html.replace('&', "&amp;").replace('"', "&quot;");
+    let wrapper = format!(
+        r#"<!doctype html><html><body style="margin:0">
+<iframe id="f" style="width:390px;height:1600px;border:0" srcdoc="{srcdoc}"></iframe>
+<script>
+window.addEventListener("load", function () {{
+  var out = document.createElement("pre");
+  out.id = "measure";
+  try {{
+    var e = document.getElementById("f").contentDocument.documentElement;
+    out.textContent = "scrollWidth=" + e.scrollWidth + " clientWidth=" + e.clientWidth;
+  }} catch (err) {{
+    out.textContent = "error=" + err;
+  }}
+  document.body.appendChild(out);
+}});
+</script></body></html>"#
+    );
+    let file = dir.join("phone.html");
+    std::fs::write(&file, wrapper).expect("write the phone wrapper");
+    file
+}
+
+/// The status page's document width and viewport width at 390 px.
+async fn width_at_390(bin: &Path, wrapper: &Path) -> (u32, u32) {
+    let dom = chromium(
+        bin,
+        &[
+            "--window-size=500,1700".into(),
+            "--dump-dom".into(),
+            format!("file://{}", wrapper.display()),
+        ],
+    )
+    .await;
+    let Some(start) = dom.find("<pre id=\"measure\">") else {
+        panic!("the phone wrapper measured nothing:\n{dom}");
+    };
+    let line = &dom[start..];
+    let line = &line[line.find('>').unwrap() + 1..];
+    let line = &line[..line.find('<').unwrap_or(line.len())];
+    let num = |key: &str| -> u32 {
+        let Some(at) = line.find(key) else {
+            panic!("no {key} in the measurement {line:?}");
+        };
+        let v = &line[at + key.len()..];
+        v.split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .expect("a width")
+    };
+    (num("scrollWidth="), num("clientWidth="))
+}
+
+/// A title an attacker could get into Graph: shown as text, never run.
+const HOSTILE_TITLE: &str = "Users can't join meetings <script>alert(1)</script>";
+
+#[tokio::test]
+async fn incident_page_answers_at_a_glance() {
+    let bin = chromium_bin();
+    let sim = demo::start_simulator("incident").await.unwrap();
+    {
+        let mut scenario = sim.state().scenario.write().unwrap();
+        let teams = scenario
+            .issues
+            .iter_mut()
+            .find(|i| i.id == "TM1004")
+            .expect("the incident scenario has TM1004");
+        teams.title = HOSTILE_TITLE.into();
+    }
+    let exp = Running::start(
+        &demo::config(&sim.url()),
+        &WebOptions::default(),
+        &fast_retries(),
+    )
+    .await
+    .unwrap();
+    let page = format!("{}/", exp.url());
+    // Ready, and the audit feed has listed something.
+    wait_for("ready with audit rows", Duration::from_secs(60), || async {
+        let (status, _, body) = get(&page).await;
+        (status == 200
+            && get(&format!("{}/-/ready", exp.url())).await.0 == 200
+            && body.contains("<table class=\"feed\">"))
+        .then_some(())
+    })
+    .await;
+
+    let dom = dump_dom(&bin, &page).await;
+    assert!(
+        !dom.to_ascii_lowercase().contains("<script"),
+        "a script element reached the DOM"
+    );
+    assert!(
+        dom.contains("http-equiv=\"refresh\""),
+        "the page does not refresh itself"
+    );
+    let (section, _) = tenant_section(&dom, "contoso");
+
+    // Services worst first: the interruption, then the other degraded ones,
+    // then the operational rest.
+    let services = table_rows(section, "services");
+    assert_eq!(services.len(), 12, "{services:?}");
+    assert_eq!(services[0][0], "Microsoft Teams", "{services:?}");
+    assert!(services[0][1].contains("serviceInterruption"));
+    let first_ok = services
+        .iter()
+        .position(|r| r[1].starts_with('✔'))
+        .expect("some service is operational");
+    assert_eq!(first_ok, 4, "not operational ones first: {services:?}");
+    assert!(
+        services[first_ok..].iter().all(|r| r[1].starts_with('✔')),
+        "operational after degraded only: {services:?}"
+    );
+    for r in &services[..first_ok] {
+        assert!(!r[1].contains("Operational"), "{r:?}");
+    }
+
+    // Issues with their titles; the hostile one as text.
+    let issues = table_rows(section, "issues");
+    let titles: Vec<&str> = issues.iter().map(|r| r[1].as_str()).collect();
+    for want in [
+        "Users can't send email with attachments",
+        "Delays in message delivery",
+        HOSTILE_TITLE,
+    ] {
+        assert!(
+            titles.contains(&want),
+            "no issue titled {want:?}: {titles:?}"
+        );
+    }
+    assert!(
+        issues[0][0].contains("incident"),
+        "incidents first: {issues:?}"
+    );
+    let teams = issues.iter().find(|r| r[1] == HOSTILE_TITLE).unwrap();
+    assert_eq!(teams[2], "Microsoft Teams", "{teams:?}");
+    assert!(teams[4].ends_with("ago"), "start time: {teams:?}");
+
+    // Action-required posts: only future deadlines, soonest first.
+    let actions = table_rows(section, "actions");
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    assert!(actions[0][0].starts_with("in "), "{actions:?}");
+    assert!(
+        actions[0][2].contains("critical"),
+        "soonest first: {actions:?}"
+    );
+
+    // The audit feed per content type.
+    assert!(section.contains("id=\"audit\""), "no audit section");
+    let feed = table_rows(section, "feed");
+    assert_eq!(feed.len(), 5, "{feed:?}");
+    for r in &feed {
+        assert!(r[0].starts_with("Audit.") || r[0] == "DLP.All", "{r:?}");
+        assert!(r[1].contains("enabled"), "subscription: {r:?}");
+    }
+    let summary = text(&dom[dom.find("id=\"summary\"").expect("summary")..]);
+    assert!(
+        summary.contains("4 of 12 services not operational") && summary.contains("audit feed"),
+        "{summary}"
+    );
+
+    // Screenshots to look at, desktop and phone; no sideways scrolling on a phone.
+    screenshot(&bin, &page, 1280, 1600, "incident-desktop.png").await;
+    let dir = tempfile::tempdir().expect("phone wrapper dir");
+    let phone = phone_wrapper(&page, dir.path()).await;
+    let phone_url = format!("file://{}", phone.display());
+    screenshot(&bin, &phone_url, 500, 1600, "incident-phone.png").await;
+    let (scroll, client) = width_at_390(&bin, &phone).await;
+    assert!(
+        (300..=400).contains(&client) && scroll <= client,
+        "horizontal scrolling at 390 px: document {scroll} px wide, viewport {client} px"
+    );
     exp.stop().await.unwrap();
 }

@@ -7,7 +7,7 @@
 //! The blob lag is rendered as an age, computed at scrape time, so it keeps
 //! growing while the feed or Microsoft hangs.
 
-use super::{CollectError, Collector, CollectorKind, Outcome};
+use super::{CollectError, Collector, CollectorKind, FeedRow, Outcome};
 use crate::activity::client::ManagementClient;
 use crate::activity::feed::{self, FeedContext, FeedHandle};
 use crate::activity::status::FeedStatus;
@@ -111,7 +111,16 @@ impl ActivityCollector {
 /// The feed's status as samples (pure, so it is tested directly).
 pub fn render(tenant: &str, s: &FeedStatus) -> Outcome {
     let mut w = SnapshotWriter::new();
+    let mut feed = Vec::with_capacity(s.types.len());
     for (ct, t) in &s.types {
+        feed.push(FeedRow {
+            content_type: ct.clone(),
+            subscribed: t.subscribed,
+            backlog_blobs: t.backlog_blobs as u64,
+            oldest_pending_unix: t.oldest_pending,
+            newest_content_unix: t.newest_content,
+            problem: t.problem.as_ref().map(|p| p.short()),
+        });
         let labels = [("tenant", tenant), ("content_type", ct.as_str())];
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         w.sample(
@@ -140,11 +149,12 @@ pub fn render(tenant: &str, s: &FeedStatus) -> Outcome {
     }
     Outcome {
         rendered: w.finish(),
-        services: Vec::new(),
+        feed,
         failing: (!s.healthy()).then(|| {
             s.summary()
                 .unwrap_or_else(|| "not every content type listed".into())
         }),
+        ..Outcome::default()
     }
 }
 

@@ -1,7 +1,8 @@
 //! `messages`: Graph message-center posts → counts by category and severity,
 //! major changes, action-required deadlines.
 
-use super::{CollectError, Collector, CollectorKind, Outcome};
+use super::services::ServiceFilter;
+use super::{ActionRow, CollectError, Collector, CollectorKind, Outcome};
 use crate::graph::{GraphClient, Message};
 use crate::metrics::{Family, SnapshotWriter};
 use crate::timefmt::{now_unix, parse_unix};
@@ -19,6 +20,8 @@ pub struct MessagesCollector {
     pub tenant: String,
     pub graph: Arc<GraphClient>,
     pub interval: Duration,
+    /// The tenant's service selection (shared with its `service_health` collector).
+    pub services: Arc<ServiceFilter>,
 }
 
 impl Collector for MessagesCollector {
@@ -30,7 +33,15 @@ impl Collector for MessagesCollector {
     }
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
         Box::pin(async move {
-            let messages = self.graph.messages().await?;
+            let messages = if self.services.is_all() {
+                self.graph.messages().await?
+            } else {
+                // Posts name services by display name: healthOverviews maps
+                // them to the ids the selection uses (one more small call).
+                let (overviews, messages) =
+                    tokio::try_join!(self.graph.health_overviews(), self.graph.messages())?;
+                self.services.messages(&overviews, messages)
+            };
             Ok(render(&self.tenant, &messages, now_unix()))
         })
     }
@@ -51,6 +62,7 @@ pub fn render(tenant: &str, messages: &[Message], now: f64) -> Outcome {
         action.insert(s, 0);
     }
     let mut next_deadline: Option<f64> = None;
+    let mut actions = Vec::new();
     for m in messages {
         let sev = m.severity.as_str();
         *by_cat.entry((m.category.as_str(), sev)).or_default() += 1;
@@ -65,6 +77,13 @@ pub fn render(tenant: &str, messages: &[Message], now: f64) -> Outcome {
             if t > now {
                 *action.entry(sev).or_default() += 1;
                 next_deadline = Some(next_deadline.map_or(t, |n: f64| n.min(t)));
+                actions.push(ActionRow {
+                    id: m.id.clone(),
+                    title: m.title.clone().unwrap_or_default(),
+                    category: m.category.clone(),
+                    severity: m.severity.clone(),
+                    deadline_unix: t,
+                });
             }
         }
     }
@@ -97,10 +116,12 @@ pub fn render(tenant: &str, messages: &[Message], now: f64) -> Outcome {
     if let Some(t) = next_deadline {
         w.sample(Family::MessagesNextAction, &[("tenant", tenant)], t);
     }
+    // Soonest deadline first, as the status page lists them.
+    actions.sort_by(|a, b| a.deadline_unix.total_cmp(&b.deadline_unix));
     Outcome {
         rendered: w.finish(),
-        services: Vec::new(),
-        failing: None,
+        actions,
+        ..Outcome::default()
     }
 }
 
@@ -116,6 +137,7 @@ mod tests {
             is_major_change: Some(major),
             action_required_by_date_time: deadline.map(str::to_string),
             services: None,
+            title: Some(format!("{cat} {sev}")),
         }
     }
 
@@ -146,6 +168,18 @@ mod tests {
         assert_eq!(
             get(Family::MessagesNextAction),
             "m365_service_message_next_action_required_timestamp_seconds{tenant=\"t\"} 1036800\n"
+        );
+        let deadlines: Vec<(f64, &str)> = o
+            .actions
+            .iter()
+            .map(|a| (a.deadline_unix, a.title.as_str()))
+            .collect();
+        assert_eq!(
+            deadlines,
+            [
+                (1_036_800.0, "planForChange high"),
+                (1_123_200.0, "stayInformed normal")
+            ]
         );
     }
 }

@@ -5,9 +5,12 @@
 //! page shows) and swaps it in atomically; a scrape only reads those.
 
 pub mod activity;
+pub mod app_credentials;
 pub mod messages;
+pub mod page;
 pub mod runtime;
 pub mod service_health;
+pub mod services;
 
 pub use runtime::{build, CollectorSlot, CollectorState, Store, TenantRuntime};
 
@@ -20,6 +23,7 @@ pub enum CollectorKind {
     ServiceHealth,
     Messages,
     Activity,
+    AppCredentials,
 }
 
 impl CollectorKind {
@@ -28,26 +32,24 @@ impl CollectorKind {
             CollectorKind::ServiceHealth => "service_health",
             CollectorKind::Messages => "messages",
             CollectorKind::Activity => "activity",
+            CollectorKind::AppCredentials => "app_credentials",
         }
     }
 }
 
-/// One service as the status page lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceRow {
-    pub service_id: String,
-    pub name: String,
-    pub status: String,
-    pub operational: bool,
-    pub incidents: u32,
-    pub advisories: u32,
-}
+pub use page::{ActionRow, FeedRow, IssueRow, ServiceRow};
 
 /// What one successful refresh produced.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub rendered: Rendered,
     pub services: Vec<ServiceRow>,
+    /// Unresolved service issues (status page).
+    pub issues: Vec<IssueRow>,
+    /// Message-center posts with a deadline ahead (status page).
+    pub actions: Vec<ActionRow>,
+    /// The audit feed per content type (status page).
+    pub feed: Vec<FeedRow>,
     /// Current, but failed in part (the audit feed with one content type
     /// down while the others flow): the runtime publishes the outcome, sets
     /// `m365_collector_success` 0 and logs this once per change. Keep the

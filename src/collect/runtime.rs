@@ -3,8 +3,10 @@
 //! renders everything for a scrape.
 
 use super::activity::ActivityCollector;
+use super::app_credentials::AppCredentialsCollector;
 use super::messages::MessagesCollector;
 use super::service_health::ServiceHealthCollector;
+use super::services::ServiceFilter;
 use super::{CollectError, Collector, CollectorKind, Outcome};
 use crate::auth::{ClientSecretCredential, Credential, SecretSource, TokenProvider};
 use crate::config::{Config, Credential as CredConfig, TenantConfig};
@@ -57,6 +59,8 @@ pub struct RuntimeOptions {
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// Honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY (as curl does); off for `demo`.
+    pub env_proxy: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -65,6 +69,7 @@ impl Default for RuntimeOptions {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            env_proxy: true,
         }
     }
 }
@@ -84,7 +89,10 @@ fn credential(t: &TenantConfig) -> Arc<dyn Credential> {
 
 /// Build every tenant's clients and collectors. Nothing runs until [`Store::spawn`].
 pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
-    let http = crate::http::client(opts.connect_timeout, opts.request_timeout);
+    let http = match opts.env_proxy {
+        true => crate::http::client(opts.connect_timeout, opts.request_timeout),
+        false => crate::http::direct_client(opts.connect_timeout, opts.request_timeout),
+    };
     let tenants = config
         .tenants
         .iter()
@@ -106,12 +114,17 @@ pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
                 &roots,
             ));
             let graph = Arc::new(GraphClient::new(api.clone(), &t.endpoints.graph));
+            let services = Arc::new(ServiceFilter::new(
+                &t.name,
+                t.service_health.services.clone(),
+            ));
             let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
             if t.service_health.enabled {
                 collectors.push(Arc::new(ServiceHealthCollector {
                     tenant: t.name.clone(),
                     graph: graph.clone(),
                     interval: t.service_health.interval,
+                    services: services.clone(),
                 }));
             }
             if t.messages.enabled {
@@ -119,6 +132,15 @@ pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
                     tenant: t.name.clone(),
                     graph: graph.clone(),
                     interval: t.messages.interval,
+                    services,
+                }));
+            }
+            if t.app_credentials.enabled {
+                collectors.push(Arc::new(AppCredentialsCollector {
+                    tenant: t.name.clone(),
+                    client_id: t.client_id.clone(),
+                    graph: graph.clone(),
+                    interval: t.app_credentials.interval,
                 }));
             }
             if t.activity.enabled {

@@ -1,7 +1,8 @@
 //! `service_health`: Graph healthOverviews and issues → service status,
 //! operational flag, active issues by classification, issue info.
 
-use super::{CollectError, Collector, CollectorKind, Outcome, ServiceRow};
+use super::services::ServiceFilter;
+use super::{CollectError, Collector, CollectorKind, IssueRow, Outcome, ServiceRow};
 use crate::graph::{GraphClient, HealthOverview, Issue};
 use crate::metrics::{Family, SnapshotWriter};
 use crate::timefmt::parse_unix;
@@ -33,6 +34,8 @@ pub struct ServiceHealthCollector {
     pub tenant: String,
     pub graph: Arc<GraphClient>,
     pub interval: Duration,
+    /// The tenant's service selection (shared with its `messages` collector).
+    pub services: Arc<ServiceFilter>,
 }
 
 impl Collector for ServiceHealthCollector {
@@ -46,6 +49,7 @@ impl Collector for ServiceHealthCollector {
         Box::pin(async move {
             let (overviews, issues) =
                 tokio::try_join!(self.graph.health_overviews(), self.graph.issues())?;
+            let (overviews, issues) = self.services.health(overviews, issues);
             Ok(render(&self.tenant, &overviews, &issues))
         })
     }
@@ -73,6 +77,7 @@ pub fn render(tenant: &str, overviews: &[HealthOverview], issues: &[Issue]) -> O
             active.insert((o.id.clone(), c.to_string()), 0);
         }
     }
+    let mut issue_rows = Vec::new();
     for i in issues.iter().filter(|i| !i.is_resolved) {
         let sid = service_id_of(&i.service);
         *active
@@ -90,12 +95,24 @@ pub fn render(tenant: &str, overviews: &[HealthOverview], issues: &[Issue]) -> O
         ];
         w.sample(Family::IssueInfo, &labels, 1.0);
         let id = [("tenant", tenant), ("issue_id", i.id.as_str())];
-        if let Some(t) = i.start_date_time.as_deref().and_then(parse_unix) {
+        let start = i.start_date_time.as_deref().and_then(parse_unix);
+        let last_update = i.last_modified_date_time.as_deref().and_then(parse_unix);
+        if let Some(t) = start {
             w.sample(Family::IssueStart, &id, t);
         }
-        if let Some(t) = i.last_modified_date_time.as_deref().and_then(parse_unix) {
+        if let Some(t) = last_update {
             w.sample(Family::IssueLastUpdate, &id, t);
         }
+        issue_rows.push(IssueRow {
+            id: i.id.clone(),
+            service_id: sid.clone(),
+            service: i.service.clone(),
+            classification: i.classification.clone(),
+            status: i.status.clone(),
+            title: i.title.clone().unwrap_or_default(),
+            start_unix: start,
+            last_update_unix: last_update,
+        });
     }
 
     let mut rows = Vec::with_capacity(overviews.len());
@@ -154,7 +171,8 @@ pub fn render(tenant: &str, overviews: &[HealthOverview], issues: &[Issue]) -> O
     Outcome {
         rendered: w.finish(),
         services: rows,
-        failing: None,
+        issues: issue_rows,
+        ..Outcome::default()
     }
 }
 
@@ -262,6 +280,11 @@ mod tests {
         assert!(info.contains("title=\"Users can't \\\"send\\\"\""));
         assert_eq!(text(&o, Family::IssueStart).lines().count(), 3);
         assert_eq!(o.services[0].incidents, 2);
+        let ids: Vec<&str> = o.issues.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["EX1", "EX2", "XX9"]);
+        assert_eq!(o.issues[0].title, "Users can't \"send\"");
+        assert_eq!(o.issues[0].service_id, "Exchange");
+        assert_eq!(o.issues[0].start_unix, Some(60.0));
         assert!(o.rendered.get(Family::IssueLastUpdate).is_none());
     }
 }

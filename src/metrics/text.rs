@@ -38,6 +38,7 @@ families! {
     MessagesMajorChange => ("m365_service_messages_major_change", "gauge", "Message-center posts currently listed that announce a major change, by severity."),
     MessagesActionRequired => ("m365_service_messages_action_required", "gauge", "Message-center posts whose action-required deadline is in the future, by severity."),
     MessagesNextAction => ("m365_service_message_next_action_required_timestamp_seconds", "gauge", "Unix time of the soonest future action-required deadline among message-center posts."),
+    AppCredentialExpiry => ("m365_app_credential_expiry_timestamp_seconds", "gauge", "Unix time a client secret (type=secret) or certificate (type=certificate) of the exporter's own app registration expires."),
     ActivitySubscription => ("m365_activity_subscription_enabled", "gauge", "Whether the Management Activity API subscription for a content type is enabled (1) or not (0)."),
     ActivityBacklog => ("m365_activity_backlog_blobs", "gauge", "Audit content blobs listed but not yet downloaded."),
     ActivityBlobLag => ("m365_activity_blob_lag_seconds", "gauge", "Seconds between now (at scrape time) and contentCreated of the oldest blob not yet downloaded; 0 when none."),

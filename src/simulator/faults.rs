@@ -28,6 +28,9 @@ pub struct Faults {
     pub listing_429_every: u32,
     /// Management API: every blob GET waits this long first.
     pub blob_delay: Duration,
+    /// Graph `applications(appId=…)`: 403 Authorization_RequestDenied, as
+    /// without the permission Application.Read.All.
+    pub app_forbidden: bool,
     /// Management API: every call hangs (no answer) while this is set.
     pub management_hang: bool,
     /// Webhooks: every Nth notification is never sent (0: none missing).

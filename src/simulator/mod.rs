@@ -10,6 +10,7 @@
 //! # }
 //! ```
 
+pub mod applications;
 pub mod audit;
 pub mod faults;
 pub mod graph;
@@ -262,6 +263,7 @@ fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .merge(token::routes())
         .merge(graph::routes())
+        .merge(applications::routes())
         .merge(management::routes())
         .with_state(state)
         .layer(middleware::from_fn(move |req: Request, next: Next| {

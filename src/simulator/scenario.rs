@@ -62,6 +62,8 @@ pub struct ScenarioData {
     pub overviews: Vec<SimOverview>,
     pub issues: Vec<SimIssue>,
     pub messages: Vec<SimMessage>,
+    /// The app registration's credentials (`applications(appId=…)`).
+    pub application: super::applications::SimApplication,
 }
 
 pub const SCENARIOS: [&str; 3] = ["healthy", "incident", "outage"];
@@ -377,6 +379,7 @@ pub fn build(name: &str, base: i64) -> Option<ScenarioData> {
         overviews: ov,
         issues,
         messages,
+        application: super::applications::for_scenario(name, base),
     })
 }
 

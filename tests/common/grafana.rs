@@ -30,6 +30,7 @@ pub const SPEC_METRICS: &[&str] = &[
     "m365_auth_token_requests_total",
     "m365_auth_token_expiry_timestamp_seconds",
     "m365_auth_certificate_expiry_timestamp_seconds",
+    "m365_app_credential_expiry_timestamp_seconds",
     "m365_service_info",
     "m365_service_status",
     "m365_service_operational",
@@ -100,6 +101,16 @@ pub fn is_known_metric(name: &str) -> bool {
             .any(|suffix| name == format!("{h}{suffix}"))
     })
 }
+
+/// Metrics with a `service_id` label: the service-health dashboard filters them by its
+/// `service_id` variable.
+pub const SERVICE_SCOPED: &[&str] = &[
+    "m365_service_info",
+    "m365_service_status",
+    "m365_service_operational",
+    "m365_service_issues_active",
+    "m365_service_issue_info",
+];
 
 /// Whether `name` is a counter-like series that must only be read through rate()/increase().
 pub fn is_counter(name: &str) -> bool {
@@ -183,7 +194,7 @@ pub fn target_exprs(panel: &Value) -> Vec<(String, String)> {
 }
 
 /// Replace Grafana's variables so that the expression can be sent to Prometheus as is.
-/// `tenant` and `job` are regex values (they are used with `=~`).
+/// `tenant` and `job` are regex values (they are used with `=~`); `service_id` is All.
 pub fn substitute(expr: &str, job: &str, tenant: &str, rate_interval: &str) -> String {
     let mut out = expr.to_string();
     for (name, value) in [
@@ -194,6 +205,7 @@ pub fn substitute(expr: &str, job: &str, tenant: &str, rate_interval: &str) -> S
         ("__range_ms", "3600000"),
         ("__range", "1h"),
         ("datasource", "prometheus"),
+        ("service_id", ".*"),
         ("tenant", tenant),
         ("job", job),
     ] {

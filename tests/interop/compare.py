@@ -257,7 +257,7 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
           not diffs, "\n".join(diffs))
 
     # --- exporter health
-    for coll in ("service_health", "messages", "activity"):
+    for coll in ("service_health", "messages", "activity", "app_credentials"):
         got = series(metrics, "m365_collector_success", T).get(frozenset({"collector": coll}.items()))
         c.add("m365_collector_success{collector=%s} == 1" % coll, got == 1, "got %r" % got)
 
@@ -266,6 +266,20 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
     for fam, e in exp.items():
         tol = 0.0015 if "timestamp" in fam else 0.0
         c.compare_family(fam, e, series(metrics, fam, T), tol)
+
+    # --- the app registration's own credentials (collector app_credentials)
+    app = truth["application"]
+    want = {}
+    for typ, key in (("secret", "passwordCredentials"), ("certificate", "keyCredentials")):
+        for cred in app[key] or []:
+            want[frozenset({"type": typ, "key_id": cred["keyId"]}.items())] = graph_ts(cred["endDateTime"])
+    c.compare_family("m365_app_credential_expiry_timestamp_seconds", want,
+                     series(metrics, "m365_app_credential_expiry_timestamp_seconds", T), 0.0015)
+    app_reqs = [r for r in reqs_after if r.get("list") == "applications"]
+    c.add("applications(appId=...) asked with $select=passwordCredentials,keyCredentials",
+          app_reqs and all(sorted(r.get("select") or []) == ["keyCredentials", "passwordCredentials"]
+                           for r in app_reqs if r["status"] == 200),
+          "requests: %r" % [(r["path"], r.get("select")) for r in app_reqs[:3]])
 
     # --- activity
     act = expected_activity(truth, ops)

@@ -10,6 +10,7 @@ Standard library only.  One server, one port, every API:
 
   POST /{tenant}/oauth2/v2.0/token                      Entra ID (v2.0)
   GET  /v1.0/admin/serviceAnnouncement/{healthOverviews,issues,messages}
+  GET  /v1.0/applications(appId='{client id}')?$select=passwordCredentials,keyCredentials
   GET  /api/v1.0/{tenant}/activity/feed/subscriptions/list
   POST /api/v1.0/{tenant}/activity/feed/subscriptions/start?contentType=
   GET  /api/v1.0/{tenant}/activity/feed/subscriptions/content?contentType=&startTime=&endTime=
@@ -36,7 +37,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 CONTENT_TYPES = [
     "Audit.AzureActiveDirectory",
@@ -223,6 +224,36 @@ def build_graph(now, rng):
     return {"healthOverviews": health, "issues": issues, "messages": messages}
 
 
+def build_application(now):
+    """The app registration (Graph `application` resource): client secrets
+    (passwordCredential) and certificates (keyCredential) as Graph returns
+    them, with the properties the exporter must ignore."""
+    def t(days, micro=0):
+        return graph_time((now + timedelta(days=days)).replace(microsecond=micro))
+
+    return {
+        "id": "f1e2d3c4-b5a6-4978-8695-a4b3c2d1e0f9",
+        "appId": None,  # filled in by State (the client id)
+        "displayName": "m365-exporter",
+        "passwordCredentials": [
+            {"customKeyIdentifier": None, "displayName": "exporter 2026",
+             "endDateTime": t(19.5, 456789), "hint": "Qx8",
+             "keyId": "0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e", "secretText": None,
+             "startDateTime": t(-345)},
+            {"customKeyIdentifier": None, "displayName": None,
+             "endDateTime": t(-40), "hint": "a1B",
+             "keyId": "7e6d5c4b-3a29-4817-a6f5-e4d3c2b1a098", "secretText": None,
+             "startDateTime": t(-770)},
+        ],
+        "keyCredentials": [
+            {"customKeyIdentifier": "QTFGMEM5RThCN0Q2QTVGNEUzRDJDMUIwQTlGOEU3RDZDNUI0QTM5",
+             "displayName": "CN=m365-exporter", "endDateTime": t(400), "key": None,
+             "keyId": "3c2b1a09-8f7e-4d6c-b5a4-93827160f5e4", "startDateTime": t(-330),
+             "type": "AsymmetricX509Cert", "usage": "Verify"},
+        ],
+    }
+
+
 # --------------------------------------------------------------------------
 # Audit data
 
@@ -356,6 +387,8 @@ class State:
         self.rng = random.Random(args.seed)
         self.started = now_utc()
         self.graph = build_graph(self.started, self.rng)
+        self.application = build_application(self.started)
+        self.application["appId"] = args.client_id
         self.audit = Audit(args.tenant_id, self.started, self.rng, set(args.unsubscribed), args.faults)
         self.tokens = {}          # access_token -> (audience, expiry unix)
         self.requests = []
@@ -509,6 +542,8 @@ def make_handler(st):
                     return self.token(parts[0])
                 if parts[:3] == ["v1.0", "admin", "serviceAnnouncement"] and len(parts) == 4:
                     return self.graph(parts[3], u)
+                if len(parts) == 2 and parts[0] == "v1.0" and unquote(parts[1]).startswith("applications("):
+                    return self.application(unquote(parts[1]), u)
                 if parts[:1] == ["api"] and parts[1:2] in (["v1.0"], ["v1"]) and parts[3:5] == ["activity", "feed"]:
                     return self.management(parts[2], parts[5:], u)
                 self.send_json(404, {"error": {"code": "NotFound", "message": "no route " + u.path}},
@@ -534,6 +569,7 @@ def make_handler(st):
                 "unsubscribed_at_start": args.unsubscribed,
                 "subscribed": dict(st.audit.subscribed),
                 "graph": st.graph,
+                "application": st.application,
                 "blobs": blobs,
             })
 
@@ -620,6 +656,35 @@ def make_handler(st):
                 obj["@odata.nextLink"] = "%s/v1.0/admin/serviceAnnouncement/%s?$skiptoken=%d" % (
                     self.base(), what, skip + GRAPH_PAGE)
             extra["items"] = len(page)
+            self.send_json(200, obj, api="graph", extra=extra)
+
+        def application(self, segment, u):
+            """GET /v1.0/applications(appId='{appId}') (alternate key syntax)."""
+            extra = {"list": "applications"}
+            bad = self.bearer("graph", args.graph_root)
+            if bad:
+                extra["auth"] = bad
+                return self.send_json(401, {"error": {
+                    "code": "InvalidAuthenticationToken",
+                    "message": "Access token validation failure (%s)." % bad}}, api="graph", extra=extra)
+            if st.should_throttle("graph", u.path + "?" + u.query, 4):
+                extra["throttled"] = True
+                return self.send_json(429, {"error": {"code": "TooManyRequests", "message": "Too many requests"}},
+                                      headers={"Retry-After": "1"}, api="graph", extra=extra)
+            app_id = segment[len("applications("):].rstrip(")")
+            if not (app_id.startswith("appId='") and app_id.endswith("'")) \
+                    or app_id[len("appId='"):-1] != args.client_id:
+                return self.send_json(404, {"error": {
+                    "code": "Request_ResourceNotFound",
+                    "message": "Resource '%s' does not exist or one of its queried reference-property "
+                               "objects are not present." % app_id}}, api="graph", extra=extra)
+            select = parse_qs(u.query).get("$select", [""])[0].split(",")
+            obj = {"@odata.context": "%s/v1.0/$metadata#applications(%s)/$entity" % (
+                self.base(), ",".join(x for x in select if x))}
+            for k, v in st.application.items():
+                if not select[0] or k in select:
+                    obj[k] = v
+            extra["select"] = select
             self.send_json(200, obj, api="graph", extra=extra)
 
         # ---------------------------------------------------------- Management

@@ -80,6 +80,7 @@ tenants:
       management: $mgmt
     service_health: {enabled: true, interval: 2s}
     messages: {enabled: true, interval: 2s}
+    app_credentials: {enabled: true, interval: 2s}
     activity:
       enabled: true
       interval: 2s

@@ -2,10 +2,13 @@
 //! small HTTP/polling utilities.
 #![allow(dead_code)]
 
+use m365_exporter::app::{Running, WebOptions};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::Config;
 use m365_exporter::http::RetryPolicy;
-use m365_exporter::simulator::{SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID};
+use m365_exporter::simulator::{
+    SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -130,6 +133,19 @@ where
     }
 }
 
+/// A `tenants:` entry for the simulator at `url` (Graph and login only);
+/// the test appends the tenant's own keys, indented by four spaces.
+pub fn sim_tenant(name: &str, url: &str) -> String {
+    format!(
+        r#"  - name: {name}
+    tenant_id: {SIM_TENANT_ID}
+    client_id: {SIM_CLIENT_ID}
+    client_secret: {SIM_CLIENT_SECRET}
+    endpoints: {{login: "{url}", graph: "{url}"}}
+"#
+    )
+}
+
 /// Tenant `contoso` against a simulator at `url`, service health and
 /// messages every `interval`.
 pub fn service_health_config(url: &str, interval: &str) -> Config {
@@ -139,14 +155,23 @@ defaults:
   service_health: {{interval: {interval}}}
   messages: {{interval: {interval}}}
 tenants:
-  - name: contoso
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}"}}
-"#
+{}"#,
+        sim_tenant("contoso", url)
     );
     Config::parse(&yaml, "test").unwrap()
+}
+
+/// A simulator, and an in-process exporter configured by `config(sim_url)`
+/// with fast retries.
+pub async fn start_against_simulator(
+    sim: SimOptions,
+    config: impl FnOnce(&str) -> Config,
+) -> (Simulator, Running) {
+    let sim = Simulator::start(sim).await.unwrap();
+    let exp = Running::start(&config(&sim.url()), &WebOptions::default(), &fast_retries())
+        .await
+        .unwrap();
+    (sim, exp)
 }
 
 /// Retries short enough for tests; `Retry-After` still honoured up to 5 s.
