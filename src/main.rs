@@ -98,7 +98,25 @@ async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = demo::config(&sim.url());
+    // The demo's webhook receiver listens on a loopback port of its own
+    // (or --webhook.listen-address), where the simulator posts notifications.
+    let mut web = web;
+    let hook_listen = match web.webhook_listen.clone() {
+        Some(a) => a,
+        None => match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+            Ok(a) => a.to_string(),
+            Err(e) => {
+                eprintln!("m365-exporter: cannot find a port for the demo webhook: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    web.webhook_listen = Some(hook_listen.clone());
+    let hook_addr = format!(
+        "http://{}/webhook/contoso",
+        m365_exporter::cli::listen_addr(&hook_listen).replace("0.0.0.0", "127.0.0.1")
+    );
+    let config = demo::config(&sim.url(), Some(&hook_addr));
     let running = match Running::start(&config, &web, &demo::runtime_options()).await {
         Ok(r) => r,
         Err(e) => {
@@ -118,6 +136,7 @@ async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
     println!("  metrics:     {base}{}", web.telemetry_path);
     println!("  status page: {base}/");
     println!("  one tenant:  {base}/probe?target=contoso");
+    println!("  webhook:     {hook_addr} (the simulator posts audit notifications here)");
     println!("Press Ctrl-C to stop.");
     server::shutdown_signal().await;
     let _ = running.stop().await;
