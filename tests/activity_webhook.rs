@@ -676,6 +676,29 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
     exp.stop().await.unwrap();
 }
 
+/// `check-config` over a tenant whose `activity.webhook` is `webhook`:
+/// (exit code, stdout and stderr together).
+fn check_config(dir: &std::path::Path, webhook: &str) -> (Option<i32>, String) {
+    let cfg = dir.join("c.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tenants:\n  - name: c\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    client_secret: x\n    activity: {{enabled: true, webhook: {webhook}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m365-exporter"))
+        .args(["check-config", &format!("--config.file={}", cfg.display())])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
 #[test]
 fn auth_id_never_in_check_config_output() {
     let dir = tempfile::tempdir().unwrap();
@@ -688,43 +711,18 @@ fn auth_id_never_in_check_config_output() {
             secret_file.display()
         ),
     ] {
-        let cfg = dir.path().join("c.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tenants:\n  - name: c\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    client_secret: x\n    activity: {{enabled: true, webhook: {webhook}}}\n"
-            ),
-        )
-        .unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_m365-exporter"))
-            .args(["check-config", &format!("--config.file={}", cfg.display())])
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{text}");
+        let (code, text) = check_config(dir.path(), &webhook);
+        assert_eq!(code, Some(0), "{text}");
         assert!(!text.contains(AUTH_ID), "{text}");
         assert!(text.contains("auth_id: <redacted>"), "{text}");
         assert!(text.contains("poll_interval:"), "{text}");
     }
     // A bad key is named, and the value not echoed.
-    let cfg = dir.path().join("bad.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tenants:\n  - name: c\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    client_secret: x\n    activity: {{enabled: true, webhook: {{address: \"https://e/webhook/c\", auth_id: \"{AUTH_ID} x\"}}}}\n"
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m365-exporter"))
-        .args(["check-config", &format!("--config.file={}", cfg.display())])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2));
+    let (code, err) = check_config(
+        dir.path(),
+        &format!("{{address: \"https://e/webhook/c\", auth_id: \"{AUTH_ID} x\"}}"),
+    );
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("tenants[0].activity.webhook.auth_id"), "{err}");
     assert!(!err.contains(AUTH_ID), "{err}");
 }
