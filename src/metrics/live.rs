@@ -66,7 +66,7 @@ impl Live {
             api_errors: counter(&r, "m365_api_errors_total", "Error answers from Microsoft APIs, by Microsoft error code.", &["tenant", "api", "error_code"]),
             token_requests: counter(&r, "m365_auth_token_requests_total", "OAuth token requests, by result (success, failure).", &["tenant", "result"]),
             token_expiry: register(&r, GaugeVec::new(Opts::new("m365_auth_token_expiry_timestamp_seconds", "Unix time the cached access token for an audience expires."), &["tenant", "audience"])),
-            activity_listed: counter(&r, "m365_activity_content_listed_total", "Audit content blobs listed (each contentId counted once).", ct),
+            activity_listed: counter(&r, "m365_activity_content_listed_total", "Audit content blobs listed or announced by a webhook notification (each contentId counted once).", ct),
             activity_fetched: counter(&r, "m365_activity_content_fetched_total", "Audit content blobs downloaded (each contentId counted once).", ct),
             activity_expired: counter(&r, "m365_activity_content_expired_total", "Audit content blobs that expired before they could be downloaded: audit data lost.", ct),
             activity_records: counter(&r, "m365_activity_records_total", "Audit records downloaded, by workload (and operation, for the configured allowlist only).", &["tenant", "content_type", "workload", "operation"]),
