@@ -3,6 +3,7 @@
 #
 #   make soak-activity                      # 1,000,000 records in 2,000 blobs
 #   scripts/soak-activity.sh BIN RECORDS BLOBS_PER_TYPE
+#   SOAK_EXTRA="concurrency: 16, max_inflight_bytes: 8MiB" scripts/soak-activity.sh ...
 #
 # Starts the simulator with RECORDS records spread over the last 6.5 days
 # (examples/soak_sim.rs), runs the exporter BIN under /usr/bin/time -v with a
@@ -43,7 +44,7 @@ tenants:
     service_health: {enabled: false}
     messages: {enabled: false}
     activity: {enabled: true, interval: 10s, lookback: 7d, requests_per_minute: 2000,
-               state_file: "$work/state.json", output: "$work/audit.ndjson"}
+               state_file: "$work/state.json", output: "$work/audit.ndjson"${SOAK_EXTRA:+, $SOAK_EXTRA}}
 YAML
 
 start=$(date +%s.%N)

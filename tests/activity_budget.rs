@@ -5,10 +5,7 @@
 //! fails as too large instead of being buffered.
 
 use m365_exporter::activity::client::ManagementClient;
-use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
-use m365_exporter::http::{ApiClient, ApiError, RetryPolicy};
-use m365_exporter::metrics::Live;
-use m365_exporter::secret::Secret;
+use m365_exporter::http::ApiError;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +13,10 @@ use tokio::sync::Semaphore;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const TENANT: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
+#[path = "common/mock_api.rs"]
+mod mock_api;
+
+use mock_api::TENANT;
 
 async fn setup() -> (MockServer, ManagementClient) {
     let s = MockServer::start().await;
@@ -37,27 +37,7 @@ async fn setup() -> (MockServer, ManagementClient) {
             .await;
     }
     let uri = s.uri();
-    let live = Arc::new(Live::new());
-    let http = m365_exporter::http::client(Duration::from_secs(2), Duration::from_secs(5));
-    let cred = ClientSecretCredential::new(
-        &uri,
-        TENANT,
-        "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5",
-        SecretSource::Inline(Secret::new("s")),
-    );
-    let tokens = Arc::new(TokenProvider::new(
-        "t",
-        Arc::new(cred),
-        http.clone(),
-        live.clone(),
-    ));
-    let policy = RetryPolicy {
-        max_attempts: 1,
-        base: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(20),
-        max_retry_after: Duration::from_secs(1),
-    };
-    let api = Arc::new(ApiClient::new("t", http, live, tokens, policy, &[&uri]));
+    let (api, _) = mock_api::api_client(&uri);
     let client = ManagementClient::new(api, &uri, TENANT, TENANT, 2_000);
     (s, client)
 }

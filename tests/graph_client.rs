@@ -1,18 +1,19 @@
 //! The Graph client against wiremock over real sockets: paging to the end,
 //! error bodies, the host allow-list, the body cap.
 
-use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
 use m365_exporter::graph::GraphClient;
-use m365_exporter::http::{ApiClient, ApiError, RetryPolicy};
+use m365_exporter::http::ApiError;
 use m365_exporter::metrics::Live;
-use m365_exporter::secret::Secret;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const TENANT: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
+#[path = "common/mock_api.rs"]
+mod mock_api;
+
+use mock_api::TENANT;
+
 const LIST: &str = "/v1.0/admin/serviceAnnouncement/healthOverviews";
 
 async fn server() -> MockServer {
@@ -31,34 +32,7 @@ async fn server() -> MockServer {
 }
 
 fn client(uri: &str) -> (GraphClient, Arc<Live>) {
-    let live = Arc::new(Live::new());
-    let http = m365_exporter::http::client(Duration::from_secs(2), Duration::from_secs(5));
-    let cred = ClientSecretCredential::new(
-        uri,
-        TENANT,
-        "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5",
-        SecretSource::Inline(Secret::new("s")),
-    );
-    let tokens = Arc::new(TokenProvider::new(
-        "t",
-        Arc::new(cred),
-        http.clone(),
-        live.clone(),
-    ));
-    let policy = RetryPolicy {
-        max_attempts: 3,
-        base: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(20),
-        max_retry_after: Duration::from_secs(1),
-    };
-    let api = Arc::new(ApiClient::new(
-        "t",
-        http,
-        live.clone(),
-        tokens,
-        policy,
-        &[uri],
-    ));
+    let (api, live) = mock_api::api_client(uri);
     (GraphClient::new(api, uri), live)
 }
 
