@@ -726,3 +726,52 @@ fn auth_id_never_in_check_config_output() {
     assert!(err.contains("tenants[0].activity.webhook.auth_id"), "{err}");
     assert!(!err.contains(AUTH_ID), "{err}");
 }
+
+#[tokio::test]
+async fn receiver_on_the_main_listener_without_registration() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    // No --webhook.listen-address, and no /start: the webhook is registered
+    // out of band; the receiver and the status metrics work the same.
+    let exp = start(
+        &sim,
+        "mainl",
+        &format!(", interval: 1s, webhook: {{address: \"https://exporter.example/webhook/mainl\", auth_id: {AUTH_ID}}}"),
+    )
+    .await;
+    assert!(exp.webhook_addr.is_none());
+    let url = format!("{}/webhook/mainl", exp.url());
+    let http = reqwest::Client::new();
+    let post = |auth: &'static str| {
+        http.post(url.clone())
+            .header("Webhook-AuthID", auth)
+            .body(r#"{"validationCode":"v"}"#)
+            .send()
+    };
+    assert_eq!(post(AUTH_ID).await.unwrap().status().as_u16(), 200);
+    assert_eq!(post("nope").await.unwrap().status().as_u16(), 401);
+    let m = wait_for(
+        "webhook state rendered",
+        Duration::from_secs(20),
+        || async {
+            let m = scrape(&exp).await;
+            let n =
+                support::select(&m, "m365_activity_webhook_enabled", &[("tenant", "mainl")]).len();
+            (n == 5).then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(wh(&m, "mainl", "validation"), 1.0);
+    assert_eq!(wh(&m, "mainl", "unauthorized"), 1.0);
+    assert_eq!(
+        sum(&m, "m365_activity_webhook_enabled", &[("tenant", "mainl")]),
+        0.0,
+        "nothing registered"
+    );
+    assert!(
+        !management_requests(&sim)
+            .iter()
+            .any(|r| r.path.ends_with("/subscriptions/start")),
+        "start_subscriptions is off: no /start"
+    );
+    exp.stop().await.unwrap();
+}
