@@ -204,15 +204,14 @@ async fn handshake_then_content_within_seconds_while_listing_is_minutes_away() {
 #[tokio::test]
 async fn refused_validation_fails_start_clearly_and_polling_still_works() {
     capture_logs();
-    let sim = Simulator::start(SimOptions {
-        audit: AuditOptions {
+    let sim = sim_with(
+        AuditOptions {
             started: false,
             ..AuditOptions::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+        Faults::default(),
+    )
+    .await;
     // The address names a tenant without a webhook: the receiver answers
     // the validation 404, so Microsoft refuses `/start` with AF20021.
     let exp = start_hooked(&sim, "refused", "300ms", "", "nosuch").await;
@@ -366,18 +365,17 @@ async fn receiver_answers_and_counts_every_kind_once_logged() {
 /// Listing calls in `window` after the first drain, and how long blobs took
 /// from publication to download, with live content every second.
 async fn measure(webhook: bool) -> (usize, Vec<Duration>) {
-    let sim = Simulator::start(SimOptions {
-        audit: AuditOptions {
+    let sim = sim_with(
+        AuditOptions {
             blobs_per_type: 1,
             expired_blobs: 0,
             live_every: Some(Duration::from_secs(1)),
             live_for: Duration::from_secs(120),
             ..AuditOptions::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+        Faults::default(),
+    )
+    .await;
     let tenant = if webhook {
         "measure-hook"
     } else {
@@ -482,25 +480,21 @@ async fn listing_calls_drop_with_notifications() {
 #[tokio::test]
 async fn safety_net_fetches_everything_and_nothing_twice() {
     capture_logs();
-    let sim = Simulator::start(SimOptions {
-        audit: AuditOptions {
+    let sim = sim_with(
+        AuditOptions {
             blobs_per_type: 2,
             expired_blobs: 0,
             live_every: Some(Duration::from_secs(1)),
             live_for: Duration::from_secs(120),
             ..AuditOptions::default()
         },
-        // Late and duplicated: the listing (every 2 s) often sees a blob
-        // before its notification does, and every notification comes twice.
-        faults: Faults {
+        Faults {
             webhook_delay: Duration::from_millis(1_500),
             webhook_duplicate: true,
             ..Faults::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     let t = "net";
     let exp = start_hooked(&sim, t, "500ms", ", poll_interval: 2s, silence: 3s", t).await;
     wait_for("both sources", Duration::from_secs(30), || async {
@@ -554,20 +548,18 @@ async fn safety_net_fetches_everything_and_nothing_twice() {
 #[tokio::test]
 async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_re_registered() {
     capture_logs();
-    let sim = Simulator::start(SimOptions {
-        audit: AuditOptions {
+    let sim = sim_with(
+        AuditOptions {
             blobs_per_type: 1,
             expired_blobs: 0,
             ..AuditOptions::default()
         },
-        faults: Faults {
+        Faults {
             webhook_wrong_auth: true,
             ..Faults::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     let exp = start_hooked(&sim, "wrong", "2m", ", poll_interval: 10m", "wrong").await;
     all_hooked(&exp, "wrong", 5.0).await;
     for _ in 0..3 {
