@@ -1,7 +1,7 @@
 # `make test` is the one command that runs every check; CI runs exactly it.
 CARGO ?= cargo
 
-.PHONY: test deps fmt clippy unit check-alerts check-metrics interop image static demo bench soak-activity
+.PHONY: test deps fmt clippy unit check-alerts check-metrics interop image static demo bench bench-tenants soak-activity
 
 test: deps fmt clippy unit check-alerts check-metrics interop image
 
@@ -46,6 +46,10 @@ demo:
 
 bench:
 	$(CARGO) bench
+
+# Memory per tenant and first-refresh spread at 1 and 1,000 tenants (release build).
+bench-tenants:
+	bash scripts/bench-tenants.sh 1 1000
 
 # A 7-day catch-up of 1,000,000 audit records, measured (wall, CPU, peak RSS,
 # checkpoint bytes, exactly-once); minutes, so not part of `make test`.

@@ -65,7 +65,7 @@ fn store(tenants: usize) -> Store {
                     .with_label_values(&[&name, "graph", op, "200"])
                     .inc_by(10);
                 live.api_duration
-                    .with_label_values(&[&name, "graph", op])
+                    .with_label_values(&["graph", op])
                     .observe(0.1);
             }
             Arc::new(TenantRuntime {
@@ -80,7 +80,7 @@ fn store(tenants: usize) -> Store {
             })
         })
         .collect();
-    Store { tenants, live }
+    Store::new(tenants, live)
 }
 
 /// The alternative design: the same snapshot series as registry gauges,

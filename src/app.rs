@@ -1,11 +1,14 @@
 //! Wiring: config → runtime → HTTP server, startable in-process (tests, demo).
 
+use crate::collect::fleet::{Applied, Fleet};
 use crate::collect::runtime::RuntimeOptions;
-use crate::collect::{build, Store};
-use crate::config::Config;
+use crate::collect::Store;
+use crate::config::{Config, ConfigError};
 use crate::metrics::Live;
 use crate::receiver::{self, Hub};
+use crate::reload::{ConfigSource, Reloader};
 use crate::server::{router, serve, AppState};
+use crate::shard::Shard;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -36,19 +39,33 @@ impl Default for WebOptions {
 pub struct Running {
     pub addr: SocketAddr,
     pub store: Arc<Store>,
+    pub reloader: Arc<Reloader>,
     /// The webhook receiver's own listener, with `--webhook.listen-address`.
     pub webhook_addr: Option<SocketAddr>,
+    fleet: Arc<Fleet>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     webhook_server: Option<JoinHandle<std::io::Result<()>>>,
-    collectors: Vec<JoinHandle<()>>,
     /// Exclusive locks on the audit feed's files, held while running.
     _locks: crate::activity::lock::Locks,
 }
 
 impl Running {
+    /// Run `config`; a reload re-applies it unchanged.
     pub async fn start(
         config: &Config,
+        web: &WebOptions,
+        opts: &RuntimeOptions,
+    ) -> std::io::Result<Running> {
+        Self::start_with(config, ConfigSource::Fixed(config.clone()), None, web, opts).await
+    }
+
+    /// Run `config` (already loaded from `source` and sharded); a reload
+    /// re-reads `source`.
+    pub async fn start_with(
+        config: &Config,
+        source: ConfigSource,
+        shard: Option<Shard>,
         web: &WebOptions,
         opts: &RuntimeOptions,
     ) -> std::io::Result<Running> {
@@ -64,13 +81,21 @@ impl Running {
             .as_ref()
             .map(|l| l.local_addr())
             .transpose()?;
-        let store = Arc::new(build(config, Arc::new(Live::new()), opts));
-        let hub = Arc::new(webhook_hub(&store));
+        // Every listener is bound before any tenant starts (here or on a
+        // reload): Microsoft's validation POST during the feed's
+        // `subscriptions/start` finds the receiver.
+        let fleet = Arc::new(Fleet::new(Arc::new(Live::new()), opts.clone()));
+        fleet.apply(config).await;
+        let store = fleet.store().clone();
+        let reloader = Arc::new(Reloader::new(source, shard, fleet.clone()));
+        reloader.loaded();
         let (stop, rx) = watch::channel(false);
         let state = AppState {
             store: store.clone(),
             telemetry_path: web.telemetry_path.clone(),
+            reloader: reloader.clone(),
         };
+        let hub = Arc::new(Hub::new(store.clone()));
         let stopped = |rx: &watch::Receiver<bool>| {
             let mut rx = rx.clone();
             async move {
@@ -79,7 +104,7 @@ impl Running {
         };
         let (server, webhook_server) = match webhook_listener {
             None => {
-                let app = router(state, web.max_requests).merge(receiver::routes(hub.clone()));
+                let app = router(state, web.max_requests).merge(receiver::routes(hub));
                 (
                     tokio::spawn(serve_router(listener, app, stopped(&rx))),
                     None,
@@ -87,7 +112,7 @@ impl Running {
             }
             Some(wl) => {
                 let main = serve(listener, state, web.max_requests, stopped(&rx));
-                let hooks = receiver::routes(hub.clone())
+                let hooks = receiver::routes(hub)
                     .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "Not found\n") });
                 (
                     tokio::spawn(main),
@@ -95,20 +120,22 @@ impl Running {
                 )
             }
         };
-        // Both listeners are bound: Microsoft's validation POST during
-        // `subscriptions/start` finds the receiver.
-        hub.set_listening();
-        let collectors = store.spawn(rx);
         Ok(Running {
             addr,
             store,
+            reloader,
             webhook_addr,
+            fleet,
             stop,
             server,
             webhook_server,
-            collectors,
             _locks: locks,
         })
+    }
+
+    /// As SIGHUP: re-read the configuration and apply it.
+    pub async fn reload(&self) -> Result<Applied, ConfigError> {
+        self.reloader.reload().await
     }
 
     pub fn url(&self) -> String {
@@ -118,10 +145,7 @@ impl Running {
     /// Stop collectors and the server (in-flight requests complete).
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
-        for c in self.collectors {
-            c.abort();
-        }
-        self.store.stop_collectors().await;
+        self.fleet.stop_all().await;
         if let Some(w) = self.webhook_server {
             let _ = w.await;
         }
@@ -130,17 +154,6 @@ impl Running {
             Err(e) => Err(std::io::Error::other(e)),
         }
     }
-}
-
-/// Every tenant's webhook inbox, for the receiver.
-fn webhook_hub(store: &Store) -> Hub {
-    let mut hub = Hub::new(store.live.clone());
-    for slot in store.tenants.iter().flat_map(|t| &t.slots) {
-        if let Some(inbox) = slot.collector.webhook_inbox() {
-            hub.insert(inbox);
-        }
-    }
-    hub
 }
 
 /// Serve `app` until `shutdown`; the one place a listener meets a router,

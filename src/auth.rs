@@ -134,17 +134,27 @@ impl Credential for ClientSecretCredential {
                 ("client_secret", secret.expose()),
                 ("scope", scope.as_str()),
             ];
-            let resp = http
-                .post(&self.token_url)
-                .form(&form)
-                .send()
-                .await
-                .map_err(AuthError::transport)?;
-            let status = resp.status().as_u16();
-            let body = resp.bytes().await.map_err(AuthError::transport)?;
-            parse_token_response(status, &body)
+            post_grant(http, &self.token_url, &form).await
         })
     }
+}
+
+/// POST a token request form and read the answer (any credential kind that
+/// talks to the v2 token endpoint).
+pub async fn post_grant(
+    http: &reqwest::Client,
+    token_url: &str,
+    form: &[(&str, &str)],
+) -> Result<IssuedToken, AuthError> {
+    let resp = http
+        .post(token_url)
+        .form(form)
+        .send()
+        .await
+        .map_err(AuthError::transport)?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(AuthError::transport)?;
+    parse_token_response(status, &body)
 }
 
 /// Parse the token endpoint's answer (success or OAuth error body).

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// YAML configuration file; without it one tenant comes from AZURE_* variables.
     #[arg(long = "config.file")]
     pub config_file: Option<PathBuf>,
+    /// Keep only the tenants whose stable name hash falls in shard i of n
+    /// (e.g. 0/3): n replicas split the tenants with no coordination.
+    #[arg(long = "tenants.shard", value_parser = clap::value_parser!(crate::shard::Shard))]
+    pub tenants_shard: Option<crate::shard::Shard>,
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]
@@ -99,6 +103,15 @@ pub struct SimulatorArgs {
     /// Lifetime of issued tokens, e.g. 5s or 1h.
     #[arg(long = "token-lifetime", default_value = "1h")]
     pub token_lifetime: String,
+    /// Issue tokens for any tenant id (GUID or domain): one simulator for many tenants.
+    #[arg(long = "any-tenant")]
+    pub any_tenant: bool,
+    /// PEM certificate(s) whose keys may sign certificate client assertions.
+    #[arg(long = "client-certificate")]
+    pub client_certificate: Option<PathBuf>,
+    /// File holding the federated token (workload identity) to accept.
+    #[arg(long = "federated-token-file")]
+    pub federated_token_file: Option<PathBuf>,
     /// Answer `applications(appId=…)` with 403, as Graph does without the
     /// permission Application.Read.All.
     #[arg(long = "app-forbidden")]
@@ -159,5 +172,17 @@ mod tests {
         let c = Cli::try_parse_from(["m365-exporter", "demo", "--web.listen-address=127.0.0.1:5"])
             .unwrap();
         assert!(matches!(c.command, Some(Command::Demo(_))));
+    }
+
+    #[test]
+    fn tenants_shard_flag() {
+        let c = Cli::try_parse_from(["m365-exporter", "--tenants.shard=1/3"]).unwrap();
+        assert_eq!(
+            c.serve.tenants_shard,
+            Some(crate::shard::Shard { index: 1, count: 3 })
+        );
+        let e = Cli::try_parse_from(["m365-exporter", "--tenants.shard=3/3"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("0 <= i < n"), "{e}");
     }
 }

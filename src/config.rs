@@ -160,7 +160,6 @@ struct RawTenant {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManagedIdentity {
-    #[allow(dead_code)]
     client_id: Option<String>,
 }
 
@@ -182,7 +181,7 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TenantConfig {
     pub name: String,
     pub tenant_id: String,
@@ -199,32 +198,40 @@ pub struct TenantConfig {
     pub app_credentials: CollectorConfig,
 }
 
-/// How the tenant proves itself. Only the client secret is implemented; the
-/// other forms are parsed so that they slot in behind `auth::Credential`.
-#[derive(Debug, Clone, Serialize)]
+/// How the tenant proves itself (see `credentials` for each kind).
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Credential {
     ClientSecret(Secret),
     /// Read afresh on every token request, so a rotated secret is picked up.
     ClientSecretFile(PathBuf),
+    /// PEM with certificate and RSA key; re-read when it changes.
+    #[serde(rename = "client_certificate_path")]
+    ClientCertificate(PathBuf),
+    /// Projected service-account token (workload identity); read per request.
+    FederatedTokenFile(PathBuf),
+    /// IMDS or App Service identity; `client_id` picks a user-assigned one.
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
 }
 
 /// Effective roots (scheme://host[:port], no trailing slash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Endpoints {
     pub login: String,
     pub graph: String,
     pub management: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CollectorConfig {
     pub enabled: bool,
     #[serde(with = "humantime_serde_compat")]
     pub interval: Duration,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServiceHealthConfig {
     pub enabled: bool,
     #[serde(with = "humantime_serde_compat")]
@@ -258,7 +265,7 @@ impl ServiceSelection {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ActivityConfig {
     pub enabled: bool,
     #[serde(with = "humantime_serde_compat")]
@@ -286,7 +293,7 @@ pub struct ActivityConfig {
 
 /// `activity.webhook`: where Microsoft posts notifications, the authId it
 /// must send, and how listing continues beside them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct WebhookConfig {
     /// What Microsoft calls (`https://…/webhook/{tenant}`).
     pub address: String,
@@ -418,27 +425,31 @@ impl Config {
         let tenant_id = get("AZURE_TENANT_ID")
             .ok_or_else(|| err("AZURE_TENANT_ID", "not set (and no --config.file given)"))?;
         let client_id = get("AZURE_CLIENT_ID").ok_or_else(|| err("AZURE_CLIENT_ID", "not set"))?;
-        for unsupported in [
-            "AZURE_CLIENT_CERTIFICATE_PATH",
-            "AZURE_FEDERATED_TOKEN_FILE",
-        ] {
-            if get(unsupported).is_some() {
-                return Err(err(
-                    unsupported,
-                    "this credential type is not supported yet; use AZURE_CLIENT_SECRET",
-                ));
-            }
+        // The azure-identity order: EnvironmentCredential (secret, then
+        // certificate), then WorkloadIdentityCredential.
+        let secret = get("AZURE_CLIENT_SECRET");
+        let certificate = match secret {
+            Some(_) => None,
+            None => get("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from),
+        };
+        let federated = match (&secret, &certificate) {
+            (None, None) => get("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from),
+            _ => None,
+        };
+        if secret.is_none() && certificate.is_none() && federated.is_none() {
+            return Err(err(
+                "AZURE_CLIENT_SECRET",
+                "not set (nor AZURE_CLIENT_CERTIFICATE_PATH, nor AZURE_FEDERATED_TOKEN_FILE)",
+            ));
         }
-        let secret =
-            get("AZURE_CLIENT_SECRET").ok_or_else(|| err("AZURE_CLIENT_SECRET", "not set"))?;
         let raw = RawTenant {
             name: Some("default".into()),
             tenant_id: Some(tenant_id),
             client_id: Some(client_id),
-            client_secret: Some(secret),
+            client_secret: secret,
             client_secret_file: None,
-            client_certificate_path: None,
-            federated_token_file: None,
+            client_certificate_path: certificate,
+            federated_token_file: federated,
             managed_identity: None,
             cloud: None,
             endpoints: get("AZURE_AUTHORITY_HOST").map(|h| RawEndpoints {
@@ -471,6 +482,9 @@ fn env_key(k: &str) -> String {
         "tenant_id" => "AZURE_TENANT_ID".into(),
         "client_id" => "AZURE_CLIENT_ID".into(),
         "endpoints.login" => "AZURE_AUTHORITY_HOST".into(),
+        "client_secret" => "AZURE_CLIENT_SECRET".into(),
+        "client_certificate_path" => "AZURE_CLIENT_CERTIFICATE_PATH".into(),
+        "federated_token_file" => "AZURE_FEDERATED_TOKEN_FILE".into(),
         other => other.into(),
     }
 }
@@ -547,13 +561,25 @@ fn build_tenant(
                 }
                 Credential::ClientSecret(Secret::new(s))
             } else if let Some(p) = t.client_secret_file {
-                match std::fs::read_to_string(&p) {
-                    Ok(s) if !s.trim().is_empty() => Credential::ClientSecretFile(p),
-                    Ok(_) => return Err(err("client_secret_file", format!("{} is empty", p.display()))),
-                    Err(e) => return Err(err("client_secret_file", format!("cannot read {}: {e}", p.display()))),
+                nonempty_file("client_secret_file", &p, &err)?;
+                Credential::ClientSecretFile(p)
+            } else if let Some(p) = t.client_certificate_path {
+                let pem = std::fs::read(&p).map_err(|e| err("client_certificate_path", format!("cannot read {}: {e}", p.display())))?;
+                crate::credentials::CertificateMaterial::from_pem(&pem)
+                    .map_err(|e| err("client_certificate_path", format!("{}: {e}", p.display())))?;
+                Credential::ClientCertificate(p)
+            } else if let Some(p) = t.federated_token_file {
+                nonempty_file("federated_token_file", &p, &err)?;
+                Credential::FederatedTokenFile(p)
+            } else if let Some(mi) = t.managed_identity {
+                if let Some(id) = &mi.client_id {
+                    if !is_guid(id) {
+                        return Err(err("managed_identity.client_id", format!("{id:?} is not a GUID (the user-assigned identity's client id)")));
+                    }
                 }
+                Credential::ManagedIdentity { client_id: mi.client_id }
             } else {
-                return Err(err(given[0], "this credential type is not supported yet; use client_secret_file".into()));
+                unreachable!("one credential was given")
             }
         }
         many => return Err(err(many[1], format!("more than one credential given ({}): set exactly one", many.join(", ")))),
@@ -644,6 +670,16 @@ fn build_tenant(
 }
 
 type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+
+/// A credential file must be readable and not blank (checked at load; the
+/// credential reads it again at every token request).
+fn nonempty_file(key: &str, p: &Path, err: &ErrFn) -> Result<(), ConfigError> {
+    match std::fs::read_to_string(p) {
+        Ok(s) if !s.trim().is_empty() => Ok(()),
+        Ok(_) => Err(err(key, format!("{} is empty", p.display()))),
+        Err(e) => Err(err(key, format!("cannot read {}: {e}", p.display()))),
+    }
+}
 
 fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
     let d = parse_duration(v).map_err(|r| err(key, r))?;
@@ -1263,6 +1299,82 @@ tenants:
         );
         let e = Config::from_env(|_| None).unwrap_err();
         assert_eq!(e.key, "AZURE_TENANT_ID");
+    }
+
+    #[test]
+    fn other_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "eyJ.projected.token\n").unwrap();
+        let with = |cred: &str| OK.replace("client_secret: s3cr3t-value", cred);
+        let c = parse(&with(&format!("federated_token_file: {}", token.display()))).unwrap();
+        assert_eq!(
+            c.tenants[0].credential,
+            Credential::FederatedTokenFile(token.clone())
+        );
+        let out = c.to_redacted_yaml();
+        assert!(out.contains("federated_token_file:"), "{out}");
+        assert!(!out.contains("projected"), "{out}");
+
+        let c = parse(&with("managed_identity: {}")).unwrap();
+        assert_eq!(
+            c.tenants[0].credential,
+            Credential::ManagedIdentity { client_id: None }
+        );
+        let c = parse(&with(
+            "managed_identity: {client_id: 11111111-2222-3333-4444-555555555555}",
+        ))
+        .unwrap();
+        assert!(c.to_redacted_yaml().contains("managed_identity:"));
+        let e = fails(&with("managed_identity: {client_id: nope}"));
+        assert_eq!(e.key, "tenants[0].managed_identity.client_id");
+
+        std::fs::write(&token, " \n").unwrap();
+        let e = fails(&with(&format!("federated_token_file: {}", token.display())));
+        assert!(e.reason.contains("is empty"), "{e}");
+        let e = fails(&with("client_certificate_path: /nonexistent.pem"));
+        assert_eq!(e.key, "tenants[0].client_certificate_path");
+        std::fs::write(&token, "not pem").unwrap();
+        let e = fails(&with(&format!(
+            "client_certificate_path: {}",
+            token.display()
+        )));
+        assert!(e.reason.contains("CERTIFICATE"), "{e}");
+    }
+
+    #[test]
+    fn env_mode_certificate_and_workload_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t").unwrap();
+        let tok = token.display().to_string();
+        let env = |secret: bool, cert: Option<&str>| {
+            let tok = tok.clone();
+            let cert = cert.map(str::to_string);
+            move |k: &str| match k {
+                "AZURE_TENANT_ID" => Some("contoso.onmicrosoft.com".to_string()),
+                "AZURE_CLIENT_ID" => Some("0c1d2e3f-1111-2222-3333-444455556666".to_string()),
+                "AZURE_CLIENT_SECRET" if secret => Some("x".to_string()),
+                "AZURE_CLIENT_CERTIFICATE_PATH" => cert.clone(),
+                "AZURE_FEDERATED_TOKEN_FILE" => Some(tok.clone()),
+                _ => None,
+            }
+        };
+        // Workload identity when neither secret nor certificate is set.
+        let c = Config::from_env(env(false, None)).unwrap();
+        assert_eq!(
+            c.tenants[0].credential,
+            Credential::FederatedTokenFile(token.clone())
+        );
+        // The secret comes first, as in azure-identity.
+        let c = Config::from_env(env(true, Some("/nonexistent.pem"))).unwrap();
+        assert!(matches!(
+            c.tenants[0].credential,
+            Credential::ClientSecret(_)
+        ));
+        // A certificate before the federated token; a bad one names the variable.
+        let e = Config::from_env(env(false, Some("/nonexistent.pem"))).unwrap_err();
+        assert_eq!(e.key, "AZURE_CLIENT_CERTIFICATE_PATH");
     }
 
     #[test]

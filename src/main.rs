@@ -3,6 +3,8 @@ use m365_exporter::app::{Running, WebOptions};
 use m365_exporter::cli::{Cli, Command, LogArgs, ServeArgs, SimulatorArgs, WebArgs};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::{parse_duration, Config, ConfigError};
+use m365_exporter::reload::{spawn_sighup, ConfigSource};
+use m365_exporter::shard::Shard;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use m365_exporter::{demo, logging, server};
 use std::process::ExitCode;
@@ -20,11 +22,15 @@ fn init_logging(log: &LogArgs) -> Result<(), ExitCode> {
     })
 }
 
-fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+fn source(path: Option<&std::path::Path>) -> ConfigSource {
     match path {
-        Some(p) => Config::load(p),
-        None => Config::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
+        Some(p) => ConfigSource::File(p.to_path_buf()),
+        None => ConfigSource::Environment,
     }
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    source(path).load(None)
 }
 
 fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
@@ -47,18 +53,31 @@ fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
     })
 }
 
-async fn run_exporter(config: Config, web: WebOptions) -> ExitCode {
-    let running = match Running::start(&config, &web, &RuntimeOptions::default()).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(address = %web.listen, error = %e, "cannot start");
-            return ExitCode::FAILURE;
+async fn run_exporter(
+    config: Config,
+    source: ConfigSource,
+    shard: Option<Shard>,
+    web: WebOptions,
+) -> ExitCode {
+    if let Some(s) = shard {
+        tracing::info!(shard = %s, tenants = config.tenants.len(), "serving one shard of the tenants");
+        if config.tenants.is_empty() {
+            tracing::warn!(shard = %s, "no configured tenant falls in this shard");
         }
-    };
+    }
+    let running =
+        match Running::start_with(&config, source, shard, &web, &RuntimeOptions::default()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(address = %web.listen, error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
     tracing::info!(address = %running.addr, tenants = config.tenants.len(), version = m365_exporter::VERSION, "listening");
     if let Some(a) = running.webhook_addr {
         tracing::info!(address = %a, "webhook receiver listening");
     }
+    spawn_sighup(running.reloader.clone());
     server::shutdown_signal().await;
     match running.stop().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,8 +96,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(w) => w,
         Err(c) => return c,
     };
-    match load(args.config_file.as_deref()) {
-        Ok(config) => run_exporter(config, web).await,
+    let source = source(args.config_file.as_deref());
+    match source.load(args.tenants_shard) {
+        Ok(config) => run_exporter(config, source, args.tenants_shard, web).await,
         Err(e) => config_exit(e),
     }
 }
@@ -158,10 +178,29 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let read = |flag: &str, p: &Option<std::path::PathBuf>| match p {
+        None => Ok(None),
+        Some(p) => std::fs::read_to_string(p)
+            .map(|s| Some(s.trim().to_string()))
+            .map_err(|e| format!("--{flag}: cannot read {}: {e}", p.display())),
+    };
+    let (client_certificate, federated_token) = match (
+        read("client-certificate", &args.client_certificate),
+        read("federated-token-file", &args.federated_token_file),
+    ) {
+        (Ok(c), Ok(f)) => (c, f),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("m365-exporter: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = SimOptions {
         listen: args.listen.clone(),
+        client_certificate,
+        federated_token,
         scenario: args.scenario.clone(),
         token_lifetime,
+        any_tenant: args.any_tenant,
         // --faults: the periodic pattern on every data API, plus Microsoft's
         // own throttling shapes on the audit feed (AF429 as 403 on blobs,
         // 429 with Retry-After on listings).
@@ -203,6 +242,11 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
     println!(
         "  client_secret: {}",
         m365_exporter::simulator::SIM_CLIENT_SECRET
+    );
+    println!(
+        "  managed identity: IMDS at {url}/metadata/identity/oauth2/token, App Service at {url}/msi/token (IDENTITY_HEADER={})",
+        m365_exporter::simulator::SIM_IDENTITY_HEADER,
+        url = sim.url()
     );
     server::shutdown_signal().await;
     sim.stop().await;

@@ -12,60 +12,46 @@
 //! log), and the authId never appears in either.
 
 use crate::activity::webhook::{parse, Body, Inbox, MAX_BODY};
-use crate::metrics::Live;
+use crate::collect::Store;
 use axum::body::Body as HttpBody;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 /// The request path (axum syntax).
 pub const PATH: &str = "/webhook/{tenant}";
 
-/// Every tenant's webhook inbox, by tenant name.
+/// Finds a tenant's webhook inbox among the running tenants (a reload may
+/// add or remove them), and counts what the receiver does.
 pub struct Hub {
-    inboxes: BTreeMap<String, Arc<Inbox>>,
-    live: Arc<Live>,
+    store: Arc<Store>,
     /// (tenant, result) already logged.
     logged: Mutex<HashSet<(String, &'static str)>>,
 }
 
 impl Hub {
-    pub fn new(live: Arc<Live>) -> Self {
+    pub fn new(store: Arc<Store>) -> Self {
         Hub {
-            inboxes: BTreeMap::new(),
-            live,
+            store,
             logged: Mutex::default(),
         }
     }
 
-    pub fn insert(&mut self, inbox: Arc<Inbox>) {
-        // Present at 0, so `increase()` and alerts see the first one.
-        for r in RESULTS {
-            self.live
-                .webhook_notifications
-                .with_label_values(&[inbox.tenant.as_str(), r]);
-        }
-        self.inboxes.insert(inbox.tenant.clone(), inbox);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.inboxes.is_empty()
-    }
-
-    /// The receiver is bound: `/start` may now register the webhooks.
-    pub fn set_listening(&self) {
-        for i in self.inboxes.values() {
-            i.set_listening();
-        }
+    /// The inbox of a running tenant with `activity.webhook`.
+    fn inbox(&self, tenant: &str) -> Option<Arc<Inbox>> {
+        let tenants = self.store.tenants.load();
+        let t = tenants.iter().find(|t| t.name == tenant)?;
+        t.slots.iter().find_map(|s| s.collector.webhook_inbox())
     }
 
     fn count(&self, tenant: &str, result: &'static str, n: u64) {
         if n > 0 {
-            self.live
+            self.store
+                .live
                 .webhook_notifications
                 .with_label_values(&[tenant, result])
                 .inc_by(n);
@@ -115,7 +101,7 @@ async fn receive(
     headers: HeaderMap,
     body: HttpBody,
 ) -> Response {
-    let Some(inbox) = hub.inboxes.get(&tenant).cloned() else {
+    let Some(inbox) = hub.inbox(&tenant) else {
         // Not a label value: the path is the sender's choice.
         hub.count("", "unknown_tenant", 1);
         hub.once(

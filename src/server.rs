@@ -7,7 +7,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,6 +22,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry_path: String,
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 pub fn router(state: AppState, max_requests: usize) -> Router {
@@ -34,6 +35,7 @@ pub fn router(state: AppState, max_requests: usize) -> Router {
             get(|| async { ([(header::CONTENT_TYPE, TEXT)], "Healthy\n") }),
         )
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
         .route("/", get(index))
         .fallback(|| async {
             (
@@ -100,6 +102,20 @@ async fn ready(State(s): State<AppState>) -> Response {
             "Not ready: first refresh still running\n",
         )
             .into_response()
+    }
+}
+
+/// `POST /-/reload`: 200 once applied, 500 with the reason when refused
+/// (as Prometheus answers).
+async fn reload(State(s): State<AppState>) -> Response {
+    match s.reloader.reload().await {
+        Ok(_) => ([(header::CONTENT_TYPE, TEXT)], "Reloaded\n").into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, TEXT)],
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -200,11 +200,9 @@ code{overflow-wrap:anywhere}";
 
 /// The whole page.
 pub fn render(store: &Store, telemetry_path: &str, now: f64) -> String {
-    let views: Vec<(&str, TenantView)> = store
-        .tenants
-        .iter()
-        .map(|t| (t.name.as_str(), view(t)))
-        .collect();
+    let tenants = store.tenants();
+    let views: Vec<(&str, TenantView)> =
+        tenants.iter().map(|t| (t.name.as_str(), view(t))).collect();
     let mut h = String::with_capacity(16 * 1024 + 4 * 1024 * views.len());
     let _ = write!(
         h,
@@ -581,7 +579,7 @@ mod tests {
             Arc::new(crate::metrics::Live::new()),
             &RuntimeOptions::default(),
         );
-        for slot in &store.tenants[0].slots {
+        for slot in &store.tenants()[0].slots {
             let outcome = Outcome {
                 services: vec![ServiceRow {
                     service_id: X.into(),

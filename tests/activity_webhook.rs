@@ -618,14 +618,13 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
         .webhook
         .clone()
         .unwrap();
-    // The exporter above is gone: this inbox only needs to be "listening"
-    // for `/start` to send the webhook; the validation goes to a fresh one.
+    // The exporter above is gone: this inbox only gives `/start` the
+    // webhook to send; the validation goes to a fresh exporter.
     let exp = start_hooked(&sim, "again", "2m", ", poll_interval: 10m", "again").await;
     let mut hook_cfg = hook_cfg;
     hook_cfg.address = hook_url(&exp, "again");
     let types = vec!["Audit.Exchange".to_string()];
     let inbox = Inbox::new("again", SIM_TENANT_ID, hook_cfg, &types, &url);
-    inbox.set_listening();
     all_hooked(&exp, "again", 5.0).await;
     sim.audit()
         .webhooks

@@ -302,8 +302,12 @@ fn queries_use_known_metrics_counters_in_rate_and_rate_interval() {
                         "{at}: {} must filter job=~\"$job\"",
                         m.name
                     );
-                    let tenant_scoped =
-                        m.name.starts_with("m365_") && m.name != "m365_exporter_build_info";
+                    // Process-wide series (build info, config reload, the request
+                    // duration histogram) carry no tenant.
+                    let tenant_scoped = m.name.starts_with("m365_")
+                        && m.name != "m365_exporter_build_info"
+                        && !m.name.starts_with("m365_config_")
+                        && !m.name.starts_with("m365_api_request_duration_seconds");
                     if tenant_scoped {
                         assert!(
                             m.matchers.contains(r#"tenant=~"$tenant""#),

@@ -132,7 +132,9 @@ impl Subscriptions {
             return failed;
         }
         let now = crate::timefmt::now_unix() as i64;
-        let hook = webhook.filter(|w| w.listening()).map(|w| StartWebhook {
+        // Inboxes exist only once the receiver's listeners are bound (see
+        // `app::Running`): Microsoft's validation POST finds it.
+        let hook = webhook.map(|w| StartWebhook {
             address: &w.cfg.address,
             auth_id: w.auth_id(),
             expiration: w.cfg.expiration.map(|d| now + d.as_secs() as i64),

@@ -13,7 +13,6 @@ use super::Content;
 use crate::config::WebhookConfig;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -90,7 +89,6 @@ pub struct Inbox {
     /// contentType → Unix time of the last notification that named it.
     last: Mutex<BTreeMap<String, i64>>,
     wake: Notify,
-    listening: AtomicBool,
 }
 
 impl Inbox {
@@ -110,7 +108,6 @@ impl Inbox {
             queue: Mutex::default(),
             last: Mutex::default(),
             wake: Notify::new(),
-            listening: AtomicBool::new(false),
         }
     }
 
@@ -212,16 +209,6 @@ impl Inbox {
             }
             _ => interval,
         }
-    }
-
-    /// The receiver answers on its address: `/start` may send the webhook
-    /// (Microsoft validates the address during the call).
-    pub fn set_listening(&self) {
-        self.listening.store(true, Ordering::Release);
-    }
-
-    pub fn listening(&self) -> bool {
-        self.listening.load(Ordering::Acquire)
     }
 }
 

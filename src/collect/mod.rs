@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod app_credentials;
+pub mod fleet;
 pub mod messages;
 pub mod page;
 pub mod runtime;

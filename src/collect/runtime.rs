@@ -8,8 +8,8 @@ use super::messages::MessagesCollector;
 use super::service_health::ServiceHealthCollector;
 use super::services::ServiceFilter;
 use super::{CollectError, Collector, CollectorKind, Outcome};
-use crate::auth::{ClientSecretCredential, Credential, SecretSource, TokenProvider};
-use crate::config::{Config, Credential as CredConfig, TenantConfig};
+use crate::auth::TokenProvider;
+use crate::config::{Config, TenantConfig};
 use crate::graph::GraphClient;
 use crate::http::{ApiClient, RetryPolicy};
 use crate::metrics::text::{write_header, write_sample};
@@ -44,9 +44,10 @@ pub struct TenantRuntime {
     pub slots: Vec<Arc<CollectorSlot>>,
 }
 
-/// Everything a scrape reads.
+/// Everything a scrape reads. The tenant list is swapped whole by a reload
+/// (see `fleet`); a scrape works on the list it loaded.
 pub struct Store {
-    pub tenants: Vec<Arc<TenantRuntime>>,
+    pub tenants: ArcSwap<Vec<Arc<TenantRuntime>>>,
     pub live: Arc<Live>,
 }
 
@@ -59,6 +60,10 @@ pub struct RuntimeOptions {
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// First refreshes of the tenants started together are spread evenly
+    /// over their interval, capped at this (so a large fleet is ready
+    /// within a minute but never starts as one thundering herd).
+    pub first_refresh_spread: Duration,
     /// Honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY (as curl does); off for `demo`.
     pub env_proxy: bool,
 }
@@ -69,142 +74,160 @@ impl Default for RuntimeOptions {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            first_refresh_spread: Duration::from_secs(60),
             env_proxy: true,
         }
     }
 }
 
-fn credential(t: &TenantConfig) -> Arc<dyn Credential> {
-    let source = match &t.credential {
-        CredConfig::ClientSecret(s) => SecretSource::Inline(s.clone()),
-        CredConfig::ClientSecretFile(p) => SecretSource::File(p.clone()),
-    };
-    Arc::new(ClientSecretCredential::new(
-        &t.endpoints.login,
-        &t.tenant_id,
-        &t.client_id,
-        source,
-    ))
-}
-
-/// Build every tenant's clients and collectors. Nothing runs until [`Store::spawn`].
+/// Build every tenant's clients and collectors. Nothing runs until each
+/// tenant's [`TenantRuntime::spawn`].
 pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
-    let http = match opts.env_proxy {
-        true => crate::http::client(opts.connect_timeout, opts.request_timeout),
-        false => crate::http::direct_client(opts.connect_timeout, opts.request_timeout),
-    };
+    let http = http_client(opts);
     let tenants = config
         .tenants
         .iter()
-        .map(|t| {
-            let tokens = Arc::new(TokenProvider::new(
-                &t.name,
-                credential(t),
-                http.clone(),
-                live.clone(),
-            ));
-            let mut roots = vec![t.endpoints.graph.as_str()];
-            roots.extend(t.endpoints.management.as_deref());
-            let api = Arc::new(ApiClient::new(
-                &t.name,
-                http.clone(),
-                live.clone(),
-                tokens,
-                opts.retry.clone(),
-                &roots,
-            ));
-            let graph = Arc::new(GraphClient::new(api.clone(), &t.endpoints.graph));
-            let services = Arc::new(ServiceFilter::new(
-                &t.name,
-                t.service_health.services.clone(),
-            ));
-            let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
-            if t.service_health.enabled {
-                collectors.push(Arc::new(ServiceHealthCollector {
-                    tenant: t.name.clone(),
-                    graph: graph.clone(),
-                    interval: t.service_health.interval,
-                    services: services.clone(),
-                }));
-            }
-            if t.messages.enabled {
-                collectors.push(Arc::new(MessagesCollector {
-                    tenant: t.name.clone(),
-                    graph: graph.clone(),
-                    interval: t.messages.interval,
-                    services,
-                }));
-            }
-            if t.app_credentials.enabled {
-                collectors.push(Arc::new(AppCredentialsCollector {
-                    tenant: t.name.clone(),
-                    client_id: t.client_id.clone(),
-                    graph: graph.clone(),
-                    interval: t.app_credentials.interval,
-                }));
-            }
-            if t.activity.enabled {
-                if let Some(c) = ActivityCollector::new(t, api.clone()) {
-                    collectors.push(Arc::new(c));
-                }
-            }
-            Arc::new(TenantRuntime {
-                name: t.name.clone(),
-                slots: collectors
-                    .into_iter()
-                    .map(|collector| {
-                        Arc::new(CollectorSlot {
-                            collector,
-                            state: ArcSwap::from_pointee(CollectorState::default()),
-                        })
-                    })
-                    .collect(),
-            })
-        })
+        .map(|t| Arc::new(build_tenant(t, &http, &live, opts)))
         .collect();
-    Store { tenants, live }
+    Store::new(tenants, live)
+}
+
+/// The HTTP client every tenant shares (proxy from the environment, or not).
+pub fn http_client(opts: &RuntimeOptions) -> reqwest::Client {
+    match opts.env_proxy {
+        true => crate::http::client(opts.connect_timeout, opts.request_timeout),
+        false => crate::http::direct_client(opts.connect_timeout, opts.request_timeout),
+    }
+}
+
+/// One tenant's token cache, API client and collectors.
+pub fn build_tenant(
+    t: &TenantConfig,
+    http: &reqwest::Client,
+    live: &Arc<Live>,
+    opts: &RuntimeOptions,
+) -> TenantRuntime {
+    let tokens = Arc::new(TokenProvider::new(
+        &t.name,
+        crate::credentials::build(t, live.clone()),
+        http.clone(),
+        live.clone(),
+    ));
+    let mut roots = vec![t.endpoints.graph.as_str()];
+    roots.extend(t.endpoints.management.as_deref());
+    let api = Arc::new(ApiClient::new(
+        &t.name,
+        http.clone(),
+        live.clone(),
+        tokens,
+        opts.retry.clone(),
+        &roots,
+    ));
+    let graph = Arc::new(GraphClient::new(api.clone(), &t.endpoints.graph));
+    let services = Arc::new(ServiceFilter::new(
+        &t.name,
+        t.service_health.services.clone(),
+    ));
+    let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
+    if t.service_health.enabled {
+        collectors.push(Arc::new(ServiceHealthCollector {
+            tenant: t.name.clone(),
+            graph: graph.clone(),
+            interval: t.service_health.interval,
+            services: services.clone(),
+        }));
+    }
+    if t.messages.enabled {
+        collectors.push(Arc::new(MessagesCollector {
+            tenant: t.name.clone(),
+            graph: graph.clone(),
+            interval: t.messages.interval,
+            services,
+        }));
+    }
+    if t.app_credentials.enabled {
+        collectors.push(Arc::new(AppCredentialsCollector {
+            tenant: t.name.clone(),
+            client_id: t.client_id.clone(),
+            graph: graph.clone(),
+            interval: t.app_credentials.interval,
+        }));
+    }
+    if t.activity.enabled {
+        if let Some(c) = ActivityCollector::new(t, api.clone()) {
+            collectors.push(Arc::new(c));
+        }
+    }
+    TenantRuntime {
+        name: t.name.clone(),
+        slots: collectors
+            .into_iter()
+            .map(|collector| {
+                Arc::new(CollectorSlot {
+                    collector,
+                    state: ArcSwap::from_pointee(CollectorState::default()),
+                })
+            })
+            .collect(),
+    }
+}
+
+impl TenantRuntime {
+    /// Start one task per collector; each waits `first_delay(interval)`
+    /// before its first refresh, and all stop when `stop` flips.
+    pub fn spawn(
+        &self,
+        stop: watch::Receiver<bool>,
+        first_delay: impl Fn(Duration) -> Duration,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.slots
+            .iter()
+            .map(|slot| {
+                let delay = first_delay(slot.collector.interval());
+                let (tenant, slot, mut stop) = (self.name.clone(), slot.clone(), stop.clone());
+                tokio::spawn(async move {
+                    if !delay.is_zero() {
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = stop.wait_for(|v| *v) => return,
+                        }
+                    }
+                    run_loop(tenant, slot, stop).await
+                })
+            })
+            .collect()
+    }
 }
 
 impl Store {
-    /// Stop what collectors run beside their refreshes (the audit feed
-    /// saves its last checkpoint).
-    pub async fn stop_collectors(&self) {
-        for slot in self.tenants.iter().flat_map(|t| &t.slots) {
-            slot.collector.stop().await;
+    pub fn new(tenants: Vec<Arc<TenantRuntime>>, live: Arc<Live>) -> Store {
+        Store {
+            tenants: ArcSwap::from_pointee(tenants),
+            live,
         }
     }
 
-    /// Start one task per (tenant, collector); they stop when `shutdown` flips.
-    pub fn spawn(&self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut handles = Vec::new();
-        for t in &self.tenants {
-            for slot in &t.slots {
-                handles.push(tokio::spawn(run_loop(
-                    t.name.clone(),
-                    slot.clone(),
-                    shutdown.clone(),
-                )));
-            }
-        }
-        handles
+    /// The current tenants, in configuration order.
+    pub fn tenants(&self) -> Arc<Vec<Arc<TenantRuntime>>> {
+        self.tenants.load_full()
     }
 
     /// `/-/ready`: every collector of every tenant has tried once.
     pub fn ready(&self) -> bool {
-        self.tenants
+        self.tenants()
             .iter()
             .flat_map(|t| &t.slots)
             .all(|s| s.state.load().attempted)
     }
 
     pub fn has_tenant(&self, name: &str) -> bool {
-        self.tenants.iter().any(|t| t.name == name)
+        self.tenants().iter().any(|t| t.name == name)
     }
 
     /// The whole exposition, or one tenant's (`/probe`).
     pub fn render(&self, only: Option<&str>) -> Vec<u8> {
-        let tenants: Vec<&Arc<TenantRuntime>> = self
-            .tenants
+        let current = self.tenants();
+        let tenants: Vec<&Arc<TenantRuntime>> = current
             .iter()
             .filter(|t| only.is_none_or(|n| n == t.name))
             .collect();

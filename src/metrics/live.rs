@@ -1,8 +1,8 @@
 //! Counters, histograms and the few gauges that change between refreshes.
 
 use prometheus::{
-    core::Collector, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    core::Collector, Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Seconds; from 50 ms to a minute, for one HTTP request to Microsoft.
@@ -22,6 +22,9 @@ pub struct Live {
     pub api_errors: IntCounterVec,
     pub token_requests: IntCounterVec,
     pub token_expiry: GaugeVec,
+    pub certificate_expiry: GaugeVec,
+    pub reload_successful: Gauge,
+    pub reload_success_timestamp: Gauge,
     pub activity_listed: IntCounterVec,
     pub activity_fetched: IntCounterVec,
     pub activity_expired: IntCounterVec,
@@ -59,13 +62,16 @@ impl Live {
         Live {
             api_requests: counter(&r, "m365_api_requests_total", "HTTP requests to Microsoft APIs, by API, operation and HTTP status (or `error` for transport failures).", &["tenant", "api", "operation", "code"]),
             api_duration: register(&r, HistogramVec::new(
-                HistogramOpts::new("m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds.").buckets(REQUEST_BUCKETS.to_vec()),
-                &["tenant", "api", "operation"],
+                HistogramOpts::new("m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds (all tenants together: bounded at any tenant count).").buckets(REQUEST_BUCKETS.to_vec()),
+                &["api", "operation"],
             )),
             api_throttled: counter(&r, "m365_api_throttled_total", "Requests Microsoft throttled (HTTP 429, or 403 with error AF429).", &["tenant", "api", "operation"]),
             api_errors: counter(&r, "m365_api_errors_total", "Error answers from Microsoft APIs, by Microsoft error code.", &["tenant", "api", "error_code"]),
             token_requests: counter(&r, "m365_auth_token_requests_total", "OAuth token requests, by result (success, failure).", &["tenant", "result"]),
             token_expiry: register(&r, GaugeVec::new(Opts::new("m365_auth_token_expiry_timestamp_seconds", "Unix time the cached access token for an audience expires."), &["tenant", "audience"])),
+            certificate_expiry: register(&r, GaugeVec::new(Opts::new("m365_auth_certificate_expiry_timestamp_seconds", "Unix time the tenant's client certificate expires (its notAfter)."), &["tenant"])),
+            reload_successful: register(&r, Gauge::new("m365_config_last_reload_successful", "Whether the last configuration reload attempt succeeded (1) or was refused (0).")),
+            reload_success_timestamp: register(&r, Gauge::new("m365_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load (start or reload).")),
             activity_listed: counter(&r, "m365_activity_content_listed_total", "Audit content blobs listed or announced by a webhook notification (each contentId counted once).", ct),
             activity_fetched: counter(&r, "m365_activity_content_fetched_total", "Audit content blobs downloaded (each contentId counted once).", ct),
             activity_expired: counter(&r, "m365_activity_content_expired_total", "Audit content blobs that expired before they could be downloaded: audit data lost.", ct),
@@ -85,13 +91,16 @@ impl Live {
 
     /// Every live metric family name (for the README reference check).
     pub fn metric_names(&self) -> Vec<String> {
-        let cs: [&dyn Collector; 16] = [
+        let cs: [&dyn Collector; 19] = [
             &self.api_requests,
             &self.api_duration,
             &self.api_throttled,
             &self.api_errors,
             &self.token_requests,
             &self.token_expiry,
+            &self.certificate_expiry,
+            &self.reload_successful,
+            &self.reload_success_timestamp,
             &self.activity_listed,
             &self.activity_fetched,
             &self.activity_expired,
@@ -107,6 +116,57 @@ impl Live {
             .flat_map(|c| c.desc())
             .map(|d| d.fq_name.clone())
             .collect()
+    }
+
+    /// Drop every series labelled `tenant` = `name` (a tenant removed by a
+    /// reload: its series disappear instead of going stale forever).
+    pub fn remove_tenant(&self, name: &str) {
+        fn purge<T: prometheus::core::MetricVecBuilder>(
+            v: &prometheus::core::MetricVec<T>,
+            name: &str,
+        ) {
+            for desc in v.desc() {
+                let order = &desc.variable_labels;
+                for fam in v.collect() {
+                    for m in fam.get_metric() {
+                        let labels: std::collections::HashMap<&str, &str> = m
+                            .get_label()
+                            .iter()
+                            .map(|l| (l.name(), l.value()))
+                            .collect();
+                        if labels.get("tenant") != Some(&name) {
+                            continue;
+                        }
+                        let values: Vec<&str> = order
+                            .iter()
+                            .map(|k| labels.get(k.as_str()).copied().unwrap_or(""))
+                            .collect();
+                        let _ = v.remove_label_values(&values);
+                    }
+                }
+            }
+        }
+        for c in [
+            &self.api_requests,
+            &self.api_throttled,
+            &self.api_errors,
+            &self.token_requests,
+            &self.activity_listed,
+            &self.activity_fetched,
+            &self.activity_expired,
+            &self.activity_records,
+            &self.activity_duplicates,
+            &self.activity_gaps,
+            &self.activity_quarantined,
+            &self.webhook_notifications,
+            &self.activity_discovered,
+        ] {
+            purge(c, name);
+        }
+        purge(&self.activity_delay, name);
+        for g in [&self.token_expiry, &self.certificate_expiry] {
+            purge(g, name);
+        }
     }
 
     /// Text exposition of all live metrics, or only one tenant's.
@@ -125,5 +185,36 @@ impl Live {
         if let Err(e) = TextEncoder::new().encode(&families, out) {
             tracing::error!(error = %e, "encoding live metrics failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_tenant_drops_only_its_series() {
+        let live = Live::new();
+        for t in ["a", "b"] {
+            live.api_requests
+                .with_label_values(&[t, "graph", "issues", "200"])
+                .inc();
+            live.activity_delay
+                .with_label_values(&[t, "Audit.General"])
+                .observe(100.0);
+            live.certificate_expiry.with_label_values(&[t]).set(1.0);
+            live.token_expiry
+                .with_label_values(&[t, "https://graph.microsoft.com"])
+                .set(1.0);
+        }
+        live.reload_successful.set(1.0);
+        live.remove_tenant("a");
+        let mut out = Vec::new();
+        live.encode(None, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("tenant=\"a\""), "{text}");
+        // 1 counter, 15 histogram lines (12 buckets, +Inf, sum, count), 2 gauges.
+        assert_eq!(text.matches("tenant=\"b\"").count(), 18, "{text}");
+        assert!(text.contains("m365_config_last_reload_successful 1"));
     }
 }

@@ -104,7 +104,13 @@ impl SnapshotWriter {
             families: self
                 .lines
                 .into_iter()
-                .map(|(f, s)| (f, s.into_bytes()))
+                .map(|(f, s)| {
+                    // Kept until the next refresh, once per tenant: drop the
+                    // growth slack (up to half the buffer) — see BENCHMARKS.md.
+                    let mut b = s.into_bytes();
+                    b.shrink_to_fit();
+                    (f, b)
+                })
                 .collect(),
             ages: self.ages,
         }

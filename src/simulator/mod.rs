@@ -14,6 +14,7 @@ pub mod applications;
 pub mod audit;
 pub mod faults;
 pub mod graph;
+pub mod identity;
 pub mod management;
 pub mod scenario;
 pub mod token;
@@ -51,7 +52,20 @@ pub struct SimOptions {
     pub faults: Faults,
     /// The Management Activity API's audit feed.
     pub audit: AuditOptions,
+    /// Issue tokens for any tenant id (GUID or domain), not only `tenant_id`:
+    /// one simulator serves a thousand configured tenants.
+    pub any_tenant: bool,
+    /// PEM certificate(s), one of whose keys must sign certificate client
+    /// assertions (several: a rotation in progress).
+    pub client_certificate: Option<String>,
+    /// The federated token (workload identity) a client assertion must equal.
+    pub federated_token: Option<String>,
+    /// The `X-IDENTITY-HEADER` value the App Service identity endpoint expects.
+    pub identity_header: String,
 }
+
+/// `IDENTITY_HEADER` the simulator's App Service endpoint accepts by default.
+pub const SIM_IDENTITY_HEADER: &str = "simulator-identity-header";
 
 impl Default for SimOptions {
     fn default() -> Self {
@@ -65,6 +79,10 @@ impl Default for SimOptions {
             page_size: 5,
             faults: Faults::default(),
             audit: AuditOptions::default(),
+            any_tenant: false,
+            client_certificate: None,
+            federated_token: None,
+            identity_header: SIM_IDENTITY_HEADER.into(),
         }
     }
 }
@@ -262,6 +280,7 @@ fn router(state: Arc<SimState>) -> Router {
     let recorder = state.clone();
     Router::new()
         .merge(token::routes())
+        .merge(identity::routes())
         .merge(graph::routes())
         .merge(applications::routes())
         .merge(management::routes())

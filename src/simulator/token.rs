@@ -1,4 +1,7 @@
-//! `POST /{tenant}/oauth2/v2.0/token`: the v2 client-credentials grant.
+//! `POST /{tenant}/oauth2/v2.0/token`: the v2 client-credentials grant, with
+//! a client secret, a certificate client assertion (verified against the
+//! configured certificate) or a federated token (compared with the
+//! configured value).
 
 use super::SimState;
 use axum::extract::{Path, State};
@@ -38,9 +41,92 @@ fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) ->
         .into_response()
 }
 
+/// Check a certificate JWT assertion (signature with the configured
+/// certificate's key, thumbprint, claims) or a federated token; on refusal
+/// the AADSTS code and description Entra ID would send.
+fn verify_assertion(st: &SimState, token_url: &str, assertion: &str) -> Result<(), (u32, String)> {
+    use crate::credentials::certificate::{parse_certificate, thumbprints, AssertionClaims};
+    let o = &st.opts;
+    let refuse = |code: u32, d: &str| Err((code, d.to_string()));
+    let header = match jsonwebtoken::decode_header(assertion) {
+        Ok(h) if h.x5t.is_some() || h.x5t_s256.is_some() => h,
+        _ => {
+            return match &o.federated_token {
+                Some(expected) if expected == assertion => Ok(()),
+                Some(_) => refuse(
+                    70021,
+                    "No matching federated identity record found for presented assertion.",
+                ),
+                None => refuse(700027, "Client assertion failed signature validation."),
+            }
+        }
+    };
+    let Some(pem) = &o.client_certificate else {
+        return refuse(700027, "Client assertion contains an invalid signature. No certificate is registered for the application.");
+    };
+    // Like an app registration, the simulator may hold several certificates
+    // (rotation); the assertion's thumbprint picks one.
+    let registered = pem::parse_many(pem.as_bytes()).unwrap_or_default();
+    let cert = registered
+        .iter()
+        .filter(|b| b.tag() == "CERTIFICATE")
+        .filter_map(|b| parse_certificate(pem::encode(b).as_bytes()).ok())
+        .find(|c| {
+            let (x5t, x5t_s256) = thumbprints(&c.der);
+            match (&header.x5t_s256, &header.x5t) {
+                (Some(s256), _) => *s256 == x5t_s256,
+                (None, Some(t)) => *t == x5t,
+                (None, None) => false,
+            }
+        });
+    let Some(cert) = cert else {
+        return refuse(
+            700027,
+            "Client assertion failed signature validation. The key was not found.",
+        );
+    };
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[token_url]);
+    v.set_issuer(&[o.client_id.as_str()]);
+    v.sub = Some(o.client_id.clone());
+    v.validate_nbf = true;
+    v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+    let claims = match jsonwebtoken::decode::<AssertionClaims>(assertion, &cert.public_key, &v) {
+        Ok(d) => d.claims,
+        Err(e) => {
+            return refuse(
+                700027,
+                &format!("Client assertion failed signature validation: {e}"),
+            )
+        }
+    };
+    let now = crate::timefmt::now_unix() as i64;
+    if claims.jti.is_empty() || claims.exp - now > 600 + 60 {
+        return refuse(
+            700024,
+            "Client assertion is not within its valid time range.",
+        );
+    }
+    Ok(())
+}
+
+/// Record and answer a freshly issued token for `audience`.
+pub fn issue(st: &SimState, audience: &str) -> (String, u64) {
+    let value = format!("sim.{}", uuid::Uuid::new_v4().simple());
+    st.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        value.clone(),
+        Issued {
+            audience: audience.to_string(),
+            expires: Instant::now() + st.opts.token_lifetime,
+        },
+    );
+    (value, st.opts.token_lifetime.as_secs())
+}
+
 async fn token(
     State(st): State<Arc<SimState>>,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     {
@@ -56,7 +142,9 @@ async fn token(
         }
     }
     let o = &st.opts;
-    if tenant != o.tenant_id {
+    let known = tenant == o.tenant_id
+        || (o.any_tenant && (crate::config::is_guid(&tenant) || tenant.contains('.')));
+    if !known {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -80,7 +168,30 @@ async fn token(
             "Application was not found in the directory.",
         );
     }
-    if form.get("client_secret") != Some(&o.client_secret) {
+    if let Some(assertion) = form.get("client_assertion") {
+        if form.get("client_assertion_type").map(String::as_str)
+            != Some(crate::credentials::JWT_BEARER)
+        {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                50027,
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+            );
+        }
+        let token_url = format!(
+            "{}/{tenant}/oauth2/v2.0/token",
+            super::graph::base_url(&st, &headers)
+        );
+        if let Err((code, description)) = verify_assertion(&st, &token_url, assertion) {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                code,
+                &description,
+            );
+        }
+    } else if form.get("client_secret") != Some(&o.client_secret) {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -91,15 +202,7 @@ async fn token(
     let Some(audience) = form.get("scope").and_then(|s| s.strip_suffix("/.default")) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.");
     };
-    let value = format!("sim.{}", uuid::Uuid::new_v4().simple());
-    st.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(
-        value.clone(),
-        Issued {
-            audience: audience.to_string(),
-            expires: Instant::now() + o.token_lifetime,
-        },
-    );
-    let secs = o.token_lifetime.as_secs();
+    let (value, secs) = issue(&st, audience);
     let body = serde_json::json!({"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": value});
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],

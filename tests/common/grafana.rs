@@ -30,6 +30,8 @@ pub const SPEC_METRICS: &[&str] = &[
     "m365_auth_token_requests_total",
     "m365_auth_token_expiry_timestamp_seconds",
     "m365_auth_certificate_expiry_timestamp_seconds",
+    "m365_config_last_reload_successful",
+    "m365_config_last_reload_success_timestamp_seconds",
     "m365_app_credential_expiry_timestamp_seconds",
     "m365_service_info",
     "m365_service_status",

@@ -12,6 +12,8 @@ use m365_exporter::simulator::{
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+pub mod certs;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,

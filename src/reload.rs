@@ -1,0 +1,103 @@
+//! Configuration reload (SIGHUP, `POST /-/reload`), as Prometheus does it:
+//! the new file is validated completely before anything changes; a bad one
+//! is refused with one log line and `m365_config_last_reload_successful` 0,
+//! while the running tenants carry on.
+
+use crate::collect::fleet::{Applied, Fleet};
+use crate::config::{Config, ConfigError};
+use crate::shard::Shard;
+use crate::timefmt::now_unix;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the configuration comes from.
+#[derive(Clone)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// The AZURE_* variables (a reload re-validates them).
+    Environment,
+    /// A configuration built in code (tests, demo): reload re-applies it.
+    Fixed(Config),
+}
+
+impl ConfigSource {
+    /// Read and validate, then keep this replica's shard.
+    pub fn load(&self, shard: Option<Shard>) -> Result<Config, ConfigError> {
+        let config = match self {
+            ConfigSource::File(p) => Config::load(p)?,
+            ConfigSource::Environment => {
+                Config::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?
+            }
+            ConfigSource::Fixed(c) => c.clone(),
+        };
+        Ok(match shard {
+            Some(s) => s.filter(config),
+            None => config,
+        })
+    }
+}
+
+pub struct Reloader {
+    source: ConfigSource,
+    shard: Option<Shard>,
+    fleet: Arc<Fleet>,
+}
+
+impl Reloader {
+    pub fn new(source: ConfigSource, shard: Option<Shard>, fleet: Arc<Fleet>) -> Reloader {
+        Reloader {
+            source,
+            shard,
+            fleet,
+        }
+    }
+
+    /// Record a successful load (start or reload).
+    pub fn loaded(&self) {
+        let live = &self.fleet.store().live;
+        live.reload_successful.set(1.0);
+        live.reload_success_timestamp.set(now_unix());
+    }
+
+    /// Re-read the configuration and apply it.
+    pub async fn reload(&self) -> Result<Applied, ConfigError> {
+        match self.source.load(self.shard) {
+            Ok(config) => {
+                let applied = self.fleet.apply(&config).await;
+                self.loaded();
+                tracing::info!(
+                    added = applied.added.len(),
+                    removed = applied.removed.len(),
+                    changed = applied.changed.len(),
+                    unchanged = applied.unchanged,
+                    "configuration reloaded"
+                );
+                Ok(applied)
+            }
+            Err(e) => {
+                self.fleet.store().live.reload_successful.set(0.0);
+                tracing::error!(error = %e, "configuration reload refused: keeping the running configuration");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Reload on every SIGHUP until the process ends.
+#[cfg(unix)]
+pub fn spawn_sighup(reloader: Arc<Reloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = reloader.reload().await;
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP; use POST /-/reload"),
+    }
+}
+
+#[cfg(not(unix))]
+pub fn spawn_sighup(_: Arc<Reloader>) {}

@@ -1,0 +1,118 @@
+//! 1,000 tenants against one simulator: all present, first refreshes spread
+//! out, one tenant whose Graph endpoint hangs delays no other, and shards
+//! 0/3, 1/3, 2/3 partition the tenants exactly.
+
+mod support;
+
+use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::config::Config;
+use m365_exporter::shard::Shard;
+use m365_exporter::simulator::{SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use support::{fast_retries, get, parse, select, wait_for};
+
+const N: usize = 1000;
+const HANGING: &str = "t0500";
+
+fn config(sim: &str, hanging: &str) -> Config {
+    let mut y = String::from(
+        "defaults:\n  service_health: {interval: 1h}\n  messages: {enabled: false}\ntenants:\n",
+    );
+    for i in 0..N {
+        let name = format!("t{i:04}");
+        let graph = if name == HANGING { hanging } else { sim };
+        y.push_str(&format!(
+            "  - name: {name}\n    tenant_id: {name}.sim.test\n    client_id: {SIM_CLIENT_ID}\n    client_secret: {SIM_CLIENT_SECRET}\n    endpoints: {{login: \"{sim}\", graph: \"{graph}\"}}\n"
+        ));
+    }
+    Config::parse(&y, "many.yml").unwrap()
+}
+
+/// Accepts connections and never answers.
+async fn black_hole() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_tenants_one_hanging() {
+    let sim = Simulator::start(SimOptions {
+        any_tenant: true,
+        page_size: 100,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let config = config(&sim.url(), &black_hole().await);
+    let mut opts = fast_retries();
+    opts.first_refresh_spread = Duration::from_secs(2);
+    opts.request_timeout = Duration::from_secs(600); // the hang outlasts the test
+    let exp = Running::start(&config, &WebOptions::default(), &opts)
+        .await
+        .unwrap();
+    assert_eq!(exp.store.tenants().len(), N, "all present");
+
+    let url = format!("{}/metrics", exp.url());
+    let m = wait_for(
+        "999 tenants refreshed",
+        Duration::from_secs(120),
+        || async {
+            let m = parse(&get(&url).await.2);
+            let ok = select(&m, "m365_collector_success", &[])
+                .iter()
+                .filter(|s| s.value == 1.0)
+                .count();
+            (ok == N - 1).then_some(m)
+        },
+    )
+    .await;
+    // The hanging tenant is still in its first refresh: no outcome yet,
+    // while every other tenant has one.
+    assert!(select(&m, "m365_collector_success", &[("tenant", HANGING)]).is_empty());
+    let refreshed: BTreeSet<&str> = select(&m, "m365_collector_success", &[])
+        .iter()
+        .map(|s| s.labels["tenant"].as_str())
+        .collect();
+    assert_eq!(refreshed.len(), N - 1);
+    assert!(!exp.store.ready(), "not ready while one tenant hangs");
+    // It is still listed, and probe-able.
+    let (status, _, _) = get(&format!("{}/probe?target={HANGING}", exp.url())).await;
+    assert_eq!(status, 200);
+
+    // First refreshes were spread over the 2 s window, not fired at once.
+    let stamps: Vec<f64> = select(&m, "m365_collector_last_success_timestamp_seconds", &[])
+        .iter()
+        .map(|s| s.value)
+        .collect();
+    let (lo, hi) = stamps
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    assert!(hi - lo >= 1.0, "spread {:.3}s", hi - lo);
+
+    exp.stop().await.unwrap();
+    sim.stop().await;
+}
+
+#[test]
+fn shards_partition_the_thousand_tenants_exactly() {
+    let config = config("http://127.0.0.1:1", "http://127.0.0.1:1");
+    let all: BTreeSet<String> = config.tenants.iter().map(|t| t.name.clone()).collect();
+    let mut seen = BTreeSet::new();
+    for i in 0..3 {
+        let shard: Shard = format!("{i}/3").parse().unwrap();
+        let part = shard.filter(config.clone());
+        assert!(part.tenants.len() > 250, "{shard}: {}", part.tenants.len());
+        for t in part.tenants {
+            assert!(seen.insert(t.name.clone()), "{} in two shards", t.name);
+        }
+    }
+    assert_eq!(seen, all);
+}
