@@ -1,7 +1,7 @@
 # `make test` is the one command that runs every check; CI runs exactly it.
 CARGO ?= cargo
 
-.PHONY: test deps fmt clippy unit check-alerts check-metrics interop image static demo bench bench-tenants soak-activity
+.PHONY: test deps fmt clippy unit check-alerts check-metrics interop image static demo bench bench-tenants soak-activity fuzz
 
 test: deps fmt clippy unit check-alerts check-metrics interop image
 
@@ -56,3 +56,8 @@ bench-tenants:
 soak-activity:
 	$(CARGO) build --release --bin m365-exporter --example soak_sim
 	bash scripts/soak-activity.sh target/release/m365-exporter
+
+# cargo-fuzz on nightly, every target FUZZ_SECONDS (default 60) each; not part of
+# `make test` (tests/garbage_input.rs is its stable smoke run).
+fuzz:
+	bash scripts/fuzz.sh

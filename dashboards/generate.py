@@ -547,12 +547,24 @@ def exporter():
                         "s",
                         [target("time() - max by (tenant, collector) "
                                 f"(m365_collector_last_success_timestamp_seconds{sel()})",
-                                "{{tenant}} {{collector}}")]))
+                                "{{tenant}} {{collector}}"),
+                         target("3 * max by (tenant, collector) "
+                                f"(m365_collector_interval_seconds{sel()}) + 300",
+                                "{{tenant}} {{collector}} stale threshold (M365CollectorStale)",
+                                ref="B")]))
     p.append(timeseries(lay, "Refresh duration",
                         "Duration of the last refresh of each collector.",
                         "s",
                         [target(f"max by (tenant, collector) (m365_collector_duration_seconds{sel()})",
                                 "{{tenant}} {{collector}}")]))
+    p.append(timeseries(lay, "Collector panics",
+                        "Collector tasks caught panicking and restarted, per second. Any value "
+                        "above 0 is a bug: report it with the panic message from the logs.",
+                        "ops",
+                        [target(zero_fallback(
+                            f"sum by (tenant, collector) (rate(m365_collector_panics_total{sel()}[{RI}]))",
+                            "tenant, collector", "m365_collector_success"),
+                            "{{tenant}} {{collector}}")]))
     p.append(timeseries(lay, "API requests by api, operation and code",
                         "Requests to Microsoft per second by api (graph, management, login), operation "
                         "and HTTP status code (`error` for transport failures).",

@@ -4,13 +4,17 @@ use crate::collect::fleet::{Applied, Fleet};
 use crate::collect::runtime::RuntimeOptions;
 use crate::collect::Store;
 use crate::config::{Config, ConfigError};
+use crate::listener::ListenOptions;
 use crate::metrics::Live;
 use crate::receiver::{self, Hub};
 use crate::reload::{ConfigSource, Reloader};
-use crate::server::{router, serve, AppState};
+use crate::server::{router, secured, serve, AppState};
 use crate::shard::Shard;
+use crate::tls::Acceptor;
+use crate::web_config::WebConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,8 +24,14 @@ pub struct WebOptions {
     pub telemetry_path: String,
     pub max_requests: usize,
     /// `--webhook.listen-address`: the webhook receiver on a listener of its
-    /// own; None: on the main listener.
+    /// own (same TLS settings, no basic auth); None: on the main listener.
     pub webhook_listen: Option<String>,
+    /// `--web.config.file`: TLS, basic auth, headers.
+    pub web_config: WebConfig,
+    /// A request's headers must arrive within this.
+    pub header_read_timeout: Duration,
+    /// A TLS handshake must finish within this.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for WebOptions {
@@ -31,6 +41,9 @@ impl Default for WebOptions {
             telemetry_path: "/metrics".into(),
             max_requests: 40,
             webhook_listen: None,
+            web_config: WebConfig::default(),
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -38,6 +51,8 @@ impl Default for WebOptions {
 /// A running exporter.
 pub struct Running {
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     pub store: Arc<Store>,
     pub reloader: Arc<Reloader>,
     /// The webhook receiver's own listener, with `--webhook.listen-address`.
@@ -71,6 +86,29 @@ impl Running {
     ) -> std::io::Result<Running> {
         // Before anything runs: a second exporter on the same feed files stops here.
         let locks = crate::activity::lock::acquire(config).map_err(std::io::Error::other)?;
+        let tls = match &web.web_config.tls {
+            None => None,
+            Some(t) => Some(Arc::new(
+                Acceptor::new(t.clone(), web.web_config.http2, web.tls_handshake_timeout).map_err(
+                    |(key, reason)| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            format!("tls_server_config.{key}: {reason}"),
+                        )
+                    },
+                )?,
+            )),
+        };
+        let listen = ListenOptions {
+            tls,
+            header_read_timeout: web.header_read_timeout,
+            ..ListenOptions::default()
+        };
+        let scheme = if listen.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let listener = TcpListener::bind(crate::cli::listen_addr(&web.listen)).await?;
         let addr = listener.local_addr()?;
         let webhook_listener = match &web.webhook_listen {
@@ -102,26 +140,43 @@ impl Running {
                 let _ = rx.wait_for(|v| *v).await;
             }
         };
+        // Microsoft authenticates webhook calls with the authId and cannot do
+        // basic auth: the receiver's routes stay outside `secured`, on either
+        // listener; TLS applies to both.
         let (server, webhook_server) = match webhook_listener {
             None => {
-                let app = router(state, web.max_requests).merge(receiver::routes(hub));
+                let app = secured(router(state, web.max_requests), &web.web_config)
+                    .merge(receiver::routes(hub));
                 (
-                    tokio::spawn(serve_router(listener, app, stopped(&rx))),
+                    tokio::spawn(crate::listener::serve(listener, app, listen, stopped(&rx))),
                     None,
                 )
             }
             Some(wl) => {
-                let main = serve(listener, state, web.max_requests, stopped(&rx));
+                let main = serve(
+                    listener,
+                    state,
+                    web.max_requests,
+                    &web.web_config,
+                    listen.clone(),
+                    stopped(&rx),
+                );
                 let hooks = receiver::routes(hub)
                     .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "Not found\n") });
                 (
                     tokio::spawn(main),
-                    Some(tokio::spawn(serve_router(wl, hooks, stopped(&rx)))),
+                    Some(tokio::spawn(crate::listener::serve(
+                        wl,
+                        hooks,
+                        listen,
+                        stopped(&rx),
+                    ))),
                 )
             }
         };
         Ok(Running {
             addr,
+            scheme,
             store,
             reloader,
             webhook_addr,
@@ -139,7 +194,7 @@ impl Running {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stop collectors and the server (in-flight requests complete).
@@ -154,16 +209,4 @@ impl Running {
             Err(e) => Err(std::io::Error::other(e)),
         }
     }
-}
-
-/// Serve `app` until `shutdown`; the one place a listener meets a router,
-/// so that TLS (`--web.config.file`) wraps every listener alike.
-async fn serve_router(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

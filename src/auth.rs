@@ -182,7 +182,9 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<IssuedToken, Aut
         }
         return Ok(IssuedToken {
             value: Secret::new(t.access_token),
-            lifetime: Duration::from_secs(secs),
+            // Microsoft issues 60–90 min tokens (24 h at most); a larger
+            // value is a broken answer and must not overflow `Instant + lifetime`.
+            lifetime: Duration::from_secs(secs.min(MAX_TOKEN_LIFETIME.as_secs())),
         });
     }
     let (code, message) = match serde_json::from_slice::<OAuthError>(body) {
@@ -210,6 +212,9 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<IssuedToken, Aut
         code,
     })
 }
+
+/// The longest token lifetime believed.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 struct Cached {
     value: Secret,
@@ -266,14 +271,13 @@ impl TokenProvider {
         }
         let issued = self.fetch_with_retry(audience).await?;
         let now = Instant::now();
-        let renew_at = now
-            + issued
-                .lifetime
-                .saturating_sub(renew_margin(issued.lifetime));
+        // Whatever the credential said, no arithmetic below can overflow.
+        let lifetime = issued.lifetime.min(MAX_TOKEN_LIFETIME);
+        let renew_at = now + lifetime.saturating_sub(renew_margin(lifetime));
         self.live
             .token_expiry
             .with_label_values(&[self.tenant.as_str(), audience])
-            .set(now_unix() + issued.lifetime.as_secs_f64());
+            .set(now_unix() + lifetime.as_secs_f64());
         let value = issued.value.clone();
         *guard = Some(Cached {
             value: issued.value,
@@ -440,5 +444,17 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("invalid_client"));
         assert_eq!(e.to_string(), "token request failed (HTTP 401): invalid_client: AADSTS7000215: Invalid client secret provided.");
         assert!(parse_token_response(200, b"{garbage").is_err());
+        let huge = parse_token_response(
+            200,
+            br#"{"expires_in":18446744073709551615,"access_token":"abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(huge.lifetime, MAX_TOKEN_LIFETIME);
+        let huge = parse_token_response(
+            200,
+            br#"{"expires_in":"18446744073709551615","access_token":"abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(huge.lifetime, MAX_TOKEN_LIFETIME);
     }
 }

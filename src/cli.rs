@@ -51,7 +51,7 @@ pub struct WebArgs {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
-    /// exporter-toolkit web configuration (TLS, basic auth). Not supported yet.
+    /// exporter-toolkit web configuration: TLS, mutual TLS, basic auth, headers.
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<PathBuf>,
     /// Concurrent HTTP requests served at most; more get 503.
@@ -135,6 +135,9 @@ pub struct HealthcheckArgs {
     /// Give up after this long, e.g. 5s.
     #[arg(long, default_value = "5s")]
     pub timeout: String,
+    /// The exporter's --web.config.file: with TLS the check asks over https.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// `:9865` → `0.0.0.0:9865`; anything else as given.

@@ -361,12 +361,7 @@ pub const DEFAULT_LISTEN: &str = ":9865";
 impl Config {
     /// Read and validate a YAML file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let source = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            source: source.clone(),
-            key: String::new(),
-            reason: format!("cannot read file: {e}"),
-        })?;
+        let (text, source) = crate::yaml::read_file(path)?;
         Self::parse(&text, &source)
     }
 
@@ -377,14 +372,7 @@ impl Config {
             key: key.to_string(),
             reason,
         };
-        let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
-            // serde_yaml prefixes the path ("tenants[0]: unknown field ...").
-            let msg = e.to_string();
-            match msg.split_once(": ") {
-                Some((k, r)) if !k.contains(' ') => err(k, r.to_string()),
-                _ => err("", msg),
-            }
-        })?;
+        let raw: RawFile = crate::yaml::from_str(text, source)?;
         let tenants = raw
             .tenants
             .ok_or_else(|| err("tenants", "missing: at least one tenant is required".into()))?;
@@ -473,7 +461,7 @@ impl Config {
 
     /// The effective configuration as YAML, secrets redacted.
     pub fn to_redacted_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        crate::yaml::to_string(self)
     }
 }
 
@@ -671,6 +659,10 @@ fn build_tenant(
 
 type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
 
+/// Longest refresh interval: a collector refreshed less than daily is not
+/// monitoring. Bounded so no schedule arithmetic can overflow.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+
 /// A credential file must be readable and not blank (checked at load; the
 /// credential reads it again at every token request).
 fn nonempty_file(key: &str, p: &Path, err: &ErrFn) -> Result<(), ConfigError> {
@@ -685,6 +677,15 @@ fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
     let d = parse_duration(v).map_err(|r| err(key, r))?;
     if d.is_zero() {
         return Err(err(key, "must be greater than zero".into()));
+    }
+    // Every duration in the file has an upper bound: intervals a day, the
+    // rest Microsoft's 7-day retention (their own checks may be tighter).
+    let (max, words) = match key.ends_with("interval") {
+        true => (MAX_INTERVAL, "24h"),
+        false => (crate::activity::RETENTION, "7d"),
+    };
+    if d > max {
+        return Err(err(key, format!("must be at most {words}")));
     }
     Ok(d)
 }
@@ -1121,6 +1122,21 @@ tenants:
         let e = fails(&OK.replace("interval: 30s", "interval: 30 parsecs"));
         assert_eq!(e.key, "tenants[0].service_health.interval");
         assert!(e.reason.contains("not a duration"));
+    }
+
+    #[test]
+    fn durations_have_upper_bounds() {
+        let e = fails(&OK.replace("interval: 30s", "interval: 25h"));
+        assert_eq!(e.key, "tenants[0].service_health.interval");
+        assert_eq!(e.reason, "must be at most 24h");
+        let e = fails(&OK.replace("interval: 30s", "interval: 584542046090y"));
+        assert_eq!(e.key, "tenants[0].service_health.interval");
+        let e = fails(&OK.replace(
+            "messages: {enabled: false}",
+            "activity: {enabled: true, lookback: 30d}",
+        ));
+        assert_eq!(e.key, "tenants[0].activity.lookback");
+        assert!(parse(&OK.replace("interval: 30s", "interval: 24h")).is_ok());
     }
 
     #[test]

@@ -13,6 +13,87 @@ use std::time::{Duration, Instant};
 
 /// `error_code` of answers that could not be parsed.
 pub const MALFORMED: &str = "MalformedResponse";
+/// `error_code` of a link refused because it leaves the tenant's hosts.
+pub const FOREIGN_HOST: &str = "ForeignHost";
+
+/// Error codes Microsoft documents for the Management Activity API and
+/// Graph (plus what its gateways send): kept as `error_code` values.
+/// Anything else is folded (see [`error_label`]), so a service that invents
+/// codes cannot grow the label space.
+pub const KNOWN_ERROR_CODES: &[&str] = &[
+    // Management Activity API
+    "AF10001",
+    "AF20010",
+    "AF20011",
+    "AF20012",
+    "AF20013",
+    "AF20020",
+    "AF20021",
+    "AF20022",
+    "AF20023",
+    "AF20024",
+    "AF20030",
+    "AF20031",
+    "AF20050",
+    "AF20051",
+    "AF20052",
+    "AF20055",
+    "AF429",
+    "AF50000",
+    // Microsoft Graph
+    "accessDenied",
+    "activityLimitReached",
+    "badRequest",
+    "generalException",
+    "invalidRange",
+    "invalidRequest",
+    "itemNotFound",
+    "notAllowed",
+    "notSupported",
+    "quotaLimitReached",
+    "resourceModified",
+    "serviceNotAvailable",
+    "unauthenticated",
+    "BadRequest",
+    "Forbidden",
+    "Unauthorized",
+    "NotFound",
+    "TooManyRequests",
+    "ServiceUnavailable",
+    "GatewayTimeout",
+    "InternalServerError",
+    "UnknownError",
+    "InvalidAuthenticationToken",
+    "Authorization_RequestDenied",
+    "Request_ResourceNotFound",
+    "Request_BadRequest",
+    "Request_ThrottledTemporarily",
+    "ResourceNotFound",
+    "UnsupportedApiVersion",
+];
+
+/// The `error_code` label of an error answer: Microsoft's code when it is a
+/// known one, else `HTTP<status>` (a bounded set), else `other`.
+pub fn error_label(code: Option<&str>, status: u16) -> String {
+    match code {
+        Some(c) if KNOWN_ERROR_CODES.contains(&c) => c.to_string(),
+        _ if (100..=599).contains(&status) => format!("HTTP{status}"),
+        _ => "other".to_string(),
+    }
+}
+
+/// `error_code` of an answer too large to read: a 2xx is unreadable
+/// (`MalformedResponse`), an error is its status.
+fn error_label_too_large(status: u16) -> String {
+    match status {
+        200..=299 => MALFORMED.to_string(),
+        _ => error_label(None, status),
+    }
+}
+
+/// The longest `Retry-After` taken literally; a larger one (10^12 s from a
+/// confused proxy) is read as this, so no deadline arithmetic overflows.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
@@ -262,6 +343,10 @@ impl ApiClient {
     ) -> Result<(Response, Option<tokio::sync::OwnedSemaphorePermit>), ApiError> {
         let op = call.operation;
         if !origin(call.url).is_some_and(|o| self.allowed.contains(&o)) {
+            self.live
+                .api_errors
+                .with_label_values(&[self.tenant.as_str(), call.api.as_str(), FOREIGN_HOST])
+                .inc();
             return Err(ApiError::ForeignHost {
                 operation: op,
                 url: call.url.to_string(),
@@ -347,7 +432,7 @@ impl ApiClient {
                                     ])
                                     .inc();
                             }
-                            let label = code.clone().unwrap_or_else(|| format!("HTTP{status}"));
+                            let label = error_label(code.as_deref(), status);
                             self.live
                                 .api_errors
                                 .with_label_values(&[
@@ -374,8 +459,19 @@ impl ApiClient {
                             }
                             (err, retry_after_of(&headers))
                         }
-                        // Asking again returns the same oversized body.
-                        Err(e @ ApiError::TooLarge { .. }) => return Err(e),
+                        // Asking again returns the same oversized body. An
+                        // answer too large to read is an unreadable one.
+                        Err(e @ ApiError::TooLarge { .. }) => {
+                            self.live
+                                .api_errors
+                                .with_label_values(&[
+                                    self.tenant.as_str(),
+                                    call.api.as_str(),
+                                    &error_label_too_large(status),
+                                ])
+                                .inc();
+                            return Err(e);
+                        }
                         Err(e) => (e, None),
                     }
                 }
@@ -458,11 +554,13 @@ fn is_retryable_status(status: u16, code: Option<&str>) -> bool {
 pub fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let secs = when.timestamp() - chrono::Utc::now().timestamp();
-    Some(Duration::from_secs(secs.max(0) as u64))
+    let secs = when
+        .timestamp()
+        .saturating_sub(chrono::Utc::now().timestamp());
+    Some(Duration::from_secs(secs.max(0) as u64).min(MAX_RETRY_AFTER))
 }
 
 async fn read_capped(
@@ -612,6 +710,28 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after_of(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, "1000000000000".parse().unwrap());
+        assert_eq!(retry_after_of(&h), Some(MAX_RETRY_AFTER));
+        h.insert(RETRY_AFTER, "18446744073709551615".parse().unwrap());
+        assert_eq!(retry_after_of(&h), Some(MAX_RETRY_AFTER));
+        h.insert(
+            RETRY_AFTER,
+            "Fri, 31 Dec 9999 23:59:59 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after_of(&h), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn error_codes_are_bounded() {
+        assert_eq!(error_label(Some("AF20022"), 400), "AF20022");
+        assert_eq!(error_label(Some("TooManyRequests"), 429), "TooManyRequests");
+        assert_eq!(error_label(Some("Made-Up-42"), 400), "HTTP400");
+        assert_eq!(error_label(None, 502), "HTTP502");
+        assert_eq!(error_label(Some("x"), 999), "other");
+        let labels: std::collections::HashSet<String> = (0..10_000)
+            .map(|n| error_label(Some(&format!("Unknown{n}")), 400 + (n % 200) as u16))
+            .collect();
+        assert!(labels.len() <= 200, "{}", labels.len());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod app;
 pub mod auth;
+pub mod basic_auth;
 pub mod cli;
 pub mod cloud;
 pub mod collect;
@@ -17,6 +18,7 @@ pub mod demo;
 pub mod graph;
 pub mod healthcheck;
 pub mod http;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod receiver;
@@ -27,6 +29,9 @@ pub mod shard;
 pub mod simulator;
 pub mod status_page;
 pub mod timefmt;
+pub mod tls;
+pub mod web_config;
+pub mod yaml;
 
 /// Version string reported by `--version` and `m365_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

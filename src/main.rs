@@ -6,6 +6,7 @@ use m365_exporter::config::{parse_duration, Config, ConfigError};
 use m365_exporter::reload::{spawn_sighup, ConfigSource};
 use m365_exporter::shard::Shard;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
+use m365_exporter::web_config::WebConfig;
 use m365_exporter::{demo, logging, server};
 use std::process::ExitCode;
 
@@ -34,13 +35,10 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
 }
 
 fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
-    if let Some(p) = &web.web_config_file {
-        eprintln!(
-            "m365-exporter: invalid configuration: {}: --web.config.file: TLS and basic auth are not supported yet; terminate TLS in front of the exporter",
-            p.display()
-        );
-        return Err(ExitCode::from(2));
-    }
+    let web_config = match &web.web_config_file {
+        Some(p) => WebConfig::load(p).map_err(config_exit)?,
+        None => WebConfig::default(),
+    };
     if !web.telemetry_path.starts_with('/') || web.telemetry_path == "/" {
         eprintln!("m365-exporter: invalid configuration: --web.telemetry-path: {:?} must start with / and not be /", web.telemetry_path);
         return Err(ExitCode::from(2));
@@ -50,6 +48,8 @@ fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
         telemetry_path: web.telemetry_path.clone(),
         max_requests: web.max_requests,
         webhook_listen: web.webhook_listen_address.clone(),
+        web_config,
+        ..WebOptions::default()
     })
 }
 
@@ -145,7 +145,7 @@ async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
         }
     };
     let base = match running.addr.ip().is_unspecified() {
-        true => format!("http://localhost:{}", running.addr.port()),
+        true => format!("{}://localhost:{}", running.scheme, running.addr.port()),
         false => running.url(),
     };
     println!(
@@ -169,10 +169,11 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         return c;
     }
     let token_lifetime = match parse_duration(&args.token_lifetime) {
-        Ok(d) if !d.is_zero() => d,
+        // Bounded: the simulator adds it to the clock.
+        Ok(d) if !d.is_zero() && d <= std::time::Duration::from_secs(7 * 86_400) => d,
         Ok(_) | Err(_) => {
             eprintln!(
-                "m365-exporter: --token-lifetime: {:?} is not a duration like 5s or 1h",
+                "m365-exporter: --token-lifetime: {:?} is not a duration like 5s or 1h (at most 7d)",
                 args.token_lifetime
             );
             return ExitCode::from(2);
@@ -274,7 +275,14 @@ async fn healthcheck(args: m365_exporter::cli::HealthcheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match m365_exporter::healthcheck::check(&args.listen_address, timeout).await {
+    let web = match &args.web_config_file {
+        Some(p) => match WebConfig::load(p) {
+            Ok(w) => w,
+            Err(e) => return config_exit(e),
+        },
+        None => WebConfig::default(),
+    };
+    match m365_exporter::healthcheck::check(&args.listen_address, timeout, &web).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("m365-exporter: unhealthy: {e}");

@@ -2,7 +2,10 @@
 //! status page at `/`. A scrape never calls Microsoft: it renders the
 //! collectors' latest outcomes.
 
+use crate::basic_auth::BasicAuth;
 use crate::collect::Store;
+use crate::listener::ListenOptions;
+use crate::web_config::WebConfig;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -25,8 +28,21 @@ pub struct AppState {
     pub reloader: Arc<crate::reload::Reloader>,
 }
 
+/// Longest `/probe?target=` accepted (tenant names are short).
+const MAX_TARGET_LEN: usize = 128;
+
+/// Paths the concurrency limit never sheds: an orchestrator must be able to
+/// tell "busy" from "dead".
+fn never_shed(path: &str) -> bool {
+    matches!(path, "/-/healthy" | "/-/ready")
+}
+
 pub fn router(state: AppState, max_requests: usize) -> Router {
-    let limit = Arc::new(Semaphore::new(max_requests.max(1)));
+    router_with_limit(state, Arc::new(Semaphore::new(max_requests.max(1))))
+}
+
+/// [`router`] with the concurrency limit given (tests exhaust it).
+pub fn router_with_limit(state: AppState, limit: Arc<Semaphore>) -> Router {
     Router::new()
         .route(&state.telemetry_path, get(metrics))
         .route("/probe", get(probe))
@@ -47,6 +63,9 @@ pub fn router(state: AppState, max_requests: usize) -> Router {
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let limit = limit.clone();
             async move {
+                if never_shed(req.uri().path()) {
+                    return next.run(req).await;
+                }
                 // Shed load instead of queueing scrapes behind each other.
                 match limit.try_acquire() {
                     Ok(_permit) => next.run(req).await,
@@ -75,6 +94,12 @@ async fn probe(State(s): State<AppState>, Query(q): Query<HashMap<String, String
         Some(t) if s.store.has_tenant(t) => (
             [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
             s.store.render(Some(t)),
+        )
+            .into_response(),
+        Some(t) if t.len() > MAX_TARGET_LEN => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, TEXT)],
+            format!("target longer than {MAX_TARGET_LEN} bytes: not a configured tenant name\n"),
         )
             .into_response(),
         Some(t) => (
@@ -128,16 +153,54 @@ async fn index(State(s): State<AppState>) -> Html<String> {
     ))
 }
 
-/// Bind and serve until `shutdown` resolves; in-flight requests finish.
-pub async fn serve(
+/// Basic auth and the configured response headers around `router`
+/// (`--web.config.file`); every path is protected, as in exporter-toolkit.
+pub fn secured(router: Router, web: &WebConfig) -> Router {
+    let mut router = router;
+    if !web.basic_auth_users.is_empty() {
+        let auth = BasicAuth::new(web.basic_auth_users.clone());
+        router = router.layer(middleware::from_fn(move |req: Request, next: Next| {
+            let auth = auth.clone();
+            async move {
+                match auth.check(req.headers()).await {
+                    true => next.run(req).await,
+                    false => crate::basic_auth::unauthorized(),
+                }
+            }
+        }));
+    }
+    if !web.headers.is_empty() {
+        let headers: Arc<Vec<(header::HeaderName, header::HeaderValue)>> = Arc::new(
+            web.headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
+                .collect(),
+        );
+        router = router.layer(middleware::from_fn(move |req: Request, next: Next| {
+            let headers = headers.clone();
+            async move {
+                let mut resp = next.run(req).await;
+                for (k, v) in headers.iter() {
+                    resp.headers_mut().insert(k.clone(), v.clone());
+                }
+                resp
+            }
+        }));
+    }
+    router
+}
+
+/// Serve until `shutdown` resolves; in-flight requests finish.
+pub fn serve(
     listener: TcpListener,
     state: AppState,
     max_requests: usize,
+    web: &WebConfig,
+    opts: ListenOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state, max_requests))
-        .with_graceful_shutdown(shutdown)
-        .await
+) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    let router = secured(router(state, max_requests), web);
+    crate::listener::serve(listener, router, opts, shutdown)
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -158,4 +221,76 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::runtime::RuntimeOptions;
+    use tower::ServiceExt;
+
+    fn state() -> AppState {
+        let config = crate::config::Config::parse(
+            "tenants:\n  - name: contoso\n    tenant_id: 8f3c2a1e-1111-2222-3333-444455556666\n    client_id: 0c1d2e3f-1111-2222-3333-444455556666\n    client_secret: x\n    endpoints: {login: \"http://127.0.0.1:1\", graph: \"http://127.0.0.1:1\"}\n",
+            "t.yml",
+        )
+        .unwrap();
+        let live = Arc::new(crate::metrics::Live::new());
+        // Not reloaded here: the fleet only has to exist.
+        let fleet = Arc::new(crate::collect::fleet::Fleet::new(
+            live.clone(),
+            RuntimeOptions::default(),
+        ));
+        AppState {
+            store: Arc::new(crate::collect::build(
+                &config,
+                live,
+                &RuntimeOptions::default(),
+            )),
+            telemetry_path: "/metrics".into(),
+            reloader: Arc::new(crate::reload::Reloader::new(
+                crate::reload::ConfigSource::Fixed(config),
+                None,
+                fleet,
+            )),
+        }
+    }
+
+    async fn get(r: &Router, path: &str) -> (StatusCode, String) {
+        let resp = r
+            .clone()
+            .oneshot(Request::get(path).body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn health_endpoints_are_never_shed() {
+        let limit = Arc::new(Semaphore::new(2));
+        let r = router_with_limit(state(), limit.clone());
+        let _held = limit.clone().try_acquire_many_owned(2).unwrap();
+        let (s, b) = get(&r, "/metrics").await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(b.starts_with("Too many"), "{b}");
+        assert_eq!(get(&r, "/-/healthy").await.0, StatusCode::OK);
+        // Not ready (nothing refreshed), but answered, not shed.
+        let (s, b) = get(&r, "/-/ready").await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(b.starts_with("Not ready"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn probe_target_is_bounded() {
+        let r = router(state(), 4);
+        let long = "a".repeat(10_000);
+        let (s, b) = get(&r, &format!("/probe?target={long}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(b.len() < 200, "{}", b.len());
+        assert_eq!(get(&r, "/probe?target=contoso").await.0, StatusCode::OK);
+    }
 }

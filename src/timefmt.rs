@@ -6,13 +6,22 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+/// Latest timestamp believed: 9999-12-31T23:59:59Z. Years beyond it (or
+/// before 1970) are broken input, read as "no timestamp", so that no
+/// arithmetic on them (deadlines, ages, windows) can overflow.
+pub const MAX_UNIX: f64 = 253_402_300_799.0;
+
 pub fn parse_unix(s: &str) -> Option<f64> {
     let s = s.trim();
-    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some(to_secs(dt.with_timezone(&Utc)));
-    }
-    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-    Some(to_secs(naive.and_utc()))
+    let t = match DateTime::parse_from_rfc3339(s) {
+        Ok(dt) => to_secs(dt.with_timezone(&Utc)),
+        Err(_) => to_secs(
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()?
+                .and_utc(),
+        ),
+    };
+    (0.0..=MAX_UNIX).contains(&t).then_some(t)
 }
 
 fn to_secs(dt: DateTime<Utc>) -> f64 {
@@ -44,6 +53,9 @@ mod tests {
         assert_eq!(parse_unix("1970-01-01T00:01:00Z"), Some(60.0));
         assert_eq!(parse_unix("1970-01-01T00:01:00.5000000Z"), Some(60.5));
         assert_eq!(parse_unix("1970-01-01T00:01:00"), Some(60.0));
+        assert_eq!(parse_unix("+262142-01-01T00:00:00Z"), None);
+        assert_eq!(parse_unix("1969-12-31T23:59:59Z"), None);
+        assert_eq!(parse_unix("9999-12-31T23:59:59Z"), Some(MAX_UNIX));
         assert_eq!(
             parse_unix("2026-11-27T18:00:00+01:00"),
             parse_unix("2026-11-27T17:00:00Z")

@@ -435,6 +435,7 @@ const REQUIRED_ALERTS: &[&str] = &[
     "M365AuditSubscriptionDisabled",
     "M365APIThrottled",
     "M365CollectorFailing",
+    "M365CollectorStale",
     "M365ExporterDown",
     "M365TokenRenewalFailing",
     "M365CertificateExpiringSoon",
@@ -446,11 +447,11 @@ const OPTIONAL_ALERTS: &[&str] = &["M365ServiceNotOperational"];
 
 const DEFAULT_RULES: &str = "alerts/m365-exporter.rules.yml";
 
-fn load_yaml(rel: &str) -> serde_yaml::Value {
+fn load_yaml(rel: &str) -> serde_norway::Value {
     let path = repo_root().join(rel);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"))
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"))
 }
 
 /// Files under `dir` (relative to the repository) ending in `suffix`, sorted.
@@ -467,7 +468,7 @@ fn files_in(dir: &str, suffix: &str) -> Vec<String> {
 }
 
 /// The alerting rules of one rule file.
-fn rules_of(rel: &str) -> Vec<serde_yaml::Value> {
+fn rules_of(rel: &str) -> Vec<serde_norway::Value> {
     let doc = load_yaml(rel);
     doc["groups"]
         .as_sequence()
@@ -479,13 +480,13 @@ fn rules_of(rel: &str) -> Vec<serde_yaml::Value> {
 }
 
 /// Every shipped alerting rule: the default file and the optional ones.
-fn alert_rules() -> Vec<serde_yaml::Value> {
+fn alert_rules() -> Vec<serde_norway::Value> {
     let mut files = vec![DEFAULT_RULES.to_string()];
     files.extend(files_in("alerts/optional", ".rules.yml"));
     files.iter().flat_map(|f| rules_of(f)).collect()
 }
 
-fn names(rules: &[serde_yaml::Value]) -> BTreeSet<String> {
+fn names(rules: &[serde_norway::Value]) -> BTreeSet<String> {
     rules
         .iter()
         .filter_map(|r| r["alert"].as_str().map(str::to_string))

@@ -1,6 +1,6 @@
 //! Every parser of outside data, fed truncated and mutated versions of real
-//! answers: errors, never panics. (A cheap stand-in for cargo-fuzz targets,
-//! which the roadmap's Hardening milestone adds.)
+//! answers: errors, never panics. The stable smoke run of the cargo-fuzz
+//! targets in fuzz/ (`make fuzz`, nightly).
 
 use m365_exporter::activity::client::parse_content_page;
 use m365_exporter::activity::records::parse_blob;
@@ -55,22 +55,59 @@ fn random_mutations_never_panic() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x365);
     let alphabet = b"{}[]\":,\\0123456789.eE+-tfnul \xff\xc3\xa9\n";
     for _ in 0..20_000 {
-        let mut b = SAMPLES[rng.random_range(0..SAMPLES.len())]
-            .as_bytes()
-            .to_vec();
-        for _ in 0..rng.random_range(1..6) {
-            let i = rng.random_range(0..b.len());
-            match rng.random_range(0..3) {
-                0 => b[i] = alphabet[rng.random_range(0..alphabet.len())],
-                1 => {
-                    b.remove(i);
-                }
-                _ => b.insert(i, alphabet[rng.random_range(0..alphabet.len())]),
+        all_parsers(&mutate(&mut rng, SAMPLES, alphabet));
+    }
+}
+
+/// One of `samples` with 1–5 random byte changes, insertions or removals.
+fn mutate(rng: &mut rand::rngs::StdRng, samples: &[&str], alphabet: &[u8]) -> Vec<u8> {
+    let mut b = samples[rng.random_range(0..samples.len())]
+        .as_bytes()
+        .to_vec();
+    for _ in 0..rng.random_range(1..6) {
+        let i = rng.random_range(0..b.len());
+        match rng.random_range(0..3) {
+            0 => b[i] = alphabet[rng.random_range(0..alphabet.len())],
+            1 => {
+                b.remove(i);
             }
-            if b.is_empty() {
-                break;
+            _ => b.insert(i, alphabet[rng.random_range(0..alphabet.len())]),
+        }
+        if b.is_empty() {
+            break;
+        }
+    }
+    b
+}
+
+const YAML_SAMPLES: &[&str] = &[
+    "defaults:\n  service_health: {interval: 30s}\ntenants:\n  - name: contoso\n    tenant_id: 8f3c2a1e-1111-2222-3333-444455556666\n    client_id: 0c1d2e3f-1111-2222-3333-444455556666\n    client_secret: x\n    activity: {enabled: true, lookback: 7d, overlap: 1h, content_types: [Audit.Exchange]}\n",
+    "tls_server_config:\n  cert_file: s.crt\n  key_file: s.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  min_version: TLS12\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\nhttp_server_config:\n  headers: {X-Frame-Options: deny}\nbasic_auth_users:\n  prom: $2y$10$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG\n",
+];
+
+/// Both YAML files (main config, web config), truncated and mutated:
+/// a config or a ConfigError, never a panic.
+#[test]
+fn config_files_never_panic() {
+    use m365_exporter::config::Config;
+    use m365_exporter::web_config::WebConfig;
+    let parse = |text: &str| {
+        let _ = Config::parse(text, "g.yml");
+        let _ = WebConfig::parse(text, "g.yml", std::path::Path::new("/nonexistent"));
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x16);
+    let alphabet = b"{}[]:,-|>&*!%@'\"\n \t#?0123456789aZ\xc3\xa9";
+    for s in YAML_SAMPLES {
+        for cut in 0..=s.len() {
+            if let Some(t) = s.get(..cut) {
+                parse(t);
             }
         }
-        all_parsers(&b);
+    }
+    for _ in 0..3_000 {
+        let b = mutate(&mut rng, YAML_SAMPLES, alphabet);
+        if let Ok(t) = std::str::from_utf8(&b) {
+            parse(t);
+        }
     }
 }

@@ -16,6 +16,12 @@ use mock_api::TENANT;
 
 const LIST: &str = "/v1.0/admin/serviceAnnouncement/healthOverviews";
 
+fn exposition(live: &Live) -> String {
+    let mut text = Vec::new();
+    live.encode(None, &mut text);
+    String::from_utf8(text).unwrap()
+}
+
 async fn server() -> MockServer {
     let s = MockServer::start().await;
     Mock::given(method("POST"))
@@ -82,9 +88,7 @@ async fn graph_error_body_is_reported_and_counted() {
     let (g, live) = client(&s.uri());
     let e = g.issues().await.unwrap_err();
     assert_eq!(e.to_string(), "issues: HTTP 403 Authorization_RequestDenied: Insufficient privileges to complete the operation.");
-    let mut text = Vec::new();
-    live.encode(None, &mut text);
-    let text = String::from_utf8(text).unwrap();
+    let text = exposition(&live);
     assert!(text.contains("m365_api_errors_total{api=\"graph\",error_code=\"Authorization_RequestDenied\",tenant=\"t\"} 1"), "{text}");
 }
 
@@ -98,9 +102,35 @@ async fn next_link_to_a_foreign_host_is_refused() {
         ))
         .mount(&s)
         .await;
-    let (g, _) = client(&s.uri());
+    let (g, live) = client(&s.uri());
     let e = g.health_overviews().await.unwrap_err();
     assert!(matches!(e, ApiError::ForeignHost { .. }), "{e}");
+    let text = exposition(&live);
+    let want = "m365_api_errors_total{api=\"graph\",error_code=\"ForeignHost\",tenant=\"t\"} 1";
+    assert!(text.contains(want), "{text}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_off_host() {
+    let s = server().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(LIST))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("Location", format!("{}/steal", elsewhere.uri())),
+        )
+        .mount(&s)
+        .await;
+    let (g, _) = client(&s.uri());
+    let e = g.health_overviews().await.unwrap_err();
+    assert_eq!(e.status(), Some(302), "{e}");
+    elsewhere.verify().await;
 }
 
 #[tokio::test]
@@ -119,25 +149,32 @@ async fn retries_5xx_and_then_gives_up() {
     s.verify().await;
 }
 
-#[tokio::test]
-async fn truncated_json_is_malformed_not_a_panic() {
+/// A 2xx answer with `body` to the health overviews: its error and the exposition.
+async fn unreadable_2xx(body: String) -> (ApiError, String) {
     let s = server().await;
     Mock::given(method("GET"))
         .and(path(LIST))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string("{\"value\": [{\"id\": \"S0\", \"serv"),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
         .mount(&s)
         .await;
     let (g, live) = client(&s.uri());
-    assert!(matches!(
-        g.health_overviews().await.unwrap_err(),
-        ApiError::Malformed { .. }
-    ));
-    let mut text = Vec::new();
-    live.encode(None, &mut text);
-    let text = String::from_utf8(text).unwrap();
-    let want =
-        "m365_api_errors_total{api=\"graph\",error_code=\"MalformedResponse\",tenant=\"t\"} 1";
-    assert!(text.contains(want), "{text}");
+    let e = g.health_overviews().await.unwrap_err();
+    (e, exposition(&live))
+}
+
+const MALFORMED_COUNTED: &str =
+    "m365_api_errors_total{api=\"graph\",error_code=\"MalformedResponse\",tenant=\"t\"} 1";
+
+#[tokio::test]
+async fn truncated_json_is_malformed_not_a_panic() {
+    let (e, text) = unreadable_2xx("{\"value\": [{\"id\": \"S0\", \"serv".into()).await;
+    assert!(matches!(e, ApiError::Malformed { .. }), "{e}");
+    assert!(text.contains(MALFORMED_COUNTED), "{text}");
+}
+
+#[tokio::test]
+async fn an_oversized_body_counts_as_malformed() {
+    let (e, text) = unreadable_2xx(" ".repeat(17 * 1024 * 1024)).await;
+    assert!(matches!(e, ApiError::TooLarge { .. }), "{e}");
+    assert!(text.contains(MALFORMED_COUNTED), "{text}");
 }

@@ -175,9 +175,9 @@ fn alertmanager_config(webhook_port: u16) -> (String, String, String) {
     let len = rest[start..].find("```").expect("end of yaml block");
     let original = rest[start..start + len].to_string();
 
-    let mut cfg: serde_yaml::Value =
-        serde_yaml::from_str(&original).expect("docs Alertmanager YAML");
-    fn speed_up(route: &mut serde_yaml::Value) {
+    let mut cfg: serde_norway::Value =
+        serde_norway::from_str(&original).expect("docs Alertmanager YAML");
+    fn speed_up(route: &mut serde_norway::Value) {
         if let Some(map) = route.as_mapping_mut() {
             for (key, value) in [
                 ("group_wait", "1s"),
@@ -215,16 +215,16 @@ fn alertmanager_config(webhook_port: u16) -> (String, String, String) {
         let replacement = format!(
             "name: {name}\nwebhook_configs:\n  - url: http://127.0.0.1:{webhook_port}/{name}\n    send_resolved: false\n"
         );
-        *r = serde_yaml::from_str(&replacement).unwrap();
+        *r = serde_norway::from_str(&replacement).unwrap();
     }
-    (original, serde_yaml::to_string(&cfg).unwrap(), pager)
+    (original, serde_norway::to_string(&cfg).unwrap(), pager)
 }
 
 /// A copy of the shipped rules with every `for` shortened to 2s.
 fn fast_rules() -> String {
     let path = grafana::repo_root().join("alerts/m365-exporter.rules.yml");
-    let mut rules: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(path).expect("read rules"))
+    let mut rules: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).expect("read rules"))
             .expect("rules YAML");
     for group in rules["groups"].as_sequence_mut().expect("groups") {
         for rule in group["rules"].as_sequence_mut().expect("rules") {
@@ -235,7 +235,7 @@ fn fast_rules() -> String {
             }
         }
     }
-    serde_yaml::to_string(&rules).unwrap()
+    serde_norway::to_string(&rules).unwrap()
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -604,8 +604,8 @@ scrape_configs:
         paged.len()
     );
     // Warnings go to the default receiver, never to the pager.
-    let default_receiver = serde_yaml::from_str::<serde_yaml::Value>(&am_config).unwrap()["route"]
-        ["receiver"]
+    let default_receiver = serde_norway::from_str::<serde_norway::Value>(&am_config).unwrap()
+        ["route"]["receiver"]
         .as_str()
         .unwrap()
         .to_string();

@@ -122,7 +122,9 @@ impl Fleet {
             }
             let runtime = Arc::new(build_tenant(t, &self.http, &self.store.live, &self.opts));
             let (stop, rx) = watch::channel(false);
-            let tasks = runtime.spawn(rx, |interval| first_delay(i, n, interval, spread));
+            let tasks = runtime.spawn(rx, &self.store.live, |interval| {
+                first_delay(i, n, interval, spread)
+            });
             members.insert(
                 t.name.clone(),
                 Member {

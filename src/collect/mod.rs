@@ -12,6 +12,7 @@ pub mod page;
 pub mod runtime;
 pub mod service_health;
 pub mod services;
+pub mod supervise;
 
 pub use runtime::{build, CollectorSlot, CollectorState, Store, TenantRuntime};
 
@@ -79,6 +80,14 @@ pub trait Collector: Send + Sync {
     fn kind(&self) -> CollectorKind;
     fn interval(&self) -> Duration;
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>>;
+
+    /// A refresh still running after this is abandoned and counts as
+    /// failed: four intervals, at least two minutes.
+    fn deadline(&self) -> Duration {
+        self.interval()
+            .saturating_mul(4)
+            .max(Duration::from_secs(120))
+    }
 
     /// Stop work the collector runs besides its refreshes (default: none).
     fn stop(&self) -> BoxFuture<'_, ()> {

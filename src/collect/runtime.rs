@@ -175,9 +175,12 @@ pub fn build_tenant(
 impl TenantRuntime {
     /// Start one task per collector; each waits `first_delay(interval)`
     /// before its first refresh, and all stop when `stop` flips.
+    /// Each collector's loop runs supervised: a panic is counted in `live`
+    /// and the loop restarted (see [`super::supervise`]).
     pub fn spawn(
         &self,
         stop: watch::Receiver<bool>,
+        live: &Arc<Live>,
         first_delay: impl Fn(Duration) -> Duration,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         self.slots
@@ -185,6 +188,7 @@ impl TenantRuntime {
             .map(|slot| {
                 let delay = first_delay(slot.collector.interval());
                 let (tenant, slot, mut stop) = (self.name.clone(), slot.clone(), stop.clone());
+                let live = live.clone();
                 tokio::spawn(async move {
                     if !delay.is_zero() {
                         tokio::select! {
@@ -192,7 +196,11 @@ impl TenantRuntime {
                             _ = stop.wait_for(|v| *v) => return,
                         }
                     }
-                    run_loop(tenant, slot, stop).await
+                    let (t, s, st) = (tenant.clone(), slot.clone(), stop.clone());
+                    super::supervise::supervise(tenant, slot, live, stop, move || {
+                        run_loop(t.clone(), s.clone(), st.clone())
+                    })
+                    .await
                 })
             })
             .collect()
@@ -231,12 +239,23 @@ impl Store {
             .iter()
             .filter(|t| only.is_none_or(|n| n == t.name))
             .collect();
-        let states: Vec<(&str, CollectorKind, arc_swap::Guard<Arc<CollectorState>>)> = tenants
+        #[allow(clippy::type_complexity)]
+        let states: Vec<(
+            &str,
+            CollectorKind,
+            Duration,
+            arc_swap::Guard<Arc<CollectorState>>,
+        )> = tenants
             .iter()
             .flat_map(|t| {
-                t.slots
-                    .iter()
-                    .map(|s| (t.name.as_str(), s.collector.kind(), s.state.load()))
+                t.slots.iter().map(|s| {
+                    (
+                        t.name.as_str(),
+                        s.collector.kind(),
+                        s.collector.interval(),
+                        s.state.load(),
+                    )
+                })
             })
             .collect();
         let mut out = Vec::with_capacity(16 * 1024);
@@ -255,10 +274,16 @@ impl Store {
                         1.0,
                     );
                 }
+                Family::CollectorInterval => {
+                    for (tenant, kind, interval, _) in &states {
+                        let labels = [("tenant", *tenant), ("collector", kind.as_str())];
+                        write_sample(&mut line, fam.name(), &labels, interval.as_secs_f64());
+                    }
+                }
                 Family::CollectorSuccess
                 | Family::CollectorLastSuccess
                 | Family::CollectorDuration => {
-                    for (tenant, kind, st) in &states {
+                    for (tenant, kind, _, st) in &states {
                         if !st.attempted {
                             continue;
                         }
@@ -274,7 +299,7 @@ impl Store {
                     }
                 }
                 _ => {
-                    for (_, _, st) in &states {
+                    for (_, _, _, st) in &states {
                         if let Some(o) = &st.outcome {
                             o.rendered.write(fam, now, &mut out);
                         }
@@ -298,7 +323,7 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
-        let result = slot.collector.collect().await;
+        let result = super::supervise::refresh(slot.collector.as_ref()).await;
         failures = if result.is_err() { failures + 1 } else { 0 };
         let partial = result.as_ref().ok().and_then(|o| o.failing.clone());
         let took = started.elapsed();

@@ -32,6 +32,7 @@ pub struct Live {
     pub activity_duplicates: IntCounterVec,
     pub activity_delay: HistogramVec,
     pub activity_gaps: IntCounterVec,
+    pub collector_panics: IntCounterVec,
     pub activity_quarantined: IntCounterVec,
     pub webhook_notifications: IntCounterVec,
     pub activity_discovered: IntCounterVec,
@@ -82,6 +83,7 @@ impl Live {
                 ct,
             )),
             activity_gaps: counter(&r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
+            collector_panics: counter(&r, "m365_collector_panics_total", "Collector tasks caught panicking and restarted.", &["tenant", "collector"]),
             activity_quarantined: counter(&r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
             webhook_notifications: counter(&r, "m365_activity_webhook_notifications_total", "Webhook POSTs and items received, by result: accepted and foreign count content items; validation, unauthorized, malformed, too_large and unknown_tenant count requests.", &["tenant", "result"]),
             activity_discovered: counter(&r, "m365_activity_content_discovered_total", "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once.", &["tenant", "content_type", "source"]),
@@ -91,7 +93,7 @@ impl Live {
 
     /// Every live metric family name (for the README reference check).
     pub fn metric_names(&self) -> Vec<String> {
-        let cs: [&dyn Collector; 19] = [
+        let cs: [&dyn Collector; 20] = [
             &self.api_requests,
             &self.api_duration,
             &self.api_throttled,
@@ -108,6 +110,7 @@ impl Live {
             &self.activity_duplicates,
             &self.activity_delay,
             &self.activity_gaps,
+            &self.collector_panics,
             &self.activity_quarantined,
             &self.webhook_notifications,
             &self.activity_discovered,
@@ -160,6 +163,7 @@ impl Live {
             &self.activity_quarantined,
             &self.webhook_notifications,
             &self.activity_discovered,
+            &self.collector_panics,
         ] {
             purge(c, name);
         }

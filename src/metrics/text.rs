@@ -27,6 +27,7 @@ families! {
     CollectorSuccess => ("m365_collector_success", "gauge", "Whether the last refresh of a collector succeeded (1) or failed (0)."),
     CollectorLastSuccess => ("m365_collector_last_success_timestamp_seconds", "gauge", "Unix time of the last successful refresh of a collector."),
     CollectorDuration => ("m365_collector_duration_seconds", "gauge", "Wall-clock duration of the last refresh of a collector, in seconds."),
+    CollectorInterval => ("m365_collector_interval_seconds", "gauge", "Configured refresh interval of a collector, in seconds (for staleness alerts)."),
     ServiceInfo => ("m365_service_info", "gauge", "Microsoft 365 service known to the tenant's service health; always 1."),
     ServiceStatus => ("m365_service_status", "gauge", "Current Graph serviceHealthStatus of a service (value verbatim in the status label); always 1."),
     ServiceOperational => ("m365_service_operational", "gauge", "Whether a service's current status counts as operational (1) or not (0)."),

@@ -1,6 +1,7 @@
 //! Fault switches. One-shot counters fail the next N data requests; the
 //! `chaos` pattern fails a fixed, repeatable share of all of them.
 
+use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
@@ -28,6 +29,20 @@ pub struct Faults {
     pub listing_429_every: u32,
     /// Management API: every blob GET waits this long first.
     pub blob_delay: Duration,
+    /// Next N data requests: the connection breaks mid-body (headers
+    /// promise more than is sent, then the stream errors: a reset).
+    pub reset_next: u32,
+    /// Next N data requests: never answered (the client's timeout must fire).
+    pub hang_next: u32,
+    /// Next N data requests: 200 with an HTML page instead of JSON.
+    pub wrong_content_type_next: u32,
+    /// Next N data requests: 200 with an endless body (the client's size cap must fire).
+    pub huge_body_next: u32,
+    /// Every data request answers 400 with an error code never seen before
+    /// (`Unknown{n}`): the label space must stay bounded.
+    pub unknown_error_codes: bool,
+    /// Token answers say this `expires_in` (the token itself lives as usual).
+    pub token_expires_in: Option<u64>,
     /// Graph `applications(appId=…)`: 403 Authorization_RequestDenied, as
     /// without the permission Application.Read.All.
     pub app_forbidden: bool,
@@ -50,6 +65,11 @@ pub enum Injected {
     Throttle(u64),
     ServerError,
     Malformed,
+    Reset,
+    Hang,
+    WrongContentType,
+    HugeBody,
+    UnknownCode(u64),
 }
 
 impl Faults {
@@ -66,6 +86,23 @@ impl Faults {
         if self.malformed_next > 0 {
             self.malformed_next -= 1;
             return Injected::Malformed;
+        }
+        for (counter, inj) in [
+            (&mut self.reset_next, Injected::Reset),
+            (&mut self.hang_next, Injected::Hang),
+            (
+                &mut self.wrong_content_type_next,
+                Injected::WrongContentType,
+            ),
+            (&mut self.huge_body_next, Injected::HugeBody),
+        ] {
+            if *counter > 0 {
+                *counter -= 1;
+                return inj;
+            }
+        }
+        if self.unknown_error_codes {
+            return Injected::UnknownCode(n);
         }
         if self.chaos {
             if n % 7 == 3 {
@@ -121,6 +158,56 @@ pub fn respond(inj: Injected) -> Option<Response> {
             )
                 .into_response(),
         ),
+        Injected::Reset => {
+            let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![
+                Ok(b"{\"value\": [{\"id\": \"" as &[u8]),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "reset",
+                )),
+            ];
+            let mut r = Body::from_stream(futures::stream::iter(chunks)).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from_static("4096"));
+            Some(r)
+        }
+        Injected::Hang => Some(
+            Body::from_stream(futures::stream::once(async {
+                tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+                Ok::<_, std::io::Error>(bytes::Bytes::new())
+            }))
+            .into_response(),
+        ),
+        Injected::WrongContentType => Some(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<!doctype html><html><body><h1>Sign in to your account</h1></body></html>",
+            )
+                .into_response(),
+        ),
+        Injected::HugeBody => {
+            // 1 GiB of JSON-looking bytes, produced lazily.
+            let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+            let stream = futures::stream::iter(
+                std::iter::repeat_n(chunk, 16 * 1024).map(Ok::<_, std::io::Error>),
+            );
+            let mut r = Body::from_stream(stream).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Some(r)
+        }
+        Injected::UnknownCode(n) => Some(graph_error(
+            StatusCode::BAD_REQUEST,
+            &format!("Unknown{n}"),
+            "A code nobody documented.",
+        )),
     }
 }
 

@@ -34,6 +34,10 @@ pub async fn gate(st: &SimState, headers: &HeaderMap) -> Result<(), Response> {
     if !slow.is_zero() {
         tokio::time::sleep(slow).await;
     }
+    if inj == super::faults::Injected::Hang {
+        // No answer at all, not even headers: the client's timeout must fire.
+        tokio::time::sleep(std::time::Duration::from_secs(24 * 3600)).await;
+    }
     match respond(inj) {
         Some(r) => Err(r),
         None => Ok(()),

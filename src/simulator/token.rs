@@ -203,6 +203,7 @@ async fn token(
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.");
     };
     let (value, secs) = issue(&st, audience);
+    let secs = st.faults().token_expires_in.unwrap_or(secs);
     let body = serde_json::json!({"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": value});
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],

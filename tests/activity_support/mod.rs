@@ -173,10 +173,15 @@ impl Write for Capture {
 
 /// Capture this test binary's log lines (idempotent).
 pub fn capture_logs() {
+    capture_logs_at(tracing::Level::INFO);
+}
+
+/// Capture this test binary's log lines at `level` and above (idempotent).
+pub fn capture_logs_at(level: tracing::Level) {
     let _ = tracing_subscriber::fmt()
         .with_writer(|| Capture)
         .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
+        .with_max_level(level)
         .try_init();
 }
 

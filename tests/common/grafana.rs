@@ -23,6 +23,7 @@ pub const SPEC_METRICS: &[&str] = &[
     "m365_collector_success",
     "m365_collector_last_success_timestamp_seconds",
     "m365_collector_duration_seconds",
+    "m365_collector_panics_total",
     "m365_api_requests_total",
     "m365_api_request_duration_seconds",
     "m365_api_throttled_total",
@@ -65,6 +66,8 @@ pub const SPEC_METRICS: &[&str] = &[
 /// project's own reference (the README metrics table, checked by tests/readme.rs) and
 /// held to the same rules as SPEC's.
 pub const CONTRACT_ADDITIONS: &[&str] = &[
+    // issue 16: the stale-collector alert compares against each collector's interval
+    "m365_collector_interval_seconds",
     // issue 19: audit feed webhooks
     "m365_activity_webhook_enabled",
     "m365_activity_webhook_notifications_total",

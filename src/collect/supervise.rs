@@ -1,0 +1,225 @@
+//! Supervision of one collector task: a panic anywhere in its loop is
+//! caught, logged once, counted in `m365_collector_panics_total`, shown as
+//! `success 0` with the panic as last error, and the loop is restarted
+//! after a backoff. Other collectors and tenants run in their own tasks and
+//! do not notice. A refresh that outlives its deadline is abandoned and
+//! counts as failed (see [`refresh`]).
+
+use super::runtime::{next_state, next_wait, CollectorSlot};
+use super::{CollectError, Collector, Outcome};
+use crate::metrics::Live;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// One refresh, abandoned (dropped) when it outlives the collector's deadline.
+pub async fn refresh(collector: &dyn Collector) -> Result<Outcome, CollectError> {
+    let deadline = collector.deadline();
+    match tokio::time::timeout(deadline, collector.collect()).await {
+        Ok(r) => r,
+        Err(_) => Err(CollectError(format!(
+            "refresh abandoned: still running after its deadline of {}",
+            crate::config::format_duration(deadline)
+        ))),
+    }
+}
+
+/// Aborts the task when dropped, so aborting the supervisor stops its child.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic payload".into());
+    msg.chars().take(200).collect()
+}
+
+/// Run `run` (one collector's refresh loop) under supervision until it
+/// returns (shutdown) or `shutdown` flips.
+pub async fn supervise<F, Fut>(
+    tenant: String,
+    slot: Arc<CollectorSlot>,
+    live: Arc<Live>,
+    mut shutdown: watch::Receiver<bool>,
+    run: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let kind = slot.collector.kind().as_str();
+    let interval = slot.collector.interval();
+    let mut panics = 0u32;
+    loop {
+        let started = Instant::now();
+        let mut task = AbortOnDrop(tokio::spawn(run()));
+        let joined = tokio::select! {
+            j = &mut task.0 => j,
+            _ = shutdown.changed() => return,
+        };
+        let payload = match joined {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => e.into_panic(),
+            Err(_) => return, // cancelled: the runtime is going away
+        };
+        // A loop that ran well for a while before panicking starts over.
+        if started.elapsed() > interval * 3 {
+            panics = 0;
+        }
+        panics += 1;
+        let message = panic_message(payload.as_ref());
+        live.collector_panics
+            .with_label_values(&[tenant.as_str(), kind])
+            .inc();
+        tracing::error!(tenant = %tenant, collector = kind, panic = %message, "collector panicked; restarting it");
+        let prev = slot.state.load_full();
+        slot.state.store(Arc::new(next_state(
+            &prev,
+            Err(CollectError(format!("collector panicked: {message}"))),
+            Duration::ZERO,
+            interval,
+        )));
+        tokio::select! {
+            _ = tokio::time::sleep(next_wait(interval, panics)) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::runtime::{CollectorState, TenantRuntime};
+    use super::super::CollectorKind;
+    use super::*;
+    use arc_swap::ArcSwap;
+    use futures::future::BoxFuture;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Panics on its first `panics` refreshes, hangs when `hang`, else succeeds.
+    struct Test {
+        kind: CollectorKind,
+        panics: u32,
+        hang: bool,
+        runs: AtomicU32,
+    }
+
+    impl Collector for Test {
+        fn kind(&self) -> CollectorKind {
+            self.kind
+        }
+        fn interval(&self) -> Duration {
+            Duration::from_millis(200)
+        }
+        fn deadline(&self) -> Duration {
+            Duration::from_millis(300)
+        }
+        fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
+            Box::pin(async move {
+                let n = self.runs.fetch_add(1, Ordering::SeqCst);
+                if n < self.panics {
+                    panic!("injected test panic #{n}");
+                }
+                if self.hang {
+                    std::future::pending::<()>().await;
+                }
+                Ok(Outcome::default())
+            })
+        }
+    }
+
+    fn slot(c: Test) -> Arc<CollectorSlot> {
+        Arc::new(CollectorSlot {
+            collector: Arc::new(c),
+            state: ArcSwap::from_pointee(CollectorState::default()),
+        })
+    }
+
+    fn test(kind: CollectorKind, panics: u32, hang: bool) -> Test {
+        Test {
+            kind,
+            panics,
+            hang,
+            runs: AtomicU32::new(0),
+        }
+    }
+
+    async fn eventually(what: &str, f: impl Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(Instant::now() < until, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_collector_is_counted_and_restarted_others_unaffected() {
+        let bad = slot(test(CollectorKind::ServiceHealth, 1, false));
+        let good = slot(test(CollectorKind::ServiceHealth, 0, false));
+        let live = Arc::new(Live::new());
+        let (stop, rx) = watch::channel(false);
+        let mut handles = Vec::new();
+        for (name, slot) in [("bad", &bad), ("good", &good)] {
+            let t = TenantRuntime {
+                name: name.into(),
+                slots: vec![slot.clone()],
+            };
+            handles.extend(t.spawn(rx.clone(), &live, |_| Duration::ZERO));
+        }
+        let count = || {
+            live.collector_panics
+                .with_label_values(&["bad", "service_health"])
+                .get()
+        };
+        eventually("panic counted", || count() == 1).await;
+        // Right after the panic: failed, with the reason.
+        let st = bad.state.load();
+        if !st.success {
+            assert!(st
+                .last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("injected test panic #0"));
+        }
+        // Restarted: the next refresh succeeds.
+        eventually("restarted and succeeding", || bad.state.load().success).await;
+        assert_eq!(count(), 1);
+        assert!(good.state.load().success);
+        assert_eq!(
+            live.collector_panics
+                .with_label_values(&["good", "service_health"])
+                .get(),
+            0
+        );
+        let mut text = Vec::new();
+        live.encode(None, &mut text);
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains(
+                "m365_collector_panics_total{collector=\"service_health\",tenant=\"bad\"} 1"
+            ),
+            "{text}"
+        );
+        let _ = stop.send(true);
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hanging_refresh_is_abandoned_and_counts_as_failed() {
+        let s = slot(test(CollectorKind::Messages, 0, true));
+        let r = refresh(s.collector.as_ref()).await;
+        assert!(r.unwrap_err().0.contains("deadline"));
+    }
+}
