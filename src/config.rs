@@ -663,6 +663,9 @@ type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
 /// monitoring. Bounded so no schedule arithmetic can overflow.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 
+/// Longest `activity.webhook.expiration`.
+pub const MAX_WEBHOOK_EXPIRATION: Duration = Duration::from_secs(365 * 86_400);
+
 /// A credential file must be readable and not blank (checked at load; the
 /// credential reads it again at every token request).
 fn nonempty_file(key: &str, p: &Path, err: &ErrFn) -> Result<(), ConfigError> {
@@ -678,11 +681,16 @@ fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
     if d.is_zero() {
         return Err(err(key, "must be greater than zero".into()));
     }
-    // Every duration in the file has an upper bound: intervals a day, the
-    // rest Microsoft's 7-day retention (their own checks may be tighter).
-    let (max, words) = match key.ends_with("interval") {
-        true => (MAX_INTERVAL, "24h"),
-        false => (crate::activity::RETENTION, "7d"),
+    // Every duration in the file has an upper bound: intervals a day, a
+    // webhook's lifetime a year (Microsoft sets none; the example is
+    // 30d), the rest Microsoft's 7-day retention (their own checks may be
+    // tighter).
+    let (max, words) = if key.ends_with("interval") {
+        (MAX_INTERVAL, "24h")
+    } else if key.ends_with("webhook.expiration") {
+        (MAX_WEBHOOK_EXPIRATION, "365d")
+    } else {
+        (crate::activity::RETENTION, "7d")
     };
     if d > max {
         return Err(err(key, format!("must be at most {words}")));
@@ -1265,6 +1273,10 @@ tenants:
             "{yaml}"
         );
         let key = |w: &str| fails(&with(w)).key;
+        assert_eq!(
+            key("{address: \"https://e/x\", auth_id: x, expiration: 400d}"),
+            "tenants[0].activity.webhook.expiration"
+        );
         assert_eq!(key("{auth_id: x}"), "tenants[0].activity.webhook.address");
         assert_eq!(
             key("{address: \"ftp://e/x\", auth_id: x}"),
