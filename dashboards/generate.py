@@ -146,6 +146,16 @@ def timeseries(lay, title, description, unit, targets, w=12, h=8, stack=False):
     return p
 
 
+def row(lay, title):
+    """A row header across the full width; the panels after it follow below."""
+    if lay.x:
+        lay.x, lay.y, lay.row_h = 0, lay.y + lay.row_h, 0
+    pos = lay.place(24, 1)
+    lay.x, lay.y, lay.row_h = 0, lay.y + 1, 0
+    return {"id": lay.id(), "type": "row", "title": title, "collapsed": False,
+            "gridPos": pos, "panels": []}
+
+
 def zero_fallback(expr, by, fallback_metric, fallback_extra=""):
     """`expr or <same grouping of a series that always exists> * 0`: zero lines instead of no data."""
     return f"{expr}\nor\nsum by ({by}) (rate({fallback_metric}{sel(fallback_extra)}[{RI}])) * 0"
@@ -485,6 +495,37 @@ def audit_feed():
                             f"sum by (tenant, error_code) (rate(m365_api_errors_total{MGMT}[{RI}]))",
                             "tenant", "m365_api_requests_total", 'api="management"'),
                             "{{tenant}} {{error_code}}")], w=24))
+    # Webhooks: which path brings the content, and whether notifications arrive.
+    p.append(row(lay, "Webhook"))
+    p.append(state_timeline(lay, "Webhook registered",
+                            "Per content type of tenants with activity.webhook: whether subscriptions/list "
+                            "shows this exporter's webhook enabled. Disabled or expired webhooks are "
+                            "re-registered at most every 15 minutes; listing carries the feed meanwhile.",
+                            f"max by (tenant, content_type) (m365_activity_webhook_enabled{sel()})",
+                            "{{tenant}} {{content_type}}",
+                            value_mappings([(1, "registered", "green"), (0, "not registered", "red")]),
+                            w=12, h=8))
+    p.append(timeseries(lay, "Time since last notification",
+                        "now − the last webhook notification naming the content type. After "
+                        "activity.webhook.silence without one, listing returns to the normal interval.",
+                        "s",
+                        [target("time() - max by (tenant, content_type) "
+                                f"(m365_activity_webhook_last_notification_timestamp_seconds{sel()})",
+                                "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Content discovered by source",
+                        "New content blobs per second by the path that announced them first: webhook "
+                        "(notification) or listing (the safety-net poll). Listing taking over means "
+                        "notifications stopped or arrive late.",
+                        "cps",
+                        [target(f"sum by (tenant, source) (rate(m365_activity_content_discovered_total{sel()}[{RI}]))",
+                                "{{tenant}} {{source}}")], stack=True))
+    p.append(timeseries(lay, "Webhook requests by result",
+                        "Webhook POSTs and items per second by result: accepted and foreign count content "
+                        "items; validation, unauthorized (wrong Webhook-AuthID), malformed, too_large "
+                        "count requests.",
+                        "cps",
+                        [target(f"sum by (tenant, result) (rate(m365_activity_webhook_notifications_total{sel()}[{RI}]))",
+                                "{{tenant}} {{result}}")]))
     return dashboard("m365-audit-feed", "M365 audit feed",
                      "Office 365 Management Activity API per tenant and content type: subscriptions, "
                      "backlog, blob lag, record delay, record rates, throttling and expired content.", p)

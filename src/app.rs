@@ -6,8 +6,9 @@ use crate::collect::Store;
 use crate::config::{Config, ConfigError};
 use crate::listener::ListenOptions;
 use crate::metrics::Live;
+use crate::receiver::{self, Hub};
 use crate::reload::{ConfigSource, Reloader};
-use crate::server::{serve, AppState};
+use crate::server::{router, secured, serve, AppState};
 use crate::shard::Shard;
 use crate::tls::Acceptor;
 use crate::web_config::WebConfig;
@@ -22,6 +23,9 @@ pub struct WebOptions {
     pub listen: String,
     pub telemetry_path: String,
     pub max_requests: usize,
+    /// `--webhook.listen-address`: the webhook receiver on a listener of its
+    /// own (same TLS settings, no basic auth); None: on the main listener.
+    pub webhook_listen: Option<String>,
     /// `--web.config.file`: TLS, basic auth, headers.
     pub web_config: WebConfig,
     /// A request's headers must arrive within this.
@@ -36,6 +40,7 @@ impl Default for WebOptions {
             listen: "127.0.0.1:0".into(),
             telemetry_path: "/metrics".into(),
             max_requests: 40,
+            webhook_listen: None,
             web_config: WebConfig::default(),
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
@@ -50,9 +55,12 @@ pub struct Running {
     pub scheme: &'static str,
     pub store: Arc<Store>,
     pub reloader: Arc<Reloader>,
+    /// The webhook receiver's own listener, with `--webhook.listen-address`.
+    pub webhook_addr: Option<SocketAddr>,
     fleet: Arc<Fleet>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    webhook_server: Option<JoinHandle<std::io::Result<()>>>,
     /// Exclusive locks on the audit feed's files, held while running.
     _locks: crate::activity::lock::Locks,
 }
@@ -103,6 +111,17 @@ impl Running {
         };
         let listener = TcpListener::bind(crate::cli::listen_addr(&web.listen)).await?;
         let addr = listener.local_addr()?;
+        let webhook_listener = match &web.webhook_listen {
+            Some(a) => Some(TcpListener::bind(crate::cli::listen_addr(a)).await?),
+            None => None,
+        };
+        let webhook_addr = webhook_listener
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?;
+        // Every listener is bound before any tenant starts (here or on a
+        // reload): Microsoft's validation POST during the feed's
+        // `subscriptions/start` finds the receiver.
         let fleet = Arc::new(Fleet::new(Arc::new(Live::new()), opts.clone()));
         fleet.apply(config).await;
         let store = fleet.store().clone();
@@ -114,25 +133,57 @@ impl Running {
             telemetry_path: web.telemetry_path.clone(),
             reloader: reloader.clone(),
         };
-        let mut srx = rx;
-        let server = tokio::spawn(serve(
-            listener,
-            state,
-            web.max_requests,
-            &web.web_config,
-            listen,
+        let hub = Arc::new(Hub::new(store.clone()));
+        let stopped = |rx: &watch::Receiver<bool>| {
+            let mut rx = rx.clone();
             async move {
-                let _ = srx.wait_for(|v| *v).await;
-            },
-        ));
+                let _ = rx.wait_for(|v| *v).await;
+            }
+        };
+        // Microsoft authenticates webhook calls with the authId and cannot do
+        // basic auth: the receiver's routes stay outside `secured`, on either
+        // listener; TLS applies to both.
+        let (server, webhook_server) = match webhook_listener {
+            None => {
+                let app = secured(router(state, web.max_requests), &web.web_config)
+                    .merge(receiver::routes(hub));
+                (
+                    tokio::spawn(crate::listener::serve(listener, app, listen, stopped(&rx))),
+                    None,
+                )
+            }
+            Some(wl) => {
+                let main = serve(
+                    listener,
+                    state,
+                    web.max_requests,
+                    &web.web_config,
+                    listen.clone(),
+                    stopped(&rx),
+                );
+                let hooks = receiver::routes(hub)
+                    .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "Not found\n") });
+                (
+                    tokio::spawn(main),
+                    Some(tokio::spawn(crate::listener::serve(
+                        wl,
+                        hooks,
+                        listen,
+                        stopped(&rx),
+                    ))),
+                )
+            }
+        };
         Ok(Running {
             addr,
             scheme,
             store,
             reloader,
+            webhook_addr,
             fleet,
             stop,
             server,
+            webhook_server,
             _locks: locks,
         })
     }
@@ -150,6 +201,9 @@ impl Running {
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         self.fleet.stop_all().await;
+        if let Some(w) = self.webhook_server {
+            let _ = w.await;
+        }
         match self.server.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),

@@ -57,6 +57,10 @@ pub struct WebArgs {
     /// Concurrent HTTP requests served at most; more get 503.
     #[arg(long = "web.max-requests", default_value_t = 40)]
     pub max_requests: usize,
+    /// Serve the audit feed webhook receiver (`POST /webhook/{tenant}`) on
+    /// this address instead of the main listener.
+    #[arg(long = "webhook.listen-address")]
+    pub webhook_listen_address: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -113,6 +113,19 @@ struct RawActivity {
     output: Option<PathBuf>,
     operations: Option<Vec<String>>,
     max_inflight_bytes: Option<RawBytes>,
+    webhook: Option<RawWebhook>,
+}
+
+/// `activity.webhook`: Management API notifications (see docs/activity.md).
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    address: Option<String>,
+    auth_id: Option<String>,
+    auth_id_file: Option<PathBuf>,
+    expiration: Option<String>,
+    poll_interval: Option<String>,
+    silence: Option<String>,
 }
 
 /// A byte size: a number, or a string with a binary unit (`64MiB`).
@@ -274,6 +287,29 @@ pub struct ActivityConfig {
     pub operations: Vec<String>,
     /// Bytes of audit blobs held at once (downloaded, not yet written).
     pub max_inflight_bytes: usize,
+    /// Notifications as a second source of content (None: polling only).
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// `activity.webhook`: where Microsoft posts notifications, the authId it
+/// must send, and how listing continues beside them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WebhookConfig {
+    /// What Microsoft calls (`https://…/webhook/{tenant}`).
+    pub address: String,
+    /// Read once at load; never printed.
+    pub auth_id: Secret,
+    /// Where `auth_id` came from, if a file (shown instead of the value).
+    pub auth_id_file: Option<PathBuf>,
+    /// Sent as the webhook's expiration (now + this); None: Microsoft's default.
+    #[serde(with = "humantime_serde_compat::option")]
+    pub expiration: Option<Duration>,
+    /// Safety-net listing while notifications arrive.
+    #[serde(with = "humantime_serde_compat")]
+    pub poll_interval: Duration,
+    /// No notification for this long: list at the normal interval again.
+    #[serde(with = "humantime_serde_compat")]
+    pub silence: Duration,
 }
 
 mod humantime_serde_compat {
@@ -281,6 +317,16 @@ mod humantime_serde_compat {
     use std::time::Duration;
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format_duration(*d))
+    }
+    pub mod option {
+        use serde::Serializer;
+        use std::time::Duration;
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
     }
 }
 
@@ -617,6 +663,9 @@ type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
 /// monitoring. Bounded so no schedule arithmetic can overflow.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 
+/// Longest `activity.webhook.expiration`.
+pub const MAX_WEBHOOK_EXPIRATION: Duration = Duration::from_secs(365 * 86_400);
+
 /// A credential file must be readable and not blank (checked at load; the
 /// credential reads it again at every token request).
 fn nonempty_file(key: &str, p: &Path, err: &ErrFn) -> Result<(), ConfigError> {
@@ -632,11 +681,16 @@ fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
     if d.is_zero() {
         return Err(err(key, "must be greater than zero".into()));
     }
-    // Every duration in the file has an upper bound: intervals a day, the
-    // rest Microsoft's 7-day retention (their own checks may be tighter).
-    let (max, words) = match key.ends_with("interval") {
-        true => (MAX_INTERVAL, "24h"),
-        false => (crate::activity::RETENTION, "7d"),
+    // Every duration in the file has an upper bound: intervals a day, a
+    // webhook's lifetime a year (Microsoft sets none; the example is
+    // 30d), the rest Microsoft's 7-day retention (their own checks may be
+    // tighter).
+    let (max, words) = if key.ends_with("interval") {
+        (MAX_INTERVAL, "24h")
+    } else if key.ends_with("webhook.expiration") {
+        (MAX_WEBHOOK_EXPIRATION, "365d")
+    } else {
+        (crate::activity::RETENTION, "7d")
     };
     if d > max {
         return Err(err(key, format!("must be at most {words}")));
@@ -795,7 +849,18 @@ fn activity(
                 )
             })?,
     };
+    if def.is_some_and(|d| d.webhook.is_some()) {
+        return Err(err(
+            "activity.webhook",
+            "set in defaults: the address and authId are each tenant's own; set it under the tenant".into(),
+        ));
+    }
+    let webhook = match own.and_then(|a| a.webhook.as_ref()) {
+        Some(w) => Some(webhook(w, interval, err)?),
+        None => None,
+    };
     Ok(ActivityConfig {
+        webhook,
         max_inflight_bytes,
         enabled: pick(own, def, |a| a.enabled).unwrap_or(false),
         interval,
@@ -809,6 +874,88 @@ fn activity(
         state_file: own.and_then(|a| a.state_file.clone()),
         output: own.and_then(|a| a.output.clone()),
         operations: pick(own, def, |a| a.operations.clone()).unwrap_or_default(),
+    })
+}
+
+/// `activity.webhook` of one tenant (not taken from `defaults`: the address
+/// and authId are the tenant's own).
+fn webhook(w: &RawWebhook, interval: Duration, err: &ErrFn) -> Result<WebhookConfig, ConfigError> {
+    let key = |k: &str| format!("activity.webhook.{k}");
+    let address = w
+        .address
+        .clone()
+        .ok_or_else(|| err(&key("address"), "missing".into()))?;
+    match reqwest::Url::parse(&address) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => {
+            return Err(err(
+                &key("address"),
+                format!("{address:?} is not an http(s) URL (Microsoft requires https)"),
+            ))
+        }
+    }
+    let (auth_id, auth_id_file) = match (&w.auth_id, &w.auth_id_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                &key("auth_id_file"),
+                "both auth_id and auth_id_file given: set exactly one".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(err(
+                &key("auth_id_file"),
+                "missing: set auth_id_file (or auth_id)".into(),
+            ))
+        }
+        (Some(s), None) => (s.trim().to_string(), None),
+        (None, Some(p)) => match std::fs::read_to_string(p) {
+            Ok(s) => (s.trim().to_string(), Some(p.clone())),
+            Err(e) => {
+                return Err(err(
+                    &key("auth_id_file"),
+                    format!("cannot read {}: {e}", p.display()),
+                ))
+            }
+        },
+    };
+    // Microsoft sends it back in a header: printable ASCII only.
+    if auth_id.is_empty() || !auth_id.bytes().all(|b| b.is_ascii_graphic()) {
+        let k = if auth_id_file.is_some() {
+            "auth_id_file"
+        } else {
+            "auth_id"
+        };
+        return Err(err(
+            &key(k),
+            "the authId must be non-empty printable ASCII without spaces".into(),
+        ));
+    }
+    let dur = |k: &str, v: &Option<String>, d: Duration| match v {
+        Some(v) => duration(&key(k), v, err),
+        None => Ok(d),
+    };
+    let expiration = match &w.expiration {
+        Some(v) => Some(duration(&key("expiration"), v, err)?),
+        None => None,
+    };
+    let poll_interval = dur("poll_interval", &w.poll_interval, Duration::from_secs(900))?;
+    let silence = dur("silence", &w.silence, Duration::from_secs(1_800))?;
+    if poll_interval < interval {
+        return Err(err(
+            &key("poll_interval"),
+            format!(
+                "must be at least activity.interval ({}): it is the slower listing used while notifications arrive",
+                format_duration(interval)
+            ),
+        ));
+    }
+    Ok(WebhookConfig {
+        address,
+        auth_id: Secret::new(auth_id),
+        auth_id_file,
+        expiration,
+        poll_interval,
+        silence,
     })
 }
 
@@ -1101,6 +1248,66 @@ tenants:
             "activity: {enabled: false, state_file: /var/lib/m/a.json}",
         ))
         .unwrap();
+    }
+
+    #[test]
+    fn webhook_keys() {
+        let with = |w: &str| {
+            OK.replace(
+                "messages: {enabled: false}",
+                &format!("activity: {{enabled: true, interval: 1m, webhook: {w}}}"),
+            )
+        };
+        let c = parse(&with(
+            "{address: \"https://e.example/webhook/contoso\", auth_id: hook-s3cret, expiration: 30d}",
+        ))
+        .unwrap();
+        let w = c.tenants[0].activity.webhook.clone().unwrap();
+        assert_eq!(w.auth_id.expose(), "hook-s3cret");
+        assert_eq!(w.poll_interval, Duration::from_secs(900));
+        assert_eq!(w.silence, Duration::from_secs(1_800));
+        assert_eq!(w.expiration, Some(Duration::from_secs(30 * 86_400)));
+        let yaml = c.to_redacted_yaml();
+        assert!(
+            !yaml.contains("hook-s3cret") && yaml.contains("poll_interval: 15m"),
+            "{yaml}"
+        );
+        let key = |w: &str| fails(&with(w)).key;
+        assert_eq!(
+            key("{address: \"https://e/x\", auth_id: x, expiration: 400d}"),
+            "tenants[0].activity.webhook.expiration"
+        );
+        assert_eq!(key("{auth_id: x}"), "tenants[0].activity.webhook.address");
+        assert_eq!(
+            key("{address: \"ftp://e/x\", auth_id: x}"),
+            "tenants[0].activity.webhook.address"
+        );
+        assert_eq!(
+            key("{address: \"https://e/x\"}"),
+            "tenants[0].activity.webhook.auth_id_file"
+        );
+        assert_eq!(
+            key("{address: \"https://e/x\", auth_id: x, auth_id_file: /nonexistent}"),
+            "tenants[0].activity.webhook.auth_id_file"
+        );
+        let e = fails(&with("{address: \"https://e/x\", auth_id: \"two words\"}"));
+        assert_eq!(e.key, "tenants[0].activity.webhook.auth_id");
+        assert!(!e.to_string().contains("two words"), "{e}");
+        assert_eq!(
+            key("{address: \"https://e/x\", auth_id: x, poll_interval: 30s}"),
+            "tenants[0].activity.webhook.poll_interval"
+        );
+        assert_eq!(
+            key("{address: \"https://e/x\", auth_id: x, lifetime: 1d}")
+                .split(':')
+                .next(),
+            Some("tenants[0].activity.webhook")
+        );
+        let in_defaults = OK.replace(
+            "defaults:\n",
+            "defaults:\n  activity: {webhook: {address: \"https://e/x\", auth_id: x}}\n",
+        );
+        assert_eq!(fails(&in_defaults).key, "tenants[0].activity.webhook");
     }
 
     #[test]

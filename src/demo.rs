@@ -8,8 +8,19 @@ use crate::simulator::{
 };
 use std::time::Duration;
 
-/// The config the demo's exporter uses against a simulator at `url`.
-pub fn config(url: &str) -> Config {
+/// The demo webhook's authId (the simulator is its only caller).
+pub const WEBHOOK_AUTH_ID: &str = "demo-webhook-auth-id";
+
+/// The config the demo's exporter uses against a simulator at `url`; with
+/// `webhook` (the receiver's address), the feed also takes notifications.
+pub fn config(url: &str, webhook: Option<&str>) -> Config {
+    // Notifications bring new content at once; listing every 5 min beside
+    // them, every 15 s again after 2 min without one.
+    let webhook = webhook
+        .map(|a| {
+            format!(", webhook: {{address: \"{a}\", auth_id: {WEBHOOK_AUTH_ID}, poll_interval: 5m, silence: 2m}}")
+        })
+        .unwrap_or_default();
     let yaml = format!(
         r#"
 tenants:
@@ -22,7 +33,7 @@ tenants:
     messages: {{interval: 30s}}
     # A small request budget makes the first catch-up take a few polls, so
     # the backlog and blob lag panels show a feed behind and draining.
-    activity: {{enabled: true, interval: 15s, lookback: 2d, start_subscriptions: true, requests_per_minute: 60}}
+    activity: {{enabled: true, interval: 15s, lookback: 2d, start_subscriptions: true, requests_per_minute: 60{webhook}}}
     # The simulated app registration: the `incident` scenario's client
     # secret expires in 20 days, so the expiry panel and warning show.
     app_credentials: {{enabled: true}}
@@ -59,16 +70,21 @@ pub fn runtime_options() -> RuntimeOptions {
 
 /// The demo tenant, for tests that tweak it.
 pub fn tenant(url: &str) -> TenantConfig {
-    config(url).tenants.remove(0)
+    config(url, None).tenants.remove(0)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn demo_config_is_valid() {
-        let c = super::config("http://127.0.0.1:1");
+        let c = super::config("http://127.0.0.1:1", None);
         assert_eq!(c.tenants[0].name, "contoso");
         assert!(c.tenants[0].activity.enabled);
+        let c = super::config(
+            "http://127.0.0.1:1",
+            Some("http://127.0.0.1:2/webhook/contoso"),
+        );
+        assert!(c.tenants[0].activity.webhook.is_some());
         assert!(c.tenants[0].app_credentials.enabled);
     }
 }

@@ -148,6 +148,7 @@ impl GraphClient {
                 url,
                 audience: &self.root,
                 max_body: MAX_PAGE_BYTES,
+                json: None,
             })
             .await?;
         parse_json(&resp.body).map_err(|message| self.api.malformed(Api::Graph, operation, message))

@@ -251,6 +251,8 @@ pub struct Call<'a> {
     /// Token audience (the API root).
     pub audience: &'a str,
     pub max_body: usize,
+    /// A JSON request body (`subscriptions/start` with a webhook); None: none.
+    pub json: Option<&'a [u8]>,
 }
 
 /// Per-tenant API client.
@@ -363,9 +365,15 @@ impl ApiClient {
                         source,
                     })?;
             let started = Instant::now();
-            let sent = request(&self.http, &call.method, call.url, token.expose())
-                .send()
-                .await;
+            let sent = request(
+                &self.http,
+                &call.method,
+                call.url,
+                token.expose(),
+                call.json,
+            )
+            .send()
+            .await;
             let (err, retry_after) = match sent {
                 Err(e) => {
                     self.observe(call, "error", started);
@@ -500,12 +508,17 @@ fn request(
     method: &Method,
     url: &str,
     token: &str,
+    json: Option<&[u8]>,
 ) -> reqwest::RequestBuilder {
     let builder = http
         .request(method.clone(), url)
         .bearer_auth(token)
         .header("Accept", "application/json");
-    if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+    if let Some(body) = json {
+        builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+    } else if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
         builder.header(reqwest::header::CONTENT_LENGTH, "0")
     } else {
         builder
@@ -658,7 +671,7 @@ mod tests {
         });
         let http = client(Duration::from_secs(5), Duration::from_secs(5));
         for m in [Method::POST, Method::GET] {
-            request(&http, &m, &url, "tok").send().await.unwrap();
+            request(&http, &m, &url, "tok", None).send().await.unwrap();
         }
         let heads = server.await.unwrap();
         assert!(heads[0].starts_with("post "), "{}", heads[0]);

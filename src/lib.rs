@@ -22,6 +22,7 @@ pub mod http;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod receiver;
 pub mod reload;
 pub mod secret;
 pub mod server;

@@ -47,6 +47,7 @@ fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
         listen: web.listen_address.clone(),
         telemetry_path: web.telemetry_path.clone(),
         max_requests: web.max_requests,
+        webhook_listen: web.webhook_listen_address.clone(),
         web_config,
         ..WebOptions::default()
     })
@@ -73,6 +74,9 @@ async fn run_exporter(
             }
         };
     tracing::info!(address = %running.addr, tenants = config.tenants.len(), version = m365_exporter::VERSION, "listening");
+    if let Some(a) = running.webhook_addr {
+        tracing::info!(address = %a, "webhook receiver listening");
+    }
     spawn_sighup(running.reloader.clone());
     server::shutdown_signal().await;
     match running.stop().await {
@@ -114,7 +118,25 @@ async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = demo::config(&sim.url());
+    // The demo's webhook receiver listens on a loopback port of its own
+    // (or --webhook.listen-address), where the simulator posts notifications.
+    let mut web = web;
+    let hook_listen = match web.webhook_listen.clone() {
+        Some(a) => a,
+        None => match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+            Ok(a) => a.to_string(),
+            Err(e) => {
+                eprintln!("m365-exporter: cannot find a port for the demo webhook: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    web.webhook_listen = Some(hook_listen.clone());
+    let hook_addr = format!(
+        "http://{}/webhook/contoso",
+        m365_exporter::cli::listen_addr(&hook_listen).replace("0.0.0.0", "127.0.0.1")
+    );
+    let config = demo::config(&sim.url(), Some(&hook_addr));
     let running = match Running::start(&config, &web, &demo::runtime_options()).await {
         Ok(r) => r,
         Err(e) => {
@@ -134,6 +156,7 @@ async fn run_demo(args: m365_exporter::cli::DemoArgs) -> ExitCode {
     println!("  metrics:     {base}{}", web.telemetry_path);
     println!("  status page: {base}/");
     println!("  one tenant:  {base}/probe?target=contoso");
+    println!("  webhook:     {hook_addr} (the simulator posts audit notifications here)");
     println!("Press Ctrl-C to stop.");
     server::shutdown_signal().await;
     let _ = running.stop().await;

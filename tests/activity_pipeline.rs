@@ -19,16 +19,6 @@ use std::process::Command;
 use std::time::Duration;
 use support::{select, sum, value, wait_for};
 
-async fn sim_with(audit: AuditOptions, faults: Faults) -> Simulator {
-    Simulator::start(SimOptions {
-        audit,
-        faults,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn dlp_without_permission_does_not_stop_exchange() {
     let sim = sim_with(

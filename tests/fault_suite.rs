@@ -342,6 +342,7 @@ async fn ten_thousand_distinct_error_codes_keep_the_series_count_bounded() {
                     url: &target,
                     audience: &url,
                     max_body: 1 << 20,
+                    json: None,
                 })
                 .await
                 .is_err()

@@ -381,7 +381,7 @@ async fn incident_page_answers_at_a_glance() {
         teams.title = HOSTILE_TITLE.into();
     }
     let exp = Running::start(
-        &demo::config(&sim.url()),
+        &demo::config(&sim.url(), None),
         &WebOptions::default(),
         &fast_retries(),
     )

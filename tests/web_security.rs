@@ -385,3 +385,67 @@ fn bad_web_config_exits_2_naming_the_key() {
         assert!(!err.contains("plaintext-password"), "{err}");
     }
 }
+
+/// The audit feed's webhook receiver under `--web.config.file`: TLS applies
+/// on the main listener and on `--webhook.listen-address` alike, basic auth
+/// on neither (Microsoft authenticates with the authId and cannot send it),
+/// while `/metrics` on the same main listener still demands basic auth.
+#[tokio::test]
+async fn webhook_receiver_takes_tls_but_not_basic_auth_on_either_listener() {
+    const AUTH_ID: &str = "wh-auth-3b9e61d2c4";
+    let ca = Ca::new("ca1");
+    let f = Files::new();
+    f.server_cert(&ca);
+    let hash = bcrypt::hash("correct horse", 4).unwrap();
+    let web_yml = f.write(
+        "web.yml",
+        &format!("{TLS}basic_auth_users:\n  prometheus: '{hash}'\n"),
+    );
+    let config = Config::parse(
+        &format!(
+            "tenants:\n  - name: contoso\n    tenant_id: 8f3c2a1e-1111-2222-3333-444455556666\n    client_id: 0c1d2e3f-1111-2222-3333-444455556666\n    client_secret: x\n    endpoints: {{login: \"http://127.0.0.1:1\", graph: \"http://127.0.0.1:1\", management: \"http://127.0.0.1:1\"}}\n    activity: {{enabled: true, interval: 1s, webhook: {{address: \"https://exporter.example/webhook/contoso\", auth_id: {AUTH_ID}}}}}\n"
+        ),
+        "t.yml",
+    )
+    .unwrap();
+    for own_listener in [false, true] {
+        let web = WebOptions {
+            web_config: WebConfig::load(&web_yml).unwrap(),
+            webhook_listen: own_listener.then(|| "127.0.0.1:0".to_string()),
+            ..WebOptions::default()
+        };
+        let r = Running::start(&config, &web, &RuntimeOptions::default())
+            .await
+            .unwrap();
+        let hook_addr = r.webhook_addr.unwrap_or(r.addr);
+        assert_eq!(r.webhook_addr.is_some(), own_listener);
+        let c = client(&ca.pem(), None);
+        let validation = |auth: &'static str| {
+            c.post(format!("https://{hook_addr}/webhook/contoso"))
+                .header("Webhook-AuthID", auth)
+                .header("Webhook-ValidationCode", "v")
+                .body(r#"{"validationCode":"v"}"#)
+                .send()
+        };
+        assert_eq!(
+            validation(AUTH_ID).await.unwrap().status(),
+            200,
+            "own listener: {own_listener}: the webhook needs no basic auth"
+        );
+        assert_eq!(validation("wrong").await.unwrap().status(), 401);
+        // Plain HTTP on the webhook's port is refused like on the main one.
+        if let Ok(resp) = reqwest::Client::new()
+            .post(format!("http://{hook_addr}/webhook/contoso"))
+            .header("Webhook-AuthID", AUTH_ID)
+            .body(r#"{"validationCode":"v"}"#)
+            .send()
+            .await
+        {
+            assert_eq!(resp.status(), 400);
+        }
+        // The rest of the main listener keeps its basic auth.
+        let metrics = c.get(format!("{}/metrics", r.url())).send().await.unwrap();
+        assert_eq!(metrics.status(), 401);
+        r.stop().await.unwrap();
+    }
+}

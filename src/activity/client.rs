@@ -28,6 +28,49 @@ pub struct Subscription {
     pub content_type: String,
     #[serde(default)]
     pub status: String,
+    /// Its webhook, if one is registered (`authId` is deliberately not
+    /// read; a webhook of an unexpected shape reads as none rather than
+    /// failing the whole list).
+    #[serde(default, deserialize_with = "lenient_webhook")]
+    pub webhook: Option<SubscriptionWebhook>,
+}
+
+fn lenient_webhook<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SubscriptionWebhook>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionWebhook {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub address: String,
+}
+
+/// The webhook object `subscriptions/start` sends.
+pub struct StartWebhook<'a> {
+    pub address: &'a str,
+    pub auth_id: &'a crate::secret::Secret,
+    /// Unix seconds; None: Microsoft's default.
+    pub expiration: Option<i64>,
+}
+
+impl StartWebhook<'_> {
+    /// `{"webhook": {"address", "authId", "expiration"}}`.
+    pub fn body(&self) -> Vec<u8> {
+        let mut w = serde_json::json!({
+            "address": self.address,
+            "authId": self.auth_id.expose(),
+        });
+        if let Some(t) = self.expiration {
+            w["expiration"] = crate::timefmt::rfc3339(t).into();
+        }
+        serde_json::json!({ "webhook": w }).to_string().into_bytes()
+    }
 }
 
 pub struct ManagementClient {
@@ -81,6 +124,7 @@ impl ManagementClient {
         method: Method,
         url: &str,
         max_body: usize,
+        json: Option<&[u8]>,
     ) -> Result<crate::http::Response, ApiError> {
         // The budget paces first attempts; `ApiClient`'s retries are already
         // spaced by backoff and Retry-After.
@@ -93,6 +137,7 @@ impl ManagementClient {
                 url,
                 audience: &self.root,
                 max_body,
+                json,
             })
             .await
     }
@@ -100,7 +145,13 @@ impl ManagementClient {
     pub async fn subscriptions(&self) -> Result<Vec<Subscription>, ApiError> {
         let url = self.feed_url("subscriptions/list", &[]);
         let resp = self
-            .call("subscriptions_list", Method::GET, &url, MAX_PAGE_BYTES)
+            .call(
+                "subscriptions_list",
+                Method::GET,
+                &url,
+                MAX_PAGE_BYTES,
+                None,
+            )
             .await?;
         serde_json::from_slice(&resp.body).map_err(|e| {
             self.api
@@ -108,11 +159,24 @@ impl ManagementClient {
         })
     }
 
-    /// Start (or confirm) a subscription; AF20024 "already enabled" is success.
-    pub async fn start(&self, content_type: &str) -> Result<(), ApiError> {
+    /// Start (or confirm) a subscription, with a webhook when given (then
+    /// Microsoft validates its address before answering: AF20021 when that
+    /// fails); AF20024 "already enabled" is success.
+    pub async fn start(
+        &self,
+        content_type: &str,
+        webhook: Option<&StartWebhook<'_>>,
+    ) -> Result<(), ApiError> {
         let url = self.feed_url("subscriptions/start", &[("contentType", content_type)]);
+        let body = webhook.map(StartWebhook::body);
         match self
-            .call("subscriptions_start", Method::POST, &url, MAX_PAGE_BYTES)
+            .call(
+                "subscriptions_start",
+                Method::POST,
+                &url,
+                MAX_PAGE_BYTES,
+                body.as_deref(),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -143,7 +207,7 @@ impl ManagementClient {
         let mut skipped = 0;
         for _ in 0..MAX_PAGES {
             let resp = self
-                .call("content_list", Method::GET, &url, MAX_PAGE_BYTES)
+                .call("content_list", Method::GET, &url, MAX_PAGE_BYTES, None)
                 .await?;
             let (page, bad) = parse_content_page(&resp.body)
                 .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
@@ -186,6 +250,7 @@ impl ManagementClient {
                     url: &url,
                     audience: &self.root,
                     max_body: MAX_BLOB_BYTES.min(budget_bytes),
+                    json: None,
                 },
                 Some(budget),
             )
@@ -226,9 +291,22 @@ pub fn budget_quota(requests_per_minute: u32) -> Quota {
 /// Parse one `subscriptions/content` page. `Err` only when the body is not a
 /// JSON array of objects; unusable items are counted, not fatal.
 pub fn parse_content_page(body: &[u8]) -> Result<(Vec<Content>, usize), String> {
+    let (items, skipped) = parse_content_items(body)?;
+    Ok((items.into_iter().map(|(c, _)| c).collect(), skipped))
+}
+
+/// A content item and the `tenantId` it names, if it names one.
+pub type TenantContent = (Content, Option<String>);
+
+/// A JSON array of content items, each with its `tenantId` when present (a
+/// webhook notification carries it; a listing does not): the one parser of
+/// both shapes.
+pub fn parse_content_items(body: &[u8]) -> Result<(Vec<TenantContent>, usize), String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire<'a> {
+        #[serde(borrow, default)]
+        tenant_id: Option<Cow<'a, str>>,
         #[serde(borrow, default)]
         content_type: Option<Cow<'a, str>>,
         #[serde(borrow, default)]
@@ -255,13 +333,16 @@ pub fn parse_content_page(body: &[u8]) -> Result<(Vec<Content>, usize), String> 
                     .map(|t| t as i64)
                     // Microsoft keeps content 7 days; assume so when unsaid.
                     .unwrap_or(created + super::RETENTION.as_secs() as i64);
-                out.push(Content {
-                    content_type: ct.into_owned(),
-                    content_id: id.into_owned(),
-                    content_uri: uri.into_owned(),
-                    created,
-                    expiration,
-                });
+                out.push((
+                    Content {
+                        content_type: ct.into_owned(),
+                        content_id: id.into_owned(),
+                        content_uri: uri.into_owned(),
+                        created,
+                        expiration,
+                    },
+                    w.tenant_id.map(Cow::into_owned),
+                ));
             }
             _ => skipped += 1,
         }
@@ -291,6 +372,24 @@ mod tests {
         assert!(parse_content_page(b"{\"error\":1}").is_err());
         assert!(parse_content_page(b"[1,").is_err());
         assert_eq!(parse_content_page(b"[]").unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn subscription_list_with_webhooks() {
+        let body = br#"[
+          {"contentType":"Audit.Exchange","status":"enabled","webhook":{"status":"disabled","address":"https://x/webhook/t","authId":"secret","expiration":null}},
+          {"contentType":"Audit.General","status":"enabled","webhook":null},
+          {"contentType":"DLP.All","status":"enabled","webhook":"odd"},
+          {"contentType":"Audit.SharePoint","status":"enabled"}
+        ]"#;
+        let list: Vec<Subscription> = serde_json::from_slice(body).unwrap();
+        let hook = list[0].webhook.as_ref().unwrap();
+        assert_eq!(
+            (hook.status.as_str(), hook.address.as_str()),
+            ("disabled", "https://x/webhook/t")
+        );
+        assert!(list[1..].iter().all(|s| s.webhook.is_none()));
+        assert!(!format!("{list:?}").contains("secret"), "authId not kept");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::recent::RecentIds;
 use super::state::State;
 use super::status::{FeedStatus, TypeStatus};
 use super::subscriptions::Subscriptions;
+use super::webhook::Inbox;
 use super::workloads::WorkloadCap;
 use super::Content;
 use crate::config::ActivityConfig;
@@ -43,6 +44,8 @@ pub struct FeedContext {
     pub cfg: ActivityConfig,
     pub api: Arc<ApiClient>,
     pub client: Arc<ManagementClient>,
+    /// Webhook notifications, with `activity.webhook`.
+    pub inbox: Option<Arc<Inbox>>,
 }
 
 /// The running feed: its status, and the means to stop it.
@@ -154,6 +157,8 @@ async fn run(
         types: BTreeMap::new(),
         feed_problems: BTreeMap::new(),
         reported: BTreeMap::new(),
+        last_listed: BTreeMap::new(),
+        list_rounds: 0,
         polls: 0,
         dirty: false,
         ctx,
@@ -171,8 +176,18 @@ async fn run(
             break;
         }
         let wait = feed.ctx.cfg.interval.saturating_sub(started.elapsed());
+        let inbox = feed.ctx.inbox.clone();
+        let notified = async move {
+            match inbox {
+                Some(i) => i.woken().await,
+                None => std::future::pending().await,
+            }
+        };
+        // A notification starts the next round at once: its content is
+        // downloaded now, whatever the listing schedule.
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = notified => {}
             _ = stop.wait_for(|s| *s) => break,
         }
     }
@@ -205,6 +220,10 @@ struct Feed {
     feed_problems: BTreeMap<String, Problem>,
     /// Problems as last logged.
     reported: BTreeMap<String, Problem>,
+    /// content type → start of the poll that last listed it.
+    last_listed: BTreeMap<String, Instant>,
+    /// Polls that listed at least one type (the sweep counts these).
+    list_rounds: u64,
     polls: u64,
     /// Something changed since the last save.
     dirty: bool,
@@ -226,6 +245,7 @@ impl Feed {
         self.polls += 1;
         let ctx = self.ctx.clone();
         let cfg = &ctx.cfg;
+        self.take_notified();
         for ct in self
             .subs
             .check(
@@ -233,20 +253,47 @@ impl Feed {
                 &cfg.content_types,
                 cfg.start_subscriptions,
                 &ctx.tenant,
+                ctx.inbox.as_deref(),
             )
             .await
         {
             self.failed(&ct, now);
         }
+        for ct in &cfg.content_types {
+            let scope = format!("{ct} webhook");
+            match self.subs.get(ct).webhook_problem {
+                Some(why) => self.feed_problems.insert(scope, Problem::Failed(why)),
+                None => self.feed_problems.remove(&scope),
+            };
+        }
+        // Which types list now: every `interval`, or every `poll_interval`
+        // while their notifications arrive (the safety net).
+        let due: Vec<&String> = cfg
+            .content_types
+            .iter()
+            .filter(|ct| {
+                let every = match &ctx.inbox {
+                    Some(i) => i.listing_interval(ct, cfg.interval, now),
+                    None => cfg.interval,
+                };
+                self.last_listed
+                    .get(*ct)
+                    .is_none_or(|t| started.duration_since(*t) >= every)
+            })
+            .collect();
+        if !due.is_empty() {
+            self.list_rounds += 1;
+        }
         let window = Window {
             lookback: cfg.lookback.as_secs() as i64,
             overlap: cfg.overlap.as_secs() as i64,
-            sweep: self.polls.is_multiple_of(SWEEP_EVERY_POLLS),
+            sweep: self.list_rounds.is_multiple_of(SWEEP_EVERY_POLLS),
         };
-        for ct in &cfg.content_types {
+        for ct in due {
             if *stop.borrow() {
                 return;
             }
+            self.last_listed.insert(ct.clone(), started);
             if self.subs.get(ct).enabled != Some(true) {
                 self.types.entry(ct.clone()).or_default().listed_ok = false;
                 continue;
@@ -258,15 +305,18 @@ impl Feed {
                 .lister
                 .list(&ctx.client, tenant, ct, now, &window, &mut |l: Listed| {
                     let labels = [tenant.as_str(), l.content.content_type.as_str()];
-                    let (listed, gaps) = (
+                    let (listed, gaps, discovered) = (
                         live.activity_listed.with_label_values(&labels),
                         live.activity_gaps.with_label_values(&labels),
+                        live.activity_discovered
+                            .with_label_values(&[labels[0], labels[1], "listing"]),
                     );
                     if !backlog.offer(l.content) {
                         return false;
                     }
                     accepted = true;
                     listed.inc();
+                    discovered.inc();
                     if l.gap {
                         gaps.inc();
                     }
@@ -302,6 +352,29 @@ impl Feed {
             None => self.feed_problems.remove(checkpoint::SCOPE),
         };
         self.report();
+    }
+
+    /// Notified content into the backlog: new ids count as listed (the
+    /// backlog is listed − fetched − expired, whatever the source) and as
+    /// discovered by the webhook; ids already known cost nothing.
+    fn take_notified(&mut self) {
+        let Some(inbox) = self.ctx.inbox.clone() else {
+            return;
+        };
+        let live = self.ctx.api.live();
+        for c in inbox.take() {
+            let labels = [self.ctx.tenant.as_str(), c.content_type.as_str()];
+            let (listed, discovered) = (
+                live.activity_listed.with_label_values(&labels),
+                live.activity_discovered
+                    .with_label_values(&[labels[0], labels[1], "webhook"]),
+            );
+            if self.backlog.offer(c) {
+                listed.inc();
+                discovered.inc();
+                self.dirty = true;
+            }
+        }
     }
 
     fn expire(&mut self, now: i64) {
@@ -439,6 +512,12 @@ impl Feed {
 
     fn status(&self) -> FeedStatus {
         let mut types = BTreeMap::new();
+        let notified = self
+            .ctx
+            .inbox
+            .as_ref()
+            .map(|i| i.last_notifications())
+            .unwrap_or_default();
         for ct in &self.ctx.cfg.content_types {
             let sub = self.subs.get(ct);
             let h = self.types.get(ct);
@@ -456,6 +535,8 @@ impl Feed {
                     backlog_blobs: waiting.blobs,
                     oldest_pending: waiting.oldest_created,
                     newest_content: self.lister.newest.get(ct).copied(),
+                    webhook_enabled: self.ctx.inbox.as_ref().map(|_| sub.webhook == Some(true)),
+                    last_notification: notified.get(ct).copied(),
                 },
             );
         }

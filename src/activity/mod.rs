@@ -38,6 +38,7 @@ pub mod sink;
 pub mod state;
 pub mod status;
 pub mod subscriptions;
+pub mod webhook;
 pub mod workloads;
 
 use serde::{Deserialize, Serialize};

@@ -25,6 +25,11 @@ pub struct TypeStatus {
     pub oldest_pending: Option<i64>,
     /// Newest contentCreated seen.
     pub newest_content: Option<i64>,
+    /// With `activity.webhook`: whether `subscriptions/list` shows our
+    /// webhook enabled on this type's subscription; None without a webhook.
+    pub webhook_enabled: Option<bool>,
+    /// Unix time of the last notification naming this type.
+    pub last_notification: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -11,12 +11,16 @@ use super::{CollectError, Collector, CollectorKind, FeedRow, Outcome};
 use crate::activity::client::ManagementClient;
 use crate::activity::feed::{self, FeedContext, FeedHandle};
 use crate::activity::status::FeedStatus;
+use crate::activity::webhook::Inbox;
 use crate::config::TenantConfig;
 use crate::http::ApiClient;
 use crate::metrics::{Family, SnapshotWriter};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// With a webhook, the feed's status is rendered at least this often.
+const RENDER_AT_LEAST: Duration = Duration::from_secs(10);
 
 pub struct ActivityCollector {
     ctx: Arc<FeedContext>,
@@ -45,6 +49,24 @@ impl ActivityCollector {
                 c.with_label_values(&labels);
             }
         }
+        let inbox = cfg.webhook.clone().map(|w| {
+            for ct in &cfg.content_types {
+                for source in ["webhook", "listing"] {
+                    live.activity_discovered.with_label_values(&[
+                        t.name.as_str(),
+                        ct.as_str(),
+                        source,
+                    ]);
+                }
+            }
+            Arc::new(Inbox::new(
+                &t.name,
+                &t.tenant_id,
+                w,
+                &cfg.content_types,
+                root,
+            ))
+        });
         let client = Arc::new(ManagementClient::new(
             api.clone(),
             root,
@@ -59,6 +81,7 @@ impl ActivityCollector {
                 cfg,
                 api,
                 client,
+                inbox,
             }),
             feed: Mutex::new(None),
         })
@@ -108,7 +131,11 @@ pub fn render(tenant: &str, s: &FeedStatus) -> Outcome {
         w.sample(Family::ActivityBacklog, &labels, t.backlog_blobs as f64);
         // now − oldest pending contentCreated, at scrape time; 0 when none.
         w.age(Family::ActivityBlobLag, &labels, t.oldest_pending);
+        if let Some(on) = t.webhook_enabled {
+            w.sample(Family::ActivityWebhookEnabled, &labels, flag(on));
+        }
         let times = [
+            (Family::ActivityWebhookLastNotification, t.last_notification),
             (Family::ActivityOldestPending, t.oldest_pending),
             (Family::ActivityListedUntil, t.listed_until),
             (Family::ActivityLastError, t.last_error),
@@ -136,10 +163,19 @@ impl Collector for ActivityCollector {
         CollectorKind::Activity
     }
     fn interval(&self) -> Duration {
-        self.ctx.cfg.interval
+        // Rendering only reads the feed's status: cheap. With webhooks the
+        // feed moves between listings, so its status is re-read at least
+        // every RENDER_AT_LEAST.
+        match self.ctx.inbox {
+            Some(_) => self.ctx.cfg.interval.min(RENDER_AT_LEAST),
+            None => self.ctx.cfg.interval,
+        }
     }
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
         Box::pin(self.poll())
+    }
+    fn webhook_inbox(&self) -> Option<Arc<Inbox>> {
+        self.ctx.inbox.clone()
     }
     fn stop(&self) -> BoxFuture<'_, ()> {
         let feed = self.feed.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -93,4 +93,10 @@ pub trait Collector: Send + Sync {
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// The webhook inbox this collector drains, if it has one (the audit
+    /// feed of a tenant with `activity.webhook`).
+    fn webhook_inbox(&self) -> Option<std::sync::Arc<crate::activity::webhook::Inbox>> {
+        None
+    }
 }

@@ -33,6 +33,8 @@ pub struct Live {
     pub activity_gaps: Arc<IntCounterVec>,
     pub collector_panics: Arc<IntCounterVec>,
     pub activity_quarantined: Arc<IntCounterVec>,
+    pub webhook_notifications: Arc<IntCounterVec>,
+    pub activity_discovered: Arc<IntCounterVec>,
 }
 
 /// The live families in exposition order (what a scrape writes).
@@ -101,7 +103,7 @@ impl Live {
             certificate_expiry: gauge(&mut r, "m365_auth_certificate_expiry_timestamp_seconds", "Unix time the tenant's client certificate expires (its notAfter).", &["tenant"]),
             reload_successful: gauge0(&mut r, "m365_config_last_reload_successful", "Whether the last configuration reload attempt succeeded (1) or was refused (0)."),
             reload_success_timestamp: gauge0(&mut r, "m365_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load (start or reload)."),
-            activity_listed: counter(&mut r, "m365_activity_content_listed_total", "Audit content blobs listed (each contentId counted once).", ct),
+            activity_listed: counter(&mut r, "m365_activity_content_listed_total", "Audit content blobs listed or announced by a webhook notification (each contentId counted once).", ct),
             activity_fetched: counter(&mut r, "m365_activity_content_fetched_total", "Audit content blobs downloaded (each contentId counted once).", ct),
             activity_expired: counter(&mut r, "m365_activity_content_expired_total", "Audit content blobs that expired before they could be downloaded: audit data lost.", ct),
             activity_records: counter(&mut r, "m365_activity_records_total", "Audit records downloaded, by workload (and operation, for the configured allowlist only).", &["tenant", "content_type", "workload", "operation"]),
@@ -110,6 +112,8 @@ impl Live {
             activity_gaps: counter(&mut r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
             collector_panics: counter(&mut r, "m365_collector_panics_total", "Collector tasks caught panicking and restarted.", &["tenant", "collector"]),
             activity_quarantined: counter(&mut r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
+            webhook_notifications: counter(&mut r, "m365_activity_webhook_notifications_total", "Webhook POSTs and items received, by result: accepted and foreign count content items; validation, unauthorized, malformed, too_large and unknown_tenant count requests.", &["tenant", "result"]),
+            activity_discovered: counter(&mut r, "m365_activity_content_discovered_total", "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once.", &["tenant", "content_type", "source"]),
             registry: r,
         }
     }

@@ -46,6 +46,8 @@ families! {
     ActivityOldestPending => ("m365_activity_oldest_pending_content_created_timestamp_seconds", "gauge", "Unix time of contentCreated of the oldest blob not yet downloaded."),
     ActivityListedUntil => ("m365_activity_listed_until_timestamp_seconds", "gauge", "Unix time of the end of the last content window listed completely (the cursor)."),
     ActivityLastError => ("m365_activity_last_error_timestamp_seconds", "gauge", "Unix time of the last failed Management API call (or unparsable blob) for a content type."),
+    ActivityWebhookEnabled => ("m365_activity_webhook_enabled", "gauge", "Whether the content type's subscription has this exporter's webhook registered and enabled (1) or not (0); only for tenants with activity.webhook."),
+    ActivityWebhookLastNotification => ("m365_activity_webhook_last_notification_timestamp_seconds", "gauge", "Unix time of the last webhook notification that named a content type."),
     ActivityLastContent => ("m365_activity_last_content_created_timestamp_seconds", "gauge", "Unix time of the newest contentCreated seen in the content listing."),
 }
 

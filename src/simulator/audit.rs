@@ -22,6 +22,8 @@ pub struct AuditOptions {
     /// next 6 hours: it becomes listable when its contentCreated passes
     /// (the demo's live feed).
     pub live_every: Option<Duration>,
+    /// How far ahead live blobs are made (default 6 h; tests use less).
+    pub live_for: Duration,
     /// Items per content listing page (small, so `NextPageUri` is exercised).
     pub page_size: usize,
     /// Subscriptions enabled from the start (else AF20022 until `/start`).
@@ -55,6 +57,7 @@ impl Default for AuditOptions {
             records_min: 2,
             records_max: 9,
             live_every: None,
+            live_for: Duration::from_secs(6 * 3_600),
             page_size: 5,
             started: true,
             disabled: Vec::new(),
@@ -84,6 +87,9 @@ pub struct SimBlob {
     /// contentCreated, Unix milliseconds.
     pub created_ms: i64,
     pub expiration_ms: i64,
+    /// When it became available (Unix ms): contentCreated, or the moment it
+    /// was added if later. Webhooks are notified of it then.
+    pub published_ms: i64,
     /// The JSON array served on GET.
     pub body: String,
     pub records: Vec<TruthRecord>,
@@ -113,6 +119,10 @@ pub struct AuditState {
     /// Counters driving the every-Nth fault switches.
     pub listings: u64,
     pub blob_gets: u64,
+    /// content type → the webhook registered on its subscription.
+    pub webhooks: BTreeMap<String, super::webhooks::SimWebhook>,
+    /// Every notification POST sent.
+    pub notifications: Vec<super::webhooks::SentNotification>,
     rng: u64,
     serial: u64,
 }
@@ -169,7 +179,7 @@ fn shape(ct: &str) -> (&'static [&'static str], &'static [&'static str], u32) {
     }
 }
 
-fn iso_ms(ms: i64) -> String {
+pub fn iso_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -185,6 +195,8 @@ impl AuditState {
             rejected_windows: 0,
             listings: 0,
             blob_gets: 0,
+            webhooks: BTreeMap::new(),
+            notifications: Vec::new(),
             rng: 0x5eed_a0d1_7000_0001,
             serial: 0,
             opts,
@@ -210,7 +222,7 @@ impl AuditState {
             if let Some(every) = st.opts.live_every {
                 let every_ms = (every.as_millis() as i64).max(1_000);
                 let mut t = base_ms + every_ms + 1_000 * i as i64;
-                while t < base_ms + 6 * 3_600_000 {
+                while t < base_ms + st.opts.live_for.as_millis() as i64 {
                     st.push_blob(ct, t, None);
                     t += every_ms;
                 }
@@ -344,6 +356,7 @@ impl AuditState {
             content_id: content_id.clone(),
             created_ms,
             expiration_ms: created_ms + 7 * 86_400_000,
+            published_ms: created_ms.max((crate::timefmt::now_unix() * 1_000.0) as i64),
             body: format!("[{}]", texts.join(",")),
             records: truth,
             expired: false,

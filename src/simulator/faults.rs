@@ -48,6 +48,14 @@ pub struct Faults {
     pub app_forbidden: bool,
     /// Management API: every call hangs (no answer) while this is set.
     pub management_hang: bool,
+    /// Webhooks: every Nth notification is never sent (0: none missing).
+    pub webhook_drop_every: u32,
+    /// Webhooks: every notification is sent twice.
+    pub webhook_duplicate: bool,
+    /// Webhooks: every notification is sent this late.
+    pub webhook_delay: Duration,
+    /// Webhooks: notifications carry a wrong `Webhook-AuthID`.
+    pub webhook_wrong_auth: bool,
 }
 
 /// What to do with one data request.

@@ -7,6 +7,7 @@
 
 use super::audit::{listing_item, SubStatus};
 use super::graph::{base_url, gate};
+use super::webhooks::{self, SimWebhook};
 use super::{url_param, SimState};
 use crate::config::CONTENT_TYPES;
 use axum::extract::{Path, RawQuery, State};
@@ -117,10 +118,42 @@ async fn list_subscriptions(
                 SubStatus::Enabled => "enabled",
                 SubStatus::DisabledByAdmin => "disabled",
             };
-            serde_json::json!({"contentType": ct, "status": status, "webhook": null})
+            serde_json::json!({"contentType": ct, "status": status, "webhook": webhook_json(audit.webhooks.get(ct))})
         })
         .collect();
     json(serde_json::Value::Array(items).to_string())
+}
+
+/// A subscription's `webhook` object as Microsoft shows it (or null).
+fn webhook_json(h: Option<&SimWebhook>) -> serde_json::Value {
+    match h {
+        None => serde_json::Value::Null,
+        Some(h) => serde_json::json!({
+            "status": h.status,
+            "address": h.address,
+            "authId": h.auth_id,
+            "expiration": h.expiration,
+        }),
+    }
+}
+
+/// The `webhook` of a `/start` body, if any: (address, authId, expiration).
+fn start_webhook(body: &[u8]) -> Result<Option<(String, String, Option<String>)>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the request body is not JSON: {e}"))?;
+    let Some(w) = v.get("webhook").filter(|w| !w.is_null()) else {
+        return Ok(None);
+    };
+    let address = w["address"]
+        .as_str()
+        .ok_or("webhook.address is missing")?
+        .to_string();
+    let auth = w["authId"].as_str().unwrap_or_default().to_string();
+    let expiration = w["expiration"].as_str().map(str::to_string);
+    Ok(Some((address, auth, expiration)))
 }
 
 async fn start(
@@ -128,41 +161,77 @@ async fn start(
     Path(tenant): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let (q, ct) = match typed_preamble(&st, &tenant, q, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut audit = st.audit();
-    if audit.opts.audit_log_off {
-        // The shape seen in practice: a non-code in `code`, the .NET
-        // exception with its stack in `message`.
-        let publisher = url_param(&q, "PublisherIdentifier").unwrap_or_default();
-        return mgmt_error(
-            StatusCode::BAD_REQUEST,
-            &format!("StartSubscription [CorrId=00000000-0000-0000-0000-000000000000][TenantId={tenant},ContentType={ct},ApplicationId={},PublisherId={publisher}] failed. Exception", st.opts.client_id),
-            &format!("Microsoft.Office.Compliance.Audit.DataServiceException: Tenant {tenant} does not exist.\r\n   at Microsoft.Office.Compliance.Audit.API.AzureManager.<GetSubscriptionTableClientForTenantAsync>d__51.MoveNext()\r\n--- End of stack trace from previous location where exception was thrown ---"),
-        );
-    }
-    match audit.subs.get(&ct) {
-        Some(SubStatus::Enabled) => mgmt_error(
-            StatusCode::BAD_REQUEST,
-            "AF20024",
-            "The subscription is already enabled. No property change.",
-        ),
-        Some(SubStatus::DisabledByAdmin) => mgmt_error(
-            StatusCode::BAD_REQUEST,
-            "AF20023",
-            "The subscription was disabled by an admin.",
-        ),
-        None => {
-            audit.subs.insert(ct.clone(), SubStatus::Enabled);
-            json(
-                serde_json::json!({"contentType": ct, "status": "enabled", "webhook": null})
-                    .to_string(),
-            )
+    let webhook = match start_webhook(&body) {
+        Ok(w) => w,
+        Err(why) => return mgmt_error(StatusCode::BAD_REQUEST, "AF20001", &why),
+    };
+    {
+        let audit = st.audit();
+        if audit.opts.audit_log_off {
+            // The shape seen in practice: a non-code in `code`, the .NET
+            // exception with its stack in `message`.
+            let publisher = url_param(&q, "PublisherIdentifier").unwrap_or_default();
+            return mgmt_error(
+                StatusCode::BAD_REQUEST,
+                &format!("StartSubscription [CorrId=00000000-0000-0000-0000-000000000000][TenantId={tenant},ContentType={ct},ApplicationId={},PublisherId={publisher}] failed. Exception", st.opts.client_id),
+                &format!("Microsoft.Office.Compliance.Audit.DataServiceException: Tenant {tenant} does not exist.\r\n   at Microsoft.Office.Compliance.Audit.API.AzureManager.<GetSubscriptionTableClientForTenantAsync>d__51.MoveNext()\r\n--- End of stack trace from previous location where exception was thrown ---"),
+            );
+        }
+        if audit.subs.get(&ct) == Some(&SubStatus::DisabledByAdmin) {
+            return mgmt_error(
+                StatusCode::BAD_REQUEST,
+                "AF20023",
+                "The subscription was disabled by an admin.",
+            );
+        }
+        if webhook.is_none() && audit.subs.get(&ct) == Some(&SubStatus::Enabled) {
+            return mgmt_error(
+                StatusCode::BAD_REQUEST,
+                "AF20024",
+                "The subscription is already enabled. No property change.",
+            );
         }
     }
+    // Microsoft validates the address before it answers (no lock held).
+    if let Some((address, auth, _)) = &webhook {
+        if let Err(why) = webhooks::validate(address, auth).await {
+            return mgmt_error(
+                StatusCode::BAD_REQUEST,
+                "AF20021",
+                &format!("Webhook validation failed for {address}: {why}."),
+            );
+        }
+    }
+    let mut audit = st.audit();
+    audit.subs.insert(ct.clone(), SubStatus::Enabled);
+    match webhook {
+        Some((address, auth_id, expiration)) => {
+            let now_ms = (crate::timefmt::now_unix() * 1_000.0) as i64;
+            audit.webhooks.insert(
+                ct.clone(),
+                SimWebhook {
+                    address,
+                    auth_id,
+                    expiration,
+                    status: "enabled".into(),
+                    notified_until_ms: now_ms,
+                    failures: 0,
+                },
+            );
+        }
+        // A start without a webhook removes the one registered.
+        None => {
+            audit.webhooks.remove(&ct);
+        }
+    }
+    let hook = webhook_json(audit.webhooks.get(&ct));
+    json(serde_json::json!({"contentType": ct, "status": "enabled", "webhook": hook}).to_string())
 }
 
 /// `startTime`/`endTime` in the forms Microsoft accepts, UTC.

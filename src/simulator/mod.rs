@@ -18,6 +18,7 @@ pub mod identity;
 pub mod management;
 pub mod scenario;
 pub mod token;
+pub mod webhooks;
 
 pub use audit::{AuditOptions, AuditState, Truth};
 pub use faults::Faults;
@@ -124,6 +125,8 @@ pub struct SimState {
     pub api_requests: std::sync::atomic::AtomicU64,
     /// The audit feed behind the Management Activity API routes.
     pub audit: Mutex<AuditState>,
+    /// Webhook notification POSTs attempted (drives the drop fault).
+    pub webhook_posts: std::sync::atomic::AtomicU64,
 }
 
 impl SimState {
@@ -145,6 +148,7 @@ pub struct Simulator {
     state: Arc<SimState>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
+    notifier: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +180,7 @@ impl Simulator {
             log: Mutex::default(),
             started: Instant::now(),
             api_requests: Default::default(),
+            webhook_posts: Default::default(),
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -186,11 +191,17 @@ impl Simulator {
                 })
                 .await;
         });
+        let notifier = tokio::spawn(webhooks::notifier(
+            state.clone(),
+            format!("http://{addr}"),
+            Duration::from_millis(100),
+        ));
         Ok(Simulator {
             addr,
             state,
             stop: Some(tx),
             handle: Some(handle),
+            notifier: Some(notifier),
         })
     }
 
@@ -250,6 +261,9 @@ impl Simulator {
     }
 
     fn shutdown(&mut self) {
+        if let Some(n) = self.notifier.take() {
+            n.abort();
+        }
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }

@@ -66,6 +66,20 @@ pub fn fast() -> RuntimeOptions {
     }
 }
 
+/// A simulator with these audit options and faults.
+pub async fn sim_with(
+    audit: m365_exporter::simulator::AuditOptions,
+    faults: m365_exporter::simulator::Faults,
+) -> Simulator {
+    Simulator::start(m365_exporter::simulator::SimOptions {
+        audit,
+        faults,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 pub async fn start(sim: &Simulator, tenant: &str, extra: &str) -> Running {
     Running::start(
         &config(&sim.url(), tenant, extra),
