@@ -72,13 +72,8 @@ impl Default for AuditOptions {
     }
 }
 
-/// One record as the tests need to know it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TruthRecord {
-    pub id: String,
-    pub workload: String,
-    pub operation: String,
-}
+pub use super::records::TruthRecord;
+use super::records::{Meta, RecordGen};
 
 #[derive(Debug, Clone)]
 pub struct SimBlob {
@@ -123,7 +118,7 @@ pub struct AuditState {
     pub webhooks: BTreeMap<String, super::webhooks::SimWebhook>,
     /// Every notification POST sent.
     pub notifications: Vec<super::webhooks::SentNotification>,
-    rng: u64,
+    gen: RecordGen,
     serial: u64,
 }
 
@@ -152,33 +147,6 @@ impl Truth {
     }
 }
 
-/// Workloads, operations and RecordType per content type (a plausible mix).
-fn shape(ct: &str) -> (&'static [&'static str], &'static [&'static str], u32) {
-    match ct {
-        "Audit.AzureActiveDirectory" => (
-            &["AzureActiveDirectory"],
-            &["UserLoggedIn", "UserLoginFailed", "Add user."],
-            15,
-        ),
-        "Audit.Exchange" => (
-            &["Exchange"],
-            &["MailItemsAccessed", "Send", "New-InboxRule"],
-            50,
-        ),
-        "Audit.SharePoint" => (
-            &["SharePoint", "OneDrive"],
-            &["FileAccessed", "FileDeleted", "FileModified"],
-            6,
-        ),
-        "Audit.General" => (
-            &["MicrosoftTeams", "PowerBI", "MicrosoftForms"],
-            &["TeamsSessionStarted", "MemberAdded", "ViewReport"],
-            25,
-        ),
-        _ => (&["Exchange", "SharePoint"], &["DlpRuleMatch"], 11),
-    }
-}
-
 pub fn iso_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -197,7 +165,7 @@ impl AuditState {
             blob_gets: 0,
             webhooks: BTreeMap::new(),
             notifications: Vec::new(),
-            rng: 0x5eed_a0d1_7000_0001,
+            gen: RecordGen::new(0x5eed_a0d1_7000_0001),
             serial: 0,
             opts,
         };
@@ -256,19 +224,8 @@ impl AuditState {
             .collect()
     }
 
-    /// splitmix64: deterministic data without a dependency.
     fn next(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn guid(&mut self) -> String {
-        let a = self.next();
-        let b = self.next();
-        uuid::Uuid::from_u64_pair(a, b).hyphenated().to_string()
+        self.gen.next_u64()
     }
 
     /// Add a blob now (a test's "late" blob): contentCreated `ago` before
@@ -282,7 +239,6 @@ impl AuditState {
 
     fn push_blob(&mut self, ct: &str, created_ms: i64, records: Option<usize>) -> String {
         self.serial += 1;
-        let (workloads, operations, record_type) = shape(ct);
         let span =
             (self.opts.records_max.max(self.opts.records_min) - self.opts.records_min) as u64;
         let count = records.unwrap_or(self.opts.records_min + (self.next() % (span + 1)) as usize);
@@ -297,44 +253,23 @@ impl AuditState {
             ct.to_ascii_lowercase().replace('.', "_"),
             ct.replace('.', "_"),
         );
-        let mut texts = Vec::with_capacity(count + 1);
+        let mut body = String::with_capacity(count * 1_800 + 2);
+        body.push('[');
         let mut truth = Vec::with_capacity(count + 1);
         for k in 0..count {
-            let id = self.guid();
+            if k > 0 {
+                body.push(',');
+            }
             let distinct = format!("Workload{}x{k}", self.serial);
-            let workload = if self.opts.distinct_workloads {
-                distinct.as_str()
-            } else {
-                workloads[(self.next() % workloads.len() as u64) as usize]
-            };
-            let operation = operations[(self.next() % operations.len() as u64) as usize];
             // Records are created 1–180 min before their blob.
             let delay_s = 60 + (self.next() % (180 * 60)) as i64;
-            let creation = chrono::DateTime::from_timestamp(created_ms / 1_000 - delay_s, 0)
-                .unwrap_or_default()
-                .format("%Y-%m-%dT%H:%M:%S")
-                .to_string();
-            let record = serde_json::json!({
-                "CreationTime": creation,
-                "Id": id,
-                "Operation": operation,
-                "OrganizationId": self.tenant_id,
-                "RecordType": record_type,
-                "ResultStatus": "Succeeded",
-                "UserKey": format!("10032001{:08X}", self.serial),
-                "UserType": 0,
-                "Version": 1,
-                "Workload": workload,
-                "ClientIP": format!("203.0.113.{}", k % 250 + 1),
-                "ObjectId": format!("https://contoso.sharepoint.com/sites/Finance/Shared Documents/Q{} \"final\" – Zoë.xlsx", k % 4 + 1),
-                "UserId": "zoë.adams@contoso.com",
-            });
-            texts.push(record.to_string());
-            truth.push(TruthRecord {
-                id,
-                workload: workload.to_string(),
-                operation: operation.to_string(),
-            });
+            let meta = Meta {
+                content_type: ct,
+                tenant_id: &self.tenant_id,
+                creation: created_ms / 1_000 - delay_s,
+                workload: self.opts.distinct_workloads.then_some(distinct.as_str()),
+            };
+            truth.push(self.gen.record(&mut body, &meta));
         }
         // A record Microsoft serves twice, in two blobs.
         if self.opts.duplicates && records.is_none() && self.serial.is_multiple_of(4) {
@@ -346,7 +281,10 @@ impl AuditState {
             {
                 if let (Some(text), Some(t)) = (first_record_text(&prev.body), prev.records.first())
                 {
-                    texts.push(text);
+                    if !truth.is_empty() {
+                        body.push(',');
+                    }
+                    body.push_str(&text);
                     truth.push(t.clone());
                 }
             }
@@ -357,7 +295,10 @@ impl AuditState {
             created_ms,
             expiration_ms: created_ms + 7 * 86_400_000,
             published_ms: created_ms.max((crate::timefmt::now_unix() * 1_000.0) as i64),
-            body: format!("[{}]", texts.join(",")),
+            body: {
+                body.push(']');
+                body
+            },
             records: truth,
             expired: false,
             poison: false,

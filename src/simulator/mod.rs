@@ -16,6 +16,7 @@ pub mod faults;
 pub mod graph;
 pub mod identity;
 pub mod management;
+pub mod records;
 pub mod scenario;
 pub mod token;
 pub mod webhooks;
