@@ -1,7 +1,9 @@
 //! The simulator with a large audit backlog, for `scripts/soak-activity.sh`:
 //! `cargo run --release --example soak_sim -- RECORDS BLOBS_PER_TYPE` serves
 //! about RECORDS records over the last 6.5 days, in 5 × BLOBS_PER_TYPE blobs,
-//! and prints its URL; it runs until interrupted.
+//! and prints its URL, the number of blobs and records and the bytes of all
+//! blob bodies; it runs until interrupted. Records are the simulator's
+//! realistic ones (`simulator::records`: 1–3 KB, about 1.5 KB on average).
 
 use m365_exporter::simulator::{AuditOptions, SimOptions, Simulator};
 use std::time::Duration;
@@ -30,10 +32,15 @@ async fn main() {
     })
     .await
     .expect("simulator");
-    let truth = sim
-        .audit()
-        .truth(&m365_exporter::config::CONTENT_TYPES, 0, i64::MAX);
-    println!("{} {} {}", sim.url(), truth.blobs, truth.ids.len());
+    let (truth, bytes) = {
+        let audit = sim.audit();
+        let bytes: usize = audit.blobs.iter().map(|b| b.body.len()).sum();
+        (
+            audit.truth(&m365_exporter::config::CONTENT_TYPES, 0, i64::MAX),
+            bytes,
+        )
+    };
+    println!("{} {} {} {bytes}", sim.url(), truth.blobs, truth.ids.len());
     let _ = tokio::signal::ctrl_c().await;
     sim.stop().await;
 }

@@ -39,9 +39,18 @@ pub fn apply(
 ) -> Result<Applied, String> {
     let records = parse_blob(body)?;
     let mut out = Applied::default();
-    let mut in_blob = HashSet::new();
+    if k.sink {
+        out.lines.reserve(body.len() + records.len());
+    }
+    out.new_ids.reserve(records.len());
+    let mut in_blob = HashSet::with_capacity(records.len());
     let ct = c.content_type.as_str();
     let ct_labels = [k.tenant, ct];
+    // Series looked up once per blob, not per record (a lookup allocates
+    // its key and takes the family's lock): the delay histogram here, the
+    // record counters per distinct (workload, operation) after the loop.
+    let mut delay = None;
+    let mut counts: Vec<(&str, &str, u64)> = Vec::new();
     for r in &records {
         let when = r.creation_time.map(|t| t as i64).unwrap_or(c.created);
         if let Some(id) = r.id.as_deref().map(key) {
@@ -64,16 +73,21 @@ pub fn apply(
         let workload = k
             .workloads
             .label(k.tenant, r.workload.as_deref().unwrap_or(""));
+        match counts.iter_mut().find(|(w, o, _)| *w == workload && *o == op) {
+            Some((_, _, n)) => *n += 1,
+            None => counts.push((workload, op, 1)),
+        }
+        if let Some(t) = r.creation_time {
+            delay
+                .get_or_insert_with(|| k.live.activity_delay.with_label_values(&ct_labels))
+                .observe((c.created as f64 - t).max(0.0));
+        }
+    }
+    for (workload, op, n) in counts {
         k.live
             .activity_records
             .with_label_values(&[k.tenant, ct, workload, op])
-            .inc();
-        if let Some(t) = r.creation_time {
-            k.live
-                .activity_delay
-                .with_label_values(&ct_labels)
-                .observe((c.created as f64 - t).max(0.0));
-        }
+            .inc_by(n);
     }
     if out.duplicates > 0 {
         k.live

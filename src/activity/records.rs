@@ -2,10 +2,15 @@
 //! bytes Microsoft sent (for the sink) and read for only the four fields the
 //! metrics need: no `serde_json::Value` tree is ever built, and unknown or
 //! new fields cost a skip, not an allocation.
+//!
+//! One pass: the array's brackets and commas are read here, each element
+//! is deserialised by serde_json straight from the blob (which validates
+//! all of it, nested values included) and its extent gives the raw bytes.
+//! The former design parsed every byte twice (a `Vec<&RawValue>`, then each
+//! record again for its fields): BENCHMARKS.md, "Audit record parsing".
 
-use crate::timefmt::parse_unix;
+use crate::timefmt::{parse_unix, MAX_UNIX};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// One audit record, borrowing from the blob's bytes.
@@ -32,25 +37,118 @@ struct Fields<'a> {
     operation: Option<Cow<'a, str>>,
 }
 
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
 /// Parse a whole blob, or nothing: a blob that fails half-way is retried as
 /// a whole, so no record is counted or written twice.
 pub fn parse_blob(body: &[u8]) -> Result<Vec<Record<'_>>, String> {
-    let raws: Vec<&RawValue> =
-        serde_json::from_slice(body).map_err(|e| format!("blob is not a JSON array: {e}"))?;
-    raws.into_iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let f: Fields<'_> = serde_json::from_str(raw.get())
-                .map_err(|e| format!("record {i} is not an audit record object: {e}"))?;
-            Ok(Record {
-                raw: raw.get(),
+    // UTF-8 checked once for the whole blob (serde_json's `from_slice`
+    // would check every string and every raw value on its own).
+    let text = std::str::from_utf8(body).map_err(|e| format!("blob is not UTF-8: {e}"))?;
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'[') {
+        return Err("blob is not a JSON array".into());
+    }
+    i = skip_ws(b, i + 1);
+    // A blob's records are 1–3 KB: reserve for that, not per push.
+    let mut out = Vec::with_capacity(body.len() / 1_024 + 1);
+    if b.get(i) == Some(&b']') {
+        i += 1;
+    } else {
+        loop {
+            let n = out.len();
+            if b.get(i) != Some(&b'{') {
+                return Err(format!(
+                    "record {n} is not an audit record object (at byte {i})"
+                ));
+            }
+            let mut one = serde_json::Deserializer::from_str(&text[i..]).into_iter::<Fields<'_>>();
+            let f = match one.next() {
+                Some(Ok(f)) => f,
+                Some(Err(e)) => {
+                    return Err(format!("record {n} is not an audit record object: {e}"))
+                }
+                None => return Err(format!("record {n} is missing")),
+            };
+            let end = i + one.byte_offset();
+            out.push(Record {
+                raw: &text[i..end],
+                creation_time: f.creation_time.as_deref().and_then(creation_unix),
                 id: f.id,
-                creation_time: f.creation_time.as_deref().and_then(parse_unix),
                 workload: f.workload,
                 operation: f.operation,
-            })
-        })
-        .collect()
+            });
+            i = skip_ws(b, end);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b']') => {
+                    i += 1;
+                    break;
+                }
+                _ => {
+                    return Err(format!(
+                        "blob is not a JSON array: expected `,` or `]` after record {n} (at byte {i})"
+                    ))
+                }
+            }
+        }
+    }
+    if skip_ws(b, i) != b.len() {
+        return Err(format!("blob is not a JSON array: trailing characters at byte {i}"));
+    }
+    Ok(out)
+}
+
+/// `CreationTime` as Microsoft writes it (`2026-11-27T08:01:02`, UTC
+/// without a zone) read directly; any other form goes to [`parse_unix`]
+/// (chrono's format parser costs about as much as a whole record's scan).
+fn creation_unix(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let shape_ok = b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape_ok {
+        return parse_unix(s);
+    }
+    let num = |from: usize, to: usize| {
+        b[from..to]
+            .iter()
+            .fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0'))
+    };
+    let (y, mo, d) = (num(0, 4), num(5, 7), num(8, 10));
+    let (h, mi, sec) = (num(11, 13), num(14, 16), num(17, 19));
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d < 1 || d > days_in_month || h > 23 || mi > 59 || sec > 59 {
+        // Leap seconds and the like: chrono decides.
+        return parse_unix(s);
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let t = (days * 86_400 + h * 3_600 + mi * 60 + sec) as f64;
+    (0.0..=MAX_UNIX).contains(&t).then_some(t)
 }
 
 /// Append `raw` as one NDJSON line. JSON strings cannot hold a raw line
@@ -109,6 +207,15 @@ mod tests {
             b"[{\"Id\":5}]",
             b"[{\"Id\":\"\xff\"}]",
             b"\"string\"",
+            b"[[]]",
+            b"[{}",
+            b"[{},]",
+            b"[{} {}]",
+            b"[{}]x",
+            b"[{\"Id\":\"a\",\"Id\":\"b\"}]",
+            b"[{\"A\":[1,}]",
+            b"[{\"A\":\"\\q\"}]",
+            b"\xef\xbb\xbf[]",
         ] {
             assert!(
                 parse_blob(bad).is_err(),
@@ -117,6 +224,38 @@ mod tests {
             );
         }
         assert!(parse_blob(b"[]").unwrap().is_empty());
+        assert!(parse_blob(b" \n[ ]\r\n").unwrap().is_empty());
+        assert_eq!(parse_blob(b"[ {} ,\n{\"Id\":\"x\"} ]\n").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn creation_time_fast_path_agrees_with_chrono() {
+        for s in [
+            "2026-11-27T08:01:02",
+            "1970-01-01T00:00:00",
+            "2024-02-29T23:59:59",
+            "2000-03-01T00:00:00",
+            "2100-02-28T12:00:00",
+            "9999-12-31T23:59:59",
+        ] {
+            assert_eq!(creation_unix(s), parse_unix(s), "{s}");
+            assert!(creation_unix(s).is_some(), "{s}");
+        }
+        for s in [
+            "2025-02-29T00:00:00",
+            "2026-13-01T00:00:00",
+            "2026-00-10T00:00:00",
+            "2026-04-31T00:00:00",
+            "2026-11-27T24:00:00",
+            "1969-12-31T23:59:59",
+            "2026-11-27 08:01:02",
+            "2026-11-27T08:01:02Z",
+            "2026-11-27T08:01:02.5",
+            "2026-11-27T08:01:60",
+            "",
+        ] {
+            assert_eq!(creation_unix(s), parse_unix(s), "{s}");
+        }
     }
 
     #[test]
