@@ -571,7 +571,10 @@ async fn read_capped(
     if resp.content_length().is_some_and(|n| n as usize > limit) {
         return Err(ApiError::TooLarge { operation, limit });
     }
-    let mut buf = bytes::BytesMut::new();
+    // Sized once from Content-Length (capped): growing by doubling would
+    // copy and fault in a large blob's pages several times over.
+    let mut buf =
+        bytes::BytesMut::with_capacity(resp.content_length().map_or(0, |n| n as usize).min(limit));
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {

@@ -4,17 +4,18 @@
 //! `workload`, duplicates, record delay).
 
 use super::recent::{key, RecentIds};
-use super::records::{parse_blob, push_line};
+use super::records::{parse_blob, Lines};
 use super::workloads::WorkloadCap;
 use super::Content;
 use crate::metrics::Live;
+use bytes::Bytes;
 use std::collections::HashSet;
 
 /// What one blob adds.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// NDJSON lines for the sink (empty without one).
-    pub lines: Vec<u8>,
+    /// NDJSON lines for the sink (none without one): spans of the blob.
+    pub lines: Option<Lines>,
     /// Ids remembered now, with their hour (for the id log).
     pub new_ids: Vec<(u128, i32)>,
     pub records: usize,
@@ -32,15 +33,16 @@ pub struct Counting<'a> {
 /// Parse, dedupe, count and remember; `Err` (nothing counted or remembered)
 /// when the blob does not parse.
 pub fn apply(
-    body: &[u8],
+    body: &Bytes,
     c: &Content,
     recent: &mut RecentIds,
     k: &mut Counting<'_>,
 ) -> Result<Applied, String> {
     let records = parse_blob(body)?;
     let mut out = Applied::default();
-    if k.sink {
-        out.lines.reserve(body.len() + records.len());
+    let mut lines = k.sink.then(|| Lines::new(body.clone()));
+    if let Some(l) = &mut lines {
+        l.reserve(records.len());
     }
     out.new_ids.reserve(records.len());
     let mut in_blob = HashSet::with_capacity(records.len());
@@ -61,8 +63,8 @@ pub fn apply(
             recent.insert(id, when);
             out.new_ids.push((id, RecentIds::hour_of(when)));
         }
-        if k.sink {
-            push_line(&mut out.lines, r.raw);
+        if let Some(l) = &mut lines {
+            l.push(r.raw);
         }
         out.records += 1;
         let op = r
@@ -73,7 +75,10 @@ pub fn apply(
         let workload = k
             .workloads
             .label(k.tenant, r.workload.as_deref().unwrap_or(""));
-        match counts.iter_mut().find(|(w, o, _)| *w == workload && *o == op) {
+        match counts
+            .iter_mut()
+            .find(|(w, o, _)| *w == workload && *o == op)
+        {
             Some((_, _, n)) => *n += 1,
             None => counts.push((workload, op, 1)),
         }
@@ -89,6 +94,7 @@ pub fn apply(
             .with_label_values(&[k.tenant, ct, workload, op])
             .inc_by(n);
     }
+    out.lines = lines.filter(|l| !l.is_empty());
     if out.duplicates > 0 {
         k.live
             .activity_duplicates

@@ -17,6 +17,7 @@
 
 use super::idlog::{self, IdsMark};
 use super::recent::RecentIds;
+use super::records::Lines;
 use super::sink::{self, SinkMark};
 use super::state::{self, Loaded, State};
 use bytes::Bytes;
@@ -142,7 +143,7 @@ pub struct Health {
 }
 
 enum Order {
-    Sink(Vec<u8>, Option<OwnedSemaphorePermit>),
+    Sink(Lines, Option<OwnedSemaphorePermit>),
     Quarantine(String, Bytes),
     Save(Box<Save>),
 }
@@ -202,7 +203,7 @@ impl Checkpoint {
     }
 
     /// Append a blob's new lines to the sink (with the budget they hold).
-    pub async fn sink(&self, lines: Vec<u8>, permit: Option<OwnedSemaphorePermit>) {
+    pub async fn sink(&self, lines: Lines, permit: Option<OwnedSemaphorePermit>) {
         self.send(Order::Sink(lines, permit)).await;
     }
 
@@ -309,7 +310,7 @@ impl Worker {
         self.health().fatal
     }
 
-    fn append_sink(&mut self, lines: &[u8]) {
+    fn append_sink(&mut self, lines: &Lines) {
         let Some(path) = self.files.output.clone() else {
             return;
         };
@@ -326,7 +327,7 @@ impl Worker {
             return;
         };
         let before = f.metadata().map(|m| m.len());
-        if let Err(e) = f.write_all(lines) {
+        if let Err(e) = lines.write_to(f) {
             if let Ok(b) = before {
                 let _ = f.set_len(b);
             }
@@ -469,14 +470,14 @@ mod tests {
             recent.insert(k, 1_800_000_000);
             new.push((k, RecentIds::hour_of(1_800_000_000)));
         }
-        cp.sink(b"{\"Id\":\"a\"}\n".to_vec(), None).await;
+        cp.sink(Lines::one(&b"{\"Id\":\"a\"}"[..]), None).await;
         state.cursors.insert("Audit.Exchange".into(), 5);
         cp.save(&state, &recent, std::mem::take(&mut new)).await;
         // One more id and line, then a save of the same state: the log grows
         // by one entry only.
         let k = key("late");
         recent.insert(k, 1_800_000_000);
-        cp.sink(b"{\"Id\":\"b\"}\n".to_vec(), None).await;
+        cp.sink(Lines::one(&b"{\"Id\":\"b\"}"[..]), None).await;
         cp.save(
             &state,
             &recent,
@@ -484,7 +485,7 @@ mod tests {
         )
         .await;
         // An unsaved tail: written to the sink, never saved.
-        cp.sink(b"{\"Id\":\"c\"}\n".to_vec(), None).await;
+        cp.sink(Lines::one(&b"{\"Id\":\"c\"}"[..]), None).await;
         let h = cp.health();
         cp.close().await;
         let h2 = h.clone();

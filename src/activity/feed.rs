@@ -417,8 +417,8 @@ impl Feed {
                     };
                     match apply(&body, &c, &mut self.recent, &mut counting) {
                         Ok(a) => {
-                            if !a.lines.is_empty() {
-                                self.checkpoint.sink(a.lines, permit).await;
+                            if let Some(lines) = a.lines {
+                                self.checkpoint.sink(lines, permit).await;
                             }
                             self.new_ids.extend(a.new_ids);
                             self.downloader.parsed(&c.content_id);

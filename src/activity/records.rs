@@ -10,8 +10,11 @@
 //! record again for its fields): BENCHMARKS.md, "Audit record parsing".
 
 use crate::timefmt::{parse_unix, MAX_UNIX};
+use bytes::Bytes;
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::io::{self, IoSlice, Write};
+use std::ops::Range;
 
 /// One audit record, borrowing from the blob's bytes.
 #[derive(Debug)]
@@ -91,16 +94,16 @@ pub fn parse_blob(body: &[u8]) -> Result<Vec<Record<'_>>, String> {
                     i += 1;
                     break;
                 }
-                _ => {
-                    return Err(format!(
-                        "blob is not a JSON array: expected `,` or `]` after record {n} (at byte {i})"
-                    ))
-                }
+                _ => return Err(format!(
+                    "blob is not a JSON array: expected `,` or `]` after record {n} (at byte {i})"
+                )),
             }
         }
     }
     if skip_ws(b, i) != b.len() {
-        return Err(format!("blob is not a JSON array: trailing characters at byte {i}"));
+        return Err(format!(
+            "blob is not a JSON array: trailing characters at byte {i}"
+        ));
     }
     Ok(out)
 }
@@ -151,19 +154,91 @@ fn creation_unix(s: &str) -> Option<f64> {
     (0.0..=MAX_UNIX).contains(&t).then_some(t)
 }
 
-/// Append `raw` as one NDJSON line. JSON strings cannot hold a raw line
-/// break, so any CR/LF in a record is insignificant whitespace: turning it
-/// into a space keeps the record byte-for-byte equal in meaning and the
-/// output one record per line.
-pub fn push_line(out: &mut Vec<u8>, raw: &str) {
-    let start = out.len();
-    out.extend_from_slice(raw.as_bytes());
-    for b in &mut out[start..] {
-        if *b == b'\n' || *b == b'\r' {
-            *b = b' ';
+/// A blob's new records for the NDJSON sink: the blob's own bytes and the
+/// extent of each record in them, written with vectored writes (each
+/// record, then `\n`) so no copy of the blob is made. JSON strings cannot
+/// hold a raw line break, so any CR/LF inside a record is insignificant
+/// whitespace: such a record (rare) is written with those bytes turned into
+/// spaces, equal in meaning and still one record per line.
+#[derive(Debug, Clone)]
+pub struct Lines {
+    body: Bytes,
+    spans: Vec<Range<usize>>,
+}
+
+impl Lines {
+    pub fn new(body: Bytes) -> Lines {
+        Lines {
+            body,
+            spans: Vec::new(),
         }
     }
-    out.push(b'\n');
+
+    /// A single record (tests, tools).
+    pub fn one(record: impl Into<Bytes>) -> Lines {
+        let body = record.into();
+        let spans = vec![0..body.len()];
+        Lines { body, spans }
+    }
+
+    /// Add `raw`, which must be a slice of this blob (a [`Record::raw`]);
+    /// anything else is ignored.
+    pub fn push(&mut self, raw: &str) {
+        let start = (raw.as_ptr() as usize).wrapping_sub(self.body.as_ptr() as usize);
+        if start <= self.body.len() && raw.len() <= self.body.len() - start {
+            self.spans.push(start..start + raw.len());
+        }
+    }
+
+    pub fn reserve(&mut self, records: usize) {
+        self.spans.reserve(records);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Bytes `write_to` writes.
+    pub fn len(&self) -> usize {
+        self.spans.iter().map(|r| r.len() + 1).sum()
+    }
+
+    /// Write every line (all of them, or an error).
+    pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
+        // Records holding a raw line break, rewritten (rare).
+        let fixed: Vec<Vec<u8>> = self
+            .spans
+            .iter()
+            .map(|r| &self.body[r.clone()])
+            .filter(|b| memchr::memchr2(b'\n', b'\r', b).is_some())
+            .map(|b| {
+                b.iter()
+                    .map(|c| if matches!(c, b'\n' | b'\r') { b' ' } else { *c })
+                    .collect()
+            })
+            .collect();
+        let mut fixed = fixed.iter();
+        let mut slices = Vec::with_capacity(2 * self.spans.len());
+        for r in &self.spans {
+            let b = &self.body[r.clone()];
+            let b = match memchr::memchr2(b'\n', b'\r', b) {
+                Some(_) => fixed.next().map_or(b, Vec::as_slice),
+                None => b,
+            };
+            slices.push(IoSlice::new(b));
+            slices.push(IoSlice::new(b"\n"));
+        }
+        let mut bufs = &mut slices[..];
+        while !bufs.is_empty() {
+            match w.write_vectored(bufs) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -260,9 +335,41 @@ mod tests {
 
     #[test]
     fn lines_stay_single() {
+        let body = Bytes::from_static(b"[{\"a\":\r\n 1},{},\n{\"b\":\"\\n\"}]");
+        let recs = parse_blob(&body).unwrap();
+        let mut lines = Lines::new(body.clone());
+        for r in &recs {
+            lines.push(r.raw);
+        }
+        lines.push("{}"); // not part of the blob: ignored
         let mut out = Vec::new();
-        push_line(&mut out, "{\"a\":\r\n 1}");
-        push_line(&mut out, "{}");
-        assert_eq!(out, b"{\"a\":   1}\n{}\n");
+        lines.write_to(&mut out).unwrap();
+        assert_eq!(out, b"{\"a\":   1}\n{}\n{\"b\":\"\\n\"}\n");
+        assert_eq!(lines.len(), out.len());
+    }
+
+    /// A writer that takes a few bytes per call, as a full pipe or disk may.
+    struct Trickle(Vec<u8>);
+    impl Write for Trickle {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let n = b.len().min(3);
+            self.0.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_resume() {
+        let body = Bytes::from_static(b"[{\"Id\":\"1\"},{\"Id\":\"2\"}]");
+        let mut lines = Lines::new(body.clone());
+        for r in parse_blob(&body).unwrap() {
+            lines.push(r.raw);
+        }
+        let mut w = Trickle(Vec::new());
+        lines.write_to(&mut w).unwrap();
+        assert_eq!(w.0, b"{\"Id\":\"1\"}\n{\"Id\":\"2\"}\n");
     }
 }
