@@ -94,9 +94,11 @@ pub fn parse_blob(body: &[u8]) -> Result<Vec<Record<'_>>, String> {
                     i += 1;
                     break;
                 }
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "blob is not a JSON array: expected `,` or `]` after record {n} (at byte {i})"
-                )),
+                ))
+                }
             }
         }
     }
@@ -177,7 +179,7 @@ impl Lines {
     /// A single record (tests, tools).
     pub fn one(record: impl Into<Bytes>) -> Lines {
         let body = record.into();
-        let spans = vec![0..body.len()];
+        let spans = std::iter::once(0..body.len()).collect();
         Lines { body, spans }
     }
 
