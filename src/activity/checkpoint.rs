@@ -108,7 +108,7 @@ pub fn resume(files: &Files, now: i64) -> Resumed {
                 }
                 idlog::remove_others(path, r.ids.generation);
                 tracing::info!(tenant = %tenant, file = %path.display(), backlog = s.backlog.pending_len(), recent_ids = r.recent.len(), "activity state resumed");
-                r.state = s;
+                r.state = *s;
             }
             Loaded::Bad { reason, aside } => {
                 tracing::error!(tenant = %tenant, file = %path.display(), reason = %reason,

@@ -257,7 +257,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s.json");
         let n = 3 * 3_276 + 17;
-        let entries: Vec<(u128, i32)> = (0..n).map(|i| (i as u128 * 7 + 1, i as i32)).collect();
+        let entries: Vec<(u128, i32)> = (0..n).map(|i| (i as u128 * 7 + 1, i)).collect();
         let m = compact(&state, 4, entries.iter().copied()).unwrap();
         assert_eq!(m.len, n as u64 * ENTRY);
         let mut seen = Vec::new();
