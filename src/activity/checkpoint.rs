@@ -161,7 +161,8 @@ enum Order {
 
 struct Save {
     state: State,
-    new_ids: Vec<(u128, i32)>,
+    /// The ids remembered since the last save, as id-log entries.
+    new_ids: Vec<u8>,
     /// The preceding `Compact` orders hold every remembered id: finish that
     /// fresh log generation instead of appending.
     full: bool,
@@ -232,7 +233,9 @@ impl Checkpoint {
     }
 
     /// Save `state` and the ids added since the last save.
-    pub async fn save(&mut self, state: &State, recent: &RecentIds, new_ids: Vec<(u128, i32)>) {
+    /// `new_ids` are id-log entries ([`idlog::push`]): 20 bytes per id, and
+    /// the thread appends them as they are, without another copy.
+    pub async fn save(&mut self, state: &State, recent: &RecentIds, new_ids: Vec<u8>) {
         self.last_save = Some(Instant::now());
         if !self.persistent {
             // Only a sink: syncing it is all a save does.
@@ -245,7 +248,7 @@ impl Checkpoint {
             .await;
             return;
         }
-        self.log_entries += new_ids.len() as u64;
+        self.log_entries += new_ids.len() as u64 / idlog::ENTRY;
         let full = self.full_next || idlog::should_compact(self.log_entries, recent.len() as u64);
         if full {
             self.log_entries = recent.len() as u64;
@@ -307,7 +310,7 @@ struct Worker {
     ids: IdsMark,
     sink_mark: Option<SinkMark>,
     /// Ids whose append failed, tried again at the next save.
-    unsaved_ids: Vec<(u128, i32)>,
+    unsaved_ids: Vec<u8>,
     /// A fresh id-log generation being written by `Compact` orders.
     compaction: Option<std::io::Result<idlog::Compaction>>,
     /// Open since the last save (so a rename-rotation is seen at the next).
@@ -441,7 +444,11 @@ impl Worker {
             return;
         };
         let mut written = 0u64;
-        self.unsaved_ids.extend(s.new_ids);
+        if self.unsaved_ids.is_empty() {
+            self.unsaved_ids = s.new_ids;
+        } else {
+            self.unsaved_ids.extend_from_slice(&s.new_ids);
+        }
         let ids = if s.full {
             // No `Compact` order came when no id is remembered.
             let c = self
@@ -450,7 +457,7 @@ impl Worker {
                 .unwrap_or_else(|| idlog::Compaction::create(&path, self.ids.generation + 1));
             c.and_then(idlog::Compaction::finish)
         } else {
-            idlog::append(&path, self.ids, &self.unsaved_ids)
+            idlog::append_encoded(&path, self.ids, &self.unsaved_ids)
         };
         match ids {
             Ok(m) => {
@@ -520,7 +527,8 @@ mod tests {
         }
         cp.sink(b"{\"Id\":\"a\"}\n".to_vec(), None).await;
         state.cursors.insert("Audit.Exchange".into(), 5);
-        cp.save(&state, &recent, std::mem::take(&mut new)).await;
+        cp.save(&state, &recent, idlog::encode(&new)).await;
+        new.clear();
         // One more id and line, then a save of the same state: the log grows
         // by one entry only.
         let k = key("late");
@@ -529,7 +537,7 @@ mod tests {
         cp.save(
             &state,
             &recent,
-            vec![(k, RecentIds::hour_of(1_800_000_000))],
+            idlog::encode(&[(k, RecentIds::hour_of(1_800_000_000))]),
         )
         .await;
         // An unsaved tail: written to the sink, never saved.
@@ -562,7 +570,8 @@ mod tests {
         cp.log_entries = idlog::COMPACT_SLACK + 10;
         let mut recent = RecentIds::default();
         recent.insert(7, 3_600);
-        cp.save(&State::default(), &recent, vec![(7, 1)]).await;
+        cp.save(&State::default(), &recent, idlog::encode(&[(7, 1)]))
+            .await;
         cp.close().await;
         let p = dir.path().join("state.json");
         assert!(!idlog::path(&p, 0).exists());

@@ -109,7 +109,12 @@ pub fn read(state: &Path, mark: IdsMark) -> io::Result<Vec<(u128, i32)>> {
 
 /// Append entries and sync; on failure the partial tail is cut again.
 pub fn append(state: &Path, mark: IdsMark, entries: &[(u128, i32)]) -> io::Result<IdsMark> {
-    if entries.is_empty() {
+    append_encoded(state, mark, &encode(entries))
+}
+
+/// [`append`] of entries already encoded ([`push`]).
+pub fn append_encoded(state: &Path, mark: IdsMark, bytes: &[u8]) -> io::Result<IdsMark> {
+    if bytes.is_empty() {
         return Ok(mark);
     }
     let mut f = OpenOptions::new()
@@ -118,9 +123,8 @@ pub fn append(state: &Path, mark: IdsMark, entries: &[(u128, i32)]) -> io::Resul
         .truncate(false)
         .open(path(state, mark.generation))?;
     f.set_len(mark.len)?;
-    let bytes = encode(entries);
     let r = std::io::Seek::seek(&mut f, io::SeekFrom::Start(mark.len))
-        .and_then(|_| f.write_all(&bytes))
+        .and_then(|_| f.write_all(bytes))
         .and_then(|_| f.sync_data());
     if let Err(e) = r {
         let _ = f.set_len(mark.len);
