@@ -21,7 +21,7 @@ use crate::timefmt::now_unix;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use rand::Rng;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -36,6 +36,57 @@ pub struct CollectorState {
     pub last_error: Option<String>,
     /// The latest good outcome; kept through failures for at most 3 intervals.
     pub outcome: Option<Arc<Outcome>>,
+    /// This state's `m365_collector_*` lines, rendered by the first scrape
+    /// that reads the state (a scrape then copies them).
+    pub lines: OnceLock<StateLines>,
+}
+
+/// The `m365_collector_*` sample lines of one collector state, each with
+/// its [`content_hash`].
+#[derive(Debug)]
+pub struct StateLines {
+    text: String,
+    /// (end in `text`, hash) per family of [`StateLines::FAMILIES`]; an
+    /// empty range when the state has no such sample.
+    parts: [(usize, u64); 4],
+}
+
+impl StateLines {
+    const FAMILIES: [Family; 4] = [
+        Family::CollectorSuccess,
+        Family::CollectorLastSuccess,
+        Family::CollectorDuration,
+        Family::CollectorInterval,
+    ];
+
+    fn new(tenant: &str, kind: CollectorKind, interval: Duration, st: &CollectorState) -> Self {
+        let labels = [("tenant", tenant), ("collector", kind.as_str())];
+        let mut text = String::with_capacity(400);
+        let mut parts = [(0, 0); 4];
+        for (part, fam) in parts.iter_mut().zip(Self::FAMILIES) {
+            let start = text.len();
+            let v = match fam {
+                Family::CollectorInterval => Some(interval.as_secs_f64()),
+                _ if !st.attempted => None,
+                Family::CollectorSuccess => Some(if st.success { 1.0 } else { 0.0 }),
+                Family::CollectorLastSuccess => st.last_success_unix,
+                _ => Some(st.duration_seconds),
+            };
+            if let Some(v) = v {
+                write_sample(&mut text, fam.name(), &labels, v);
+            }
+            *part = (text.len(), content_hash(&text.as_bytes()[start..]));
+        }
+        StateLines { text, parts }
+    }
+
+    /// The line of `fam` (empty without a sample), and its hash.
+    fn get(&self, fam: Family) -> (&str, u64) {
+        let i = Self::FAMILIES.iter().position(|f| *f == fam).unwrap_or(0);
+        let start = if i == 0 { 0 } else { self.parts[i - 1].0 };
+        let (end, hash) = self.parts[i];
+        (&self.text[start..end], hash)
+    }
 }
 
 pub struct CollectorSlot {
@@ -243,23 +294,24 @@ impl Store {
 
     /// The whole exposition, or one tenant's (`/probe`), plain.
     pub fn render(&self, only: Option<&str>) -> Vec<u8> {
-        self.render_plain(only, Vec::new()).into_bytes()
+        self.render_plain(only, Vec::with_capacity).into_bytes()
     }
 
     /// The whole exposition as a gzip body spliced from cached segments
     /// (see [`crate::metrics::gzip`]).
     pub fn render_gzip(&self) -> Vec<u8> {
-        let (body, volatile) = self.gzip_with(String::new());
-        drop(volatile);
-        body
+        self.gzip_with(String::new(), Vec::new()).0
     }
 
     /// A scrape's body in `encoding`, on buffers reused across scrapes.
     pub fn scrape(&self, only: Option<&str>, encoding: Encoding) -> Bytes {
         let body = match (encoding, only) {
-            (Encoding::Identity, _) => self.render_plain(only, self.buffers.take(0)).into_bytes(),
+            (Encoding::Identity, _) => self
+                .render_plain(only, |size| self.buffers.take(size))
+                .into_bytes(),
             (Encoding::Gzip, None) => {
-                let (body, volatile) = self.gzip_with(self.buffers.take_string(0));
+                let (volatile, out) = (self.buffers.take_string(0), self.buffers.take(0));
+                let (body, volatile) = self.gzip_with(volatile, out);
                 self.buffers.give_back(volatile.into_bytes());
                 body
             }
@@ -274,25 +326,28 @@ impl Store {
         &self.gzip
     }
 
-    fn render_plain(&self, only: Option<&str>, buf: Vec<u8>) -> String {
+    /// The plain body, into a buffer from `buffer(size)` (empty, with at
+    /// least that capacity).
+    fn render_plain(&self, only: Option<&str>, buffer: impl FnOnce(usize) -> Vec<u8>) -> String {
         let tenants = self.tenants();
         let scrape = Scrape::new(&tenants, &self.live, only);
         // Sized up front: growing a multi-megabyte body by doubling copied
         // it about twice more (BENCHMARKS.md).
-        let mut out = String::from_utf8(buf).unwrap_or_default();
-        out.clear();
-        out.reserve(scrape.size_hint());
+        let size = scrape.size_hint();
+        // An empty buffer is valid UTF-8.
+        let mut out = String::from_utf8(buffer(size)).unwrap_or_default();
+        out.reserve(size);
         scrape.walk(&mut out);
         out
     }
 
-    fn gzip_with(&self, volatile: String) -> (Vec<u8>, String) {
+    fn gzip_with(&self, volatile: String, out: Vec<u8>) -> (Vec<u8>, String) {
         let tenants = self.tenants();
         let scrape = Scrape::new(&tenants, &self.live, None);
         let mut sink = GzipSink::new(&self.gzip, volatile);
         scrape.walk(&mut sink);
         // Whatever this full scrape did not use is gone from the exposition.
-        sink.finish(true)
+        sink.finish(true, out)
     }
 }
 
@@ -354,31 +409,27 @@ impl<'s> Scrape<'s> {
                 header: false,
             };
             match fam {
-                Family::BuildInfo => out.stable_with(|b| {
-                    let labels = [("version", crate::VERSION), ("revision", crate::REVISION)];
-                    write_sample(b, fam.name(), &labels, 1.0)
-                }),
+                Family::BuildInfo => {
+                    let (text, hash) = build_info();
+                    out.stable(*hash, text);
+                }
                 Family::CollectorSuccess
                 | Family::CollectorLastSuccess
                 | Family::CollectorDuration
                 | Family::CollectorInterval => {
                     for (tenant, kind, interval, st) in &self.states {
-                        let v = match fam {
-                            Family::CollectorInterval => Some(interval.as_secs_f64()),
-                            _ if !st.attempted => None,
-                            Family::CollectorSuccess => Some(if st.success { 1.0 } else { 0.0 }),
-                            Family::CollectorLastSuccess => st.last_success_unix,
-                            _ => Some(st.duration_seconds),
-                        };
-                        let Some(v) = v else { continue };
-                        let labels = [("tenant", *tenant), ("collector", kind.as_str())];
-                        let line = |b: &mut String| write_sample(b, fam.name(), &labels, v);
-                        // A refresh changes these two: written anew each scrape.
+                        let lines = st
+                            .lines
+                            .get_or_init(|| StateLines::new(tenant, *kind, *interval, st));
+                        let (text, hash) = lines.get(fam);
                         match fam {
+                            // A refresh changes these two: written anew each scrape.
                             Family::CollectorLastSuccess | Family::CollectorDuration => {
-                                line(out.volatile())
+                                if !text.is_empty() {
+                                    out.volatile().push_str(text)
+                                }
                             }
-                            _ => out.stable_with(line),
+                            _ => out.stable(hash, text),
                         }
                     }
                 }
@@ -399,6 +450,18 @@ impl<'s> Scrape<'s> {
     }
 }
 
+/// `m365_exporter_build_info`'s line, and its hash.
+fn build_info() -> &'static (String, u64) {
+    static LINE: OnceLock<(String, u64)> = OnceLock::new();
+    LINE.get_or_init(|| {
+        let mut line = String::new();
+        let labels = [("version", crate::VERSION), ("revision", crate::REVISION)];
+        write_sample(&mut line, Family::BuildInfo.name(), &labels, 1.0);
+        let hash = content_hash(line.as_bytes());
+        (line, hash)
+    })
+}
+
 /// One family's part of the walk: its `# HELP`/`# TYPE` header goes out
 /// before its first sample (stable or volatile, as that sample), and not
 /// at all without samples.
@@ -414,11 +477,6 @@ impl<'a, S: Sink<'a>> FamilyOut<'_, S> {
             self.stable_header();
             self.sink.stable(hash, text);
         }
-    }
-
-    fn stable_with(&mut self, render: impl FnOnce(&mut String)) {
-        self.stable_header();
-        self.sink.stable_with(render);
     }
 
     fn volatile(&mut self) -> &mut String {
@@ -512,6 +570,7 @@ pub fn next_state(
             duration_seconds: took.as_secs_f64(),
             last_error: None,
             outcome: Some(Arc::new(outcome)),
+            lines: OnceLock::new(),
         },
         Err(e) => {
             let fresh_enough = prev
@@ -529,6 +588,7 @@ pub fn next_state(
                 } else {
                     None
                 },
+                lines: OnceLock::new(),
             }
         }
     }

@@ -20,7 +20,6 @@
 //! one member per snapshot: BENCHMARKS.md, "what we tried".
 
 use super::sink::Sink;
-use super::text::content_hash;
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use std::collections::HashMap;
 use std::hash::Hasher as _;
@@ -99,27 +98,19 @@ impl SegmentCache {
 
     fn give_back(&self, level: u32, c: Compress) {
         let mut st = self.lock();
-        // Two scrapes at once need two of each; more are not kept.
-        if st.idle.iter().filter(|(l, _)| *l == level).count() < 2 {
+        // One of each is kept (a concurrent scrape makes its own).
+        if !st.idle.iter().any(|(l, _)| *l == level) {
             st.idle.push((level, c));
         }
     }
-}
-
-/// One stable item of the pending block: text borrowed from the walk, or
-/// rendered into the sink's arena.
-enum Piece<'a> {
-    Borrowed(&'a str),
-    Arena(usize, usize),
 }
 
 /// The gzip [`Sink`] of one scrape.
 pub struct GzipSink<'a> {
     cache: &'a SegmentCache,
     /// Items of the block being gathered, with their hashes.
-    block: Vec<(Piece<'a>, u64)>,
+    block: Vec<(&'a str, u64)>,
     block_len: usize,
-    arena: String,
     volatile: String,
     segments: Vec<Arc<Segment>>,
     /// Blocks this scrape used, for the cache to keep.
@@ -135,7 +126,6 @@ impl<'a> GzipSink<'a> {
             cache,
             block: Vec::new(),
             block_len: 0,
-            arena: String::new(),
             volatile,
             segments: Vec::new(),
             used: HashMap::new(),
@@ -144,9 +134,10 @@ impl<'a> GzipSink<'a> {
         }
     }
 
-    fn push(&mut self, piece: Piece<'a>, hash: u64, len: usize) {
+    fn push(&mut self, text: &'a str, hash: u64) {
         self.flush_volatile();
-        self.block.push((piece, hash));
+        self.block.push((text, hash));
+        let len = text.len();
         self.block_len += len;
         // The top 32 bits of the hash, uniform in [0, 2^32), decide.
         let weight = (len.min(MAX_BLOCK) as u64) << 32;
@@ -174,11 +165,7 @@ impl<'a> GzipSink<'a> {
                 let c = self
                     .stable_c
                     .get_or_insert_with(|| self.cache.compressor(STABLE_LEVEL));
-                let arena = &self.arena;
-                let texts = self.block.iter().map(|(p, _)| match *p {
-                    Piece::Borrowed(s) => s.as_bytes(),
-                    Piece::Arena(a, b) => &arena.as_bytes()[a..b],
-                });
+                let texts = self.block.iter().map(|(t, _)| t.as_bytes());
                 self.cache.compressed.fetch_add(1, Relaxed);
                 Arc::new(deflate_segment(c, texts, self.block_len))
             }
@@ -187,7 +174,6 @@ impl<'a> GzipSink<'a> {
         self.segments.push(seg);
         self.block.clear();
         self.block_len = 0;
-        self.arena.clear();
     }
 
     fn flush_volatile(&mut self) {
@@ -206,13 +192,14 @@ impl<'a> GzipSink<'a> {
         self.volatile.clear();
     }
 
-    /// The gzip body, and the volatile buffer back (to pool). With
-    /// `evict`, the cache keeps only the segments this scrape used (a full
-    /// scrape: whatever it did not use is gone from the exposition).
-    pub fn finish(mut self, evict: bool) -> (Vec<u8>, String) {
+    /// The gzip body, written into `out` (a buffer to reuse), and the
+    /// volatile buffer back. With `evict`, the cache keeps only the segments
+    /// this scrape used (a full scrape: what it did not use is gone from
+    /// the exposition).
+    pub fn finish(mut self, evict: bool, out: Vec<u8>) -> (Vec<u8>, String) {
         self.flush_volatile();
         self.end_block();
-        let body = splice(&self.segments);
+        let body = splice(&self.segments, out);
         if let Some(c) = self.stable_c.take() {
             self.cache.give_back(STABLE_LEVEL, c);
         }
@@ -233,17 +220,7 @@ impl<'a> GzipSink<'a> {
 impl<'a> Sink<'a> for GzipSink<'a> {
     fn stable(&mut self, hash: u64, text: &'a str) {
         if !text.is_empty() {
-            self.push(Piece::Borrowed(text), hash, text.len());
-        }
-    }
-
-    fn stable_with(&mut self, render: impl FnOnce(&mut String)) {
-        let start = self.arena.len();
-        render(&mut self.arena);
-        let end = self.arena.len();
-        if end > start {
-            let hash = content_hash(&self.arena.as_bytes()[start..end]);
-            self.push(Piece::Arena(start, end), hash, end - start);
+            self.push(text, hash);
         }
     }
 
@@ -294,9 +271,10 @@ fn deflate(c: &mut Compress, mut input: &[u8], out: &mut Vec<u8>, flush: FlushCo
 }
 
 /// The gzip member: header, segments, an empty final block, CRC-32, ISIZE.
-fn splice(segments: &[Arc<Segment>]) -> Vec<u8> {
+fn splice(segments: &[Arc<Segment>], mut out: Vec<u8>) -> Vec<u8> {
     let size = segments.iter().map(|s| s.deflate.len()).sum::<usize>() + 20;
-    let mut out = Vec::with_capacity(size);
+    out.clear();
+    out.reserve(size);
     // ID1 ID2, CM = deflate, no flags, no mtime, no extra flags, OS unknown.
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     let mut crc = Crc::new();
@@ -353,11 +331,9 @@ mod tests {
             if i == items.len() / 2 {
                 sink.volatile().push_str(volatile);
                 plain.push_str(volatile);
-                sink.stable_with(|b| b.push_str("rendered now 1\n"));
-                plain.push_str("rendered now 1\n");
             }
         }
-        (sink.finish(true).0, plain)
+        (sink.finish(true, Vec::new()).0, plain)
     }
 
     #[test]
@@ -425,7 +401,7 @@ mod tests {
     #[test]
     fn empty_body_is_a_valid_member() {
         let cache = SegmentCache::new();
-        let (gz, _) = GzipSink::new(&cache, String::new()).finish(true);
+        let (gz, _) = GzipSink::new(&cache, String::new()).finish(true, Vec::new());
         assert_eq!(gunzip(&gz), b"");
         assert_eq!(gz.len(), 20);
     }
@@ -443,7 +419,7 @@ mod tests {
                 len,
             })
         };
-        let body = splice(&[seg(u32::MAX as u64), seg(3)]);
+        let body = splice(&[seg(u32::MAX as u64), seg(3)], Vec::new());
         let n = body.len();
         assert_eq!(u32::from_le_bytes(body[n - 4..].try_into().unwrap()), 2);
         let mut c = Crc::new();

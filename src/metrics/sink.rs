@@ -3,7 +3,7 @@
 //!
 //! The walk (`Store::render` in `collect::runtime`) tells the sink which
 //! text is *stable* (the same at the next scrape whenever its hash is: a
-//! snapshot's family text, a header, a collector's interval) and which is
+//! snapshot's family text, a header, a collector's success) and which is
 //! *volatile* (written anew each scrape: refresh timestamps and durations,
 //! ages, the live counters). A plain sink appends both alike.
 
@@ -12,9 +12,6 @@ pub trait Sink<'a> {
     /// Stable text that outlives the walk, with its
     /// [`content_hash`](super::text::content_hash).
     fn stable(&mut self, hash: u64, text: &'a str);
-    /// Stable text rendered now: `render` appends it to the buffer given
-    /// (a sink that caches hashes what was appended).
-    fn stable_with(&mut self, render: impl FnOnce(&mut String));
     /// The buffer volatile text is appended to.
     fn volatile(&mut self) -> &mut String;
 }
@@ -23,10 +20,6 @@ pub trait Sink<'a> {
 impl<'a> Sink<'a> for String {
     fn stable(&mut self, _: u64, text: &'a str) {
         self.push_str(text);
-    }
-
-    fn stable_with(&mut self, render: impl FnOnce(&mut String)) {
-        render(self)
     }
 
     fn volatile(&mut self) -> &mut String {
