@@ -402,6 +402,7 @@ impl<'s> Scrape<'s> {
     /// The exposition, family by family, into `sink`: the one walk behind
     /// the plain and the gzip body.
     fn walk<'a, S: Sink<'a>>(&'a self, sink: &mut S) {
+        let mut next_chunk = vec![0; self.states.len()];
         for &fam in Family::ALL {
             let mut out = FamilyOut {
                 sink: &mut *sink,
@@ -434,9 +435,17 @@ impl<'s> Scrape<'s> {
                     }
                 }
                 _ => {
-                    for (_, _, _, st) in &self.states {
+                    for ((_, _, _, st), next) in self.states.iter().zip(&mut next_chunk) {
                         let Some(o) = &st.outcome else { continue };
-                        if let Some(c) = o.rendered.chunk(fam) {
+                        // Families come in order and each snapshot's chunks
+                        // are sorted by family: a cursor per state, rather
+                        // than a search per family and state.
+                        let chunks = &o.rendered.families;
+                        while chunks.get(*next).is_some_and(|c| c.family < fam) {
+                            *next += 1;
+                        }
+                        if let Some(c) = chunks.get(*next).filter(|c| c.family == fam) {
+                            *next += 1;
                             out.stable(c.hash, &c.text);
                         }
                         if o.rendered.has_ages(fam) {

@@ -22,7 +22,6 @@
 use super::sink::Sink;
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use std::collections::HashMap;
-use std::hash::Hasher as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -152,12 +151,11 @@ impl<'a> GzipSink<'a> {
         if self.block.is_empty() {
             return;
         }
-        let mut h = std::hash::DefaultHasher::new();
-        for (_, hash) in &self.block {
-            h.write_u64(*hash);
-        }
-        h.write_usize(self.block_len);
-        let key = h.finish();
+        // The items' hashes are keyed SipHash already: mixing them in order
+        // is enough (a colliding key is caught by the length check).
+        let key = self.block.iter().fold(self.block_len as u64, |k, (_, h)| {
+            (k.rotate_left(23) ^ h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        });
         let seg = match self.used.get(&key).cloned().or_else(|| self.cache.get(key)) {
             // The length check guards against a colliding key.
             Some(seg) if seg.len == self.block_len as u64 => seg,
@@ -296,6 +294,7 @@ fn splice(segments: &[Arc<Segment>], mut out: Vec<u8>) -> Vec<u8> {
 mod tests {
     use super::*;
     use flate2::read::GzDecoder;
+    use std::hash::Hasher as _;
     use std::io::Read as _;
 
     fn gunzip(gz: &[u8]) -> Vec<u8> {
