@@ -346,8 +346,7 @@ impl Store {
         let scrape = Scrape::new(&tenants, &self.live, None);
         let mut sink = GzipSink::new(&self.gzip, volatile);
         scrape.walk(&mut sink);
-        // Whatever this full scrape did not use is gone from the exposition.
-        sink.finish(true, out)
+        sink.finish(out)
     }
 }
 

@@ -191,10 +191,10 @@ impl<'a> GzipSink<'a> {
     }
 
     /// The gzip body, written into `out` (a buffer to reuse), and the
-    /// volatile buffer back. With `evict`, the cache keeps only the segments
-    /// this scrape used (a full scrape: what it did not use is gone from
-    /// the exposition).
-    pub fn finish(mut self, evict: bool, out: Vec<u8>) -> (Vec<u8>, String) {
+    /// volatile buffer back. The cache keeps only the segments this scrape
+    /// used: what a full scrape did not use is gone from the exposition
+    /// (memory stays about the size of one gzip body).
+    pub fn finish(mut self, out: Vec<u8>) -> (Vec<u8>, String) {
         self.flush_volatile();
         self.end_block();
         let body = splice(&self.segments, out);
@@ -204,13 +204,7 @@ impl<'a> GzipSink<'a> {
         if let Some(c) = self.volatile_c.take() {
             self.cache.give_back(VOLATILE_LEVEL, c);
         }
-        let mut st = self.cache.lock();
-        if evict {
-            st.segments = std::mem::take(&mut self.used);
-        } else {
-            st.segments.extend(self.used.drain());
-        }
-        drop(st);
+        self.cache.lock().segments = std::mem::take(&mut self.used);
         (body, self.volatile)
     }
 }
@@ -332,7 +326,7 @@ mod tests {
                 plain.push_str(volatile);
             }
         }
-        (sink.finish(true, Vec::new()).0, plain)
+        (sink.finish(Vec::new()).0, plain)
     }
 
     #[test]
@@ -400,7 +394,7 @@ mod tests {
     #[test]
     fn empty_body_is_a_valid_member() {
         let cache = SegmentCache::new();
-        let (gz, _) = GzipSink::new(&cache, String::new()).finish(true, Vec::new());
+        let (gz, _) = GzipSink::new(&cache, String::new()).finish(Vec::new());
         assert_eq!(gunzip(&gz), b"");
         assert_eq!(gz.len(), 20);
     }

@@ -269,7 +269,7 @@ mod tests {
         assert_eq!(r.families[0].family, Family::BuildInfo);
         assert_eq!(
             r.families[0].hash,
-            content_hash(&r.families[0].text.as_bytes())
+            content_hash(r.families[0].text.as_bytes())
         );
         assert_eq!(
             std::str::from_utf8(r.get(Family::IssueInfo).unwrap()).unwrap(),
