@@ -42,6 +42,14 @@ def cpu_ns(pid):
     return total
 
 
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
+
+
 def curl(url, n, compressed):
     args = ["curl", "-s", "--fail"] + (["--compressed"] if compressed else []) + [url] * n
     subprocess.run(args, stdout=subprocess.DEVNULL, check=True)
@@ -107,13 +115,9 @@ def main():
         sim_port = rt.free_port()
         sim = f"http://127.0.0.1:{sim_port}"
         procs.start([binary, "simulator", f"--listen=127.0.0.1:{sim_port}"])
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", sim_port), 1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while not port_open(sim_port) and time.monotonic() < deadline:
+            time.sleep(0.05)
         print(f"server CPU per scrape, {a.scrapes} scrapes with curl on one connection "
               f"(load: {os.getloadavg()[0]:.1f})")
         for n in (int(x) for x in a.tenants.split(",")):

@@ -94,6 +94,23 @@ pub struct CollectorSlot {
     pub state: ArcSwap<CollectorState>,
 }
 
+/// A collector that never refreshes (every refresh fails): a slot whose
+/// state is set by hand, in tests and benches.
+#[doc(hidden)]
+pub struct Idle(pub CollectorKind);
+
+impl Collector for Idle {
+    fn kind(&self) -> CollectorKind {
+        self.0
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    fn collect(&self) -> futures::future::BoxFuture<'_, Result<Outcome, CollectError>> {
+        Box::pin(async { Err(CollectError("idle".into())) })
+    }
+}
+
 pub struct TenantRuntime {
     pub name: String,
     pub slots: Vec<Arc<CollectorSlot>>,
@@ -617,21 +634,7 @@ mod tests {
     use super::*;
     use crate::metrics::SnapshotWriter;
     use flate2::read::GzDecoder;
-    use futures::future::BoxFuture;
     use std::io::Read as _;
-
-    struct Idle(CollectorKind);
-    impl Collector for Idle {
-        fn kind(&self) -> CollectorKind {
-            self.0
-        }
-        fn interval(&self) -> Duration {
-            Duration::from_secs(60)
-        }
-        fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
-            Box::pin(async { Err(CollectError("idle".into())) })
-        }
-    }
 
     /// A snapshot of ~1.5 KB in two families, and an age.
     fn outcome(tenant: &str, version: u32) -> Outcome {
