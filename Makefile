@@ -61,7 +61,7 @@ bench:
 # RSS over 30 minutes: 50 tenants every 2 s, 5 with the audit feed, faults on.
 soak:
 	$(CARGO) build --release --bin m365-exporter
-	python3 scripts/bench-runtime.py target/release/m365-exporter --soak-minutes 30
+	python3 scripts/bench-runtime.py target/release/m365-exporter --soak-minutes 30 --soak-only
 
 # Memory per tenant and first-refresh spread at 1 and 1,000 tenants (release build).
 bench-tenants:
