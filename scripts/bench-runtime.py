@@ -14,10 +14,13 @@
 - a scrape of N tenants over loopback with curl: series, bytes plain and gzip, time;
 - with --soak-minutes M: 50 tenants refreshing every 2 s, 5 of them with the
   audit feed, against a second simulator with `--faults` (throttling, 503s,
-  truncated bodies, AF429 on blobs, 429 on listings) and `--audit-live-every 5s`
-  (a new audit blob per content type every 5 s, so the feed keeps flowing);
-  RSS sampled every 30 s with the audit records and API errors/throttles seen
-  so far (the run fails if the feed stalls or no fault shows), then the shape:
+  truncated bodies, AF429 on blobs, 429 on listings) and `--audit-live-every`
+  (default 60s: a new audit blob per content type every minute, so the feed
+  keeps flowing at a rate the exporter keeps up with under the faults; 5s
+  outruns it and measures a growing backlog instead, see BENCHMARKS.md);
+  RSS sampled every 30 s with the audit records, backlog and API
+  errors/throttles so far (the run fails if the feed stalls or no fault
+  shows), then the shape:
   growth after warm-up in MiB per 10 minutes (least squares). `--soak-only`
   skips everything else (the full soak is `make soak`: 30 minutes).
 
@@ -151,7 +154,7 @@ def simulator(procs, binary, *extra):
 def sums(text, names):
     """Sum of every series of each metric family in `names` (plain exposition)."""
     out = dict.fromkeys(names, 0.0)
-    for m in re.finditer(r"^([a-z_]+)(?:\{[^}]*\})? (\S+)$", text, re.M):
+    for m in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? (\S+)$", text, re.M):
         if m.group(1) in out:
             out[m.group(1)] += float(m.group(2))
     return out
@@ -168,12 +171,13 @@ def slope_per_10min(points):
 
 
 SOAK_COUNTERS = ("m365_activity_records_total", "m365_activity_content_fetched_total",
+                 "m365_activity_backlog_blobs",
                  "m365_api_requests_total", "m365_api_errors_total", "m365_api_throttled_total")
 
 
-def soak(procs, binary, work, minutes):
+def soak(procs, binary, work, minutes, feed_every):
     """50 tenants every 2 s, 5 with the audit feed, simulator faults on; RSS every 30 s."""
-    sim = simulator(procs, binary, "--faults", "--audit-live-every=5s")
+    sim = simulator(procs, binary, "--faults", f"--audit-live-every={feed_every}")
     state = os.path.join(work, "state")
     os.makedirs(state)
     cfgs = os.path.join(work, "soak.yml")
@@ -190,9 +194,10 @@ def soak(procs, binary, work, minutes):
     p = exporter(procs, binary, cfgs, port)
     assert wait(f"http://127.0.0.1:{port}/-/healthy", 10)
     print(f"soak: {minutes:g} min, 50 tenants (service health + messages every 2 s), 5 with the "
-          f"audit feed (every 2 s, state files), simulator --faults --audit-live-every=5s; "
+          f"audit feed (every 2 s, state files), simulator --faults --audit-live-every={feed_every}; "
           f"exporter pid {p.pid}", flush=True)
-    print(f"{'t':>6} {'RSS MiB':>8} {'records':>8} {'blobs':>6} {'requests':>9} {'errors':>7} "
+    print(f"{'t':>6} {'RSS MiB':>8} {'records':>8} {'blobs':>6} {'backlog':>7} {'requests':>9} "
+          f"{'errors':>7} "
           f"{'throttled':>9}", flush=True)
     samples, counters = [], []
     t0 = time.monotonic()
@@ -214,7 +219,7 @@ def soak(procs, binary, work, minutes):
         counters.append(c)
         print(f"{t:>5.0f}s {samples[-1][1]:>8.1f} {c['m365_activity_records_total']:>8.0f} "
               f"{c['m365_activity_content_fetched_total']:>6.0f} "
-              f"{c['m365_api_requests_total']:>9.0f} {c['m365_api_errors_total']:>7.0f} "
+              f"{c['m365_activity_backlog_blobs']:>7.0f} {c['m365_api_requests_total']:>9.0f} {c['m365_api_errors_total']:>7.0f} "
               f"{c['m365_api_throttled_total']:>9.0f}", flush=True)
     rss = [v for _, v in samples]
     # Warm-up: the first quarter of the run, at most 7 minutes (the issue's baseline
@@ -232,7 +237,8 @@ def soak(procs, binary, work, minutes):
     print(f"soak audit feed: {last['m365_activity_records_total']:.0f} records in "
           f"{last['m365_activity_content_fetched_total']:.0f} blobs, "
           f"{last['m365_activity_records_total'] - half['m365_activity_records_total']:.0f} in the "
-          f"second half; API: {last['m365_api_requests_total']:.0f} requests, "
+          f"second half; backlog at the end {last['m365_activity_backlog_blobs']:.0f} blobs "
+          f"(max {max(c['m365_activity_backlog_blobs'] for c in counters):.0f}); API: {last['m365_api_requests_total']:.0f} requests, "
           f"{last['m365_api_errors_total']:.0f} errors, {last['m365_api_throttled_total']:.0f} "
           f"throttled")
     assert flowing, "the audit feed stalled during the soak"
@@ -246,14 +252,18 @@ def main():
     ap.add_argument("--tenants", type=int, default=1000)
     ap.add_argument("--soak-minutes", type=float, default=0)
     ap.add_argument("--soak-only", action="store_true", help="only the soak")
+    ap.add_argument("--soak-feed-every", default="60s",
+                    help="simulator --audit-live-every during the soak")
     a = ap.parse_args()
     binary = os.path.abspath(a.binary)
+    # SIGTERM (kill) runs the `finally` below: no exporter or simulator is left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     procs = Procs()
     work = tempfile.mkdtemp(prefix="m365-bench-")
     try:
         print(f"binary: {os.path.getsize(binary) / 1e6:.1f} MB ({binary})")
         if a.soak_only:
-            soak(procs, binary, work, a.soak_minutes)
+            soak(procs, binary, work, a.soak_minutes, a.soak_feed_every)
             return 0
         sim = simulator(procs, binary)
 
@@ -320,7 +330,7 @@ def main():
         procs.stop(p)
 
         if a.soak_minutes:
-            soak(procs, binary, work, a.soak_minutes)
+            soak(procs, binary, work, a.soak_minutes, a.soak_feed_every)
     finally:
         procs.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -5,30 +5,47 @@
 
 ONE.json from a run with 1 tenant, MANY.json with N tenants (same config otherwise, no
 scrape during the run). Heap blocks live at the global peak (dhat's "t-gmax") are
-grouped by their first frame inside this crate (the allocation site that asked), and
+grouped by their innermost frame in this crate's files (the code that asked), and
 per site (bytes(MANY) - bytes(ONE)) / (N - 1) is printed: bytes per tenant. See
 BENCHMARKS.md, "Many tenants", for the exact run.
 """
 import argparse
 import collections
 import json
+import os
 import re
 
-OURS = re.compile(r"m365_exporter::")
-NOISE = re.compile(r"(alloc::|core::|std::|<alloc::|<core::|<std::|dhat::|hashbrown::|__rust|"
-                   r"<hashbrown::|\?\?\?)")
+# Line tables name this crate's files "<checkout dir>/src/…" (dependencies:
+# "<crate>-<version>/src/…" or "src/…"), so a frame is ours by that prefix.
+# Inlined frames may say just "src/…": ours if that file exists here (not lib.rs/main.rs,
+# which every crate has). src/allocator.rs is the global allocator itself: skipped.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.basename(REPO)
+OURS = re.compile(r"\((?:.*/)?" + re.escape(ROOT) + r"/(src|benches|examples)/")
+BARE = re.compile(r"\((src/[^():]+):\d+")
+
+
+def ours(frame):
+    if "/allocator.rs:" in frame:
+        return False
+    if OURS.search(frame):
+        return True
+    m = BARE.search(frame)
+    return bool(m) and m.group(1) not in ("src/lib.rs", "src/main.rs") \
+        and os.path.exists(os.path.join(REPO, m.group(1)))
 
 
 def site(frames, ftbl):
-    """First frame of ours; else the first frame that is not allocator plumbing."""
+    """The innermost frame in this crate's own files (the code that asked for the memory)."""
     names = [ftbl[i] for i in frames]
     for n in names:
-        if OURS.search(n):
+        if ours(n):
             return short(n)
-    for n in names:
-        if not NOISE.search(n.split(": ", 1)[-1]):
-            return short(n)
-    return short(names[0]) if names else "?"
+    # None of ours within dhat's backtrace depth: the innermost non-allocator frame.
+    for n in names[1:]:
+        if not re.search(r"\((alloc|core|std)/|raw_vec|alloc\.rs|\[root\]", n):
+            return "(dependency) " + short(n)
+    return short(names[-1]) if names else "?"
 
 
 def short(frame):
