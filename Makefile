@@ -1,7 +1,7 @@
 # `make test` is the one command that runs every check; CI runs exactly it.
 CARGO ?= cargo
 
-.PHONY: test deps fmt clippy unit benches-compile check-alerts check-metrics interop image static demo bench bench-tenants soak soak-activity fuzz
+.PHONY: test deps fmt clippy unit benches-compile check-alerts check-metrics interop image static demo bench bench-tenants soak heap-profile soak-activity fuzz
 
 test: deps fmt clippy unit benches-compile check-alerts check-metrics interop image
 
@@ -66,6 +66,13 @@ soak:
 # Memory per tenant and first-refresh spread at 1 and 1,000 tenants (release build).
 bench-tenants:
 	bash scripts/bench-tenants.sh 1 1000
+
+# Where a tenant's heap goes: dhat profiles of 1 and 1,000 tenants compared
+# (dhat-heap-1.json, dhat-heap-1000.json in the current directory).
+heap-profile:
+	$(CARGO) build --release --bin m365-exporter
+	$(CARGO) build --profile dhat --features dhat-heap --bin m365-exporter
+	python3 scripts/bench-runtime.py target/release/m365-exporter --heap-profile target/dhat/m365-exporter --tenants 1000
 
 # A 7-day catch-up of 1,000,000 audit records, measured (wall, CPU, peak RSS,
 # checkpoint bytes, exactly-once); minutes, so not part of `make test`.

@@ -24,6 +24,11 @@
   growth after warm-up in MiB per 10 minutes (least squares). `--soak-only`
   skips everything else (the full soak is `make soak`: 30 minutes).
 
+With --heap-profile DHAT_BIN (a `cargo build --profile dhat --features dhat-heap`
+binary, `make heap-profile`), instead of all the above: 1 and N tenants run with that
+binary, each stopped (SIGTERM) 65 s after /-/ready without a scrape, and
+scripts/dhat-per-tenant.py prints where a tenant's heap goes.
+
 Everything runs against the built-in simulator on loopback ports.
 """
 import argparse
@@ -246,12 +251,39 @@ def soak(procs, binary, work, minutes, feed_every):
     procs.stop(p)
 
 
+def heap_profile(procs, binary, dhat_binary, work, n):
+    """dhat-heap.json of 1 and n tenants (65 s after /-/ready, no scrape), compared."""
+    sim = simulator(procs, binary)  # the plain binary: no profile of the simulator
+    out = {}
+    for count in (1, n):
+        d = os.path.join(work, f"dhat-{count}")
+        os.makedirs(d)
+        cfg = os.path.join(d, "config.yml")
+        config(cfg, [plain_tenant_yaml(i, sim) for i in range(count)])
+        port = free_port()
+        # dhat writes dhat-heap.json into the working directory on exit.
+        p = procs.start([dhat_binary, f"--config.file={cfg}",
+                         f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"], cwd=d)
+        assert wait(f"http://127.0.0.1:{port}/-/ready", 600), f"{count} tenants not ready"
+        time.sleep(65)
+        procs.stop(p)
+        out[count] = os.path.join(d, "dhat-heap.json")
+        keep = f"dhat-heap-{count}.json"
+        shutil.copy(out[count], keep)
+        print(f"{count} tenant(s): {keep}", flush=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, os.path.join(here, "dhat-per-tenant.py"), out[1], out[n],
+                    str(n), "--top", "20"], check=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--tenants", type=int, default=1000)
     ap.add_argument("--soak-minutes", type=float, default=0)
     ap.add_argument("--soak-only", action="store_true", help="only the soak")
+    ap.add_argument("--heap-profile", metavar="DHAT_BIN",
+                    help="dhat profiles of 1 and --tenants tenants, then per-tenant sites")
     ap.add_argument("--soak-feed-every", default="60s",
                     help="simulator --audit-live-every during the soak")
     a = ap.parse_args()
@@ -262,6 +294,9 @@ def main():
     work = tempfile.mkdtemp(prefix="m365-bench-")
     try:
         print(f"binary: {os.path.getsize(binary) / 1e6:.1f} MB ({binary})")
+        if a.heap_profile:
+            heap_profile(procs, binary, os.path.abspath(a.heap_profile), work, a.tenants)
+            return 0
         if a.soak_only:
             soak(procs, binary, work, a.soak_minutes, a.soak_feed_every)
             return 0
