@@ -82,7 +82,7 @@ def main():
     print(f"heap at the peak (t-gmax): 1 tenant {tot1 / 1024:.1f} KiB, {a.n} tenants "
           f"{totn / 1024:.1f} KiB; per tenant {(totn - tot1) / k / 1024:.2f} KiB")
     rows = sorted(((many[s] - one.get(s, 0), s) for s in many), reverse=True)
-    print(f"{'B/tenant':>9} {'blocks/t':>8}  allocation site (first frame in m365_exporter)")
+    print(f"{'B/tenant':>9} {'blocks/t':>8}  allocation site (innermost frame in this crate)")
     for d, s in rows[: a.top]:
         print(f"{d / k:>9.0f} {(manyb[s] - oneb.get(s, 0)) / k:>8.1f}  {s}")
     rest = sum(d for d, _ in rows[a.top:])
