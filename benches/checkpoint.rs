@@ -79,8 +79,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         let path = dir.path().join(format!("after-{n}.json"));
-        let all: Vec<(u128, i32)> = recent.entries().collect();
-        let mut mark = idlog::compact(&path, 0, &all).expect("log");
+        let mut mark = idlog::compact(&path, 0, recent.entries()).expect("log");
         let mut after = small_state();
         let mut next = u128::MAX >> 2;
         g.bench_with_input(BenchmarkId::new("id_log", n), &n, |b, _| {

@@ -80,15 +80,20 @@ pub fn resume(files: &Files, now: i64) -> Resumed {
                 r.recent = std::mem::take(&mut s.recent_ids);
                 r.needs_full_log = s.ids.is_none() && !r.recent.is_empty();
                 if let Some(mark) = s.ids {
-                    match idlog::read(path, mark) {
-                        Ok(entries) => {
-                            r.log_entries = entries.len() as u64;
-                            for (k, h) in entries {
-                                r.recent.insert_hour(k, h);
-                            }
+                    // Streamed into the set: the log (up to ~2 M entries
+                    // before a compaction) is never held whole.
+                    let recent = &mut r.recent;
+                    match idlog::read_each(path, mark, |k, h| {
+                        recent.insert_hour(k, h);
+                    }) {
+                        Ok(n) => {
+                            r.log_entries = n;
                             r.ids = mark;
                         }
                         Err(e) => {
+                            // A version-2 state keeps no ids inline: empty,
+                            // as before the read began.
+                            r.recent = RecentIds::default();
                             // The ids only detect duplicates: go on without
                             // them (a record Microsoft repeats may be written
                             // twice), and start a fresh log.
@@ -103,7 +108,7 @@ pub fn resume(files: &Files, now: i64) -> Resumed {
                 }
                 idlog::remove_others(path, r.ids.generation);
                 tracing::info!(tenant = %tenant, file = %path.display(), backlog = s.backlog.pending_len(), recent_ids = r.recent.len(), "activity state resumed");
-                r.state = s;
+                r.state = *s;
             }
             Loaded::Bad { reason, aside } => {
                 tracing::error!(tenant = %tenant, file = %path.display(), reason = %reason,
@@ -141,17 +146,26 @@ pub struct Health {
     pub bytes_written: u64,
 }
 
+/// Bytes of one [`Order::Compact`]: with the bounded queue, a compaction
+/// holds at most a few MB besides the set, never a copy of it.
+const COMPACT_CHUNK: usize = 13_107 * idlog::ENTRY as usize;
+
 enum Order {
     Sink(Vec<u8>, Option<OwnedSemaphorePermit>),
     Quarantine(String, Bytes),
+    /// The next part of a fresh id-log generation (every remembered id);
+    /// the following `Save` with `full` finishes it.
+    Compact(Vec<u8>),
     Save(Box<Save>),
 }
 
 struct Save {
     state: State,
-    new_ids: Vec<(u128, i32)>,
-    /// Every remembered id: write a fresh log generation.
-    full: Option<Vec<(u128, i32)>>,
+    /// The ids remembered since the last save, as id-log entries.
+    new_ids: Vec<u8>,
+    /// The preceding `Compact` orders hold every remembered id: finish that
+    /// fresh log generation instead of appending.
+    full: bool,
     at: i64,
 }
 
@@ -175,6 +189,7 @@ impl Checkpoint {
             ids: resumed.ids,
             sink_mark: resumed.sink,
             unsaved_ids: Vec::new(),
+            compaction: None,
             sink_file: None,
             health: health.clone(),
         };
@@ -218,25 +233,39 @@ impl Checkpoint {
     }
 
     /// Save `state` and the ids added since the last save.
-    pub async fn save(&mut self, state: &State, recent: &RecentIds, new_ids: Vec<(u128, i32)>) {
+    /// `new_ids` are id-log entries ([`idlog::push`]): 20 bytes per id, and
+    /// the thread appends them as they are, without another copy.
+    pub async fn save(&mut self, state: &State, recent: &RecentIds, new_ids: Vec<u8>) {
         self.last_save = Some(Instant::now());
         if !self.persistent {
             // Only a sink: syncing it is all a save does.
             self.send(Order::Save(Box::new(Save {
                 state: State::default(),
                 new_ids: Vec::new(),
-                full: None,
+                full: false,
                 at: 0,
             })))
             .await;
             return;
         }
-        self.log_entries += new_ids.len() as u64;
-        let full = (self.full_next || idlog::should_compact(self.log_entries, recent.len() as u64))
-            .then(|| recent.entries().collect::<Vec<_>>());
-        if let Some(f) = &full {
-            self.log_entries = f.len() as u64;
+        self.log_entries += new_ids.len() as u64 / idlog::ENTRY;
+        let full = self.full_next || idlog::should_compact(self.log_entries, recent.len() as u64);
+        if full {
+            self.log_entries = recent.len() as u64;
             self.full_next = false;
+            // `recent` cannot change while this runs (borrowed), so the
+            // chunks are one consistent snapshot, as a copy would be.
+            let mut buf = Vec::with_capacity(COMPACT_CHUNK);
+            for (k, h) in recent.entries() {
+                idlog::push(&mut buf, k, h);
+                if buf.len() >= COMPACT_CHUNK {
+                    let chunk = std::mem::replace(&mut buf, Vec::with_capacity(COMPACT_CHUNK));
+                    self.send(Order::Compact(chunk)).await;
+                }
+            }
+            if !buf.is_empty() {
+                self.send(Order::Compact(buf)).await;
+            }
         }
         self.send(Order::Save(Box::new(Save {
             state: state.clone(),
@@ -281,7 +310,9 @@ struct Worker {
     ids: IdsMark,
     sink_mark: Option<SinkMark>,
     /// Ids whose append failed, tried again at the next save.
-    unsaved_ids: Vec<(u128, i32)>,
+    unsaved_ids: Vec<u8>,
+    /// A fresh id-log generation being written by `Compact` orders.
+    compaction: Option<std::io::Result<idlog::Compaction>>,
     /// Open since the last save (so a rename-rotation is seen at the next).
     sink_file: Option<File>,
     health: Arc<Mutex<Health>>,
@@ -296,6 +327,7 @@ impl Worker {
                     drop(permit);
                 }
                 Order::Quarantine(id, body) => self.quarantine(&id, &body),
+                Order::Compact(bytes) => self.compact_chunk(&bytes),
                 Order::Save(s) => self.save(*s),
             }
         }
@@ -372,6 +404,24 @@ impl Worker {
         }
     }
 
+    fn compact_chunk(&mut self, bytes: &[u8]) {
+        let Some(path) = &self.files.state else {
+            return;
+        };
+        if self.fatal() {
+            return;
+        }
+        let generation = self.ids.generation + 1;
+        let c = self
+            .compaction
+            .get_or_insert_with(|| idlog::Compaction::create(path, generation));
+        if let Ok(w) = c {
+            if let Err(e) = w.write(bytes) {
+                *c = Err(e);
+            }
+        }
+    }
+
     fn save(&mut self, s: Save) {
         if self.fatal() {
             return;
@@ -394,18 +444,24 @@ impl Worker {
             return;
         };
         let mut written = 0u64;
-        self.unsaved_ids.extend(s.new_ids);
-        let ids = match &s.full {
-            Some(all) => idlog::compact(&path, self.ids.generation + 1, all),
-            None => idlog::append(&path, self.ids, &self.unsaved_ids),
+        if self.unsaved_ids.is_empty() {
+            self.unsaved_ids = s.new_ids;
+        } else {
+            self.unsaved_ids.extend_from_slice(&s.new_ids);
+        }
+        let ids = if s.full {
+            // No `Compact` order came when no id is remembered.
+            let c = self
+                .compaction
+                .take()
+                .unwrap_or_else(|| idlog::Compaction::create(&path, self.ids.generation + 1));
+            c.and_then(idlog::Compaction::finish)
+        } else {
+            idlog::append_encoded(&path, self.ids, &self.unsaved_ids)
         };
         match ids {
             Ok(m) => {
-                written += if s.full.is_some() {
-                    m.len
-                } else {
-                    m.len - self.ids.len
-                };
+                written += if s.full { m.len } else { m.len - self.ids.len };
                 self.ids = m;
                 self.unsaved_ids.clear();
             }
@@ -424,7 +480,7 @@ impl Worker {
         written += bytes.len() as u64;
         match state::save(&path, &bytes) {
             Ok(()) => {
-                if s.full.is_some() {
+                if s.full {
                     idlog::remove_others(&path, self.ids.generation);
                 }
                 let mut h = self.health();
@@ -471,7 +527,8 @@ mod tests {
         }
         cp.sink(b"{\"Id\":\"a\"}\n".to_vec(), None).await;
         state.cursors.insert("Audit.Exchange".into(), 5);
-        cp.save(&state, &recent, std::mem::take(&mut new)).await;
+        cp.save(&state, &recent, idlog::encode(&new)).await;
+        new.clear();
         // One more id and line, then a save of the same state: the log grows
         // by one entry only.
         let k = key("late");
@@ -480,7 +537,7 @@ mod tests {
         cp.save(
             &state,
             &recent,
-            vec![(k, RecentIds::hour_of(1_800_000_000))],
+            idlog::encode(&[(k, RecentIds::hour_of(1_800_000_000))]),
         )
         .await;
         // An unsaved tail: written to the sink, never saved.
@@ -513,7 +570,8 @@ mod tests {
         cp.log_entries = idlog::COMPACT_SLACK + 10;
         let mut recent = RecentIds::default();
         recent.insert(7, 3_600);
-        cp.save(&State::default(), &recent, vec![(7, 1)]).await;
+        cp.save(&State::default(), &recent, idlog::encode(&[(7, 1)]))
+            .await;
         cp.close().await;
         let p = dir.path().join("state.json");
         assert!(!idlog::path(&p, 0).exists());
@@ -521,6 +579,87 @@ mod tests {
         let r = resume(&f, 2);
         assert_eq!(r.ids.generation, 1);
         assert!(r.recent.contains(7));
+
+        // A set of several chunks is streamed to the thread and resumes whole.
+        let mut cp = Checkpoint::start(f.clone(), &r);
+        let mut recent = r.recent;
+        let n = 2 * COMPACT_CHUNK / idlog::ENTRY as usize + 99;
+        for i in 0..n as u128 {
+            recent.insert(
+                i * 0x9e37_79b9_7f4a_7c15_f39c + 11,
+                1_800_000_000 - i as i64,
+            );
+        }
+        cp.log_entries = 3 * n as u64 + idlog::COMPACT_SLACK;
+        cp.save(&State::default(), &recent, Vec::new()).await;
+        assert_eq!(cp.log_entries, recent.len() as u64);
+        cp.close().await;
+        assert!(!idlog::path(&p, 1).exists());
+        assert_eq!(
+            std::fs::metadata(idlog::path(&p, 2)).unwrap().len(),
+            recent.len() as u64 * idlog::ENTRY
+        );
+        let r = resume(&f, 3);
+        assert_eq!(r.ids.generation, 2);
+        assert_eq!(r.log_entries, recent.len() as u64);
+        assert_eq!(r.recent, recent);
+    }
+
+    /// An id log and state written by the code before the compact set (the
+    /// same 20-byte entries, in the order the ids were first seen, repeats
+    /// and an unsaved tail included) resumes to the same ids and hours.
+    #[tokio::test]
+    async fn resumes_an_id_log_of_the_previous_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(dir.path());
+        let p = dir.path().join("state.json");
+        let mut bytes = Vec::new();
+        let mut expect = std::collections::HashMap::new();
+        for i in 0..5_000u128 {
+            let k = key(&format!(
+                "{:08x}-0000-4000-8000-{:012x}",
+                i * 2_654_435_761 % (1 << 32),
+                i
+            ));
+            let h = 500_000 + (i % 200) as i32;
+            bytes.extend_from_slice(&k.to_le_bytes());
+            bytes.extend_from_slice(&h.to_le_bytes());
+            expect.entry(k).or_insert(h);
+        }
+        // A repeat of the first id under another hour: the first one stays.
+        let first = key("00000000-0000-4000-8000-000000000000");
+        bytes.extend_from_slice(&first.to_le_bytes());
+        bytes.extend_from_slice(&7i32.to_le_bytes());
+        let trusted = bytes.len() as u64;
+        bytes.extend_from_slice(&[0xab; 30]);
+        std::fs::write(idlog::path(&p, 3), &bytes).unwrap();
+        let st = State {
+            ids: Some(IdsMark {
+                generation: 3,
+                len: trusted,
+            }),
+            ..State::default()
+        };
+        std::fs::write(&p, state::encode(&st, T, 1)).unwrap();
+        let r = resume(&f, 1_800_000_000);
+        assert_eq!(
+            r.ids,
+            IdsMark {
+                generation: 3,
+                len: trusted
+            }
+        );
+        assert_eq!(r.log_entries, 5_001);
+        assert_eq!(r.recent.len(), expect.len());
+        for (k, h) in &expect {
+            assert_eq!(r.recent.hour(*k), Some(*h));
+        }
+        assert_eq!(r.recent.hour(first), Some(500_000));
+        assert_eq!(
+            std::fs::metadata(idlog::path(&p, 3)).unwrap().len(),
+            trusted,
+            "the tail past the mark is cut"
+        );
     }
 
     #[test]

@@ -214,7 +214,9 @@ struct Feed {
     checkpoint: Checkpoint,
     recent: RecentIds,
     /// Ids remembered since the last save.
-    new_ids: Vec<(u128, i32)>,
+    /// (as id-log entries, 20 bytes each: at line rate they add up
+    /// between two saves).
+    new_ids: Vec<u8>,
     workloads: WorkloadCap,
     types: BTreeMap<String, TypeHealth>,
     feed_problems: BTreeMap<String, Problem>,
@@ -420,7 +422,9 @@ impl Feed {
                             if !a.lines.is_empty() {
                                 self.checkpoint.sink(a.lines, permit).await;
                             }
-                            self.new_ids.extend(a.new_ids);
+                            for (k, h) in a.new_ids {
+                                super::idlog::push(&mut self.new_ids, k, h);
+                            }
                             self.downloader.parsed(&c.content_id);
                             self.backlog.complete(&c.content_id);
                             ctx.api

@@ -30,22 +30,42 @@ pub fn path(state: &Path, generation: u64) -> PathBuf {
     state.with_file_name(name)
 }
 
+/// Bytes read from the log at a time while resuming (a multiple of [`ENTRY`]):
+/// the log is never held in memory whole.
+const READ_CHUNK: usize = 3_276 * ENTRY as usize;
+
+/// One entry's 20 bytes.
+pub fn push(out: &mut Vec<u8>, k: u128, h: i32) {
+    out.extend_from_slice(&k.to_le_bytes());
+    out.extend_from_slice(&h.to_le_bytes());
+}
+
 pub fn encode(entries: &[(u128, i32)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * ENTRY as usize);
     for (k, h) in entries {
-        out.extend_from_slice(&k.to_le_bytes());
-        out.extend_from_slice(&h.to_le_bytes());
+        push(&mut out, *k, *h);
     }
     out
 }
 
-/// The first `mark.len` bytes of the marked log (a missing file reads as
-/// empty only when the mark says so), and any tail past it cut off.
-pub fn read(state: &Path, mark: IdsMark) -> io::Result<Vec<(u128, i32)>> {
+fn decode(c: &[u8]) -> (u128, i32) {
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&c[..16]);
+    let mut h = [0u8; 4];
+    h.copy_from_slice(&c[16..20]);
+    (u128::from_le_bytes(k), i32::from_le_bytes(h))
+}
+
+/// Every entry of the first `mark.len` bytes of the marked log, in order,
+/// handed to `each` as it is read (a missing file reads as empty only when
+/// the mark says so); then any tail past the mark is cut off. Returns the
+/// number of entries. On an error part of the entries may have been handed
+/// over already.
+pub fn read_each(state: &Path, mark: IdsMark, mut each: impl FnMut(u128, i32)) -> io::Result<u64> {
     let p = path(state, mark.generation);
     let mut f = match OpenOptions::new().read(true).write(true).open(&p) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && mark.len == 0 => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && mark.len == 0 => return Ok(0),
         Err(e) => return Err(e),
     };
     let have = f.metadata()?.len();
@@ -59,27 +79,42 @@ pub fn read(state: &Path, mark: IdsMark) -> io::Result<Vec<(u128, i32)>> {
             ),
         ));
     }
-    let mut buf = vec![0u8; mark.len as usize];
-    f.read_exact(&mut buf)?;
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut left = mark.len;
+    let mut n = 0;
+    while left > 0 {
+        let take = left.min(READ_CHUNK as u64) as usize;
+        f.read_exact(&mut buf[..take])?;
+        left -= take as u64;
+        // A mark is a whole number of entries; a stray partial one is ignored.
+        for c in buf[..take].chunks_exact(ENTRY as usize) {
+            let (k, h) = decode(c);
+            each(k, h);
+            n += 1;
+        }
+    }
     if have > mark.len {
         f.set_len(mark.len)?;
         f.sync_all()?;
     }
-    Ok(buf
-        .chunks_exact(ENTRY as usize)
-        .map(|c| {
-            let mut k = [0u8; 16];
-            k.copy_from_slice(&c[..16]);
-            let mut h = [0u8; 4];
-            h.copy_from_slice(&c[16..]);
-            (u128::from_le_bytes(k), i32::from_le_bytes(h))
-        })
-        .collect())
+    Ok(n)
+}
+
+/// [`read_each`] into a vector (tests, tools).
+pub fn read(state: &Path, mark: IdsMark) -> io::Result<Vec<(u128, i32)>> {
+    let mut out = Vec::new();
+    read_each(state, mark, |k, h| out.push((k, h)))?;
+    Ok(out)
 }
 
 /// Append entries and sync; on failure the partial tail is cut again.
 pub fn append(state: &Path, mark: IdsMark, entries: &[(u128, i32)]) -> io::Result<IdsMark> {
-    if entries.is_empty() {
+    append_encoded(state, mark, &encode(entries))
+}
+
+/// [`append`] of entries already encoded ([`push`]).
+pub fn append_encoded(state: &Path, mark: IdsMark, bytes: &[u8]) -> io::Result<IdsMark> {
+    if bytes.is_empty() {
         return Ok(mark);
     }
     let mut f = OpenOptions::new()
@@ -88,9 +123,8 @@ pub fn append(state: &Path, mark: IdsMark, entries: &[(u128, i32)]) -> io::Resul
         .truncate(false)
         .open(path(state, mark.generation))?;
     f.set_len(mark.len)?;
-    let bytes = encode(entries);
     let r = std::io::Seek::seek(&mut f, io::SeekFrom::Start(mark.len))
-        .and_then(|_| f.write_all(&bytes))
+        .and_then(|_| f.write_all(bytes))
         .and_then(|_| f.sync_data());
     if let Err(e) = r {
         let _ = f.set_len(mark.len);
@@ -102,18 +136,58 @@ pub fn append(state: &Path, mark: IdsMark, entries: &[(u128, i32)]) -> io::Resul
     })
 }
 
-/// Write every live id into a fresh generation (synced); the caller then
-/// saves a state naming it, and only then removes the old one.
-pub fn compact(state: &Path, generation: u64, entries: &[(u128, i32)]) -> io::Result<IdsMark> {
-    let p = path(state, generation);
-    let mut f = File::create(&p)?;
-    let bytes = encode(entries);
-    f.write_all(&bytes)?;
-    f.sync_all()?;
-    Ok(IdsMark {
-        generation,
-        len: bytes.len() as u64,
-    })
+/// A fresh generation being written (a compaction): every live id, handed
+/// over in chunks so that no second copy of the whole set is ever held;
+/// synced by [`Compaction::finish`], after which the caller saves a state
+/// naming it, and only then removes the old one. A compaction cut short
+/// leaves an unnamed generation, deleted at the next start.
+pub struct Compaction {
+    file: File,
+    generation: u64,
+    len: u64,
+}
+
+impl Compaction {
+    pub fn create(state: &Path, generation: u64) -> io::Result<Compaction> {
+        Ok(Compaction {
+            file: File::create(path(state, generation))?,
+            generation,
+            len: 0,
+        })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    pub fn finish(self) -> io::Result<IdsMark> {
+        self.file.sync_all()?;
+        Ok(IdsMark {
+            generation: self.generation,
+            len: self.len,
+        })
+    }
+}
+
+/// Write `entries` as a fresh generation at once (synced).
+pub fn compact(
+    state: &Path,
+    generation: u64,
+    entries: impl IntoIterator<Item = (u128, i32)>,
+) -> io::Result<IdsMark> {
+    let mut c = Compaction::create(state, generation)?;
+    let mut buf = Vec::with_capacity(READ_CHUNK);
+    for (k, h) in entries {
+        push(&mut buf, k, h);
+        if buf.len() >= READ_CHUNK {
+            c.write(&buf)?;
+            buf.clear();
+        }
+    }
+    c.write(&buf)?;
+    c.finish()
 }
 
 /// Remove every generation but `keep` (left over by a compaction cut short).
@@ -174,11 +248,27 @@ mod tests {
         // Appending at a mark overwrites anything past it.
         let m2 = append(&state, m1, &[(4, 40)]).unwrap();
         assert_eq!(read(&state, m2).unwrap().len(), 3);
-        let c = compact(&state, 1, &[(4, 40)]).unwrap();
+        let c = compact(&state, 1, [(4, 40)]).unwrap();
         remove_others(&state, 1);
         assert!(!path(&state, 0).exists());
         assert_eq!(read(&state, c).unwrap(), [(4, 40)]);
         assert!(should_compact(2 * 10 + COMPACT_SLACK + 1, 10));
         assert!(!should_compact(30, 10));
+    }
+
+    #[test]
+    fn reads_a_log_larger_than_one_chunk_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.json");
+        let n = 3 * 3_276 + 17;
+        let entries: Vec<(u128, i32)> = (0..n).map(|i| (i as u128 * 7 + 1, i)).collect();
+        let m = compact(&state, 4, entries.iter().copied()).unwrap();
+        assert_eq!(m.len, n as u64 * ENTRY);
+        let mut seen = Vec::new();
+        assert_eq!(
+            read_each(&state, m, |k, h| seen.push((k, h))).unwrap(),
+            n as u64
+        );
+        assert_eq!(seen, entries);
     }
 }

@@ -91,7 +91,7 @@ pub fn decode(bytes: &[u8], tenant_id: &str) -> Result<State, String> {
 #[derive(Debug, PartialEq)]
 pub enum Loaded {
     Missing,
-    Found(State),
+    Found(Box<State>),
     /// Unusable; moved to `aside` (None if even that failed).
     Bad {
         reason: String,
@@ -111,7 +111,7 @@ pub fn load(path: &Path, tenant_id: &str, now: i64) -> Loaded {
         }
     };
     match decode(&bytes, tenant_id) {
-        Ok(s) => Loaded::Found(s),
+        Ok(s) => Loaded::Found(Box::new(s)),
         Err(reason) => {
             let aside = sibling(path, &format!("corrupt-{now}"));
             let aside = std::fs::rename(path, &aside).ok().map(|_| aside);
@@ -174,7 +174,7 @@ mod tests {
         let path = dir.path().join("state.json");
         assert_eq!(load(&path, T, 1), Loaded::Missing);
         save(&path, &encode(&sample(), T, 1)).unwrap();
-        assert_eq!(load(&path, T, 2), Loaded::Found(sample()));
+        assert_eq!(load(&path, T, 2), Loaded::Found(Box::new(sample())));
         assert!(!sibling(&path, "tmp").exists());
     }
 
