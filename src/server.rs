@@ -120,7 +120,7 @@ fn exposition(s: &AppState, only: Option<&str>, headers: &HeaderMap) -> Response
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok());
     let encoding = Encoding::negotiate(accept);
-    let body = encoding.encode(s.store.render(only));
+    let body = s.store.scrape(only, encoding);
     let mut r = ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response();
     let h = r.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));

@@ -408,8 +408,10 @@ scrape_configs:
             .get("content-encoding")
             .map(|v| v.to_str().unwrap().to_string());
         let body = resp.bytes().await.unwrap();
+        // One gzip member holds everything (clients that read only the first
+        // member, like `curl --compressed`, get every series).
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&body[..]), &mut text)
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
             .expect("a gzip body");
         (enc, sample_lines(&text))
     };

@@ -4,30 +4,13 @@
 #![allow(dead_code)]
 
 use arc_swap::ArcSwap;
-use futures::future::BoxFuture;
-use m365_exporter::collect::runtime::{CollectorSlot, CollectorState, Store, TenantRuntime};
-use m365_exporter::collect::{
-    messages, service_health, CollectError, Collector, CollectorKind, Outcome,
-};
+use m365_exporter::collect::runtime::{CollectorSlot, CollectorState, Idle, Store, TenantRuntime};
+use m365_exporter::collect::{messages, service_health, CollectorKind, Outcome};
 use m365_exporter::graph::{HealthOverview, Issue, Message};
 use m365_exporter::metrics::Live;
 use m365_exporter::simulator::scenario;
 use prometheus::{GaugeVec, Opts, Registry};
 use std::sync::Arc;
-use std::time::Duration;
-
-struct Idle(CollectorKind);
-impl Collector for Idle {
-    fn kind(&self) -> CollectorKind {
-        self.0
-    }
-    fn interval(&self) -> Duration {
-        Duration::from_secs(60)
-    }
-    fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
-        Box::pin(async { Err(CollectError("idle".into())) })
-    }
-}
 
 pub fn graph_data() -> (Vec<HealthOverview>, Vec<Issue>, Vec<Message>) {
     let d = scenario::build("incident", 1_800_000_000).expect("scenario");

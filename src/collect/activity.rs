@@ -225,10 +225,10 @@ mod tests {
             o.failing.as_deref(),
             Some("DLP.All: missing permission (AF10001)")
         );
-        let mut out = Vec::new();
+        let mut out = String::new();
         o.rendered.write(Family::ActivityBlobLag, 2_000, &mut out);
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            out,
             "m365_activity_blob_lag_seconds{tenant=\"t\",content_type=\"Audit.Exchange\"} 1500\n\
              m365_activity_blob_lag_seconds{tenant=\"t\",content_type=\"DLP.All\"} 0\n"
         );

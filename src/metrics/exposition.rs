@@ -1,12 +1,8 @@
-//! Content negotiation and compression of a scrape body.
+//! Content negotiation, and gzip of a small body in one go.
 //!
-//! gzip is compressed at scrape time, as one stream, at the fastest level
-//! of zlib-rs: the text repeats itself across tenants (same metric names,
-//! label names, service ids), which only one stream over the whole body can
-//! exploit. Pre-compressing each snapshot's families at refresh time and
-//! joining the members (a multi-member gzip body is valid) costs nothing at
-//! scrape time but compresses each tenant alone: 4.6× smaller at 200 tenants
-//! against 20× for one stream (BENCHMARKS.md, "what we tried").
+//! `/metrics` in gzip is spliced from cached segments ([`super::gzip`]);
+//! `/probe` (one tenant, a few kilobytes) is compressed whole per request,
+//! as one stream at the fastest level of zlib-rs.
 
 use flate2::write::GzEncoder;
 use flate2::Compression;

@@ -131,10 +131,15 @@ impl Live {
     /// without a `tenant` label are exporter-wide and left out of that).
     pub fn encode(&self, tenant: Option<&str>, out: &mut Vec<u8>) {
         let mut text = String::new();
-        for f in &self.registry.0 {
-            f.encode(tenant, &mut text);
-        }
+        self.encode_text(tenant, &mut text);
         out.extend_from_slice(text.as_bytes());
+    }
+
+    /// [`Live::encode`] appending to text (a scrape body) without a copy.
+    pub fn encode_text(&self, tenant: Option<&str>, out: &mut String) {
+        for f in &self.registry.0 {
+            f.encode(tenant, out);
+        }
     }
 
     /// Drop every series labelled `tenant` = `name` (a tenant removed by a

@@ -7,10 +7,16 @@
 //! - **live metrics** ([`Live`]): counters and histograms updated as requests
 //!   happen (API calls, tokens, audit records), in [`family`] vectors that
 //!   write themselves to text without a gather step.
+//!
+//! A scrape walks both once, into a [`sink::Sink`]: the plain body, or a
+//! gzip body spliced from cached deflate segments ([`gzip`]).
 
+pub mod buffers;
 pub mod exposition;
 pub mod family;
+pub mod gzip;
 pub mod live;
+pub mod sink;
 pub mod text;
 
 pub use exposition::Encoding;

@@ -18,6 +18,10 @@ macro_rules! families {
             pub fn name(self) -> &'static str { match self { $(Family::$variant => $name),* } }
             pub fn kind(self) -> &'static str { match self { $(Family::$variant => $kind),* } }
             pub fn help(self) -> &'static str { match self { $(Family::$variant => $help),* } }
+            /// `# HELP` and `# TYPE` lines.
+            pub fn header(self) -> &'static str {
+                match self { $(Family::$variant => concat!("# HELP ", $name, " ", $help, "\n# TYPE ", $name, " ", $kind, "\n")),* }
+            }
         }
     };
 }
@@ -99,18 +103,20 @@ impl SnapshotWriter {
         });
     }
 
-    /// Freeze into the rendered form kept by a snapshot.
+    /// Freeze into the rendered form kept by a snapshot: each family's
+    /// text with its [`content_hash`], computed here once so that a gzip
+    /// scrape finds its cached segments without reading the text.
     pub fn finish(self) -> Rendered {
         Rendered {
             families: self
                 .lines
                 .into_iter()
-                .map(|(f, s)| {
+                .map(|(family, mut text)| {
                     // Kept until the next refresh, once per tenant: drop the
                     // growth slack (up to half the buffer) — see BENCHMARKS.md.
-                    let mut b = s.into_bytes();
-                    b.shrink_to_fit();
-                    (f, b)
+                    text.shrink_to_fit();
+                    let hash = content_hash(text.as_bytes());
+                    Chunk { family, text, hash }
                 })
                 .collect(),
             ages: self.ages,
@@ -118,40 +124,69 @@ impl SnapshotWriter {
     }
 }
 
-/// Immutable sample bytes per family (sorted by family), and ages.
+/// One family's sample lines of one snapshot.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub family: Family,
+    pub text: String,
+    /// [`content_hash`] of `text`.
+    pub hash: u64,
+}
+
+/// Immutable sample text per family (sorted by family), and ages.
 #[derive(Debug, Default, Clone)]
 pub struct Rendered {
-    pub families: Vec<(Family, Vec<u8>)>,
+    pub families: Vec<Chunk>,
     pub ages: Vec<Age>,
 }
 
 impl Rendered {
-    /// Write a family's samples as of `now` (Unix seconds): the fixed lines,
-    /// then the ages.
-    pub fn write(&self, fam: Family, now: i64, out: &mut Vec<u8>) {
-        if let Some(b) = self.get(fam) {
-            out.extend_from_slice(b);
-        }
-        let mut line = String::new();
-        for a in self.ages.iter().filter(|a| a.family == fam) {
-            line.clear();
-            line.push_str(&a.prefix);
-            write_value(&mut line, a.since.map_or(0, |t| (now - t).max(0)) as f64);
-            line.push('\n');
-            out.extend_from_slice(line.as_bytes());
-        }
+    /// A family's fixed lines (without its ages), if it has any.
+    pub fn chunk(&self, fam: Family) -> Option<&Chunk> {
+        self.families
+            .binary_search_by_key(&fam, |c| c.family)
+            .ok()
+            .map(|i| &self.families[i])
     }
 
     pub fn get(&self, fam: Family) -> Option<&[u8]> {
-        self.families
-            .binary_search_by_key(&fam, |(f, _)| *f)
-            .ok()
-            .map(|i| self.families[i].1.as_slice())
+        self.chunk(fam).map(|c| c.text.as_bytes())
+    }
+
+    pub fn has_ages(&self, fam: Family) -> bool {
+        self.ages.iter().any(|a| a.family == fam)
+    }
+
+    /// Write a family's ages as of `now` (Unix seconds).
+    pub fn write_ages(&self, fam: Family, now: i64, out: &mut String) {
+        for a in self.ages.iter().filter(|a| a.family == fam) {
+            out.push_str(&a.prefix);
+            write_value(out, a.since.map_or(0, |t| (now - t).max(0)) as f64);
+            out.push('\n');
+        }
+    }
+
+    /// Write a family's samples as of `now`: the fixed lines, then the ages.
+    pub fn write(&self, fam: Family, now: i64, out: &mut String) {
+        if let Some(c) = self.chunk(fam) {
+            out.push_str(&c.text);
+        }
+        self.write_ages(fam, now, out);
     }
 
     pub fn len_bytes(&self) -> usize {
-        self.families.iter().map(|(_, b)| b.len()).sum()
+        self.families.iter().map(|c| c.text.len()).sum()
     }
+}
+
+/// A 64-bit hash of `bytes`, keyed per process (SipHash with random keys,
+/// so text from outside cannot be crafted to collide): identifies exposition
+/// text that a gzip scrape may serve compressed from its cache.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::BuildHasher as _;
+    static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    KEYS.get_or_init(std::hash::RandomState::new)
+        .hash_one(bytes)
 }
 
 pub fn write_sample(buf: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
@@ -221,19 +256,6 @@ pub(crate) fn escape_label(buf: &mut String, v: &str) {
     }
 }
 
-/// Write `# HELP` and `# TYPE` for a family.
-pub fn write_header(out: &mut Vec<u8>, fam: Family) {
-    out.extend_from_slice(b"# HELP ");
-    out.extend_from_slice(fam.name().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(fam.help().as_bytes());
-    out.extend_from_slice(b"\n# TYPE ");
-    out.extend_from_slice(fam.name().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(fam.kind().as_bytes());
-    out.push(b'\n');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,7 +266,11 @@ mod tests {
         w.sample(Family::IssueInfo, &[("title", "a \"b\"\\\nc")], 1.0);
         w.sample(Family::BuildInfo, &[], 1.5);
         let r = w.finish();
-        assert_eq!(r.families[0].0, Family::BuildInfo);
+        assert_eq!(r.families[0].family, Family::BuildInfo);
+        assert_eq!(
+            r.families[0].hash,
+            content_hash(r.families[0].text.as_bytes())
+        );
         assert_eq!(
             std::str::from_utf8(r.get(Family::IssueInfo).unwrap()).unwrap(),
             "m365_service_issue_info{title=\"a \\\"b\\\"\\\\\\nc\"} 1\n"
@@ -283,6 +309,15 @@ mod tests {
         for f in Family::ALL {
             assert!(f.name().starts_with("m365_"));
             assert!(!f.help().is_empty());
+            assert_eq!(
+                f.header(),
+                format!(
+                    "# HELP {n} {}\n# TYPE {n} {}\n",
+                    f.help(),
+                    f.kind(),
+                    n = f.name()
+                )
+            );
         }
     }
 }

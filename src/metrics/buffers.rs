@@ -1,0 +1,142 @@
+//! Scrape buffers reused from one scrape to the next.
+//!
+//! With the fixed mmap threshold of `crate::allocator`, every body above
+//! 256 KiB is a fresh mmap: a 10 MB body (1,000 tenants) page-faulted
+//! ~2,600 fresh pages per scrape, in the kernel, before anything was
+//! written (BENCHMARKS.md). A body leaves as [`Bytes`] whose owner hands
+//! its buffer back here once hyper has sent it.
+
+use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+
+/// Buffers kept: a plain body, a gzip body and a gzip scrape's volatile
+/// text; more at once (concurrent scrapes) are freed.
+const KEEP: usize = 3;
+/// Bigger buffers are never kept.
+const MAX_KEPT: usize = 256 << 20;
+
+#[derive(Default)]
+pub struct BufferPool {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// An empty buffer, of at least `capacity` if one that big is kept
+    /// (the smallest such), else the biggest kept one, grown.
+    pub fn take(&self, capacity: usize) -> Vec<u8> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let fits = free
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= capacity)
+            .min_by_key(|(_, b)| b.capacity())
+            .or_else(|| free.iter().enumerate().max_by_key(|(_, b)| b.capacity()))
+            .map(|(i, _)| i);
+        let mut buf = match fits {
+            Some(i) => free.swap_remove(i),
+            None => Vec::new(),
+        };
+        drop(free);
+        buf.reserve(capacity);
+        buf
+    }
+
+    /// An empty string on a pooled buffer.
+    pub fn take_string(&self, capacity: usize) -> String {
+        // An empty buffer is valid UTF-8.
+        String::from_utf8(self.take(capacity)).unwrap_or_default()
+    }
+
+    /// Keep `buf` for a later [`BufferPool::take`].
+    pub fn give_back(&self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > MAX_KEPT {
+            return;
+        }
+        buf.clear();
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        free.push(buf);
+        if free.len() > KEEP {
+            // The smallest goes: the big ones are what page-faults.
+            if let Some(i) = free
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i)
+            {
+                free.swap_remove(i);
+            }
+        }
+    }
+
+    /// `buf` as a response body; its buffer comes back when it is dropped.
+    pub fn bytes(self: &Arc<Self>, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled {
+            buf,
+            pool: self.clone(),
+        })
+    }
+
+    /// Bytes of memory held by idle buffers.
+    pub fn held(&self) -> usize {
+        let free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        free.iter().map(Vec::capacity).sum()
+    }
+}
+
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<BufferPool>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.buf));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_buffer_returns_when_sent() {
+        let pool = BufferPool::new();
+        let mut buf = pool.take(1 << 20);
+        let cap = buf.capacity();
+        let ptr = buf.as_ptr();
+        buf.extend_from_slice(b"hello");
+        let body = pool.bytes(buf);
+        let clone = body.clone();
+        drop(body);
+        assert_eq!(pool.held(), 0, "still referenced");
+        assert_eq!(&clone[..], b"hello");
+        drop(clone);
+        assert_eq!(pool.held(), cap);
+        let again = pool.take(1000);
+        assert!(again.is_empty());
+        assert_eq!(again.as_ptr(), ptr, "the same memory");
+        assert_eq!(pool.held(), 0);
+    }
+
+    #[test]
+    fn keeps_the_biggest_few() {
+        let pool = BufferPool::new();
+        for kb in [1, 8, 4, 2] {
+            pool.give_back(Vec::with_capacity(kb << 10));
+        }
+        assert_eq!(pool.held(), (8 + 4 + 2) << 10);
+        assert_eq!(pool.take(3 << 10).capacity(), 4 << 10, "smallest that fits");
+        assert!(pool.take(64 << 10).capacity() >= 64 << 10);
+        assert_eq!(pool.held(), 2 << 10);
+    }
+}
