@@ -1,7 +1,7 @@
 # `make test` is the one command that runs every check; CI runs exactly it.
 CARGO ?= cargo
 
-.PHONY: test deps fmt clippy unit benches-compile check-alerts check-metrics interop image static demo bench bench-tenants soak soak-activity fuzz
+.PHONY: test deps fmt clippy unit benches-compile check-alerts check-metrics interop image static demo bench bench-tenants soak heap-profile soak-activity fuzz
 
 test: deps fmt clippy unit benches-compile check-alerts check-metrics interop image
 
@@ -64,11 +64,18 @@ bench:
 # RSS over 30 minutes: 50 tenants every 2 s, 5 with the audit feed, faults on.
 soak:
 	$(CARGO) build --release --bin m365-exporter
-	python3 scripts/bench-runtime.py target/release/m365-exporter --soak-minutes 30
+	python3 scripts/bench-runtime.py target/release/m365-exporter --soak-minutes 30 --soak-only
 
 # Memory per tenant and first-refresh spread at 1 and 1,000 tenants (release build).
 bench-tenants:
 	bash scripts/bench-tenants.sh 1 1000
+
+# Where a tenant's heap goes: dhat profiles of 1 and 1,000 tenants compared
+# (dhat-heap-1.json, dhat-heap-1000.json in the current directory).
+heap-profile:
+	$(CARGO) build --release --bin m365-exporter
+	$(CARGO) build --profile dhat --features dhat-heap --bin m365-exporter
+	python3 scripts/bench-runtime.py target/release/m365-exporter --heap-profile target/dhat/m365-exporter --tenants 1000
 
 # A 7-day catch-up of 300,000, 1,000,000 and 3,000,000 audit records (peak RSS
 # at any backlog size: the 3 M run goes past the 1 M dedupe cap), measured

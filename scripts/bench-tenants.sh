@@ -6,8 +6,10 @@
 #
 # For each count: a config of N tenants (service_health every 60s, messages every 5m,
 # both on, the `incident` scenario), the exporter started, /-/ready awaited, VmRSS read
-# from /proc 2 s later, then once more after one scrape of /metrics (whose buffers the
-# allocator may keep), VmHWM (peak), and the first refresh times of the `messages`
+# from /proc 2 s later (every tenant refreshed once), again 60 s later (steady state:
+# every tenant's service health refreshed again; no scrape yet), then once more after one
+# scrape of /metrics (whose buffers the allocator may keep), VmHWM (peak), and the
+# per-tenant figure (RSS(N) - RSS(1)) / (N - 1) at each point; the first refresh times of the `messages`
 # collector (5m interval: each tenant has refreshed it exactly once) summarised. Figures go to stdout;
 # BENCHMARKS.md records them.
 set -euo pipefail
@@ -55,20 +57,28 @@ for n in "${counts[@]}"; do
     ready=$(date +%s.%N)
     sleep 2
     rss=$(rss_kb "$pid" VmRSS)
+    sleep 60
+    rss_steady=$(rss_kb "$pid" VmRSS)
     curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics-$n.txt"
     rss_scraped=$(rss_kb "$pid" VmRSS)
     hwm=$(rss_kb "$pid" VmHWM)
-    python3 - "$n" "$start" "$ready" "$rss" "$hwm" "$work/metrics-$n.txt" "$rss_scraped" <<'PY'
+    [ -n "${base:-}" ] || base="$rss $rss_steady $rss_scraped"
+    python3 - "$n" "$start" "$ready" "$rss" "$hwm" "$work/metrics-$n.txt" "$rss_scraped" "$rss_steady" $base <<'PY'
 import re, sys, collections
-n, start, ready, rss, hwm, path, scraped = sys.argv[1:]
+n, start, ready, rss, hwm, path, scraped, steady, b0, b1, b2 = sys.argv[1:]
 n = int(n); start = float(start); ready = float(ready)
 text = open(path).read()
 stamps = [float(m.group(1)) for m in re.finditer(
     r'^m365_collector_last_success_timestamp_seconds\{[^}]*collector="messages"[^}]*\} (\S+)$', text, re.M)]
 series = sum(1 for l in text.splitlines() if l and not l.startswith('#'))
 print(f"tenants={n} ready_after={ready-start:.1f}s rss={int(rss)/1024:.1f}MiB "
+      f"rss_60s_later={int(steady)/1024:.1f}MiB "
       f"rss_after_one_scrape={int(scraped)/1024:.1f}MiB peak={int(hwm)/1024:.1f}MiB "
       f"series={series} scrape_bytes={len(text)}")
+if n > 1:  # against the first count's figures (run `1` first)
+    per = lambda a, b: (int(a) - int(b)) / (n - 1)
+    print(f"  per tenant: {per(rss, b0):.1f} KiB at ready, {per(steady, b1):.1f} KiB 60 s later, "
+          f"{per(scraped, b2):.1f} KiB after one scrape")
 if len(stamps) > 1:
     lo, hi = min(stamps), max(stamps)
     per_s = collections.Counter(int(s - lo) for s in stamps)

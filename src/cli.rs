@@ -103,6 +103,11 @@ pub struct SimulatorArgs {
     /// Lifetime of issued tokens, e.g. 5s or 1h.
     #[arg(long = "token-lifetime", default_value = "1h")]
     pub token_lifetime: String,
+    /// Audit feed: one new content blob per content type this often (e.g. 5s,
+    /// at least 1s) for 6 hours, so a long soak's feed keeps flowing. Without
+    /// it only the historical blobs are served.
+    #[arg(long = "audit-live-every")]
+    pub audit_live_every: Option<String>,
     /// Issue tokens for any tenant id (GUID or domain): one simulator for many tenants.
     #[arg(long = "any-tenant")]
     pub any_tenant: bool,

@@ -179,6 +179,17 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let audit_live_every = match args.audit_live_every.as_deref().map(parse_duration) {
+        None => None,
+        Some(Ok(d)) if d >= std::time::Duration::from_secs(1) => Some(d),
+        Some(_) => {
+            eprintln!(
+                "m365-exporter: --audit-live-every: {:?} is not a duration like 5s (at least 1s)",
+                args.audit_live_every.as_deref().unwrap_or_default()
+            );
+            return ExitCode::from(2);
+        }
+    };
     let read = |flag: &str, p: &Option<std::path::PathBuf>| match p {
         None => Ok(None),
         Some(p) => std::fs::read_to_string(p)
@@ -202,6 +213,10 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         scenario: args.scenario.clone(),
         token_lifetime,
         any_tenant: args.any_tenant,
+        audit: m365_exporter::simulator::AuditOptions {
+            live_every: audit_live_every,
+            ..Default::default()
+        },
         // --faults: the periodic pattern on every data API, plus Microsoft's
         // own throttling shapes on the audit feed (AF429 as 403 on blobs,
         // 429 with Retry-After on listings).

@@ -126,6 +126,24 @@ fn each_bad_input_has_its_own_message_and_exit_2() {
 }
 
 #[test]
+fn simulator_rejects_a_bad_audit_live_every() {
+    // The soak's flowing audit feed (scripts/bench-runtime.py): at least 1s.
+    for bad in ["500ms", "soon"] {
+        let out = Command::new(BIN)
+            .args([
+                "simulator",
+                "--listen=127.0.0.1:0",
+                &format!("--audit-live-every={bad}"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--audit-live-every"), "{err}");
+    }
+}
+
+#[test]
 fn environment_mode() {
     let out = Command::new(BIN)
         .arg("check-config")
