@@ -3,6 +3,7 @@
 //! body size, error-body parsing, and the `m365_api_*` metrics.
 
 use crate::auth::{AuthError, TokenProvider};
+use crate::buffers::BufferPool;
 use crate::metrics::Live;
 use bytes::Bytes;
 use rand::Rng;
@@ -401,7 +402,9 @@ impl ApiClient {
                         }
                         None => None,
                     };
-                    let body = read_capped(resp, limit, op).await;
+                    // Budgeted bodies are audit blobs: big, many, short-lived.
+                    let pool = budget.is_some().then(|| &*BLOB_BUFFERS);
+                    let body = read_capped(resp, limit, op, pool).await;
                     let code = match &body {
                         Ok(_) => status.to_string(),
                         Err(ApiError::TooLarge { .. }) => status.to_string(),
@@ -563,18 +566,29 @@ pub fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs.max(0) as u64).min(MAX_RETRY_AFTER))
 }
 
+/// Audit blob bodies, reused across blobs and tenants: a fresh buffer per
+/// blob was mapped and page-faulted anew (about one fault per record, half
+/// of the catch-up's system time; BENCHMARKS.md). Idle, it holds at most
+/// 8 buffers of at most 4 MiB: 32 MiB in the worst case, a few MB usually.
+static BLOB_BUFFERS: std::sync::LazyLock<Arc<BufferPool>> =
+    std::sync::LazyLock::new(|| BufferPool::bounded(8, 4 << 20));
+
 async fn read_capped(
     mut resp: reqwest::Response,
     limit: usize,
     operation: &'static str,
+    pool: Option<&Arc<BufferPool>>,
 ) -> Result<Bytes, ApiError> {
     if resp.content_length().is_some_and(|n| n as usize > limit) {
         return Err(ApiError::TooLarge { operation, limit });
     }
     // Sized once from Content-Length (capped): growing by doubling would
     // copy and fault in a large blob's pages several times over.
-    let mut buf =
-        bytes::BytesMut::with_capacity(resp.content_length().map_or(0, |n| n as usize).min(limit));
+    let size = resp.content_length().map_or(0, |n| n as usize).min(limit);
+    let mut buf = match pool {
+        Some(p) => p.take(size),
+        None => Vec::with_capacity(size),
+    };
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
@@ -583,7 +597,12 @@ async fn read_capped(
                 }
                 buf.extend_from_slice(&chunk);
             }
-            Ok(None) => return Ok(buf.freeze()),
+            Ok(None) => {
+                return Ok(match pool {
+                    Some(p) => p.bytes(buf),
+                    None => Bytes::from(buf),
+                })
+            }
             Err(e) => {
                 return Err(ApiError::Transport {
                     operation,

@@ -10,6 +10,7 @@ pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod basic_auth;
+pub mod buffers;
 pub mod cli;
 pub mod cloud;
 pub mod collect;

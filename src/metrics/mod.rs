@@ -11,7 +11,6 @@
 //! A scrape walks both once, into a [`sink::Sink`]: the plain body, or a
 //! gzip body spliced from cached deflate segments ([`gzip`]).
 
-pub mod buffers;
 pub mod exposition;
 pub mod family;
 pub mod gzip;

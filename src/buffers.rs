@@ -1,28 +1,53 @@
-//! Scrape buffers reused from one scrape to the next.
+//! Big buffers reused instead of mapped afresh: scrape bodies, audit blobs.
 //!
-//! With the fixed mmap threshold of `crate::allocator`, every body above
-//! 256 KiB is a fresh mmap: a 10 MB body (1,000 tenants) page-faulted
-//! ~2,600 fresh pages per scrape, in the kernel, before anything was
-//! written (BENCHMARKS.md). A body leaves as [`Bytes`] whose owner hands
-//! its buffer back here once hyper has sent it.
+//! With the fixed mmap threshold of `crate::allocator`, every buffer above
+//! 256 KiB is a fresh mmap: a 10 MB scrape body (1,000 tenants) page-faulted
+//! ~2,600 fresh pages per scrape, and each audit blob its own hundreds, in
+//! the kernel, before anything was written (BENCHMARKS.md). A buffer leaves
+//! as [`Bytes`] whose owner hands it back here once the last reader (hyper
+//! sending a body, the feed applying a blob) drops it.
 
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
 
-/// Buffers kept: a plain body, a gzip body and a gzip scrape's volatile
-/// text; more at once (concurrent scrapes) are freed.
+/// Scrape buffers kept: a plain body, a gzip body and a gzip scrape's
+/// volatile text; more at once (concurrent scrapes) are freed.
 const KEEP: usize = 3;
-/// Bigger buffers are never kept.
+/// Bigger scrape buffers are never kept.
 const MAX_KEPT: usize = 256 << 20;
 
-#[derive(Default)]
 pub struct BufferPool {
     free: Mutex<Vec<Vec<u8>>>,
+    /// At most this many idle buffers…
+    keep: usize,
+    /// …each of at most this capacity.
+    max_kept: usize,
+}
+
+impl Default for BufferPool {
+    fn default() -> Self {
+        Self {
+            free: Mutex::default(),
+            keep: KEEP,
+            max_kept: MAX_KEPT,
+        }
+    }
 }
 
 impl BufferPool {
+    /// The scrape pool.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// A pool that keeps at most `keep` idle buffers of at most `max_kept`
+    /// bytes each: what it can hold idle is bounded by their product.
+    pub fn bounded(keep: usize, max_kept: usize) -> Arc<Self> {
+        Arc::new(Self {
+            free: Mutex::default(),
+            keep,
+            max_kept,
+        })
     }
 
     /// An empty buffer, of at least `capacity` if one that big is kept
@@ -53,13 +78,13 @@ impl BufferPool {
 
     /// Keep `buf` for a later [`BufferPool::take`].
     pub fn give_back(&self, mut buf: Vec<u8>) {
-        if buf.capacity() == 0 || buf.capacity() > MAX_KEPT {
+        if buf.capacity() == 0 || buf.capacity() > self.max_kept || self.keep == 0 {
             return;
         }
         buf.clear();
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         free.push(buf);
-        if free.len() > KEEP {
+        if free.len() > self.keep {
             // The smallest goes: the big ones are what page-faults.
             if let Some(i) = free
                 .iter()
@@ -126,6 +151,16 @@ mod tests {
         assert!(again.is_empty());
         assert_eq!(again.as_ptr(), ptr, "the same memory");
         assert_eq!(pool.held(), 0);
+    }
+
+    #[test]
+    fn a_bounded_pool_holds_no_more_than_its_bounds() {
+        let pool = BufferPool::bounded(2, 8 << 10);
+        for kb in [1, 16, 4, 2, 8] {
+            pool.give_back(Vec::with_capacity(kb << 10));
+        }
+        // 16 KiB is over the per-buffer bound; of the rest the two biggest stay.
+        assert_eq!(pool.held(), (8 + 4) << 10);
     }
 
     #[test]
