@@ -34,7 +34,8 @@ trap cleanup EXIT
 
 "$SIM" "$RECORDS" "$PER_TYPE" >"$work/sim.out" 2>"$work/sim.err" &
 pids+=($!)
-for _ in $(seq 1 600); do [ -s "$work/sim.out" ] && break; sleep 0.2; done
+# Up to 10 minutes: generating 3 M records takes the simulator minutes on a busy machine.
+for _ in $(seq 1 3000); do [ -s "$work/sim.out" ] && break; sleep 0.2; done
 [ -s "$work/sim.out" ] || { echo "soak: the simulator did not start"; cat "$work/sim.err"; exit 1; }
 read -r url blobs ids served_bytes <"$work/sim.out"
 echo "soak: simulator $url: $blobs blobs, $ids records, $((served_bytes / 1024 / 1024)) MiB of blobs ($((served_bytes / ids)) B per record on average)"
