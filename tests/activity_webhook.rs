@@ -15,15 +15,10 @@ use m365_exporter::activity::client::ManagementClient;
 use m365_exporter::activity::subscriptions::Subscriptions;
 use m365_exporter::activity::webhook::Inbox;
 use m365_exporter::app::{Running, WebOptions};
-use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
-use m365_exporter::http::ApiClient;
-use m365_exporter::metrics::Live;
-use m365_exporter::secret::Secret;
 use m365_exporter::simulator::{
-    AuditOptions, Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
+    AuditOptions, Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_TENANT_ID,
 };
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{sum, wait_for, Sample};
 
@@ -581,29 +576,8 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
     // Re-registration of the disabled webhook, with the 15-minute spacing
     // shortened to 2 s: not before the spacing, then at the first check after.
     sim.set_faults(Faults::default());
-    let live = Arc::new(Live::new());
-    let http = m365_exporter::http::client(Duration::from_secs(2), Duration::from_secs(5));
     let url = sim.url();
-    let cred = ClientSecretCredential::new(
-        &url,
-        SIM_TENANT_ID,
-        SIM_CLIENT_ID,
-        SecretSource::Inline(Secret::new(SIM_CLIENT_SECRET)),
-    );
-    let tokens = Arc::new(TokenProvider::new(
-        "w",
-        Arc::new(cred),
-        http.clone(),
-        live.clone(),
-    ));
-    let api = Arc::new(ApiClient::new(
-        "w",
-        http,
-        live,
-        tokens,
-        fast().retry,
-        &[url.as_str()],
-    ));
+    let (api, _) = support::sim_api("w", &url, Duration::from_secs(5), fast().retry);
     let client = ManagementClient::new(api, &url, SIM_TENANT_ID, SIM_TENANT_ID, 2_000);
     let hook_cfg = m365_exporter::config::Config::parse(
         &format!(

@@ -286,11 +286,7 @@ async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_distinct_error_codes_keep_the_series_count_bounded() {
     use futures::StreamExt;
-    use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
-    use m365_exporter::http::{ApiClient, Call};
-    use m365_exporter::metrics::Live;
-    use m365_exporter::secret::Secret;
-    use std::sync::Arc;
+    use m365_exporter::http::Call;
 
     let sim = Simulator::start(SimOptions {
         faults: Faults {
@@ -302,32 +298,11 @@ async fn ten_thousand_distinct_error_codes_keep_the_series_count_bounded() {
     .await
     .unwrap();
     let url = sim.url();
-    let live = Arc::new(Live::new());
-    let http = m365_exporter::http::client(Duration::from_secs(2), Duration::from_secs(10));
-    let cred = ClientSecretCredential::new(
-        &url,
-        SIM_TENANT_ID,
-        SIM_CLIENT_ID,
-        SecretSource::Inline(Secret::new(SIM_CLIENT_SECRET)),
-    );
-    let tokens = Arc::new(TokenProvider::new(
-        "contoso",
-        Arc::new(cred),
-        http.clone(),
-        live.clone(),
-    ));
     let policy = RetryPolicy {
         max_attempts: 1,
         ..RetryPolicy::default()
     };
-    let api = Arc::new(ApiClient::new(
-        "contoso",
-        http,
-        live.clone(),
-        tokens,
-        policy,
-        &[url.as_str()],
-    ));
+    let (api, live) = support::sim_api("contoso", &url, Duration::from_secs(10), policy);
     let target = format!("{url}/v1.0/admin/serviceAnnouncement/healthOverviews");
     let failed = futures::stream::iter(0..10_000)
         .map(|_| {

@@ -3,13 +3,17 @@
 #![allow(dead_code)]
 
 use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::Config;
-use m365_exporter::http::RetryPolicy;
+use m365_exporter::http::{ApiClient, RetryPolicy};
+use m365_exporter::metrics::Live;
+use m365_exporter::secret::Secret;
 use m365_exporter::simulator::{
     SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod certs;
@@ -133,6 +137,33 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// An `ApiClient` for tenant `name` against the simulator at `url`, with
+/// the simulator's client-secret credential, requests timing out after
+/// `timeout`, and `policy`; and the `Live` metrics it counts into.
+pub fn sim_api(
+    name: &str,
+    url: &str,
+    timeout: Duration,
+    policy: RetryPolicy,
+) -> (Arc<ApiClient>, Arc<Live>) {
+    let live = Arc::new(Live::new());
+    let http = m365_exporter::http::client(Duration::from_secs(2), timeout);
+    let cred = ClientSecretCredential::new(
+        url,
+        SIM_TENANT_ID,
+        SIM_CLIENT_ID,
+        SecretSource::Inline(Secret::new(SIM_CLIENT_SECRET)),
+    );
+    let tokens = Arc::new(TokenProvider::new(
+        name,
+        Arc::new(cred),
+        http.clone(),
+        live.clone(),
+    ));
+    let api = ApiClient::new(name, http, live.clone(), tokens, policy, &[url]);
+    (Arc::new(api), live)
 }
 
 /// A `tenants:` entry for the simulator at `url` (Graph and login only);
