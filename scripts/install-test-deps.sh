@@ -5,8 +5,10 @@
 #   chromium                         (Debian package `chromium`; headless browser for
 #                                     tests/status_page.rs, which renders the status page)
 #   podman, runc, strip, readelf     (Debian `podman`, `runc`, `netavark`, `aardvark-dns`,
-#                                     `binutils`; tests/image/run.sh builds and runs the
-#                                     container image)
+#                                     `iptables`, `binutils`; tests/image/run.sh builds and
+#                                     runs the container image; netavark's firewall driver
+#                                     runs `iptables`, without it `podman run` fails with
+#                                     "netavark: No such file or directory")
 #   tinyproxy                        (tests/proxy.rs: the exporter through a forward proxy)
 #   openssl                          (Debian package `openssl`; makes throw-away test
 #                                     certificates for tests/credentials.rs)
@@ -53,6 +55,12 @@ done
 if ! dpkg -s netavark aardvark-dns >/dev/null 2>&1; then
     need+=(netavark aardvark-dns)
     packages+=(netavark aardvark-dns)
+fi
+# netavark sets up the container network with iptables; Debian makes it only a
+# Recommends of netavark, so --no-install-recommends leaves it out.
+if ! command -v iptables >/dev/null 2>&1 && [ ! -x /usr/sbin/iptables ]; then
+    need+=(iptables)
+    packages+=(iptables)
 fi
 VENV=/opt/m365-exporter-tests/venv
 if [ ! -x "$VENV/bin/kubectl" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -125,7 +133,7 @@ if ! have_chromium; then
     echo "install-test-deps: chromium still missing after install" >&2
     exit 1
 fi
-for bin in podman runc strip readelf tinyproxy systemd-analyze openssl; do
+for bin in podman runc strip readelf tinyproxy systemd-analyze openssl iptables; do
     if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ]; then
         echo "install-test-deps: $bin still missing after install" >&2
         exit 1

@@ -364,47 +364,6 @@ fn promql_scanner_understands_our_expressions() {
 }
 
 #[test]
-fn spec_metric_list_matches_spec_md() {
-    // SPEC.md lives beside the repository (../shared/design/SPEC.md) in the team layout;
-    // when it is there, the hard-coded list above must match it exactly.
-    let candidates = [
-        std::env::var("M365_SPEC")
-            .ok()
-            .map(std::path::PathBuf::from),
-        Some(repo_root().join("../shared/design/SPEC.md")),
-    ];
-    let Some(path) = candidates.into_iter().flatten().find(|p| p.exists()) else {
-        eprintln!("SPEC.md not found beside the repository; checked the built-in list only");
-        return;
-    };
-    let spec = std::fs::read_to_string(&path).expect("read SPEC.md");
-    let mut in_spec = BTreeSet::new();
-    let bytes = spec.as_bytes();
-    let mut i = 0;
-    while let Some(pos) = spec[i..].find("m365_") {
-        let start = i + pos;
-        let mut end = start;
-        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
-            end += 1;
-        }
-        let word = &spec[start..end];
-        let preceded =
-            start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
-        if word.len() > "m365_".len() && !preceded {
-            in_spec.insert(word.to_string());
-        }
-        i = end.max(start + 1);
-    }
-    let listed: BTreeSet<String> = SPEC_METRICS.iter().map(|s| s.to_string()).collect();
-    assert_eq!(
-        in_spec,
-        listed,
-        "metric names in {} differ from tests/common/grafana.rs SPEC_METRICS",
-        path.display()
-    );
-}
-
-#[test]
 fn contract_additions_are_in_the_readme_and_not_in_spec() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     for m in CONTRACT_ADDITIONS {
