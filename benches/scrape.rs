@@ -12,9 +12,9 @@ use fixture::{graph_data, reencode, registry_from, series_in, store};
 use m365_exporter::collect::fleet::Fleet;
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::collect::{messages, service_health};
+use m365_exporter::config::reload::{ConfigSource, Reloader};
 use m365_exporter::metrics::Encoding;
-use m365_exporter::reload::{ConfigSource, Reloader};
-use m365_exporter::server::{router, AppState};
+use m365_exporter::web::server::{router, AppState};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 

@@ -7,33 +7,17 @@
 
 pub mod activity;
 pub mod allocator;
-pub mod app;
+pub mod api;
 pub mod auth;
-pub mod basic_auth;
 pub mod buffers;
 pub mod cli;
-pub mod cloud;
 pub mod collect;
 pub mod config;
-pub mod credentials;
-pub mod demo;
-pub mod graph;
-pub mod healthcheck;
-pub mod http;
-pub mod listener;
-pub mod logging;
 pub mod metrics;
-pub mod receiver;
-pub mod reload;
 pub mod secret;
-pub mod server;
-pub mod shard;
 pub mod simulator;
-pub mod status_page;
 pub mod timefmt;
-pub mod tls;
-pub mod web_config;
-pub mod yaml;
+pub mod web;
 
 /// Version string reported by `--version` and `m365_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

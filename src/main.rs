@@ -1,13 +1,14 @@
 use clap::Parser;
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::cli::app::{Running, WebOptions};
+use m365_exporter::cli::{demo, logging};
 use m365_exporter::cli::{Cli, Command, LogArgs, ServeArgs, SimulatorArgs, WebArgs};
 use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::config::reload::{spawn_sighup, ConfigSource};
+use m365_exporter::config::shard::Shard;
 use m365_exporter::config::{parse_duration, Config, ConfigError};
-use m365_exporter::reload::{spawn_sighup, ConfigSource};
-use m365_exporter::shard::Shard;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
-use m365_exporter::web_config::WebConfig;
-use m365_exporter::{demo, logging, server};
+use m365_exporter::web::server;
+use m365_exporter::web::web_config::WebConfig;
 use std::process::ExitCode;
 
 /// Bad configuration: one line on stderr, exit 2 (SPEC).
@@ -297,7 +298,7 @@ async fn healthcheck(args: m365_exporter::cli::HealthcheckArgs) -> ExitCode {
         },
         None => WebConfig::default(),
     };
-    match m365_exporter::healthcheck::check(&args.listen_address, timeout, &web).await {
+    match m365_exporter::cli::healthcheck::check(&args.listen_address, timeout, &web).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("m365-exporter: unhealthy: {e}");

@@ -5,7 +5,7 @@
 //! fails as too large instead of being buffered.
 
 use m365_exporter::activity::client::ManagementClient;
-use m365_exporter::http::ApiError;
+use m365_exporter::api::ApiError;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,7 +8,7 @@ mod support;
 
 use activity_support::*;
 use m365_exporter::activity::state::{self, State};
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::simulator::{AuditOptions, Faults, SimOptions, Simulator, SIM_TENANT_ID};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

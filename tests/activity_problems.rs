@@ -7,7 +7,7 @@ mod activity_support;
 mod support;
 
 use activity_support::*;
-use m365_exporter::app::Running;
+use m365_exporter::cli::app::Running;
 use m365_exporter::simulator::{AuditOptions, SimOptions, Simulator};
 use std::time::Duration;
 use support::{sum, value};

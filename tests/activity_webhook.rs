@@ -14,7 +14,7 @@ use activity_support::*;
 use m365_exporter::activity::client::ManagementClient;
 use m365_exporter::activity::subscriptions::Subscriptions;
 use m365_exporter::activity::webhook::Inbox;
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::simulator::{
     AuditOptions, Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_TENANT_ID,
 };

@@ -6,7 +6,7 @@
 
 mod support;
 
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::config::Config;
 use m365_exporter::simulator::{
     Recorded, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,

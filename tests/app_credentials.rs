@@ -8,7 +8,7 @@ mod activity_support;
 mod support;
 
 use activity_support::{capture_logs, log_lines};
-use m365_exporter::app::Running;
+use m365_exporter::cli::app::Running;
 use m365_exporter::config::Config;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator, SIM_CLIENT_ID};
 use m365_exporter::timefmt::parse_unix;

@@ -8,14 +8,14 @@ mod support;
 mod procs;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use m365_exporter::app::{Running, WebOptions};
-use m365_exporter::auth::{Credential, TokenProvider};
-use m365_exporter::config::Config;
-use m365_exporter::credentials::certificate::AssertionClaims;
-use m365_exporter::credentials::{
+use m365_exporter::auth::credentials::certificate::AssertionClaims;
+use m365_exporter::auth::credentials::{
     token_url, CertificateMaterial, FederatedTokenCredential, ManagedIdentityCredential,
     MiEndpoint, JWT_BEARER,
 };
+use m365_exporter::auth::{Credential, TokenProvider};
+use m365_exporter::cli::app::{Running, WebOptions};
+use m365_exporter::config::Config;
 use m365_exporter::metrics::Live;
 use m365_exporter::simulator::{
     SimOptions, Simulator, SIM_CLIENT_ID, SIM_IDENTITY_HEADER, SIM_TENANT_ID,

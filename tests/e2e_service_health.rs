@@ -3,7 +3,7 @@
 
 mod support;
 
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::time::Duration;
 use support::{

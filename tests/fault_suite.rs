@@ -12,10 +12,10 @@
 mod activity_support;
 mod support;
 
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::api::RetryPolicy;
+use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::Config;
-use m365_exporter::http::RetryPolicy;
 use m365_exporter::simulator::{
     Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
 };
@@ -286,7 +286,7 @@ async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_distinct_error_codes_keep_the_series_count_bounded() {
     use futures::StreamExt;
-    use m365_exporter::http::Call;
+    use m365_exporter::api::Call;
 
     let sim = Simulator::start(SimOptions {
         faults: Faults {
@@ -311,7 +311,7 @@ async fn ten_thousand_distinct_error_codes_keep_the_series_count_bounded() {
             let url = url.clone();
             async move {
                 api.send(&Call {
-                    api: m365_exporter::http::Api::Graph,
+                    api: m365_exporter::api::Api::Graph,
                     operation: "health_overviews",
                     method: reqwest::Method::GET,
                     url: &target,

@@ -4,10 +4,12 @@
 
 use m365_exporter::activity::client::parse_content_page;
 use m365_exporter::activity::records::parse_blob;
+use m365_exporter::api::graph::{
+    parse_json, parse_page, Application, HealthOverview, Issue, Message,
+};
+use m365_exporter::api::parse_error_body;
 use m365_exporter::auth::parse_token_response;
 use m365_exporter::collect::app_credentials;
-use m365_exporter::graph::{parse_json, parse_page, Application, HealthOverview, Issue, Message};
-use m365_exporter::http::parse_error_body;
 use m365_exporter::timefmt::parse_unix;
 use rand::{Rng, SeedableRng};
 
@@ -90,7 +92,7 @@ const YAML_SAMPLES: &[&str] = &[
 #[test]
 fn config_files_never_panic() {
     use m365_exporter::config::Config;
-    use m365_exporter::web_config::WebConfig;
+    use m365_exporter::web::web_config::WebConfig;
     let parse = |text: &str| {
         let _ = Config::parse(text, "g.yml");
         let _ = WebConfig::parse(text, "g.yml", std::path::Path::new("/nonexistent"));

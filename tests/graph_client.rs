@@ -1,8 +1,8 @@
 //! The Graph client against wiremock over real sockets: paging to the end,
 //! error bodies, the host allow-list, the body cap.
 
-use m365_exporter::graph::GraphClient;
-use m365_exporter::http::ApiError;
+use m365_exporter::api::graph::GraphClient;
+use m365_exporter::api::ApiError;
 use m365_exporter::metrics::Live;
 use serde_json::json;
 use std::sync::Arc;

@@ -4,9 +4,9 @@
 
 mod support;
 
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::cli::app::{Running, WebOptions};
+use m365_exporter::config::shard::Shard;
 use m365_exporter::config::Config;
-use m365_exporter::shard::Shard;
 use m365_exporter::simulator::{SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use std::collections::BTreeSet;
 use std::time::Duration;

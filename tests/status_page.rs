@@ -15,8 +15,8 @@
 mod procs;
 mod support;
 
-use m365_exporter::app::{Running, WebOptions};
-use m365_exporter::demo;
+use m365_exporter::cli::app::{Running, WebOptions};
+use m365_exporter::cli::demo;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

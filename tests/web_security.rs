@@ -3,10 +3,10 @@
 //! certificate rotation without restart, slow and half-open clients, and a
 //! bad file exiting 2 with the key named.
 
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::Config;
-use m365_exporter::web_config::WebConfig;
+use m365_exporter::web::web_config::WebConfig;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -214,7 +214,7 @@ async fn healthcheck_follows_the_web_config() {
     let r = start(Some(&web), Duration::from_secs(10)).await;
     let addr = r.addr.to_string();
     let t = Duration::from_secs(5);
-    use m365_exporter::healthcheck::check;
+    use m365_exporter::cli::healthcheck::check;
     check(&addr, t, &WebConfig::load(&web).unwrap())
         .await
         .unwrap();

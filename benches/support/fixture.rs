@@ -4,9 +4,9 @@
 #![allow(dead_code)]
 
 use arc_swap::ArcSwap;
+use m365_exporter::api::graph::{HealthOverview, Issue, Message};
 use m365_exporter::collect::runtime::{CollectorSlot, CollectorState, Idle, Store, TenantRuntime};
 use m365_exporter::collect::{messages, service_health, CollectorKind, Outcome};
-use m365_exporter::graph::{HealthOverview, Issue, Message};
 use m365_exporter::metrics::Live;
 use m365_exporter::simulator::scenario;
 use prometheus::{GaugeVec, Opts, Registry};

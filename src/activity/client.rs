@@ -4,7 +4,7 @@
 //! takes a token from the tenant's request budget.
 
 use super::Content;
-use crate::http::{Api, ApiClient, ApiError, Call};
+use crate::api::{Api, ApiClient, ApiError, Call};
 use crate::timefmt::parse_unix;
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -125,7 +125,7 @@ impl ManagementClient {
         url: &str,
         max_body: usize,
         json: Option<&[u8]>,
-    ) -> Result<crate::http::Response, ApiError> {
+    ) -> Result<crate::api::Response, ApiError> {
         // The budget paces first attempts; `ApiClient`'s retries are already
         // spaced by backoff and Retry-After.
         self.budget.until_ready().await;

@@ -6,7 +6,7 @@
 
 use super::client::ManagementClient;
 use super::Content;
-use crate::http::ApiError;
+use crate::api::ApiError;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};

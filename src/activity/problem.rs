@@ -2,7 +2,7 @@
 //! Microsoft's answers: one stable description per cause, logged once per
 //! change and shown on the status page.
 
-use crate::http::ApiError;
+use crate::api::ApiError;
 
 /// Why a content type (or the feed as a whole) is not flowing.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The second source of the backlog: Management API webhook notifications.
 //!
 //! Each tenant with `activity.webhook` has an [`Inbox`]: the HTTP receiver
-//! (`crate::receiver`) checks a notification's `Webhook-AuthID` against it
+//! (`crate::web::receiver`) checks a notification's `Webhook-AuthID` against it
 //! in constant time, parses the body here ([`parse`], a plain function over
 //! bytes), and hands the tenant's items to [`Inbox::deliver`]; the feed
 //! drains them into the same deduplicating backlog the lister feeds, and

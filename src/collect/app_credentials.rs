@@ -4,9 +4,9 @@
 //! the tenant stops. Needs the application permission `Application.Read.All`.
 
 use super::{CollectError, Collector, CollectorKind, Outcome};
+use crate::api::graph::{Application, GraphClient};
+use crate::api::ApiError;
 use crate::config::is_guid;
-use crate::graph::{Application, GraphClient};
-use crate::http::ApiError;
 use crate::metrics::{Family, SnapshotWriter};
 use crate::timefmt::parse_unix;
 use futures::future::BoxFuture;
@@ -91,7 +91,7 @@ pub fn render(tenant: &str, app: &Application) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::AppCredential;
+    use crate::api::graph::AppCredential;
 
     fn cred(key_id: &str, end: Option<&str>) -> AppCredential {
         AppCredential {

@@ -3,7 +3,7 @@
 
 use super::services::ServiceFilter;
 use super::{ActionRow, CollectError, Collector, CollectorKind, Outcome};
-use crate::graph::{GraphClient, Message};
+use crate::api::graph::{GraphClient, Message};
 use crate::metrics::{Family, SnapshotWriter};
 use crate::timefmt::{now_unix, parse_unix};
 use futures::future::BoxFuture;

@@ -69,8 +69,8 @@ impl std::fmt::Display for CollectError {
     }
 }
 
-impl From<crate::http::ApiError> for CollectError {
-    fn from(e: crate::http::ApiError) -> Self {
+impl From<crate::api::ApiError> for CollectError {
+    fn from(e: crate::api::ApiError) -> Self {
         CollectError(e.to_string())
     }
 }

@@ -8,11 +8,11 @@ use super::messages::MessagesCollector;
 use super::service_health::ServiceHealthCollector;
 use super::services::ServiceFilter;
 use super::{CollectError, Collector, CollectorKind, Outcome};
+use crate::api::graph::GraphClient;
+use crate::api::{ApiClient, RetryPolicy};
 use crate::auth::TokenProvider;
 use crate::buffers::BufferPool;
 use crate::config::{Config, TenantConfig};
-use crate::graph::GraphClient;
-use crate::http::{ApiClient, RetryPolicy};
 use crate::metrics::gzip::{GzipSink, SegmentCache};
 use crate::metrics::sink::Sink;
 use crate::metrics::text::{content_hash, write_sample};
@@ -170,8 +170,8 @@ pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
 /// The HTTP client every tenant shares (proxy from the environment, or not).
 pub fn http_client(opts: &RuntimeOptions) -> reqwest::Client {
     match opts.env_proxy {
-        true => crate::http::client(opts.connect_timeout, opts.request_timeout),
-        false => crate::http::direct_client(opts.connect_timeout, opts.request_timeout),
+        true => crate::api::client(opts.connect_timeout, opts.request_timeout),
+        false => crate::api::direct_client(opts.connect_timeout, opts.request_timeout),
     }
 }
 
@@ -184,7 +184,7 @@ pub fn build_tenant(
 ) -> TenantRuntime {
     let tokens = Arc::new(TokenProvider::new(
         &t.name,
-        crate::credentials::build(t, live.clone()),
+        crate::auth::credentials::build(t, live.clone()),
         http.clone(),
         live.clone(),
     ));

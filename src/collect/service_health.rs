@@ -3,7 +3,7 @@
 
 use super::services::ServiceFilter;
 use super::{CollectError, Collector, CollectorKind, IssueRow, Outcome, ServiceRow};
-use crate::graph::{GraphClient, HealthOverview, Issue};
+use crate::api::graph::{GraphClient, HealthOverview, Issue};
 use crate::metrics::{Family, SnapshotWriter};
 use crate::timefmt::parse_unix;
 use futures::future::BoxFuture;

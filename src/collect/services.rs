@@ -5,8 +5,8 @@
 //! that an id Microsoft does not list is warned about once per tenant, not
 //! once per collector or refresh.
 
+use crate::api::graph::{HealthOverview, Issue, Message};
 use crate::config::ServiceSelection;
-use crate::graph::{HealthOverview, Issue, Message};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 

@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use crate::support::{get, parse, sum, wait_for, Sample};
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::api::RetryPolicy;
+use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::{Config, CONTENT_TYPES};
-use m365_exporter::http::RetryPolicy;
 use m365_exporter::simulator::{
     Recorded, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
 };

@@ -3,8 +3,8 @@
 //! attempts, the server's origin allowed.
 #![allow(dead_code)]
 
+use m365_exporter::api::{ApiClient, RetryPolicy};
 use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
-use m365_exporter::http::{ApiClient, RetryPolicy};
 use m365_exporter::metrics::Live;
 use m365_exporter::secret::Secret;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ pub const TENANT: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
 
 pub fn api_client(uri: &str) -> (Arc<ApiClient>, Arc<Live>) {
     let live = Arc::new(Live::new());
-    let http = m365_exporter::http::client(Duration::from_secs(2), Duration::from_secs(5));
+    let http = m365_exporter::api::client(Duration::from_secs(2), Duration::from_secs(5));
     let cred = ClientSecretCredential::new(
         uri,
         TENANT,

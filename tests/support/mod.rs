@@ -2,11 +2,11 @@
 //! small HTTP/polling utilities.
 #![allow(dead_code)]
 
-use m365_exporter::app::{Running, WebOptions};
+use m365_exporter::api::{ApiClient, RetryPolicy};
 use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
+use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::Config;
-use m365_exporter::http::{ApiClient, RetryPolicy};
 use m365_exporter::metrics::Live;
 use m365_exporter::secret::Secret;
 use m365_exporter::simulator::{
@@ -149,7 +149,7 @@ pub fn sim_api(
     policy: RetryPolicy,
 ) -> (Arc<ApiClient>, Arc<Live>) {
     let live = Arc::new(Live::new());
-    let http = m365_exporter::http::client(Duration::from_secs(2), timeout);
+    let http = m365_exporter::api::client(Duration::from_secs(2), timeout);
     let cred = ClientSecretCredential::new(
         url,
         SIM_TENANT_ID,

@@ -573,7 +573,7 @@ mod tests {
         use crate::collect::Outcome;
         use std::sync::Arc;
         const X: &str = "<script>alert(1)</script>\"'&";
-        let config = crate::demo::config("http://127.0.0.1:1", None);
+        let config = crate::cli::demo::config("http://127.0.0.1:1", None);
         let store = build(
             &config,
             Arc::new(crate::metrics::Live::new()),

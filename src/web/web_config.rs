@@ -116,13 +116,13 @@ pub const CURVES: &[&str] = &["X25519", "CurveP256", "CurveP384"];
 
 impl WebConfig {
     pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
-        let (text, source) = crate::yaml::read_file(path)?;
+        let (text, source) = crate::config::yaml::read_file(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let cfg = Self::parse(&text, &source, base)?;
         // Fail at start, not at the first handshake, on unreadable or
         // mismatched certificate files.
         if let Some(t) = &cfg.tls {
-            crate::tls::server_config(t).map_err(|(key, reason)| ConfigError {
+            crate::web::tls::server_config(t).map_err(|(key, reason)| ConfigError {
                 source: source.clone(),
                 key: format!("tls_server_config.{key}"),
                 reason,
@@ -141,9 +141,8 @@ impl WebConfig {
         // An empty file is a valid, empty configuration (as in exporter-toolkit).
         let raw: RawWebConfig = match text.trim().is_empty() {
             true => RawWebConfig::default(),
-            false => {
-                crate::yaml::from_str::<Option<RawWebConfig>>(text, source)?.unwrap_or_default()
-            }
+            false => crate::config::yaml::from_str::<Option<RawWebConfig>>(text, source)?
+                .unwrap_or_default(),
         };
         let tls = raw
             .tls_server_config

@@ -2,7 +2,7 @@
 //! address and exit 0 or 1. The container image has no curl or shell, so
 //! this is its `HEALTHCHECK`.
 
-use crate::web_config::WebConfig;
+use crate::web::web_config::WebConfig;
 use std::time::Duration;
 
 /// The URL of `/-/healthy` for a `--web.listen-address` value: a wildcard
@@ -43,7 +43,7 @@ pub async fn check(listen: &str, timeout: Duration, web: &WebConfig) -> Result<(
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) if auth && r.status() == reqwest::StatusCode::UNAUTHORIZED => Ok(()),
         Ok(r) => Err(format!("{url}: HTTP {}", r.status().as_u16())),
-        Err(e) => Err(format!("{url}: {}", crate::http::transport_message(&e))),
+        Err(e) => Err(format!("{url}: {}", crate::api::transport_message(&e))),
     }
 }
 

@@ -3,8 +3,13 @@
 //! typed values; any problem is a [`ConfigError`] naming file, key and reason
 //! (the binary exits 2 on it). Secrets are held as [`Secret`] and never echo.
 
-use crate::cloud::Cloud;
+pub mod cloud;
+pub mod reload;
+pub mod shard;
+pub mod yaml;
+
 use crate::secret::Secret;
+use cloud::Cloud;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -361,7 +366,7 @@ pub const DEFAULT_LISTEN: &str = ":9865";
 impl Config {
     /// Read and validate a YAML file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let (text, source) = crate::yaml::read_file(path)?;
+        let (text, source) = crate::config::yaml::read_file(path)?;
         Self::parse(&text, &source)
     }
 
@@ -372,7 +377,7 @@ impl Config {
             key: key.to_string(),
             reason,
         };
-        let raw: RawFile = crate::yaml::from_str(text, source)?;
+        let raw: RawFile = crate::config::yaml::from_str(text, source)?;
         let tenants = raw
             .tenants
             .ok_or_else(|| err("tenants", "missing: at least one tenant is required".into()))?;
@@ -461,7 +466,7 @@ impl Config {
 
     /// The effective configuration as YAML, secrets redacted.
     pub fn to_redacted_yaml(&self) -> String {
-        crate::yaml::to_string(self)
+        crate::config::yaml::to_string(self)
     }
 }
 
@@ -553,7 +558,7 @@ fn build_tenant(
                 Credential::ClientSecretFile(p)
             } else if let Some(p) = t.client_certificate_path {
                 let pem = std::fs::read(&p).map_err(|e| err("client_certificate_path", format!("cannot read {}: {e}", p.display())))?;
-                crate::credentials::CertificateMaterial::from_pem(&pem)
+                crate::auth::credentials::CertificateMaterial::from_pem(&pem)
                     .map_err(|e| err("client_certificate_path", format!("{}: {e}", p.display())))?;
                 Credential::ClientCertificate(p)
             } else if let Some(p) = t.federated_token_file {

@@ -2,7 +2,7 @@
 //! followed through `@odata.nextLink` to its end, and the app registration's
 //! own credentials (`applications(appId='…')`).
 
-use crate::http::{Api, ApiClient, ApiError, Call};
+use crate::api::{Api, ApiClient, ApiError, Call};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

@@ -2,6 +2,8 @@
 //! of hosts, retries with backoff and jitter honouring `Retry-After`, a cap on
 //! body size, error-body parsing, and the `m365_api_*` metrics.
 
+pub mod graph;
+
 use crate::auth::{AuthError, TokenProvider};
 use crate::buffers::BufferPool;
 use crate::metrics::Live;

@@ -2,11 +2,11 @@
 //! status page at `/`. A scrape never calls Microsoft: it renders the
 //! collectors' latest outcomes.
 
-use crate::basic_auth::BasicAuth;
 use crate::collect::Store;
-use crate::listener::ListenOptions;
 use crate::metrics::Encoding;
-use crate::web_config::WebConfig;
+use crate::web::basic_auth::BasicAuth;
+use crate::web::listener::ListenOptions;
+use crate::web::web_config::WebConfig;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -26,7 +26,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry_path: String,
-    pub reloader: Arc<crate::reload::Reloader>,
+    pub reloader: Arc<crate::config::reload::Reloader>,
 }
 
 /// Longest `/probe?target=` accepted (tenant names are short).
@@ -157,9 +157,9 @@ async fn reload(State(s): State<AppState>) -> Response {
     }
 }
 
-/// Status page: see [`crate::status_page`].
+/// Status page: see [`crate::web::status_page`].
 async fn index(State(s): State<AppState>) -> Html<String> {
-    Html(crate::status_page::render(
+    Html(crate::web::status_page::render(
         &s.store,
         &s.telemetry_path,
         crate::timefmt::now_unix(),
@@ -177,7 +177,7 @@ pub fn secured(router: Router, web: &WebConfig) -> Router {
             async move {
                 match auth.check(req.headers()).await {
                     true => next.run(req).await,
-                    false => crate::basic_auth::unauthorized(),
+                    false => crate::web::basic_auth::unauthorized(),
                 }
             }
         }));
@@ -213,7 +213,7 @@ pub fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
     let router = secured(router(state, max_requests), web);
-    crate::listener::serve(listener, router, opts, shutdown)
+    crate::web::listener::serve(listener, router, opts, shutdown)
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -261,8 +261,8 @@ mod tests {
                 &RuntimeOptions::default(),
             )),
             telemetry_path: "/metrics".into(),
-            reloader: Arc::new(crate::reload::Reloader::new(
-                crate::reload::ConfigSource::Fixed(config),
+            reloader: Arc::new(crate::config::reload::Reloader::new(
+                crate::config::reload::ConfigSource::Fixed(config),
                 None,
                 fleet,
             )),

@@ -1,7 +1,12 @@
 //! Command line (exporter-toolkit conventions: dotted long flags).
 
-use crate::logging::LogFormat;
+pub mod app;
+pub mod demo;
+pub mod healthcheck;
+pub mod logging;
+
 use clap::{Args, Parser, Subcommand};
+use logging::LogFormat;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -70,8 +75,8 @@ pub struct ServeArgs {
     pub config_file: Option<PathBuf>,
     /// Keep only the tenants whose stable name hash falls in shard i of n
     /// (e.g. 0/3): n replicas split the tenants with no coordination.
-    #[arg(long = "tenants.shard", value_parser = clap::value_parser!(crate::shard::Shard))]
-    pub tenants_shard: Option<crate::shard::Shard>,
+    #[arg(long = "tenants.shard", value_parser = clap::value_parser!(crate::config::shard::Shard))]
+    pub tenants_shard: Option<crate::config::shard::Shard>,
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]
@@ -187,7 +192,7 @@ mod tests {
         let c = Cli::try_parse_from(["m365-exporter", "--tenants.shard=1/3"]).unwrap();
         assert_eq!(
             c.serve.tenants_shard,
-            Some(crate::shard::Shard { index: 1, count: 3 })
+            Some(crate::config::shard::Shard { index: 1, count: 3 })
         );
         let e = Cli::try_parse_from(["m365-exporter", "--tenants.shard=3/3"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);

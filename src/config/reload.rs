@@ -4,8 +4,8 @@
 //! while the running tenants carry on.
 
 use crate::collect::fleet::{Applied, Fleet};
+use crate::config::shard::Shard;
 use crate::config::{Config, ConfigError};
-use crate::shard::Shard;
 use crate::timefmt::now_unix;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! header-read timeout (slowloris), and graceful shutdown that lets
 //! in-flight requests finish. Reusable by any listener of the process.
 
-use crate::tls::Acceptor;
+use crate::web::tls::Acceptor;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;

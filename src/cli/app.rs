@@ -3,15 +3,15 @@
 use crate::collect::fleet::{Applied, Fleet};
 use crate::collect::runtime::RuntimeOptions;
 use crate::collect::Store;
+use crate::config::reload::{ConfigSource, Reloader};
+use crate::config::shard::Shard;
 use crate::config::{Config, ConfigError};
-use crate::listener::ListenOptions;
 use crate::metrics::Live;
-use crate::receiver::{self, Hub};
-use crate::reload::{ConfigSource, Reloader};
-use crate::server::{router, secured, serve, AppState};
-use crate::shard::Shard;
-use crate::tls::Acceptor;
-use crate::web_config::WebConfig;
+use crate::web::listener::ListenOptions;
+use crate::web::receiver::{self, Hub};
+use crate::web::server::{router, secured, serve, AppState};
+use crate::web::tls::Acceptor;
+use crate::web::web_config::WebConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,7 +148,12 @@ impl Running {
                 let app = secured(router(state, web.max_requests), &web.web_config)
                     .merge(receiver::routes(hub));
                 (
-                    tokio::spawn(crate::listener::serve(listener, app, listen, stopped(&rx))),
+                    tokio::spawn(crate::web::listener::serve(
+                        listener,
+                        app,
+                        listen,
+                        stopped(&rx),
+                    )),
                     None,
                 )
             }
@@ -165,7 +170,7 @@ impl Running {
                     .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "Not found\n") });
                 (
                     tokio::spawn(main),
-                    Some(tokio::spawn(crate::listener::serve(
+                    Some(tokio::spawn(crate::web::listener::serve(
                         wl,
                         hooks,
                         listen,

@@ -5,7 +5,7 @@
 //! the handshake in time, and answers a plain-HTTP request with 400 instead
 //! of serving it.
 
-use crate::web_config::{ClientAuth, TlsSettings, TlsVersion};
+use crate::web::web_config::{ClientAuth, TlsSettings, TlsVersion};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -5,6 +5,8 @@
 //! reused until shortly before expiry, renewed once on a 401, and concurrent
 //! callers for the same audience share one request (single-flight).
 
+pub mod credentials;
+
 use crate::metrics::Live;
 use crate::secret::Secret;
 use crate::timefmt::now_unix;
@@ -308,10 +310,10 @@ impl TokenProvider {
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "error".into()),
             };
-            crate::http::observe(
+            crate::api::observe(
                 &self.live,
                 &self.tenant,
-                crate::http::Api::Login,
+                crate::api::Api::Login,
                 "token",
                 &code,
                 started.elapsed(),
