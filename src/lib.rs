@@ -10,6 +10,7 @@ pub mod allocator;
 pub mod api;
 pub mod auth;
 pub mod buffers;
+pub mod certificate;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -8,7 +8,7 @@ mod support;
 mod procs;
 
 use m365_exporter::cli::app::{Running, WebOptions};
-use m365_exporter::config::reload::ConfigSource;
+use m365_exporter::config::ConfigSource;
 use m365_exporter::simulator::{SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use procs::{free_port, ChildGuard};
 use std::collections::BTreeSet;

@@ -3,8 +3,9 @@
 use crate::collect::fleet::{Applied, Fleet};
 use crate::collect::runtime::RuntimeOptions;
 use crate::collect::Store;
-use crate::config::reload::{ConfigSource, Reloader};
+use crate::config::reload::Reloader;
 use crate::config::shard::Shard;
+use crate::config::ConfigSource;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Live;
 use crate::web::listener::ListenOptions;

@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use logging::LogFormat;
 use std::path::PathBuf;
 
+/// `--web.listen-address` when not given: every interface, port 9865.
+pub const DEFAULT_LISTEN: &str = ":9865";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "m365-exporter",
@@ -51,7 +54,7 @@ pub struct LogArgs {
 #[derive(Debug, Args, Clone)]
 pub struct WebArgs {
     /// Address to listen on (`:9865` means every interface).
-    #[arg(long = "web.listen-address", default_value = crate::config::DEFAULT_LISTEN)]
+    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN)]
     pub listen_address: String,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
@@ -140,7 +143,7 @@ pub struct CheckConfigArgs {
 #[derive(Debug, Args, Clone)]
 pub struct HealthcheckArgs {
     /// The exporter's --web.listen-address (a wildcard address is asked on loopback).
-    #[arg(long = "web.listen-address", default_value = crate::config::DEFAULT_LISTEN)]
+    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN)]
     pub listen_address: String,
     /// Give up after this long, e.g. 5s.
     #[arg(long, default_value = "5s")]

@@ -2,40 +2,16 @@
 //! the new file is validated completely before anything changes; a bad one
 //! is refused with one log line and `m365_config_last_reload_successful` 0,
 //! while the running tenants carry on.
+//!
+//! The one module of `config` that looks past it: it hands the validated
+//! configuration to the running [`Fleet`].
 
+use super::error::ConfigError;
+use super::shard::Shard;
+use super::source::ConfigSource;
 use crate::collect::fleet::{Applied, Fleet};
-use crate::config::shard::Shard;
-use crate::config::{Config, ConfigError};
 use crate::timefmt::now_unix;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Where the configuration comes from.
-#[derive(Clone)]
-pub enum ConfigSource {
-    File(PathBuf),
-    /// The AZURE_* variables (a reload re-validates them).
-    Environment,
-    /// A configuration built in code (tests, demo): reload re-applies it.
-    Fixed(Config),
-}
-
-impl ConfigSource {
-    /// Read and validate, then keep this replica's shard.
-    pub fn load(&self, shard: Option<Shard>) -> Result<Config, ConfigError> {
-        let config = match self {
-            ConfigSource::File(p) => Config::load(p)?,
-            ConfigSource::Environment => {
-                Config::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?
-            }
-            ConfigSource::Fixed(c) => c.clone(),
-        };
-        Ok(match shard {
-            Some(s) => s.filter(config),
-            None => config,
-        })
-    }
-}
 
 pub struct Reloader {
     source: ConfigSource,

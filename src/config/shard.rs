@@ -6,7 +6,7 @@
 //! the same name lands in the same shard on every replica, build and version
 //! (never std's randomly seeded hasher).
 
-use crate::config::Config;
+use super::file::Config;
 use std::hash::Hasher;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

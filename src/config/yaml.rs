@@ -3,7 +3,7 @@
 //! `serde_yaml`: same API, same error texts with the key path first
 //! (`tenants[0]: unknown field ...`), which is what [`ConfigError`] needs.
 
-use crate::config::ConfigError;
+use super::error::ConfigError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

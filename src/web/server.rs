@@ -262,7 +262,7 @@ mod tests {
             )),
             telemetry_path: "/metrics".into(),
             reloader: Arc::new(crate::config::reload::Reloader::new(
-                crate::config::reload::ConfigSource::Fixed(config),
+                crate::config::ConfigSource::Fixed(config),
                 None,
                 fleet,
             )),

@@ -1,0 +1,324 @@
+//! The `activity` section (the audit feed) and its `webhook`: defaults,
+//! bounds, and how a tenant's keys override `defaults.activity`.
+
+use super::error::{ConfigError, ErrFn};
+use super::values::{
+    duration, format_duration, is_guid, serialize_duration, serialize_option_duration,
+};
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const CONTENT_TYPES: [&str; 5] = [
+    "Audit.AzureActiveDirectory",
+    "Audit.Exchange",
+    "Audit.SharePoint",
+    "Audit.General",
+    "DLP.All",
+];
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawActivity {
+    enabled: Option<bool>,
+    interval: Option<String>,
+    content_types: Option<Vec<String>>,
+    start_subscriptions: Option<bool>,
+    publisher_id: Option<String>,
+    lookback: Option<String>,
+    overlap: Option<String>,
+    concurrency: Option<usize>,
+    requests_per_minute: Option<u32>,
+    state_file: Option<PathBuf>,
+    output: Option<PathBuf>,
+    operations: Option<Vec<String>>,
+    max_inflight_bytes: Option<RawBytes>,
+    webhook: Option<RawWebhook>,
+}
+
+/// `activity.webhook`: Management API notifications (see docs/activity.md).
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebhook {
+    address: Option<String>,
+    auth_id: Option<String>,
+    auth_id_file: Option<PathBuf>,
+    expiration: Option<String>,
+    poll_interval: Option<String>,
+    silence: Option<String>,
+}
+
+/// A byte size: a number, or a string with a binary unit (`64MiB`).
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+pub(super) enum RawBytes {
+    Number(u64),
+    /// Negative: refused with the key named, not as a YAML type error.
+    Signed(#[allow(dead_code)] i64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ActivityConfig {
+    pub enabled: bool,
+    #[serde(serialize_with = "serialize_duration")]
+    pub interval: Duration,
+    pub content_types: Vec<String>,
+    pub start_subscriptions: bool,
+    pub publisher_id: String,
+    #[serde(serialize_with = "serialize_duration")]
+    pub lookback: Duration,
+    /// Trailing window re-listed every poll, for late-indexed content.
+    #[serde(serialize_with = "serialize_duration")]
+    pub overlap: Duration,
+    /// Blob downloads in flight per tenant.
+    pub concurrency: usize,
+    /// Management API request budget per tenant (Microsoft's baseline is ~2,000/min).
+    pub requests_per_minute: u32,
+    pub state_file: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub operations: Vec<String>,
+    /// Bytes of audit blobs held at once (downloaded, not yet written).
+    pub max_inflight_bytes: usize,
+    /// Notifications as a second source of content (None: polling only).
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// `activity.webhook`: where Microsoft posts notifications, the authId it
+/// must send, and how listing continues beside them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WebhookConfig {
+    /// What Microsoft calls (`https://…/webhook/{tenant}`).
+    pub address: String,
+    /// Read once at load; never printed.
+    pub auth_id: Secret,
+    /// Where `auth_id` came from, if a file (shown instead of the value).
+    pub auth_id_file: Option<PathBuf>,
+    /// Sent as the webhook's expiration (now + this); None: Microsoft's default.
+    #[serde(serialize_with = "serialize_option_duration")]
+    pub expiration: Option<Duration>,
+    /// Safety-net listing while notifications arrive.
+    #[serde(serialize_with = "serialize_duration")]
+    pub poll_interval: Duration,
+    /// No notification for this long: list at the normal interval again.
+    #[serde(serialize_with = "serialize_duration")]
+    pub silence: Duration,
+}
+
+pub(super) fn activity(
+    own: Option<&RawActivity>,
+    def: Option<&RawActivity>,
+    tenant_id: &str,
+    err: &ErrFn,
+) -> Result<ActivityConfig, ConfigError> {
+    // A tenant's own value wins over the defaults', field by field.
+    fn pick<T: Clone>(
+        own: Option<&RawActivity>,
+        def: Option<&RawActivity>,
+        f: fn(&RawActivity) -> Option<T>,
+    ) -> Option<T> {
+        own.and_then(f).or_else(|| def.and_then(f))
+    }
+    let dur = |k: &str, f: fn(&RawActivity) -> Option<String>, d: Duration| match pick(own, def, f)
+    {
+        Some(v) => duration(&format!("activity.{k}"), &v, err),
+        None => Ok(d),
+    };
+    let interval = dur("interval", |a| a.interval.clone(), Duration::from_secs(60))?;
+    let lookback = dur(
+        "lookback",
+        |a| a.lookback.clone(),
+        Duration::from_secs(86_400),
+    )?;
+    if lookback > crate::activity::RETENTION {
+        return Err(err(
+            "activity.lookback",
+            "must be at most 7d (Microsoft keeps content for 7 days)".into(),
+        ));
+    }
+    let overlap = dur("overlap", |a| a.overlap.clone(), Duration::from_secs(3_600))?;
+    if overlap > Duration::from_secs(crate::activity::MAX_WINDOW_SECS as u64) {
+        return Err(err("activity.overlap", "must be at most 24h".into()));
+    }
+    let content_types = pick(own, def, |a| a.content_types.clone())
+        .unwrap_or_else(|| CONTENT_TYPES.iter().map(|s| s.to_string()).collect());
+    if content_types.is_empty() {
+        return Err(err("activity.content_types", "empty".into()));
+    }
+    for ct in &content_types {
+        if !CONTENT_TYPES.contains(&ct.as_str()) {
+            return Err(err(
+                "activity.content_types",
+                format!("{ct:?} is not one of {}", CONTENT_TYPES.join(", ")),
+            ));
+        }
+    }
+    let publisher_id =
+        pick(own, def, |a| a.publisher_id.clone()).unwrap_or_else(|| tenant_id.to_string());
+    if !is_guid(&publisher_id) && publisher_id != tenant_id {
+        return Err(err(
+            "activity.publisher_id",
+            format!("{publisher_id:?} is not a GUID"),
+        ));
+    }
+    let concurrency = pick(own, def, |a| a.concurrency).unwrap_or(4);
+    if !(1..=64).contains(&concurrency) {
+        return Err(err(
+            "activity.concurrency",
+            "must be between 1 and 64".into(),
+        ));
+    }
+    let requests_per_minute = pick(own, def, |a| a.requests_per_minute).unwrap_or(1_500);
+    if !(1..=2_000).contains(&requests_per_minute) {
+        return Err(err(
+            "activity.requests_per_minute",
+            "must be between 1 and 2000 (Microsoft's per-tenant baseline)".into(),
+        ));
+    }
+    let max_inflight_bytes = match pick(own, def, |a| a.max_inflight_bytes.clone()) {
+        None => DEFAULT_MAX_INFLIGHT_BYTES,
+        Some(v) => parse_bytes(&v)
+            .filter(|n| (MIN_INFLIGHT_BYTES..=MAX_INFLIGHT_BYTES).contains(n))
+            .ok_or_else(|| {
+                err(
+                    "activity.max_inflight_bytes",
+                    "must be a size from 1MiB to 4GiB (a number of bytes, or e.g. 64MiB)".into(),
+                )
+            })?,
+    };
+    if def.is_some_and(|d| d.webhook.is_some()) {
+        return Err(err(
+            "activity.webhook",
+            "set in defaults: the address and authId are each tenant's own; set it under the tenant".into(),
+        ));
+    }
+    let webhook = match own.and_then(|a| a.webhook.as_ref()) {
+        Some(w) => Some(webhook(w, interval, err)?),
+        None => None,
+    };
+    Ok(ActivityConfig {
+        webhook,
+        max_inflight_bytes,
+        enabled: pick(own, def, |a| a.enabled).unwrap_or(false),
+        interval,
+        content_types,
+        start_subscriptions: pick(own, def, |a| a.start_subscriptions).unwrap_or(false),
+        publisher_id,
+        lookback,
+        overlap,
+        concurrency,
+        requests_per_minute,
+        state_file: own.and_then(|a| a.state_file.clone()),
+        output: own.and_then(|a| a.output.clone()),
+        operations: pick(own, def, |a| a.operations.clone()).unwrap_or_default(),
+    })
+}
+
+/// `activity.webhook` of one tenant (not taken from `defaults`: the address
+/// and authId are the tenant's own).
+fn webhook(w: &RawWebhook, interval: Duration, err: &ErrFn) -> Result<WebhookConfig, ConfigError> {
+    let key = |k: &str| format!("activity.webhook.{k}");
+    let address = w
+        .address
+        .clone()
+        .ok_or_else(|| err(&key("address"), "missing".into()))?;
+    match reqwest::Url::parse(&address) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => {
+            return Err(err(
+                &key("address"),
+                format!("{address:?} is not an http(s) URL (Microsoft requires https)"),
+            ))
+        }
+    }
+    let (auth_id, auth_id_file) = match (&w.auth_id, &w.auth_id_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                &key("auth_id_file"),
+                "both auth_id and auth_id_file given: set exactly one".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(err(
+                &key("auth_id_file"),
+                "missing: set auth_id_file (or auth_id)".into(),
+            ))
+        }
+        (Some(s), None) => (s.trim().to_string(), None),
+        (None, Some(p)) => match std::fs::read_to_string(p) {
+            Ok(s) => (s.trim().to_string(), Some(p.clone())),
+            Err(e) => {
+                return Err(err(
+                    &key("auth_id_file"),
+                    format!("cannot read {}: {e}", p.display()),
+                ))
+            }
+        },
+    };
+    // Microsoft sends it back in a header: printable ASCII only.
+    if auth_id.is_empty() || !auth_id.bytes().all(|b| b.is_ascii_graphic()) {
+        let k = if auth_id_file.is_some() {
+            "auth_id_file"
+        } else {
+            "auth_id"
+        };
+        return Err(err(
+            &key(k),
+            "the authId must be non-empty printable ASCII without spaces".into(),
+        ));
+    }
+    let dur = |k: &str, v: &Option<String>, d: Duration| match v {
+        Some(v) => duration(&key(k), v, err),
+        None => Ok(d),
+    };
+    let expiration = match &w.expiration {
+        Some(v) => Some(duration(&key("expiration"), v, err)?),
+        None => None,
+    };
+    let poll_interval = dur("poll_interval", &w.poll_interval, Duration::from_secs(900))?;
+    let silence = dur("silence", &w.silence, Duration::from_secs(1_800))?;
+    if poll_interval < interval {
+        return Err(err(
+            &key("poll_interval"),
+            format!(
+                "must be at least activity.interval ({}): it is the slower listing used while notifications arrive",
+                format_duration(interval)
+            ),
+        ));
+    }
+    Ok(WebhookConfig {
+        address,
+        auth_id: Secret::new(auth_id),
+        auth_id_file,
+        expiration,
+        poll_interval,
+        silence,
+    })
+}
+
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 << 20;
+const MIN_INFLIGHT_BYTES: usize = 1 << 20;
+/// One permit per byte in a `u32`-sized acquisition.
+const MAX_INFLIGHT_BYTES: usize = (4 << 30) - 1;
+
+fn parse_bytes(v: &RawBytes) -> Option<usize> {
+    match v {
+        RawBytes::Number(n) => usize::try_from(*n).ok(),
+        RawBytes::Signed(_) => None,
+        RawBytes::Text(t) => {
+            let t = t.trim();
+            let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+            let (n, unit) = t.split_at(split);
+            let n: usize = n.parse().ok()?;
+            let mul = match unit.trim() {
+                "" | "B" => 1,
+                "KiB" => 1 << 10,
+                "MiB" => 1 << 20,
+                "GiB" => 1 << 30,
+                _ => return None,
+            };
+            n.checked_mul(mul)
+        }
+    }
+}
