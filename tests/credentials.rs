@@ -8,12 +8,12 @@ mod support;
 mod procs;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use m365_exporter::auth::credentials::certificate::AssertionClaims;
 use m365_exporter::auth::credentials::{
-    token_url, CertificateMaterial, FederatedTokenCredential, ManagedIdentityCredential,
-    MiEndpoint, JWT_BEARER,
+    FederatedTokenCredential, ManagedIdentityCredential, MiEndpoint,
 };
+use m365_exporter::auth::grant::{token_url, JWT_BEARER};
 use m365_exporter::auth::{Credential, TokenProvider};
+use m365_exporter::certificate::{AssertionClaims, CertificateMaterial};
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::config::Config;
 use m365_exporter::metrics::Live;

@@ -4,11 +4,11 @@
 
 use m365_exporter::activity::client::parse_content_page;
 use m365_exporter::activity::records::parse_blob;
+use m365_exporter::api::error::parse_error_body;
 use m365_exporter::api::graph::{
     parse_json, parse_page, Application, HealthOverview, Issue, Message,
 };
-use m365_exporter::api::parse_error_body;
-use m365_exporter::auth::parse_token_response;
+use m365_exporter::auth::grant::parse_token_response;
 use m365_exporter::collect::app_credentials;
 use m365_exporter::timefmt::parse_unix;
 use rand::{Rng, SeedableRng};

@@ -5,6 +5,7 @@
 
 use super::Content;
 use crate::api::{Api, ApiClient, ApiError, Call};
+use crate::buffers::BufferPool;
 use crate::timefmt::parse_unix;
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -252,12 +253,20 @@ impl ManagementClient {
                     max_body: MAX_BLOB_BYTES.min(budget_bytes),
                     json: None,
                 },
-                Some(budget),
+                budget,
+                &BLOB_BUFFERS,
             )
             .await?;
         Ok((resp.body, permit))
     }
 }
+
+/// Audit blob bodies, reused across blobs and tenants: a fresh buffer per
+/// blob was mapped and page-faulted anew (about one fault per record, half
+/// of the catch-up's system time; BENCHMARKS.md). Idle, it holds at most
+/// 8 buffers of at most 4 MiB: 32 MiB in the worst case, a few MB usually.
+static BLOB_BUFFERS: std::sync::LazyLock<Arc<BufferPool>> =
+    std::sync::LazyLock::new(|| BufferPool::bounded(8, 4 << 20));
 
 /// `url` with `PublisherIdentifier={publisher_id}`: added when absent,
 /// replaced when Microsoft echoed another value, other parameters kept.

@@ -43,7 +43,10 @@ pub async fn check(listen: &str, timeout: Duration, web: &WebConfig) -> Result<(
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) if auth && r.status() == reqwest::StatusCode::UNAUTHORIZED => Ok(()),
         Ok(r) => Err(format!("{url}: HTTP {}", r.status().as_u16())),
-        Err(e) => Err(format!("{url}: {}", crate::api::transport_message(&e))),
+        Err(e) => Err(format!(
+            "{url}: {}",
+            crate::api::transport::transport_message(&e)
+        )),
     }
 }
 

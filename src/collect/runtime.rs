@@ -170,8 +170,8 @@ pub fn build(config: &Config, live: Arc<Live>, opts: &RuntimeOptions) -> Store {
 /// The HTTP client every tenant shares (proxy from the environment, or not).
 pub fn http_client(opts: &RuntimeOptions) -> reqwest::Client {
     match opts.env_proxy {
-        true => crate::api::client(opts.connect_timeout, opts.request_timeout),
-        false => crate::api::direct_client(opts.connect_timeout, opts.request_timeout),
+        true => crate::api::transport::client(opts.connect_timeout, opts.request_timeout),
+        false => crate::api::transport::direct_client(opts.connect_timeout, opts.request_timeout),
     }
 }
 

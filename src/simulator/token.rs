@@ -45,7 +45,7 @@ fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) ->
 /// certificate's key, thumbprint, claims) or a federated token; on refusal
 /// the AADSTS code and description Entra ID would send.
 fn verify_assertion(st: &SimState, token_url: &str, assertion: &str) -> Result<(), (u32, String)> {
-    use crate::auth::credentials::certificate::{parse_certificate, thumbprints, AssertionClaims};
+    use crate::certificate::{parse_certificate, thumbprints, AssertionClaims};
     let o = &st.opts;
     let refuse = |code: u32, d: &str| Err((code, d.to_string()));
     let header = match jsonwebtoken::decode_header(assertion) {
@@ -170,7 +170,7 @@ async fn token(
     }
     if let Some(assertion) = form.get("client_assertion") {
         if form.get("client_assertion_type").map(String::as_str)
-            != Some(crate::auth::credentials::JWT_BEARER)
+            != Some(crate::auth::grant::JWT_BEARER)
         {
             return oauth_error(
                 StatusCode::BAD_REQUEST,

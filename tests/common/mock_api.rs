@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use m365_exporter::api::{ApiClient, RetryPolicy};
-use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
+use m365_exporter::auth::credentials::{ClientSecretCredential, SecretSource};
+use m365_exporter::auth::TokenProvider;
 use m365_exporter::metrics::Live;
 use m365_exporter::secret::Secret;
 use std::sync::Arc;
@@ -14,7 +15,8 @@ pub const TENANT: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
 
 pub fn api_client(uri: &str) -> (Arc<ApiClient>, Arc<Live>) {
     let live = Arc::new(Live::new());
-    let http = m365_exporter::api::client(Duration::from_secs(2), Duration::from_secs(5));
+    let http =
+        m365_exporter::api::transport::client(Duration::from_secs(2), Duration::from_secs(5));
     let cred = ClientSecretCredential::new(
         uri,
         TENANT,

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use m365_exporter::api::{ApiClient, RetryPolicy};
-use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
+use m365_exporter::auth::credentials::{ClientSecretCredential, SecretSource};
+use m365_exporter::auth::TokenProvider;
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::collect::runtime::RuntimeOptions;
 use m365_exporter::config::Config;
@@ -149,7 +150,7 @@ pub fn sim_api(
     policy: RetryPolicy,
 ) -> (Arc<ApiClient>, Arc<Live>) {
     let live = Arc::new(Live::new());
-    let http = m365_exporter::api::client(Duration::from_secs(2), timeout);
+    let http = m365_exporter::api::transport::client(Duration::from_secs(2), timeout);
     let cred = ClientSecretCredential::new(
         url,
         SIM_TENANT_ID,

@@ -3,8 +3,7 @@
 //! `client_assertion`. The file is read afresh for every token request: the
 //! platform rotates it (hourly on AKS) and an old one is refused.
 
-use super::{assertion_grant, local_error};
-use crate::auth::{AuthError, Credential, IssuedToken};
+use crate::auth::grant::{assertion_grant, local_error, AuthError, Credential, IssuedToken};
 use futures::future::BoxFuture;
 use std::path::PathBuf;
 

@@ -11,8 +11,7 @@
 //! one answers. These endpoints are local to the host: requests never go
 //! through an HTTP proxy.
 
-use super::local_error;
-use crate::auth::{parse_token_response, AuthError, Credential, IssuedToken};
+use crate::auth::grant::{local_error, parse_token_response, AuthError, Credential, IssuedToken};
 use crate::secret::Secret;
 use crate::timefmt::now_unix;
 use futures::future::BoxFuture;

@@ -1,0 +1,198 @@
+//! What can go wrong with a call ([`ApiError`]), and how an error answer is
+//! read and labelled: Microsoft's error body, the bounded `error_code` label
+//! set, and which statuses are worth another try.
+
+use crate::auth::AuthError;
+
+/// `error_code` of answers that could not be parsed.
+pub const MALFORMED: &str = "MalformedResponse";
+/// `error_code` of a link refused because it leaves the tenant's hosts.
+pub const FOREIGN_HOST: &str = "ForeignHost";
+
+/// Error codes Microsoft documents for the Management Activity API and
+/// Graph (plus what its gateways send): kept as `error_code` values.
+/// Anything else is folded (see [`error_label`]), so a service that invents
+/// codes cannot grow the label space.
+pub const KNOWN_ERROR_CODES: &[&str] = &[
+    // Management Activity API
+    "AF10001",
+    "AF20010",
+    "AF20011",
+    "AF20012",
+    "AF20013",
+    "AF20020",
+    "AF20021",
+    "AF20022",
+    "AF20023",
+    "AF20024",
+    "AF20030",
+    "AF20031",
+    "AF20050",
+    "AF20051",
+    "AF20052",
+    "AF20055",
+    "AF429",
+    "AF50000",
+    // Microsoft Graph
+    "accessDenied",
+    "activityLimitReached",
+    "badRequest",
+    "generalException",
+    "invalidRange",
+    "invalidRequest",
+    "itemNotFound",
+    "notAllowed",
+    "notSupported",
+    "quotaLimitReached",
+    "resourceModified",
+    "serviceNotAvailable",
+    "unauthenticated",
+    "BadRequest",
+    "Forbidden",
+    "Unauthorized",
+    "NotFound",
+    "TooManyRequests",
+    "ServiceUnavailable",
+    "GatewayTimeout",
+    "InternalServerError",
+    "UnknownError",
+    "InvalidAuthenticationToken",
+    "Authorization_RequestDenied",
+    "Request_ResourceNotFound",
+    "Request_BadRequest",
+    "Request_ThrottledTemporarily",
+    "ResourceNotFound",
+    "UnsupportedApiVersion",
+];
+
+/// The `error_code` label of an error answer: Microsoft's code when it is a
+/// known one, else `HTTP<status>` (a bounded set), else `other`.
+pub fn error_label(code: Option<&str>, status: u16) -> String {
+    match code {
+        Some(c) if KNOWN_ERROR_CODES.contains(&c) => c.to_string(),
+        _ if (100..=599).contains(&status) => format!("HTTP{status}"),
+        _ => "other".to_string(),
+    }
+}
+
+/// `error_code` of an answer too large to read: a 2xx is unreadable
+/// (`MalformedResponse`), an error is its status.
+pub(super) fn error_label_too_large(status: u16) -> String {
+    match status {
+        200..=299 => MALFORMED.to_string(),
+        _ => error_label(None, status),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{operation}: {source}")]
+    Auth {
+        operation: &'static str,
+        source: AuthError,
+    },
+    #[error("{operation}: transport error: {message}")]
+    Transport {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{operation}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Status {
+        operation: &'static str,
+        status: u16,
+        /// Microsoft's error code (`AF20022`, `TooManyRequests`, …).
+        code: Option<String>,
+        message: String,
+    },
+    #[error("{operation}: response body larger than {limit} bytes")]
+    TooLarge {
+        operation: &'static str,
+        limit: usize,
+    },
+    #[error(
+        "{operation}: refusing to send a token to {url}: not a configured endpoint of this tenant"
+    )]
+    ForeignHost {
+        operation: &'static str,
+        url: String,
+    },
+    #[error("{operation}: malformed response: {message}")]
+    Malformed {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl ApiError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Status { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn is_retryable_status(status: u16, code: Option<&str>) -> bool {
+    matches!(status, 500 | 502 | 503 | 504) || code == Some("AF50000")
+}
+
+/// Graph and Management API errors are `{"error":{"code":"…","message":"…"}}`.
+pub fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct Outer {
+        error: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<Outer>(body) {
+        Ok(o) => (
+            o.error.code.filter(|c| !c.is_empty() && c.len() <= 64),
+            o.error.message.unwrap_or_default(),
+        ),
+        Err(_) => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim()
+                .to_string();
+            (None, text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies() {
+        let (c, m) =
+            parse_error_body(br#"{"error":{"code":"AF20022","message":"No subscription found"}}"#);
+        assert_eq!(
+            (c.as_deref(), m.as_str()),
+            (Some("AF20022"), "No subscription found")
+        );
+        let (c, m) = parse_error_body(b"<html>bad gateway</html>");
+        assert_eq!((c, m.as_str()), (None, "<html>bad gateway</html>"));
+    }
+
+    #[test]
+    fn error_codes_are_bounded() {
+        assert_eq!(error_label(Some("AF20022"), 400), "AF20022");
+        assert_eq!(error_label(Some("TooManyRequests"), 429), "TooManyRequests");
+        assert_eq!(error_label(Some("Made-Up-42"), 400), "HTTP400");
+        assert_eq!(error_label(None, 502), "HTTP502");
+        assert_eq!(error_label(Some("x"), 999), "other");
+        let labels: std::collections::HashSet<String> = (0..10_000)
+            .map(|n| error_label(Some(&format!("Unknown{n}")), 400 + (n % 200) as u16))
+            .collect();
+        assert!(labels.len() <= 200, "{}", labels.len());
+    }
+}
