@@ -1,22 +1,63 @@
-//! Server-side TLS with rustls for any listener (the metrics endpoint now, a
-//! webhook receiver later): builds the rustls configuration from
+//! Server-side TLS with rustls for any listener (the metrics endpoint, the
+//! webhook receiver): builds the rustls configuration from
 //! [`TlsSettings`], re-reads the certificate, key and client CA files when
 //! they change (rotation without restart, as exporter-toolkit does), bounds
 //! the handshake in time, and answers a plain-HTTP request with 400 instead
 //! of serving it.
 
-use crate::web::web_config::{ClientAuth, TlsSettings, TlsVersion};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
+
+/// Who must show a client certificate (Go's `tls.ClientAuthType` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    NoClientCert,
+    /// Asked for, not required, verified when given.
+    VerifyIfGiven,
+    /// Required and verified against `client_ca_file`.
+    RequireAndVerify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_auth: ClientAuth,
+    pub client_ca_file: Option<PathBuf>,
+    pub min_version: TlsVersion,
+    pub max_version: TlsVersion,
+    /// TLS 1.2 suites by IANA name; empty: rustls' defaults.
+    pub cipher_suites: Vec<String>,
+    /// Key-exchange groups by Go name (X25519, CurveP256, CurveP384); empty: defaults.
+    pub curves: Vec<String>,
+}
+
+/// TLS 1.2 suites rustls (ring) implements, by Go/IANA name.
+pub const TLS12_SUITES: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
+pub const CURVES: &[&str] = &["X25519", "CurveP256", "CurveP384"];
 
 /// `(key under tls_server_config, reason)`.
 pub type TlsError = (&'static str, String);

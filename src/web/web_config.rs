@@ -18,9 +18,10 @@
 //! ```
 
 use crate::config::ConfigError;
+use crate::web::tls::{ClientAuth, TlsSettings, TlsVersion, CURVES, TLS12_SUITES};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -53,36 +54,6 @@ struct RawHttp {
     headers: Option<BTreeMap<String, String>>,
 }
 
-/// Who must show a client certificate (Go's `tls.ClientAuthType` names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    NoClientCert,
-    /// Asked for, not required, verified when given.
-    VerifyIfGiven,
-    /// Required and verified against `client_ca_file`.
-    RequireAndVerify,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    Tls12,
-    Tls13,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsSettings {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
-    pub client_auth: ClientAuth,
-    pub client_ca_file: Option<PathBuf>,
-    pub min_version: TlsVersion,
-    pub max_version: TlsVersion,
-    /// TLS 1.2 suites by IANA name; empty: rustls' defaults.
-    pub cipher_suites: Vec<String>,
-    /// Key-exchange groups by Go name (X25519, CurveP256, CurveP384); empty: defaults.
-    pub curves: Vec<String>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebConfig {
     pub tls: Option<TlsSettings>,
@@ -101,18 +72,6 @@ const ALLOWED_HEADERS: &[&str] = &[
     "X-XSS-Protection",
     "Content-Security-Policy",
 ];
-
-/// TLS 1.2 suites rustls (ring) implements, by Go/IANA name.
-pub const TLS12_SUITES: &[&str] = &[
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-];
-
-pub const CURVES: &[&str] = &["X25519", "CurveP256", "CurveP384"];
 
 impl WebConfig {
     pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
