@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod demo;
+pub mod docs;
 pub mod healthcheck;
 pub mod logging;
 

@@ -306,19 +306,22 @@ fn parse_bytes(v: &RawBytes) -> Option<usize> {
     match v {
         RawBytes::Number(n) => usize::try_from(*n).ok(),
         RawBytes::Signed(_) => None,
-        RawBytes::Text(t) => {
-            let t = t.trim();
-            let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-            let (n, unit) = t.split_at(split);
-            let n: usize = n.parse().ok()?;
-            let mul = match unit.trim() {
-                "" | "B" => 1,
-                "KiB" => 1 << 10,
-                "MiB" => 1 << 20,
-                "GiB" => 1 << 30,
-                _ => return None,
-            };
-            n.checked_mul(mul)
-        }
+        RawBytes::Text(t) => parse_size(t),
     }
+}
+
+/// `64MiB`, `1048576`: a number of bytes, or with a binary unit.
+pub(super) fn parse_size(t: &str) -> Option<usize> {
+    let t = t.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n.parse().ok()?;
+    let mul = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mul)
 }

@@ -25,6 +25,7 @@ pub mod env;
 pub mod error;
 pub mod file;
 pub mod reload;
+pub mod schema;
 
 pub mod shard;
 pub mod source;
