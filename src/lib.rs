@@ -1,9 +1,13 @@
 //! m365-exporter: Prometheus metrics for Microsoft 365 service health and the
 //! Office 365 Management Activity (audit) feed.
 //!
-//! Data flows one way: [`config`] → clients ([`auth`], [`http`], [`graph`]) →
-//! snapshots ([`collect`]) → text ([`metrics`]) → HTTP ([`server`]).
+//! Data flows one way: [`config`] → clients ([`auth`], [`api`]) → snapshots
+//! ([`collect`], and the audit feed in [`activity`]) → text ([`metrics`]) →
+//! HTTP ([`web`]); [`cli`] is the process that starts it all, and
 //! [`simulator`] serves Microsoft's endpoints locally for `demo` and tests.
+//! The leaf utilities the rooms share stay at the top: [`secret`],
+//! [`timefmt`], [`buffers`], [`certificate`], and [`allocator`] (the
+//! process's memory settings, which `buffers` is tuned to).
 
 pub mod activity;
 pub mod allocator;

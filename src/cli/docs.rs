@@ -133,9 +133,12 @@ fn environment(out: &mut String) {
     out.push('\n');
 }
 
-/// The sections of the file, as the documentation groups its keys: a
-/// heading, what it says, and which keys it holds.
-const SECTIONS: &[(&str, &str, fn(&Key) -> bool)] = &[
+/// A heading of the file's documentation, what it says, and which keys it
+/// lists.
+type Section = (&'static str, &'static str, fn(&Key) -> bool);
+
+/// The sections of the file, as the documentation groups its keys.
+const SECTIONS: &[Section] = &[
     (
         "Top level",
         "",

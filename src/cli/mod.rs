@@ -1,4 +1,14 @@
-//! Command line (exporter-toolkit conventions: dotted long flags).
+//! The process: the command line, defined here (exporter-toolkit
+//! conventions: dotted long flags), and what its commands run: [`app`] (the
+//! exporter assembled and started, for `serve` and `demo`, and for tests that
+//! run it in-process), [`demo`], [`healthcheck`], [`logging`] (`--log.*`),
+//! and [`docs`] (docs/configuration.md, from these flags and the config
+//! schema). `main.rs` parses the line and calls them.
+//!
+//! [`app`] is here rather than in `web` because it wires every room together
+//! (configuration, fleet, listeners, the feed's file locks) and only the
+//! commands start it: it belongs at the top of the dependency order, which
+//! is this room.
 
 pub mod app;
 pub mod demo;
