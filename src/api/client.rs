@@ -1,9 +1,10 @@
 //! [`ApiClient`]: one tenant's calls to Microsoft. A call is checked against
 //! the tenant's hosts (a token never leaves for another), then tried: each
-//! [`attempt`](ApiClient::attempt) sends once with the current token, reads the
-//! answer and says what comes next (done, retry after a wait, or renew the
-//! token), and [`send`](ApiClient::send) loops over attempts under the
-//! [`RetryPolicy`]. Every exchange is counted in the `m365_api_*` metrics.
+//! attempt (`ApiClient::attempt`) sends once with the current token, reads
+//! the answer and says what comes next (done, retry after a wait, or renew
+//! the token), and a loop around it (`ApiClient::send_reading`, behind
+//! [`ApiClient::send`] and [`ApiClient::send_budgeted`]) tries again under
+//! the [`RetryPolicy`]. Every exchange is counted in the `m365_api_*` metrics.
 
 use super::error::{
     error_label, error_label_too_large, is_retryable_status, parse_error_body, ApiError,
@@ -331,8 +332,9 @@ impl ApiClient {
     }
 }
 
-/// How a 2xx body is held: its bytes reserved from a budget first, and read
-/// into a pooled buffer; each chosen by the caller (None: neither).
+/// How an answer's body is read, as the caller chose: a 2xx body's bytes
+/// reserved from `budget` first, and any body read into a buffer from `pool`
+/// (None: neither; a buffer of its own).
 #[derive(Clone, Copy)]
 struct Reading<'a> {
     budget: Option<&'a Arc<Semaphore>>,

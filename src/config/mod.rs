@@ -4,7 +4,7 @@
 //! (the binary exits 2 on it). Secrets are held as [`crate::secret::Secret`]
 //! and never echo.
 //!
-//! One module per part of the file: [`file`] (the whole file: `defaults`,
+//! One module per part of the file: [`file`](mod@file) (the whole file: `defaults`,
 //! `tenants`), [`tenants`] (one tenant), [`credential`], [`collectors`]
 //! (`service_health`, `messages`, `app_credentials`), [`activity`] (the audit
 //! feed and its webhook); beside them the shared value types ([`values`]),

@@ -60,7 +60,7 @@ pub struct TenantConfig {
     pub app_credentials: CollectorConfig,
 }
 
-/// Effective roots (scheme://host[:port], no trailing slash).
+/// Effective roots (`scheme://host[:port]`, no trailing slash).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Endpoints {
     pub login: String,
