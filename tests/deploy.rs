@@ -1,11 +1,15 @@
 //! The deployment files in `deploy/` are valid and in sync:
 //! - the Kubernetes manifests (base and every overlay, rendered by kustomize)
 //!   validate against the Kubernetes schemas of PyPI `kubernetes-validate`
-//!   (offline, strict), keep the hardening the README promises, and their
-//!   PrometheusRule passes `promtool check rules`;
+//!   (offline, strict), keep the hardening docs/deploy.md promises, are wired
+//!   as rendered (namespace, ConfigMap and Secret names and keys, one Service
+//!   per pod for the ServiceMonitor, the image set in one place, the
+//!   kube-prometheus-stack `release` label: tests/deploy/check_kubernetes.py),
+//!   and their PrometheusRule passes `promtool check rules`;
 //! - the PrometheusRule is what `scripts/gen-prometheusrule.sh` makes of
 //!   `alerts/` (regenerate it after changing the alerts);
-//! - the systemd unit passes `systemd-analyze verify` without a warning;
+//! - the systemd unit passes `systemd-analyze verify` without a warning, and
+//!   its install steps leave the config readable by its dynamic user;
 //! - the example configurations pass `check-config`, and the compose
 //!   stack's Prometheus and Alertmanager configs pass promtool and amtool
 //!   (the stack itself is not started: it pulls images).
@@ -88,7 +92,15 @@ fn kubernetes_manifests_are_valid() {
         .arg(root())
         .arg(out.path()));
     assert!(ok, "Kubernetes manifests invalid:\n{text}");
-    for tree in ["base", "overlays/sharded", "overlays/workload-identity"] {
+    for tree in [
+        "base",
+        "overlays/kube-prometheus-stack",
+        "overlays/sharded",
+        "overlays/workload-identity",
+        "operator: sharded + kube-prometheus-stack",
+        "operator: base with its own image",
+        "operator: overlays/sharded with its own image",
+    ] {
         assert!(
             text.contains(&format!("check_kubernetes: {tree}: ")),
             "{tree} not checked:\n{text}"
@@ -109,7 +121,7 @@ fn kubernetes_manifests_are_valid() {
         assert_eq!(promtool_rules(&promtool, &f), want, "{}", f.display());
         trees += 1;
     }
-    assert_eq!(trees, 3);
+    assert_eq!(trees, 4);
 }
 
 #[test]
@@ -125,6 +137,32 @@ fn systemd_unit_verifies() {
         "Restart=on-failure",
     ] {
         assert!(unit.contains(want), "the unit lacks {want:?}");
+    }
+    // DynamicUser runs as a fresh uid in no group of ours: the config it reads
+    // must be world-readable (it holds no secret: those go by LoadCredential).
+    let install = unit
+        .lines()
+        .find(|l| l.contains("install") && l.trim_end().ends_with(" /etc/m365-exporter/config.yml"))
+        .expect("the unit's header installs /etc/m365-exporter/config.yml");
+    assert!(
+        install.contains("-m 0644"),
+        "the dynamic user cannot read a config installed as {install:?}"
+    );
+    let config = std::fs::read_to_string(root().join("deploy/systemd/config.yml")).unwrap();
+    assert!(
+        !config.contains("client_secret:"),
+        "deploy/systemd/config.yml is world-readable: no inline secret"
+    );
+    for line in config.lines() {
+        if let Some(path) = line.trim().strip_prefix("client_secret_file:") {
+            let path = path.trim();
+            let (dir, key) = path.rsplit_once('/').unwrap();
+            assert_eq!(dir, "/run/credentials/m365-exporter.service", "{path}");
+            assert!(
+                unit.contains(&format!("\nLoadCredential={key}:")),
+                "{path}: the unit has no LoadCredential={key}:..."
+            );
+        }
     }
     let analyze = procs::require_binary(
         "systemd-analyze (Debian package systemd)",
@@ -165,15 +203,20 @@ fn example_configs_pass_check_config() {
     std::fs::write(&secret, "not-a-real-secret").unwrap();
     for example in [
         "deploy/kubernetes/base/config.yml",
+        "deploy/kubernetes/overlays/workload-identity/config.yml",
         "deploy/systemd/config.yml",
     ] {
         let text = std::fs::read_to_string(root().join(example)).unwrap();
-        // The secret file exists only where it is deployed.
+        // The credential files exist only where it is deployed.
         let text: String = text
             .lines()
-            .map(|l| match l.split_once("client_secret_file:") {
-                Some((indent, _)) => format!("{indent}client_secret_file: {}\n", secret.display()),
-                None => format!("{l}\n"),
+            .map(|l| {
+                for key in ["client_secret_file:", "federated_token_file:"] {
+                    if let Some((indent, _)) = l.split_once(key) {
+                        return format!("{indent}{key} {}\n", secret.display());
+                    }
+                }
+                format!("{l}\n")
             })
             .collect();
         let file = dir.path().join("config.yml");
