@@ -380,8 +380,8 @@ fn contract_additions_are_in_the_readme_and_not_in_spec() {
 
 // ---- alert rules ---------------------------------------------------------------------
 
-const RUNBOOK_BASE: &str =
-    "https://github.com/m365-exporter/m365-exporter/blob/main/docs/runbook.md#";
+/// The runbook links' base: `repository` of Cargo.toml (scripts/runbook-url.sh).
+const RUNBOOK_BASE: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbook.md#");
 
 /// The default rules (alerts/m365-exporter.rules.yml).
 const REQUIRED_ALERTS: &[&str] = &[

@@ -100,6 +100,7 @@ fn kubernetes_manifests_are_valid() {
         "operator: sharded + kube-prometheus-stack",
         "operator: base with its own image",
         "operator: overlays/sharded with its own image",
+        "operator: kube-prometheus-stack with runbook links to a wiki",
     ] {
         assert!(
             text.contains(&format!("check_kubernetes: {tree}: ")),
@@ -249,5 +250,97 @@ fn compose_stack_configs_are_valid() {
         "../../dashboards:/var/lib/grafana/dashboards:ro",
     ] {
         assert!(stack.contains(want), "compose.yaml lacks {want:?}");
+    }
+}
+
+/// The runbook links of every alert come from one base: the shipped one is
+/// Cargo.toml's `repository` + /blob/main/docs/runbook.md, and
+/// scripts/runbook-url.sh moves them all to an operator's wiki, keeping the
+/// rules valid and their promtool tests passing.
+#[test]
+fn runbook_links_come_from_one_base() {
+    let script = root().join("scripts/runbook-url.sh");
+    let (ok, base) = run(Command::new("bash").arg(&script));
+    assert!(ok, "runbook-url.sh:\n{base}");
+    let shipped = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbook.md");
+    assert_eq!(base.trim(), shipped);
+    let mut files = Vec::new();
+    for dir in [
+        "alerts",
+        "alerts/optional",
+        "alerts/tests",
+        "alerts/optional/tests",
+    ] {
+        for f in std::fs::read_dir(root().join(dir)).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "yml") {
+                files.push(f);
+            }
+        }
+    }
+    assert!(files.len() >= 6, "{files:?}");
+    // Every committed link is on the shipped base: rendering changes nothing.
+    for f in &files {
+        let (ok, out) = run(Command::new("bash")
+            .arg(&script)
+            .args(["render", shipped])
+            .arg(f));
+        assert!(ok, "render {}:\n{out}", f.display());
+        assert!(
+            out == std::fs::read_to_string(f).unwrap(),
+            "{}: a runbook_url is not on {shipped}; run: bash scripts/runbook-url.sh set",
+            f.display()
+        );
+    }
+    // `set` on a copy of the repository: every link moves, promtool agrees.
+    let promtool = procs::require_binary("promtool", "PROMTOOL_BIN", &["promtool"]);
+    let copy = tempfile::tempdir().unwrap();
+    let (ok, out) = run(Command::new("cp")
+        .args(["-r", "Cargo.toml", "alerts", "scripts", "deploy"])
+        .arg(copy.path())
+        .current_dir(root()));
+    assert!(ok, "cp:\n{out}");
+    for (wiki, link) in [
+        (
+            "https://wiki.example.com/m365-runbook",
+            Box::new(|alert: &str| {
+                format!(
+                    "https://wiki.example.com/m365-runbook#{}",
+                    alert.to_lowercase()
+                )
+            }) as Box<dyn Fn(&str) -> String>,
+        ),
+        (
+            "https://wiki.example.com/runbooks/{alertname}",
+            Box::new(|alert: &str| format!("https://wiki.example.com/runbooks/{alert}")),
+        ),
+    ] {
+        let (ok, out) = run(Command::new("bash")
+            .arg(copy.path().join("scripts/runbook-url.sh"))
+            .args(["set", wiki]));
+        assert!(ok, "set {wiki}:\n{out}");
+        let mut links = 0;
+        let rules = ["alerts/m365-exporter.rules.yml", PROMETHEUS_RULE];
+        for rel in rules {
+            let text = std::fs::read_to_string(copy.path().join(rel)).unwrap();
+            let mut alert = "";
+            for line in text.lines().map(str::trim) {
+                if let Some(name) = line.strip_prefix("- alert:") {
+                    alert = name.trim();
+                }
+                if let Some(url) = line.strip_prefix("runbook_url:") {
+                    assert_eq!(url.trim(), link(alert), "{rel}");
+                    links += 1;
+                }
+            }
+        }
+        assert!(links > 20, "{links} links");
+        let (ok, out) = run(Command::new(&promtool).args(["test", "rules"]).args(
+            files
+                .iter()
+                .filter(|f| f.to_string_lossy().contains("/tests/"))
+                .map(|f| copy.path().join(f.strip_prefix(root()).unwrap())),
+        ));
+        assert!(ok, "promtool test rules after set {wiki}:\n{out}");
     }
 }

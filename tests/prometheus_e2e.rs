@@ -40,8 +40,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const DATA_TIMEOUT: Duration = Duration::from_secs(120);
 const ALERT_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(500);
-const RUNBOOK_BASE: &str =
-    "https://github.com/m365-exporter/m365-exporter/blob/main/docs/runbook.md#";
+/// The runbook links' base: `repository` of Cargo.toml (scripts/runbook-url.sh).
+const RUNBOOK_BASE: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbook.md#");
 
 /// Panel targets that legitimately have no data in the demo, with the reason.
 const NO_DATA_IN_DEMO: &[(&str, &str, &str, &str)] = &[(

@@ -25,7 +25,9 @@ on its own:
     PrometheusRule carry the `release` label its Prometheus selects.
 Besides the shipped trees it renders the operator kustomizations of
 docs/deploy.md: the sharded overlay with the kube-prometheus-stack component,
-and every tree with an image of the operator's registry.
+every tree with an image of the operator's registry, and the runbook links
+moved to the operator's wiki (a PrometheusRule made with RUNBOOK_BASE, as a
+patch).
 
     python check_kubernetes.py REPO_ROOT OUT_DIR
 
@@ -394,6 +396,7 @@ def main():
         checked += n
         if tree == "base":
             base_deployment = next(d for d in docs if d["kind"] == "Deployment")
+            base_groups = groups
         name = tree.replace(os.sep, "-")
         with open(os.path.join(out_dir, f"rules-{name}.yml"), "w") as f:
             yaml.safe_dump({"groups": groups}, f, sort_keys=False)
@@ -413,6 +416,28 @@ def main():
                 images=[{"name": "m365-exporter", "newName": name, "newTag": tag}])
             check_tree(kubectl, mine, f"operator: {tree} with its own image", outside,
                        namespace, OPERATOR_IMAGE, base_deployment)
+        # Runbook links to the operator's wiki: a PrometheusRule generated with
+        # RUNBOOK_BASE, applied as a patch over ours.
+        wiki = "https://wiki.example.com/m365-runbook"
+        mine = os.path.join(tmp, "runbook-wiki")
+        os.makedirs(mine)
+        gen = subprocess.run(["bash", os.path.join(root, "scripts", "gen-prometheusrule.sh")],
+                             capture_output=True, text=True, env={**os.environ, "RUNBOOK_BASE": wiki})
+        if gen.returncode != 0:
+            fail(f"RUNBOOK_BASE=... gen-prometheusrule.sh: {gen.stderr}")
+        with open(os.path.join(mine, "prometheusrule.yaml"), "w") as f:
+            f.write(gen.stdout)
+        operator_kustomization(mine, [os.path.join(kdir, "overlays", "kube-prometheus-stack")],
+                               patches=["prometheusrule.yaml"])
+        tree = "operator: kube-prometheus-stack with runbook links to a wiki"
+        docs, groups, _ = check_tree(kubectl, mine, tree, outside, namespace, image, base_deployment)
+        rules = [r for g in groups for r in g["rules"] if "alert" in r]
+        if len(rules) != len([r for g in base_groups for r in g["rules"] if "alert" in r]):
+            fail(f"{tree}: {len(rules)} alerts, not the shipped number")
+        for r in rules:
+            url = r["annotations"]["runbook_url"]
+            if url != f"{wiki}#{r['alert'].lower()}":
+                fail(f"{tree}: {r['alert']} links to {url}")
     print(f"check_kubernetes: {checked} built-in resources valid against Kubernetes {K8S_VERSION}")
 
 
