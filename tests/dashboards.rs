@@ -599,8 +599,8 @@ fn every_alert_has_a_firing_and_a_quiet_unit_test() {
 }
 
 /// Quiet by default: the default rules page on incidents and interruptions, never on
-/// an advisory or a bare "not operational"; that rule is optional, and the README's
-/// list of paging alerts is the default file's critical alerts.
+/// an advisory or a bare "not operational"; that rule is optional, and the list of
+/// paging alerts in docs/alerting.md is the default file's critical alerts.
 #[test]
 fn default_rules_are_quiet_and_the_readme_lists_what_pages() {
     let default = rules_of(DEFAULT_RULES);
@@ -644,11 +644,12 @@ fn default_rules_are_quiet_and_the_readme_lists_what_pages() {
         .collect::<BTreeSet<_>>();
     assert_eq!(app, BTreeSet::from(["critical", "warning"]));
 
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    let line = readme
+    let doc =
+        std::fs::read_to_string(repo_root().join("docs/alerting.md")).expect("docs/alerting.md");
+    let line = doc
         .lines()
         .find(|l| l.starts_with("Critical alerts (they page):"))
-        .expect("README.md: a line starting with `Critical alerts (they page):`");
+        .expect("docs/alerting.md: a line starting with `Critical alerts (they page):`");
     let listed: BTreeSet<String> = line
         .split('`')
         .skip(1)
@@ -662,7 +663,7 @@ fn default_rules_are_quiet_and_the_readme_lists_what_pages() {
         .collect();
     assert_eq!(
         listed, critical,
-        "README.md's paging list vs {DEFAULT_RULES}"
+        "docs/alerting.md's paging list vs {DEFAULT_RULES}"
     );
 }
 
