@@ -97,7 +97,7 @@ fn kubernetes_manifests_are_valid() {
         "overlays/kube-prometheus-stack",
         "overlays/sharded",
         "overlays/workload-identity",
-        "operator: sharded + kube-prometheus-stack",
+        "operator: docs/deploy.md (sharded + kube-prometheus-stack)",
         "operator: base with its own image",
         "operator: overlays/sharded with its own image",
         "operator: kube-prometheus-stack with runbook links to a wiki",

@@ -24,8 +24,9 @@ on its own:
   - with the kube-prometheus-stack component, the ServiceMonitor and the
     PrometheusRule carry the `release` label its Prometheus selects.
 Besides the shipped trees it renders the operator kustomizations of
-docs/deploy.md: the sharded overlay with the kube-prometheus-stack component,
-every tree with an image of the operator's registry, and the runbook links
+docs/deploy.md: its example as written (the sharded overlay with the
+kube-prometheus-stack component, the operator's image and config), every tree
+with an image of the operator's registry, and the runbook links
 moved to the operator's wiki (a PrometheusRule made with RUNBOOK_BASE, as a
 patch).
 
@@ -373,6 +374,32 @@ def operator_kustomization(root, resources, components=(), images=(), patches=()
     return root
 
 
+def documented_kustomization(root, tmp):
+    """The operator's kustomization of docs/deploy.md, written as the doc says: in
+    my-m365/ beside a checkout called m365-exporter, with the base's config.yml.
+    Returns its directory and the image it sets."""
+    with open(os.path.join(root, "docs", "deploy.md")) as f:
+        doc = f.read()
+    at = doc.index("<!-- kustomization-example")
+    start = doc.index("```yaml\n", at) + len("```yaml\n")
+    text = doc[start:doc.index("```", start)]
+    k = yaml.safe_load(text)
+    for key in ("resources", "components"):
+        for path in k.get(key, []):
+            if not path.startswith("../m365-exporter/"):
+                fail(f"docs/deploy.md: {key} {path} is not in the checkout beside my-m365")
+    os.symlink(root, os.path.join(tmp, "m365-exporter"))
+    mine = os.path.join(tmp, "my-m365")
+    os.makedirs(mine)
+    with open(os.path.join(mine, "kustomization.yaml"), "w") as f:
+        f.write(text)
+    with open(os.path.join(root, "deploy", "kubernetes", "base", "config.yml")) as src, \
+            open(os.path.join(mine, "config.yml"), "w") as dst:
+        dst.write(src.read())
+    (img,) = k["images"]
+    return mine, f"{img['newName']}:{img['newTag']}"
+
+
 def main():
     root, out_dir = os.path.abspath(sys.argv[1]), sys.argv[2]
     kubectl = os.path.join(os.path.dirname(sys.executable), "kubectl")
@@ -402,12 +429,9 @@ def main():
             yaml.safe_dump({"groups": groups}, f, sort_keys=False)
     # The operator's kustomizations of docs/deploy.md.
     with tempfile.TemporaryDirectory() as tmp:
-        mine = operator_kustomization(
-            os.path.join(tmp, "sharded-kube-prometheus-stack"),
-            [os.path.join(kdir, "overlays", "sharded")],
-            components=[os.path.join(kdir, "components", "kube-prometheus-stack")])
-        check_tree(kubectl, mine, "operator: sharded + kube-prometheus-stack", outside,
-                   namespace, image, base_deployment)
+        mine, image_of_doc = documented_kustomization(root, tmp)
+        check_tree(kubectl, mine, "operator: docs/deploy.md (sharded + kube-prometheus-stack)",
+                   outside, namespace, image_of_doc, base_deployment)
         name, tag = OPERATOR_IMAGE.rsplit(":", 1)
         for tree in trees:
             mine = operator_kustomization(
