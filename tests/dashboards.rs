@@ -5,12 +5,15 @@
 
 #[path = "common/grafana.rs"]
 mod grafana;
+#[path = "common/markdown.rs"]
+mod markdown;
 
 use grafana::{
     is_counter, is_known_metric, is_row, load_dashboards, panel_title, panels, repo_root,
     scan_promql, target_exprs, CONTRACT_ADDITIONS, DASHBOARDS, RANGE_FUNCTIONS, SERVICE_SCOPED,
     SPEC_METRICS,
 };
+use markdown::github_anchor;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 
@@ -445,20 +448,6 @@ fn names(rules: &[serde_norway::Value]) -> BTreeSet<String> {
         .collect()
 }
 
-/// GitHub's anchor for a Markdown heading.
-fn github_anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
 fn parse_duration_secs(d: &str) -> u64 {
     let (num, unit) = d.split_at(d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len()));
     let n: u64 = num.parse().unwrap_or_else(|_| panic!("bad duration {d}"));
@@ -686,6 +675,14 @@ fn alert_severities() -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// (file name, dashboard) of one shipped dashboard.
+fn dashboard_named(file: &str) -> (String, Value) {
+    load_dashboards()
+        .into_iter()
+        .find(|(f, _)| f == file)
+        .unwrap_or_else(|| panic!("no dashboard {file}"))
+}
+
 /// `1h`, `10m`, `30s`, `1d`: a literal PromQL duration (not a Grafana variable).
 fn is_fixed_window(range: &str) -> bool {
     let digits = range.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -776,10 +773,7 @@ fn throttled_share_panel_shows_what_the_alert_watches() {
             .split_whitespace()
             .collect::<String>()
     };
-    let (file, dash) = load_dashboards()
-        .into_iter()
-        .find(|(f, _)| f == "m365-exporter.json")
-        .unwrap();
+    let (file, dash) = dashboard_named("m365-exporter.json");
     let panel = panels(&dash)
         .into_iter()
         .find(|p| {
@@ -859,10 +853,7 @@ fn headline_stats_follow_the_alert_policy() {
     }
     assert!(coloured >= 8, "only {coloured} coloured steps");
     // The first thing on the service-health dashboard is what pages.
-    let (file, dash) = load_dashboards()
-        .into_iter()
-        .find(|(f, _)| f == "m365-service-health.json")
-        .unwrap();
+    let (file, dash) = dashboard_named("m365-service-health.json");
     let first = panels(&dash)
         .into_iter()
         .find(|p| p["gridPos"]["x"] == 0 && p["gridPos"]["y"] == 0)

@@ -261,13 +261,70 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
-    let prometheus_bin = require_binary(
+fn prometheus_binary() -> std::path::PathBuf {
+    require_binary(
         "Prometheus",
         "PROMETHEUS_BIN",
         &["/usr/bin/prometheus", "prometheus"],
-    );
+    )
+}
+
+/// A client for the local processes (never through a proxy).
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// `m365-exporter demo` on a free port, once ready: its port.
+async fn start_demo(dir: &Path, procs: &mut Vec<ChildGuard>, http: &reqwest::Client) -> u16 {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
+    cmd.arg("demo")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    procs.push(ChildGuard::spawn("m365-exporter", cmd, dir));
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    wait_for("the exporter to be ready", STARTUP_TIMEOUT, procs, || {
+        get_ok(http, &url)
+    })
+    .await;
+    port
+}
+
+/// Prometheus with `config` on a free port, once ready: its base URL.
+async fn start_prometheus(
+    bin: &Path,
+    dir: &Path,
+    config: &str,
+    procs: &mut Vec<ChildGuard>,
+    http: &reqwest::Client,
+) -> String {
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!(
+        "--config.file={}",
+        write(dir, "prometheus.yml", config)
+    ))
+    .arg(format!(
+        "--storage.tsdb.path={}",
+        dir.join("prom-data").display()
+    ))
+    .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    procs.push(ChildGuard::spawn("prometheus", cmd, dir));
+    let prom = format!("http://127.0.0.1:{port}");
+    let url = format!("{prom}/-/ready");
+    wait_for("Prometheus to be ready", STARTUP_TIMEOUT, procs, || {
+        get_ok(http, &url)
+    })
+    .await;
+    prom
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
+    let prometheus_bin = prometheus_binary();
     let alertmanager_bin = require_binary(
         "Alertmanager",
         "ALERTMANAGER_BIN",
@@ -282,11 +339,7 @@ async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
     // Declared before the guards, so it is removed after every process has stopped.
     let dir = tempfile::tempdir().expect("temp dir");
     let mut procs: Vec<ChildGuard> = Vec::new();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = http_client();
 
     // Webhook receiver.
     let received: Received = Arc::default();
@@ -298,20 +351,8 @@ async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // The exporter against its simulator.
-    let exporter_port = free_port();
+    let exporter_port = start_demo(dir.path(), &mut procs, &http).await;
     let exporter = format!("http://127.0.0.1:{exporter_port}");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
-    cmd.arg("demo")
-        .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"));
-    procs.push(ChildGuard::spawn("m365-exporter", cmd, dir.path()));
-    let url = format!("{exporter}/-/ready");
-    wait_for(
-        "the exporter to be ready",
-        STARTUP_TIMEOUT,
-        &mut procs,
-        || get_ok(&http, &url),
-    )
-    .await;
 
     // Alertmanager with the route of docs/alerting.md.
     let (documented, am_config, pager) = alertmanager_config(webhook_port);
@@ -367,27 +408,7 @@ scrape_configs:
       - targets: ['127.0.0.1:{exporter_port}']
 "#
     );
-    let prom_port = free_port();
-    let prom = format!("http://127.0.0.1:{prom_port}");
-    let mut cmd = Command::new(&prometheus_bin);
-    cmd.arg(format!(
-        "--config.file={}",
-        write(dir.path(), "prometheus.yml", &prom_config)
-    ))
-    .arg(format!(
-        "--storage.tsdb.path={}",
-        dir.path().join("prom-data").display()
-    ))
-    .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
-    procs.push(ChildGuard::spawn("prometheus", cmd, dir.path()));
-    let url = format!("{prom}/-/ready");
-    wait_for(
-        "Prometheus to be ready",
-        STARTUP_TIMEOUT,
-        &mut procs,
-        || get_ok(&http, &url),
-    )
-    .await;
+    let prom = start_prometheus(&prometheus_bin, dir.path(), &prom_config, &mut procs, &http).await;
 
     let up = format!(r#"up{{job="{JOB}"}} == 1"#);
     wait_for(
@@ -746,31 +767,11 @@ scrape_configs:
 /// same name would rename it to `exported_tenant`), and `up` carries the tenant too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documented_probe_job_keeps_the_tenant_label() {
-    let prometheus_bin = require_binary(
-        "Prometheus",
-        "PROMETHEUS_BIN",
-        &["/usr/bin/prometheus", "prometheus"],
-    );
+    let prometheus_bin = prometheus_binary();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut procs: Vec<ChildGuard> = Vec::new();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let exporter_port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
-    cmd.arg("demo")
-        .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"));
-    procs.push(ChildGuard::spawn("m365-exporter", cmd, dir.path()));
-    let url = format!("http://127.0.0.1:{exporter_port}/-/ready");
-    wait_for(
-        "the exporter to be ready",
-        STARTUP_TIMEOUT,
-        &mut procs,
-        || get_ok(&http, &url),
-    )
-    .await;
+    let http = http_client();
+    let exporter_port = start_demo(dir.path(), &mut procs, &http).await;
 
     // The documented job, scraping this exporter's demo tenant every second.
     let mut cfg: serde_norway::Value =
@@ -805,23 +806,8 @@ async fn documented_probe_job_keeps_the_tenant_label() {
         "scrape_configs".into(),
         vec![serde_norway::Value::Mapping(job)].into(),
     );
-    let prom_port = free_port();
-    let prom = format!("http://127.0.0.1:{prom_port}");
-    let mut cmd = Command::new(&prometheus_bin);
-    cmd.arg(format!(
-        "--config.file={}",
-        write(
-            dir.path(),
-            "prometheus.yml",
-            &serde_norway::to_string(&cfg).unwrap()
-        )
-    ))
-    .arg(format!(
-        "--storage.tsdb.path={}",
-        dir.path().join("prom-data").display()
-    ))
-    .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
-    procs.push(ChildGuard::spawn("prometheus", cmd, dir.path()));
+    let config = serde_norway::to_string(&cfg).unwrap();
+    let prom = start_prometheus(&prometheus_bin, dir.path(), &config, &mut procs, &http).await;
 
     let up = format!(r#"up{{job="{job_name}", tenant="{TENANT}"}} == 1"#);
     let stored = format!(r#"count({{job="{job_name}", tenant="{TENANT}"}})"#);

@@ -34,6 +34,10 @@ fn metrics_table_matches_code() {
 
 // ---- the README as a front door ---------------------------------------------------------
 
+#[path = "common/markdown.rs"]
+mod markdown;
+
+use markdown::anchors_of;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -157,33 +161,6 @@ fn usage_lines_name_every_flag() {
         flags_of(None).is_subset(flags),
         "top-level flags are serve's"
     );
-}
-
-/// GitHub's anchor of a Markdown heading.
-fn anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-fn anchors_of(markdown: &str) -> BTreeSet<String> {
-    let mut in_code = false;
-    let mut out = BTreeSet::new();
-    for line in markdown.lines() {
-        if line.starts_with("```") {
-            in_code = !in_code;
-        } else if !in_code && line.starts_with('#') {
-            out.insert(anchor(line.trim_start_matches('#')));
-        }
-    }
-    out
 }
 
 /// Written by other branches (the metric catalog and the configuration reference,
