@@ -13,6 +13,11 @@
 #   mkdir ctx && cp target/x86_64-unknown-linux-gnu/release/m365-exporter ctx/
 #   podman build --format docker --target prebuilt -f Dockerfile -t m365-exporter ctx
 #
+# The image runs as uid/gid 65532 and holds nothing but the binary: mounted
+# config files must be readable by 65532, secret files readable by it (e.g.
+# owned by 65532, mode 0400), and the state_file directory writable by it
+# (docs/install.md, "File ownership in the image").
+#
 # The binary is linked statically against glibc (`+crt-static`); TLS is
 # rustls with compiled-in web PKI roots, so the image needs neither libc,
 # OpenSSL nor a CA bundle. Name resolution uses glibc's built-in files and
@@ -42,7 +47,8 @@ LABEL org.opencontainers.image.title="m365-exporter" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${M365_EXPORTER_REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.documentation="README.md#deploy"
+      org.opencontainers.image.documentation="https://github.com/m365-exporter/m365-exporter/blob/main/docs/deploy.md" \
+      org.opencontainers.image.source="https://github.com/m365-exporter/m365-exporter"
 USER 65532:65532
 EXPOSE 9865
 # No curl or shell in the image: the exporter asks itself. Assumes the

@@ -11,8 +11,17 @@ tests/dashboards.rs and, against a real Prometheus, by tests/prometheus_e2e.rs:
     also a `service_id` variable that lists the services the exporter exports (it
     follows `service_health.services`), applied to every service-scoped query;
   - fixed `uid`, `id: null`, a unit and a description on every panel;
-  - `$__rate_interval` in every rate()/irate()/increase();
+  - `__inputs` with one Prometheus data source, so Grafana's import asks for it (it
+    becomes the `datasource` variable's default; provisioning ignores `__inputs` and
+    the variable falls back to the default data source);
+  - rates (rate()/irate(), over `$__rate_interval` or an alert's own window) in rate
+    units (reqps, ops, cps) or shares in percentunit; counts are increase() over a
+    fixed window the title names ("per hour"), never over `$__rate_interval`, whose
+    value would change with the zoom;
   - counters (`_total`, `_bucket`, `_count`, `_sum`) only inside rate()/increase();
+  - stat colours follow the alert policy: red only where a critical alert pages,
+    orange/yellow where a warning alert fires, named in the panel's description;
+    advisories and bare "not operational" are informational (blue);
   - every metric name is one of SPEC.md's (or Prometheus' own `up`/`scrape_*`).
 """
 import json
@@ -22,6 +31,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DS = {"type": "prometheus", "uid": "${datasource}"}
 SEL = 'job=~"$job", tenant=~"$tenant"'
 RI = "$__rate_interval"
+# Counts are per hour: the window of the alerts that count (M365AuditContentExpired,
+# M365AuditContentQuarantined), and the same number whatever the zoom.
+HOUR = "1h"
+# The Grafana import prompt: one Prometheus data source.
+DS_INPUT = "DS_PROMETHEUS"
 
 
 def sel(extra=""):
@@ -156,9 +170,19 @@ def row(lay, title):
             "gridPos": pos, "panels": []}
 
 
-def zero_fallback(expr, by, fallback_metric, fallback_extra=""):
-    """`expr or <same grouping of a series that always exists> * 0`: zero lines instead of no data."""
-    return f"{expr}\nor\nsum by ({by}) (rate({fallback_metric}{sel(fallback_extra)}[{RI}])) * 0"
+def zero_fallback(expr, by, fallback_metric, fallback_extra="", fn="rate", window=RI):
+    """`expr or <same grouping of a series that always exists> * 0`: zero lines instead of no data.
+    `fn` and `window` as in `expr`, so a count panel stays free of rates; `fn=None` for a gauge."""
+    series = (f"{fn}({fallback_metric}{sel(fallback_extra)}[{window}])" if fn
+              else f"{fallback_metric}{sel(fallback_extra)}")
+    return f"{expr}\nor\nsum by ({by}) ({series}) * 0"
+
+
+def hourly(metric, by, fallback_metric, extra=""):
+    """Events of a counter per hour (a fixed window: the value does not change with the zoom),
+    with zero lines while none happened."""
+    return zero_fallback(f"sum by ({by}) (increase({metric}{sel(extra)}[{HOUR}]))", by,
+                         fallback_metric, fn="increase", window=HOUR)
 
 
 def variables(services=False):
@@ -179,7 +203,9 @@ def service_variable():
 def _variables():
     return [
         {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-         "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [],
+         # Filled in by Grafana's import from the data source chosen for __inputs.
+         "current": {"selected": False, "text": "${" + DS_INPUT + "}", "value": "${" + DS_INPUT + "}"},
+         "hide": 0, "includeAll": False, "multi": False, "options": [],
          "refresh": 1, "regex": "", "skipUrlSync": False},
         {"name": "job", "label": "Job", "type": "query", "datasource": DS,
          "definition": "label_values(m365_exporter_build_info, job)",
@@ -196,8 +222,25 @@ def _variables():
     ]
 
 
+def requires(panels):
+    """`__requires` of Grafana's export format: Grafana, the data source plugin and every panel type."""
+    types = sorted({p["type"] for p in panels if p["type"] != "row"} |
+                   {c["type"] for p in panels for c in p.get("panels", [])})
+    return ([{"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
+             {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"}] +
+            [{"type": "panel", "id": t, "name": PANEL_NAMES[t], "version": ""} for t in types])
+
+
+PANEL_NAMES = {"bargauge": "Bar gauge", "stat": "Stat", "state-timeline": "State timeline",
+               "table": "Table", "timeseries": "Time series"}
+
+
 def dashboard(uid, title, description, panels, services=False):
     return {
+        "__inputs": [{"name": DS_INPUT, "label": "Prometheus",
+                      "description": "The Prometheus that scrapes m365-exporter",
+                      "type": "datasource", "pluginId": "prometheus", "pluginName": "Prometheus"}],
+        "__requires": requires(panels),
         "annotations": {"list": []},
         "description": description,
         "editable": True,
@@ -251,6 +294,11 @@ def status_code_expr():
     return "max by (tenant, service_id) (\n  " + "\n  or ".join(terms) + "\n)"
 
 
+def zero_by_service(expr):
+    """`expr or 0 per tenant`: a stat reads 0, not "No data", while nothing matches."""
+    return f"{expr}\nor\nsum by (tenant) (m365_service_info{ssel()}) * 0"
+
+
 ISSUE_LABELS = "service_id, classification, status, origin, feature_group, title"
 
 
@@ -262,24 +310,38 @@ def issue_join(metric):
 def service_health():
     lay = Layout()
     p = []
-    p.append(stat(lay, "Services not operational",
-                  "Number of services whose current Microsoft status is not an operational one "
-                  "(m365_service_operational == 0), per tenant.",
-                  "none", f"sum by (tenant) (1 - m365_service_operational{ssel()})", "{{tenant}}",
-                  ("green", 1, "red")))
+    # The headline follows the alert policy: red is what pages (an interruption),
+    # orange what opens a ticket (an incident); advisories and "not operational"
+    # without an incident are nearly always there somewhere, so they inform (blue).
+    p.append(stat(lay, "Services interrupted",
+                  "Services whose Microsoft status is serviceInterruption, per tenant. Red: "
+                  "M365ServiceInterruption pages after 5 minutes.",
+                  "none",
+                  zero_by_service("sum by (tenant) (m365_service_status"
+                                  + ssel('status="serviceInterruption"') + ")"),
+                  "{{tenant}}", ("green", 1, "red"), w=5))
     p.append(stat(lay, "Active incidents",
-                  "Unresolved service-health issues classified as incident, per tenant.",
+                  "Unresolved service-health issues classified as incident, per tenant. Orange: "
+                  "M365ServiceIncident opens a ticket after 10 minutes (a warning; it does not page).",
                   "none", "sum by (tenant) (m365_service_issues_active" + ssel('classification="incident"') + ")",
-                  "{{tenant}}", ("green", 1, "red")))
+                  "{{tenant}}", ("green", 1, "orange"), w=5))
     p.append(stat(lay, "Active advisories",
-                  "Unresolved service-health issues classified as advisory, per tenant.",
+                  "Unresolved service-health issues classified as advisory, per tenant: usually "
+                  "limited impact; informational, no alert by default.",
                   "none", "sum by (tenant) (m365_service_issues_active" + ssel('classification="advisory"') + ")",
-                  "{{tenant}}", ("green", 1, "yellow")))
+                  "{{tenant}}", ("blue",), w=5))
+    p.append(stat(lay, "Services not operational",
+                  "Services whose current Microsoft status is not an operational one "
+                  "(m365_service_operational == 0), advisories included, per tenant: "
+                  "informational, no alert by default (the optional M365ServiceNotOperational "
+                  "rule alerts on it).",
+                  "none", f"sum by (tenant) (1 - m365_service_operational{ssel()})", "{{tenant}}",
+                  ("blue",), w=4))
     p.append(stat(lay, "Next action-required deadline",
                   "Soonest future actionRequiredByDateTime of the message-center posts, per tenant.",
                   "dateTimeFromNow",
                   f"min by (tenant) (m365_service_message_next_action_required_timestamp_seconds{sel()}) * 1000",
-                  "{{tenant}}", ("blue",)))
+                  "{{tenant}}", ("blue",), w=5))
     status_map = value_mappings([(c, s, col) for s, c, col in STATUSES] + [(-1, "other status", "purple")])
     p.append(state_timeline(lay, "Service status",
                             "Current Microsoft status of every service per tenant (Graph healthOverviews). "
@@ -357,21 +419,26 @@ def audit_feed():
     lay = Layout()
     p = []
     p.append(stat(lay, "Disabled subscriptions",
-                  "Content types whose Management Activity API subscription is not enabled.",
+                  "Content types whose Management Activity API subscription is not enabled. "
+                  "Orange: M365AuditSubscriptionDisabled warns after 15 minutes (set "
+                  "activity.start_subscriptions: true to have the exporter start them).",
                   "none", f"sum by (tenant) (1 - m365_activity_subscription_enabled{sel()})", "{{tenant}}",
                   ("green", 1, "orange")))
     p.append(stat(lay, "Backlog",
-                  "Content blobs listed but not yet downloaded, all content types.",
+                  "Content blobs listed but not yet downloaded, all content types. Yellow from "
+                  "100: M365AuditBacklogGrowing warns when it keeps growing for an hour.",
                   "none", f"sum by (tenant) (m365_activity_backlog_blobs{sel()})", "{{tenant}}",
-                  ("green", 100, "yellow", 1000, "red")))
+                  ("green", 100, "yellow")))
     p.append(stat(lay, "Max blob lag",
-                  "Age of the oldest listed but not downloaded blob (content expires after 7 days).",
+                  "Age of the oldest listed but not downloaded blob (content expires after 7 days). "
+                  "Yellow from 2 h: M365AuditBlobLagHigh warns; red from 5 days: "
+                  "M365AuditBlobLagNearExpiry pages.",
                   "s", f"max by (tenant) (m365_activity_blob_lag_seconds{sel()})", "{{tenant}}",
                   ("green", 7200, "yellow", 432000, "red")))
     p.append(stat(lay, "Newest content age",
                   "Time since the newest contentCreated seen across content types. Events usually "
                   "appear 60–90 minutes after they happen; the first content can take up to 12 h "
-                  "after subscribing.",
+                  "after subscribing. Orange from 6 h: M365AuditFeedStalled warns.",
                   "s",
                   f"time() - max by (tenant) (m365_activity_last_content_created_timestamp_seconds{sel()} > 0)",
                   "{{tenant}}", ("green", 21600, "orange")))
@@ -409,7 +476,7 @@ def audit_feed():
                         [target(zero_fallback(
                             "time() - min by (tenant, content_type) "
                             f"(m365_activity_oldest_pending_content_created_timestamp_seconds{sel()})",
-                            "tenant, content_type", "m365_activity_content_listed_total"),
+                            "tenant, content_type", "m365_activity_backlog_blobs", fn=None),
                             "{{tenant}} {{content_type}}")]))
     p.append(timeseries(lay, "Time since last error by content type",
                         "now − the last failed Management API call (or unparsable blob) per content type "
@@ -419,23 +486,22 @@ def audit_feed():
                         [target("time() - max by (tenant, content_type) "
                                 f"(m365_activity_last_error_timestamp_seconds{sel()})",
                                 "{{tenant}} {{content_type}}")]))
-    p.append(timeseries(lay, "Listing gaps",
+    p.append(timeseries(lay, "Listing gaps per hour",
                         "Content blobs found only by the daily sweep, older than the re-listed overlap "
-                        "(m365_activity_listing_gaps_total): Microsoft indexed them late; consider a "
-                        "longer activity.overlap.",
+                        "(m365_activity_listing_gaps_total), in the hour before each point: Microsoft "
+                        "indexed them late; consider a longer activity.overlap.",
                         "none",
-                        [target(zero_fallback(
-                            f"sum by (tenant, content_type) (increase(m365_activity_listing_gaps_total{sel()}[{RI}]))",
-                            "tenant, content_type", "m365_activity_content_listed_total"),
-                            "{{tenant}} {{content_type}}")]))
-    p.append(timeseries(lay, "Quarantined blobs",
+                        [target(hourly("m365_activity_listing_gaps_total", "tenant, content_type",
+                                       "m365_activity_content_listed_total"),
+                                "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Quarantined blobs per hour",
                         "Content blobs that never parsed, kept aside raw beside the state file and taken "
-                        "out of the backlog (m365_activity_content_quarantined_total).",
+                        "out of the backlog (m365_activity_content_quarantined_total), in the hour "
+                        "before each point; above 0 M365AuditContentQuarantined warns.",
                         "none",
-                        [target(zero_fallback(
-                            f"sum by (tenant, content_type) (increase(m365_activity_content_quarantined_total{sel()}[{RI}]))",
-                            "tenant, content_type", "m365_activity_content_listed_total"),
-                            "{{tenant}} {{content_type}}")]))
+                        [target(hourly("m365_activity_content_quarantined_total", "tenant, content_type",
+                                       "m365_activity_content_listed_total"),
+                                "{{tenant}} {{content_type}}")]))
     p.append(timeseries(lay, "Newest content age",
                         "now − newest contentCreated seen, per content type. Grows steadily when the "
                         "feed has stalled.",
@@ -479,14 +545,14 @@ def audit_feed():
                             f"sum by (tenant, operation) (rate(m365_api_throttled_total{MGMT}[{RI}]))",
                             "tenant, operation", "m365_api_requests_total", 'api="management"'),
                             "{{tenant}} {{operation}}")]))
-    p.append(timeseries(lay, "Expired content (audit data lost)",
+    p.append(timeseries(lay, "Expired content per hour (audit data lost)",
                         "Content blobs that expired (AF20051, older than 7 days) before they were "
-                        "downloaded: their audit records are lost.",
+                        "downloaded, in the hour before each point: their audit records are lost; "
+                        "above 0 M365AuditContentExpired pages.",
                         "none",
-                        [target(zero_fallback(
-                            f"sum by (tenant, content_type) (increase(m365_activity_content_expired_total{sel()}[{RI}]))",
-                            "tenant, content_type", "m365_activity_content_listed_total"),
-                            "{{tenant}} {{content_type}}")]))
+                        [target(hourly("m365_activity_content_expired_total", "tenant, content_type",
+                                       "m365_activity_content_listed_total"),
+                                "{{tenant}} {{content_type}}")]))
     p.append(timeseries(lay, "Management API errors by code",
                         "Management Activity API errors by Microsoft error code (AF10001 permission, "
                         "AF20022 no subscription, AF20023 disabled, AF20051 expired, AF429 throttled, …).",
@@ -588,6 +654,7 @@ def exporter():
                             f"sum by (tenant, api, operation) (rate(m365_api_throttled_total{sel()}[{RI}]))",
                             "tenant, api, operation", "m365_api_requests_total"),
                             "{{tenant}} {{api}} {{operation}}")]))
+    p.append(throttled_share(lay))
     p.append(timeseries(lay, "API errors by Microsoft error code",
                         "Errors returned by Microsoft per second, by api and error code.",
                         "reqps",
@@ -595,12 +662,14 @@ def exporter():
                             f"sum by (tenant, api, error_code) (rate(m365_api_errors_total{sel()}[{RI}]))",
                             "tenant, api", "m365_api_requests_total"),
                             "{{tenant}} {{api}} {{error_code}}")]))
-    p.append(timeseries(lay, "Token requests",
-                        "Access-token requests by result. Tokens are reused until shortly before they "
-                        "expire, so a healthy tenant shows a few successes per hour.",
+    p.append(timeseries(lay, "Token requests per hour",
+                        "Access-token requests by result, in the hour before each point. Tokens are "
+                        "reused until shortly before they expire, so a healthy tenant shows a few "
+                        "successes per hour; failures and no success for 30 minutes: "
+                        "M365TokenRenewalFailing pages.",
                         "none",
                         [target("sum by (tenant, result) "
-                                f"(increase(m365_auth_token_requests_total{sel()}[{RI}]))",
+                                f"(increase(m365_auth_token_requests_total{sel()}[{HOUR}]))",
                                 "{{tenant}} {{result}}")]))
     p.append(timeseries(lay, "Token and certificate expiry",
                         "Time left until the cached access token of each audience expires, and until the "
@@ -661,6 +730,32 @@ def exporter():
     return dashboard("m365-exporter", "M365 exporter",
                      "Health of m365-exporter itself: collectors, requests to Microsoft, throttling, "
                      "tokens and scrapes.", p)
+
+
+# What M365APIThrottled computes: the share of a tenant's requests to an API that were
+# throttled, over the alert's own 10-minute window, against its 10 % line.
+THROTTLED_WINDOW = "10m"
+THROTTLED_SHARE = 0.1
+
+
+def throttled_share(lay):
+    w = THROTTLED_WINDOW
+    expr = (f"sum by (tenant, api) (rate(m365_api_throttled_total{sel()}[{w}]))\n/\n"
+            f"sum by (tenant, api) (rate(m365_api_requests_total{sel()}[{w}]))")
+    p = timeseries(lay, "Throttled share of requests",
+                   "Share of each tenant's requests to an API (graph, management, login) that "
+                   f"Microsoft throttled (HTTP 429, or 403 with AF429) over {w}: what "
+                   f"M365APIThrottled watches. Above the {THROTTLED_SHARE:.0%} line for 15 minutes "
+                   "it warns.",
+                   "percentunit",
+                   [target(zero_fallback(expr, "tenant, api", "m365_api_requests_total", window=w),
+                           "{{tenant}} {{api}}")])
+    d = p["fieldConfig"]["defaults"]
+    d["min"] = 0
+    d["max"] = 1
+    d["thresholds"] = thresholds("green", THROTTLED_SHARE, "orange")
+    d["custom"]["thresholdsStyle"] = {"mode": "dashed"}
+    return p
 
 
 def main():

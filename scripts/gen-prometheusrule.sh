@@ -7,7 +7,11 @@
 #   bash scripts/gen-prometheusrule.sh > deploy/kubernetes/base/prometheusrule.yaml
 #
 # Each rules file's `groups:` list is copied verbatim (indented under `spec:`),
-# so the rules are exactly the ones promtool tests.
+# so the rules are exactly the ones promtool tests. With RUNBOOK_BASE set, the
+# runbook links point there instead (scripts/runbook-url.sh), e.g. for a
+# PrometheusRule of your own that links to your wiki:
+#
+#   RUNBOOK_BASE=https://wiki.example.com/m365-runbook bash scripts/gen-prometheusrule.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,5 +32,9 @@ HEAD
 for f in alerts/*.rules.yml; do
     echo "    # from $f"
     # The lines after `groups:`, each indented two more spaces.
-    awk 'found { if ($0 == "") print ""; else print "  " $0 } /^groups:[[:space:]]*$/ { found = 1 }' "$f"
+    if [ -n "${RUNBOOK_BASE:-}" ]; then
+        bash scripts/runbook-url.sh render "$RUNBOOK_BASE" "$f"
+    else
+        cat "$f"
+    fi | awk 'found { if ($0 == "") print ""; else print "  " $0 } /^groups:[[:space:]]*$/ { found = 1 }'
 done

@@ -5,12 +5,15 @@
 
 #[path = "common/grafana.rs"]
 mod grafana;
+#[path = "common/markdown.rs"]
+mod markdown;
 
 use grafana::{
     is_counter, is_known_metric, is_row, load_dashboards, panel_title, panels, repo_root,
     scan_promql, target_exprs, CONTRACT_ADDITIONS, DASHBOARDS, RANGE_FUNCTIONS, SERVICE_SCOPED,
     SPEC_METRICS,
 };
+use markdown::github_anchor;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 
@@ -316,14 +319,7 @@ fn queries_use_known_metrics_counters_in_rate_and_rate_interval() {
                         );
                     }
                 }
-                for call in &scan.range_calls {
-                    assert_eq!(
-                        call.ranges,
-                        vec!["$__rate_interval".to_string()],
-                        "{at}: {}() must use [$__rate_interval]",
-                        call.function
-                    );
-                }
+                // Ranges: see counts_over_fixed_windows_rates_with_units.
             }
         }
     }
@@ -380,8 +376,8 @@ fn contract_additions_are_in_the_readme_and_not_in_spec() {
 
 // ---- alert rules ---------------------------------------------------------------------
 
-const RUNBOOK_BASE: &str =
-    "https://github.com/m365-exporter/m365-exporter/blob/main/docs/runbook.md#";
+/// The runbook links' base: `repository` of Cargo.toml (scripts/runbook-url.sh).
+const RUNBOOK_BASE: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbook.md#");
 
 /// The default rules (alerts/m365-exporter.rules.yml).
 const REQUIRED_ALERTS: &[&str] = &[
@@ -449,20 +445,6 @@ fn names(rules: &[serde_norway::Value]) -> BTreeSet<String> {
     rules
         .iter()
         .filter_map(|r| r["alert"].as_str().map(str::to_string))
-        .collect()
-}
-
-/// GitHub's anchor for a Markdown heading.
-fn github_anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
         .collect()
 }
 
@@ -606,8 +588,8 @@ fn every_alert_has_a_firing_and_a_quiet_unit_test() {
 }
 
 /// Quiet by default: the default rules page on incidents and interruptions, never on
-/// an advisory or a bare "not operational"; that rule is optional, and the README's
-/// list of paging alerts is the default file's critical alerts.
+/// an advisory or a bare "not operational"; that rule is optional, and the list of
+/// paging alerts in docs/alerting.md is the default file's critical alerts.
 #[test]
 fn default_rules_are_quiet_and_the_readme_lists_what_pages() {
     let default = rules_of(DEFAULT_RULES);
@@ -651,11 +633,12 @@ fn default_rules_are_quiet_and_the_readme_lists_what_pages() {
         .collect::<BTreeSet<_>>();
     assert_eq!(app, BTreeSet::from(["critical", "warning"]));
 
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    let line = readme
+    let doc =
+        std::fs::read_to_string(repo_root().join("docs/alerting.md")).expect("docs/alerting.md");
+    let line = doc
         .lines()
         .find(|l| l.starts_with("Critical alerts (they page):"))
-        .expect("README.md: a line starting with `Critical alerts (they page):`");
+        .expect("docs/alerting.md: a line starting with `Critical alerts (they page):`");
     let listed: BTreeSet<String> = line
         .split('`')
         .skip(1)
@@ -669,6 +652,263 @@ fn default_rules_are_quiet_and_the_readme_lists_what_pages() {
         .collect();
     assert_eq!(
         listed, critical,
-        "README.md's paging list vs {DEFAULT_RULES}"
+        "docs/alerting.md's paging list vs {DEFAULT_RULES}"
     );
+}
+
+// ---- dashboards a Grafana user can trust ---------------------------------------------
+
+/// Severities of the default rules' alerts, by name (an alert may have several rules).
+fn alert_severities() -> Vec<(String, String, String)> {
+    rules_of(DEFAULT_RULES)
+        .iter()
+        .map(|r| {
+            (
+                r["alert"].as_str().unwrap_or_default().to_string(),
+                r["labels"]["severity"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                r["expr"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// (file name, dashboard) of one shipped dashboard.
+fn dashboard_named(file: &str) -> (String, Value) {
+    load_dashboards()
+        .into_iter()
+        .find(|(f, _)| f == file)
+        .unwrap_or_else(|| panic!("no dashboard {file}"))
+}
+
+/// `1h`, `10m`, `30s`, `1d`: a literal PromQL duration (not a Grafana variable).
+fn is_fixed_window(range: &str) -> bool {
+    let digits = range.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && ["s", "m", "h", "d", "w"].contains(&&range[digits.len()..])
+}
+
+/// Units of a per-second rate, and of a share of two rates.
+const RATE_UNITS: &[&str] = &["reqps", "ops", "cps", "rps", "wps", "iops", "percentunit"];
+
+/// Counts do not change with the zoom: increase() only over a fixed window that the
+/// title names ("per hour"); rates (rate()/irate()) are shown in rate units (or as a
+/// share), never as a bare number.
+#[test]
+fn counts_over_fixed_windows_rates_with_units() {
+    let mut counts = 0;
+    for (file, dash) in load_dashboards() {
+        for panel in panels(&dash).into_iter().filter(|p| !is_row(p)) {
+            let title = panel_title(panel);
+            let unit = panel["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .unwrap_or_default();
+            for (ref_id, expr) in target_exprs(panel) {
+                let at = format!("{file}: panel {title:?} target {ref_id}");
+                let scan = scan_promql(&expr);
+                for call in &scan.range_calls {
+                    for range in &call.ranges {
+                        match call.function.as_str() {
+                            "increase" => {
+                                assert!(
+                                    is_fixed_window(range),
+                                    "{at}: increase(…[{range}]) changes value with the zoom: \
+                                     count over a fixed window (e.g. [1h], \"per hour\") or show a rate"
+                                );
+                                let per = match range.as_str() {
+                                    "1h" => "per hour",
+                                    "1d" | "24h" => "per day",
+                                    other => panic!("{at}: name the window [{other}] in the title"),
+                                };
+                                assert!(
+                                    title.contains(per),
+                                    "{at}: increase(…[{range}]): the title must say {per:?}"
+                                );
+                                counts += 1;
+                            }
+                            _ => assert!(
+                                range == "$__rate_interval" || is_fixed_window(range),
+                                "{at}: {}(…[{range}]): use [$__rate_interval] or an alert's window",
+                                call.function
+                            ),
+                        }
+                    }
+                }
+                // A rate outside histogram_quantile() is per second: it needs a rate unit.
+                let shows_rate = scan.metrics.iter().any(|m| {
+                    matches!(
+                        m.functions.last().map(String::as_str),
+                        Some("rate" | "irate")
+                    ) && !m.functions.iter().any(|f| f == "histogram_quantile")
+                });
+                if shows_rate {
+                    assert!(
+                        RATE_UNITS.contains(&unit),
+                        "{at}: shows a rate in unit {unit:?}: use one of {RATE_UNITS:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(counts >= 4, "only {counts} hourly counts");
+}
+
+/// The M365APIThrottled ratio is on a panel: the same expression and window, in
+/// percentunit, with the alert's line drawn.
+#[test]
+fn throttled_share_panel_shows_what_the_alert_watches() {
+    let (_, _, alert_expr) = alert_severities()
+        .into_iter()
+        .find(|(name, _, _)| name == "M365APIThrottled")
+        .expect("M365APIThrottled");
+    let (ratio, line) = alert_expr
+        .rsplit_once('>')
+        .expect("M365APIThrottled: `ratio > threshold`");
+    let line: f64 = line.trim().parse().expect("threshold");
+    let normalise = |e: &str| {
+        e.replace(r#"{job=~"$job", tenant=~"$tenant"}"#, "")
+            .split_whitespace()
+            .collect::<String>()
+    };
+    let (file, dash) = dashboard_named("m365-exporter.json");
+    let panel = panels(&dash)
+        .into_iter()
+        .find(|p| {
+            target_exprs(p)
+                .iter()
+                .any(|(_, e)| normalise(e).starts_with(&normalise(ratio)))
+        })
+        .unwrap_or_else(|| panic!("{file}: no panel shows the M365APIThrottled ratio {ratio}"));
+    let title = panel_title(panel);
+    let d = &panel["fieldConfig"]["defaults"];
+    assert_eq!(d["unit"], "percentunit", "{title}");
+    let steps = d["thresholds"]["steps"].as_array().expect("thresholds");
+    assert!(
+        steps.iter().any(|s| s["value"].as_f64() == Some(line)),
+        "{title}: no threshold step at the alert's {line}"
+    );
+    let style = d["custom"]["thresholdsStyle"]["mode"]
+        .as_str()
+        .unwrap_or("off");
+    assert!(style != "off", "{title}: the threshold is not drawn");
+    assert!(
+        str_of(panel, "description").is_some_and(|t| t.contains("M365APIThrottled")),
+        "{title}: the description names the alert"
+    );
+}
+
+/// Stat colours follow the alert policy: red only where a critical alert pages,
+/// orange or yellow where a warning alert fires, each alert named in the panel's
+/// description. The service-health headline is what pages (an interruption), not
+/// advisories or a bare "not operational", which never colour a stat.
+#[test]
+fn headline_stats_follow_the_alert_policy() {
+    let alerts = alert_severities();
+    let has =
+        |name: &str, severity: &str| alerts.iter().any(|(n, s, _)| n == name && s == severity);
+    let mut coloured = 0;
+    for (file, dash) in load_dashboards() {
+        for panel in panels(&dash) {
+            let kind = str_of(panel, "type").unwrap_or_default();
+            if !["stat", "gauge", "bargauge"].contains(&kind) {
+                continue;
+            }
+            let title = panel_title(panel);
+            let description = str_of(panel, "description").unwrap_or_default();
+            let named: Vec<&str> = description
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| w.starts_with("M365") && w.len() > 4)
+                .collect();
+            let exprs: Vec<String> = target_exprs(panel).into_iter().map(|(_, e)| e).collect();
+            let informational = exprs
+                .iter()
+                .any(|e| e.contains("m365_service_operational") || e.contains("advisory"));
+            let steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for step in steps {
+                let colour = step["color"].as_str().unwrap_or_default();
+                let severity = match colour {
+                    "red" | "dark-red" | "semi-dark-red" => "critical",
+                    "orange" | "yellow" | "dark-orange" | "dark-yellow" => "warning",
+                    _ => continue,
+                };
+                coloured += 1;
+                assert!(
+                    !informational,
+                    "{file}: {title:?} is {colour} on advisories or bare non-operational \
+                     status, which no default alert pages on"
+                );
+                assert!(
+                    named.iter().any(|n| has(n, severity)),
+                    "{file}: {title:?} turns {colour}: its description must name the {severity} \
+                     alert that fires there (named: {named:?})"
+                );
+            }
+        }
+    }
+    assert!(coloured >= 8, "only {coloured} coloured steps");
+    // The first thing on the service-health dashboard is what pages.
+    let (file, dash) = dashboard_named("m365-service-health.json");
+    let first = panels(&dash)
+        .into_iter()
+        .find(|p| p["gridPos"]["x"] == 0 && p["gridPos"]["y"] == 0)
+        .expect("a panel at the top left");
+    assert_eq!(str_of(first, "type"), Some("stat"), "{file}: headline");
+    let exprs: String = target_exprs(first).into_iter().map(|(_, e)| e).collect();
+    assert!(
+        exprs.contains(r#"status="serviceInterruption""#),
+        "{file}: the headline {:?} is not the interruption that pages: {exprs}",
+        panel_title(first)
+    );
+}
+
+/// Grafana's import asks for the data source (`__inputs`), which becomes the default of
+/// the `datasource` variable; panels keep using the variable, so a provisioned dashboard
+/// (provisioning ignores `__inputs`) still works. `__requires` names every panel type.
+#[test]
+fn dashboards_import_with_a_data_source_prompt() {
+    for (file, dash) in load_dashboards() {
+        let inputs = dash["__inputs"].as_array().unwrap_or_else(|| {
+            panic!("{file}: no __inputs: import would not ask for a data source")
+        });
+        assert_eq!(inputs.len(), 1, "{file}: one data source input");
+        let input = &inputs[0];
+        assert_eq!(input["type"], "datasource", "{file}");
+        assert_eq!(input["pluginId"], "prometheus", "{file}");
+        let name = input["name"].as_str().expect("input name");
+        let placeholder = format!("${{{name}}}");
+        let var = &dash["templating"]["list"][0];
+        assert_eq!(var["name"], "datasource", "{file}");
+        assert_eq!(
+            var["current"]["value"].as_str(),
+            Some(placeholder.as_str()),
+            "{file}: the datasource variable must default to the imported data source"
+        );
+        // Only the variable's default names the input: panels go through the variable.
+        let text = serde_json::to_string(&dash["panels"]).unwrap();
+        assert!(
+            !text.contains(&placeholder),
+            "{file}: a panel uses {placeholder} directly (breaks provisioning)"
+        );
+        let requires = dash["__requires"].as_array().expect("__requires");
+        let required =
+            |kind: &str, id: &str| requires.iter().any(|r| r["type"] == kind && r["id"] == id);
+        assert!(required("grafana", "grafana"), "{file}: __requires grafana");
+        assert!(
+            required("datasource", "prometheus"),
+            "{file}: __requires prometheus"
+        );
+        for panel in panels(&dash).into_iter().filter(|p| !is_row(p)) {
+            let kind = str_of(panel, "type").unwrap_or_default();
+            assert!(
+                required("panel", kind),
+                "{file}: __requires lacks panel {kind}"
+            );
+        }
+    }
 }

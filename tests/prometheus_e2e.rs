@@ -2,7 +2,7 @@
 //! scenario) ← a real Prometheus (Debian's /usr/bin/prometheus) scraping it every second
 //! with a copy of alerts/m365-exporter.rules.yml whose `for` durations are shortened →
 //! a real Alertmanager (/usr/bin/prometheus-alertmanager) configured with the route of
-//! README.md → a webhook receiver served by this test.
+//! docs/alerting.md → a webhook receiver served by this test.
 //!
 //! Checks: every Grafana panel query (variables substituted) is accepted by Prometheus and
 //! returns data; the `tenant`/`job`/`service_id` variable queries find the demo; the
@@ -10,6 +10,8 @@
 //! with labels `tenant`, `service_id`, `severity` and annotations `summary`, `description`,
 //! `runbook_url`; the incident and app-credential warnings reach the ticket receiver; the
 //! service with an advisory only (SharePoint in the demo) raises nothing (quiet defaults).
+//! A second test scrapes the demo with the documented `/probe` job: the series keep
+//! their `tenant` label (no `exported_tenant`) and `up` carries the tenant.
 //!
 //! Needs prometheus, prometheus-alertmanager and amtool: `bash scripts/install-test-deps.sh`.
 //! The test fails (it does not skip) when they are missing. Override the paths with
@@ -40,8 +42,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const DATA_TIMEOUT: Duration = Duration::from_secs(120);
 const ALERT_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(500);
-const RUNBOOK_BASE: &str =
-    "https://github.com/m365-exporter/m365-exporter/blob/main/docs/runbook.md#";
+/// The runbook links' base: `repository` of Cargo.toml (scripts/runbook-url.sh).
+const RUNBOOK_BASE: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbook.md#");
 
 /// Panel targets that legitimately have no data in the demo, with the reason.
 const NO_DATA_IN_DEMO: &[(&str, &str, &str, &str)] = &[(
@@ -168,19 +170,27 @@ async fn prom_query(
         .unwrap_or_default()))
 }
 
-/// Alertmanager configuration of README.md, with test timings and every receiver
+/// Where the documented Prometheus and Alertmanager examples live.
+const ALERTING_DOC: &str = "docs/alerting.md";
+
+/// The YAML block after `<!-- {marker}` in docs/alerting.md.
+fn documented_yaml(marker: &str) -> String {
+    let doc = std::fs::read_to_string(grafana::repo_root().join(ALERTING_DOC))
+        .unwrap_or_else(|e| panic!("read {ALERTING_DOC}: {e}"));
+    let at = doc
+        .find(&format!("<!-- {marker}"))
+        .unwrap_or_else(|| panic!("{ALERTING_DOC}: <!-- {marker} --> marker missing"));
+    let rest = &doc[at..];
+    let start = rest.find("```yaml\n").expect("yaml block after the marker") + "```yaml\n".len();
+    let len = rest[start..].find("```").expect("end of yaml block");
+    rest[start..start + len].to_string()
+}
+
+/// Alertmanager configuration of docs/alerting.md, with test timings and every receiver
 /// replaced by this test's webhook (`/<receiver name>`). Returns (original YAML, test
 /// YAML, name of the receiver that pages on severity="critical").
 fn alertmanager_config(webhook_port: u16) -> (String, String, String) {
-    let doc =
-        std::fs::read_to_string(grafana::repo_root().join("README.md")).expect("read README.md");
-    let marker = doc
-        .find("<!-- alertmanager-example")
-        .expect("README.md: <!-- alertmanager-example --> marker missing");
-    let rest = &doc[marker..];
-    let start = rest.find("```yaml\n").expect("yaml block after the marker") + "```yaml\n".len();
-    let len = rest[start..].find("```").expect("end of yaml block");
-    let original = rest[start..start + len].to_string();
+    let original = documented_yaml("alertmanager-example");
 
     let mut cfg: serde_norway::Value =
         serde_norway::from_str(&original).expect("docs Alertmanager YAML");
@@ -214,7 +224,7 @@ fn alertmanager_config(webhook_port: u16) -> (String, String, String) {
                 .any(|m| m.replace(' ', "") == r#"severity="critical""#)
         })
         .and_then(|r| r["receiver"].as_str())
-        .expect("README.md: no route with matchers ['severity=\"critical\"']")
+        .expect("docs/alerting.md: no route with matchers ['severity=\"critical\"']")
         .to_string();
     let receivers = cfg["receivers"].as_sequence_mut().expect("receivers");
     for r in receivers.iter_mut() {
@@ -251,13 +261,70 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
-    let prometheus_bin = require_binary(
+fn prometheus_binary() -> std::path::PathBuf {
+    require_binary(
         "Prometheus",
         "PROMETHEUS_BIN",
         &["/usr/bin/prometheus", "prometheus"],
-    );
+    )
+}
+
+/// A client for the local processes (never through a proxy).
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// `m365-exporter demo` on a free port, once ready: its port.
+async fn start_demo(dir: &Path, procs: &mut Vec<ChildGuard>, http: &reqwest::Client) -> u16 {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
+    cmd.arg("demo")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    procs.push(ChildGuard::spawn("m365-exporter", cmd, dir));
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    wait_for("the exporter to be ready", STARTUP_TIMEOUT, procs, || {
+        get_ok(http, &url)
+    })
+    .await;
+    port
+}
+
+/// Prometheus with `config` on a free port, once ready: its base URL.
+async fn start_prometheus(
+    bin: &Path,
+    dir: &Path,
+    config: &str,
+    procs: &mut Vec<ChildGuard>,
+    http: &reqwest::Client,
+) -> String {
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!(
+        "--config.file={}",
+        write(dir, "prometheus.yml", config)
+    ))
+    .arg(format!(
+        "--storage.tsdb.path={}",
+        dir.join("prom-data").display()
+    ))
+    .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    procs.push(ChildGuard::spawn("prometheus", cmd, dir));
+    let prom = format!("http://127.0.0.1:{port}");
+    let url = format!("{prom}/-/ready");
+    wait_for("Prometheus to be ready", STARTUP_TIMEOUT, procs, || {
+        get_ok(http, &url)
+    })
+    .await;
+    prom
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
+    let prometheus_bin = prometheus_binary();
     let alertmanager_bin = require_binary(
         "Alertmanager",
         "ALERTMANAGER_BIN",
@@ -272,11 +339,7 @@ async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
     // Declared before the guards, so it is removed after every process has stopped.
     let dir = tempfile::tempdir().expect("temp dir");
     let mut procs: Vec<ChildGuard> = Vec::new();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = http_client();
 
     // Webhook receiver.
     let received: Received = Arc::default();
@@ -288,22 +351,10 @@ async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // The exporter against its simulator.
-    let exporter_port = free_port();
+    let exporter_port = start_demo(dir.path(), &mut procs, &http).await;
     let exporter = format!("http://127.0.0.1:{exporter_port}");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
-    cmd.arg("demo")
-        .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"));
-    procs.push(ChildGuard::spawn("m365-exporter", cmd, dir.path()));
-    let url = format!("{exporter}/-/ready");
-    wait_for(
-        "the exporter to be ready",
-        STARTUP_TIMEOUT,
-        &mut procs,
-        || get_ok(&http, &url),
-    )
-    .await;
 
-    // Alertmanager with the route of README.md.
+    // Alertmanager with the route of docs/alerting.md.
     let (documented, am_config, pager) = alertmanager_config(webhook_port);
     let documented_path = write(dir.path(), "alertmanager.documented.yml", &documented);
     let check = Command::new(&amtool_bin)
@@ -312,7 +363,7 @@ async fn dashboards_and_alerts_work_against_real_prometheus_and_alertmanager() {
         .expect("run amtool");
     assert!(
         check.status.success(),
-        "amtool check-config rejects the Alertmanager example of README.md:\n{}{}",
+        "amtool check-config rejects the Alertmanager example of docs/alerting.md:\n{}{}",
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
@@ -357,27 +408,7 @@ scrape_configs:
       - targets: ['127.0.0.1:{exporter_port}']
 "#
     );
-    let prom_port = free_port();
-    let prom = format!("http://127.0.0.1:{prom_port}");
-    let mut cmd = Command::new(&prometheus_bin);
-    cmd.arg(format!(
-        "--config.file={}",
-        write(dir.path(), "prometheus.yml", &prom_config)
-    ))
-    .arg(format!(
-        "--storage.tsdb.path={}",
-        dir.path().join("prom-data").display()
-    ))
-    .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
-    procs.push(ChildGuard::spawn("prometheus", cmd, dir.path()));
-    let url = format!("{prom}/-/ready");
-    wait_for(
-        "Prometheus to be ready",
-        STARTUP_TIMEOUT,
-        &mut procs,
-        || get_ok(&http, &url),
-    )
-    .await;
+    let prom = start_prometheus(&prometheus_bin, dir.path(), &prom_config, &mut procs, &http).await;
 
     let up = format!(r#"up{{job="{JOB}"}} == 1"#);
     wait_for(
@@ -729,4 +760,79 @@ scrape_configs:
 
     server.abort();
     drop(procs);
+}
+
+/// The one-scrape-per-tenant job of docs/alerting.md, scraped by a real Prometheus:
+/// every series keeps the `tenant` label the exporter gives it (a target label of the
+/// same name would rename it to `exported_tenant`), and `up` carries the tenant too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_probe_job_keeps_the_tenant_label() {
+    let prometheus_bin = prometheus_binary();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut procs: Vec<ChildGuard> = Vec::new();
+    let http = http_client();
+    let exporter_port = start_demo(dir.path(), &mut procs, &http).await;
+
+    // The documented job, scraping this exporter's demo tenant every second.
+    let mut cfg: serde_norway::Value =
+        serde_norway::from_str(&documented_yaml("probe-example")).expect("probe example YAML");
+    let job_value = cfg["scrape_configs"][0].clone();
+    let job_name = job_value["job_name"]
+        .as_str()
+        .expect("job_name")
+        .to_string();
+    let mut job = job_value.as_mapping().expect("a scrape job").clone();
+    job.insert("scrape_interval".into(), "1s".into());
+    job.insert(
+        "static_configs".into(),
+        serde_norway::from_str(&format!("[{{targets: [{TENANT}]}}]")).unwrap(),
+    );
+    let mut pointed = false;
+    let relabel = job
+        .get_mut("relabel_configs")
+        .and_then(|r| r.as_sequence_mut())
+        .expect("relabel_configs");
+    for rule in relabel.iter_mut() {
+        if rule["target_label"] == "__address__" {
+            rule.as_mapping_mut().unwrap().insert(
+                "replacement".into(),
+                format!("127.0.0.1:{exporter_port}").into(),
+            );
+            pointed = true;
+        }
+    }
+    assert!(pointed, "the probe example sets no __address__");
+    cfg.as_mapping_mut().unwrap().insert(
+        "scrape_configs".into(),
+        vec![serde_norway::Value::Mapping(job)].into(),
+    );
+    let config = serde_norway::to_string(&cfg).unwrap();
+    let prom = start_prometheus(&prometheus_bin, dir.path(), &config, &mut procs, &http).await;
+
+    let up = format!(r#"up{{job="{job_name}", tenant="{TENANT}"}} == 1"#);
+    let stored = format!(r#"count({{job="{job_name}", tenant="{TENANT}"}})"#);
+    let renamed = format!(r#"count({{job="{job_name}", exported_tenant!=""}})"#);
+    wait_for(
+        "Prometheus to scrape the probe target",
+        STARTUP_TIMEOUT,
+        &mut procs,
+        || async {
+            for (query, want) in [(&up, "up with the tenant label"), (&stored, "series")] {
+                match prom_query(&http, &prom, query, true).await? {
+                    Ok(r) if !r.is_empty() => {}
+                    Ok(_) => return Err(format!("no {want} yet: {query}")),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+    match prom_query(&http, &prom, &renamed, true).await.unwrap() {
+        Ok(r) => assert!(
+            r.is_empty(),
+            "the probe job renames the exporter's tenant label to exported_tenant: {r:?}"
+        ),
+        Err(e) => panic!("{renamed}: {e}"),
+    }
 }
