@@ -1,7 +1,7 @@
 //! Wiring: config → runtime → HTTP server, startable in-process (tests, demo).
 
 use crate::collect::fleet::{Applied, Fleet};
-use crate::collect::runtime::RuntimeOptions;
+use crate::collect::RuntimeOptions;
 use crate::collect::Store;
 use crate::config::{Config, ConfigError};
 use crate::listener::ListenOptions;

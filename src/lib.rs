@@ -30,6 +30,7 @@ pub mod server;
 pub mod shard;
 pub mod simulator;
 pub mod status_page;
+pub mod task;
 pub mod timefmt;
 pub mod tls;
 pub mod web_config;

@@ -1,7 +1,7 @@
 use clap::Parser;
 use m365_exporter::app::{Running, WebOptions};
 use m365_exporter::cli::{Cli, Command, LogArgs, ServeArgs, SimulatorArgs, WebArgs};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::{parse_duration, Config, ConfigError};
 use m365_exporter::reload::{spawn_sighup, ConfigSource};
 use m365_exporter::shard::Shard;

@@ -13,7 +13,7 @@ mod activity_support;
 mod support;
 
 use m365_exporter::app::{Running, WebOptions};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::Config;
 use m365_exporter::http::RetryPolicy;
 use m365_exporter::simulator::{

@@ -4,7 +4,10 @@
 //! snapshots, tokens), changed ones restart, added ones start, removed ones
 //! stop and their series disappear.
 
-use super::runtime::{build_tenant, http_client, RuntimeOptions, Store, TenantRuntime};
+use super::build::{self, http_client, RuntimeOptions};
+use super::schedule;
+use super::slot::TenantRuntime;
+use super::store::Store;
 use crate::config::{Config, TenantConfig};
 use crate::metrics::Live;
 use std::collections::HashMap;
@@ -120,9 +123,9 @@ impl Fleet {
             if !applied.changed.contains(&t.name) {
                 applied.added.push(t.name.clone());
             }
-            let runtime = Arc::new(build_tenant(t, &self.http, &self.store.live, &self.opts));
+            let runtime = Arc::new(build::tenant(t, &self.http, &self.store.live, &self.opts));
             let (stop, rx) = watch::channel(false);
-            let tasks = runtime.spawn(rx, &self.store.live, |interval| {
+            let tasks = schedule::spawn(&runtime, rx, &self.store.live, |interval| {
                 first_delay(i, n, interval, spread)
             });
             members.insert(

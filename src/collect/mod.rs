@@ -1,20 +1,30 @@
-//! Collectors and the per-tenant runtime that schedules them.
+//! Collectors and the fleet of tenants that runs them.
 //!
 //! Each (tenant, collector) pair runs in its own task at its interval. A run
 //! builds a complete [`Outcome`] (rendered metric text plus what the status
 //! page shows) and swaps it in atomically; a scrape only reads those.
+//!
+//! By job: [`fleet`] starts and stops tenants (and their audit feeds);
+//! [`build`] assembles a tenant from its configuration (the collector
+//! table); [`schedule`] runs and supervises each collector's refresh loop;
+//! [`slot`] holds the state rules of one refresh; [`store`] is what a scrape
+//! walks. One file per collector beside them.
 
 pub mod activity;
 pub mod app_credentials;
+pub mod build;
 pub mod fleet;
 pub mod messages;
 pub mod page;
-pub mod runtime;
+pub mod schedule;
 pub mod service_health;
 pub mod services;
-pub mod supervise;
+pub mod slot;
+pub mod store;
 
-pub use runtime::{build, CollectorSlot, CollectorState, Store, TenantRuntime};
+pub use build::RuntimeOptions;
+pub use slot::{CollectorSlot, CollectorState, TenantRuntime};
+pub use store::Store;
 
 use crate::metrics::text::Rendered;
 use futures::future::BoxFuture;

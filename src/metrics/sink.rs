@@ -1,7 +1,7 @@
 //! Where one walk over the exposition writes: a plain body, or a gzip body
 //! spliced from cached segments ([`super::gzip::GzipSink`]).
 //!
-//! The walk (`Store::render` in `collect::runtime`) tells the sink which
+//! The walk (`Store::render` in `collect::store`) tells the sink which
 //! text is *stable* (the same at the next scrape whenever its hash is: a
 //! snapshot's family text, a header, a collector's success) and which is
 //! *volatile* (written anew each scrape: refresh timestamps and durations,

@@ -5,7 +5,7 @@
 
 use crate::support::{get, parse, sum, wait_for, Sample};
 use m365_exporter::app::{Running, WebOptions};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::{Config, CONTENT_TYPES};
 use m365_exporter::http::RetryPolicy;
 use m365_exporter::simulator::{

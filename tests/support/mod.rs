@@ -4,7 +4,7 @@
 
 use m365_exporter::app::{Running, WebOptions};
 use m365_exporter::auth::{ClientSecretCredential, SecretSource, TokenProvider};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::Config;
 use m365_exporter::http::{ApiClient, RetryPolicy};
 use m365_exporter::metrics::Live;
