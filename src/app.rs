@@ -133,7 +133,7 @@ impl Running {
             telemetry_path: web.telemetry_path.clone(),
             reloader: reloader.clone(),
         };
-        let hub = Arc::new(Hub::new(store.clone()));
+        let hub = Arc::new(Hub::new(fleet.inboxes().clone(), store.live.clone()));
         let stopped = |rx: &watch::Receiver<bool>| {
             let mut rx = rx.clone();
             async move {

@@ -257,7 +257,7 @@ mod tests {
         let opts = RuntimeOptions::default();
         let contoso = build::tenant(&config.tenants[0], &build::http_client(&opts), &live, &opts);
         AppState {
-            store: Arc::new(Store::new(vec![Arc::new(contoso)], live)),
+            store: Arc::new(Store::new(vec![Arc::new(contoso.runtime)], live)),
             telemetry_path: "/metrics".into(),
             reloader: Arc::new(crate::reload::Reloader::new(
                 crate::reload::ConfigSource::Fixed(config),

@@ -578,7 +578,7 @@ mod tests {
             RuntimeOptions::default(),
         );
         let tenant = build::tenant(&config.tenants[0], &build::http_client(&opts), &live, &opts);
-        let store = Store::new(vec![Arc::new(tenant)], live);
+        let store = Store::new(vec![Arc::new(tenant.runtime)], live);
         for slot in &store.tenants()[0].slots {
             let outcome = Outcome {
                 services: vec![ServiceRow {

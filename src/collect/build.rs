@@ -1,8 +1,8 @@
-//! Assembly: one tenant's clients (token cache, API client, Graph) and the
-//! collectors its configuration enables, from the table [`COLLECTORS`].
-//! The one way a tenant is built: the fleet calls [`tenant`] for every
-//! tenant it starts (at start and on reloads), and so do tests. Nothing
-//! runs until the fleet schedules it.
+//! Assembly: one tenant's clients (token cache, API client, Graph), its
+//! audit feed, and the collectors its configuration enables, from the table
+//! [`COLLECTORS`]. The one way a tenant is built: the fleet calls [`tenant`]
+//! for every tenant it starts (at start and on reloads), and so do tests.
+//! Nothing runs until the fleet starts it.
 
 use super::activity::ActivityCollector;
 use super::app_credentials::AppCredentialsCollector;
@@ -11,6 +11,10 @@ use super::service_health::ServiceHealthCollector;
 use super::services::ServiceFilter;
 use super::slot::{CollectorSlot, CollectorState, TenantRuntime};
 use super::Collector;
+use crate::activity::client::ManagementClient;
+use crate::activity::feed::FeedContext;
+use crate::activity::status::FeedStatus;
+use crate::activity::webhook::Inbox;
 use crate::auth::TokenProvider;
 use crate::config::TenantConfig;
 use crate::graph::GraphClient;
@@ -19,6 +23,7 @@ use crate::metrics::Live;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Knobs that tests and the demo change; production uses the defaults.
 #[derive(Clone)]
@@ -57,10 +62,11 @@ pub fn http_client(opts: &RuntimeOptions) -> reqwest::Client {
 /// What a tenant's collectors are built from.
 pub struct Parts<'a> {
     pub tenant: &'a TenantConfig,
-    pub api: &'a Arc<ApiClient>,
     pub graph: &'a Arc<GraphClient>,
     /// The tenant's service selection, shared by `service_health` and `messages`.
     pub services: &'a Arc<ServiceFilter>,
+    /// The tenant's audit feed, with `activity` enabled.
+    pub feed: Option<&'a AuditFeed>,
 }
 
 /// One row of [`COLLECTORS`].
@@ -110,19 +116,42 @@ pub const COLLECTORS: [Registration; 4] = [
     Registration {
         enabled: |t| t.activity.enabled,
         build: |p| {
-            let c = ActivityCollector::new(p.tenant, p.api.clone())?;
+            let status = p.feed?.status.subscribe();
+            let c = ActivityCollector::new(&p.tenant.name, &p.tenant.activity, status);
             Some(Arc::new(c))
         },
     },
 ];
 
-/// One tenant's token cache, API client and collectors.
+/// A tenant as built: what a scrape reads, and its audit feed.
+pub struct Tenant {
+    pub runtime: TenantRuntime,
+    pub feed: Option<AuditFeed>,
+}
+
+/// A tenant's audit feed, built but not started: the fleet starts it
+/// ([`crate::activity::feed::spawn`]) and stops it.
+pub struct AuditFeed {
+    pub ctx: Arc<FeedContext>,
+    /// Where the feed publishes its status; the `activity` collector
+    /// subscribes to it.
+    pub status: watch::Sender<FeedStatus>,
+}
+
+impl AuditFeed {
+    /// Where Microsoft's notifications for this feed go, with `activity.webhook`.
+    pub fn inbox(&self) -> Option<&Arc<Inbox>> {
+        self.ctx.inbox.as_ref()
+    }
+}
+
+/// One tenant's token cache, API client, audit feed and collectors.
 pub fn tenant(
     t: &TenantConfig,
     http: &reqwest::Client,
     live: &Arc<Live>,
     opts: &RuntimeOptions,
-) -> TenantRuntime {
+) -> Tenant {
     let tokens = Arc::new(TokenProvider::new(
         &t.name,
         crate::credentials::build(t, live.clone()),
@@ -139,6 +168,10 @@ pub fn tenant(
         opts.retry.clone(),
         &roots,
     ));
+    let feed = match t.activity.enabled {
+        true => audit_feed(t, &api),
+        false => None,
+    };
     let parts = Parts {
         tenant: t,
         graph: &Arc::new(GraphClient::new(api.clone(), &t.endpoints.graph)),
@@ -146,9 +179,9 @@ pub fn tenant(
             &t.name,
             t.service_health.services.clone(),
         )),
-        api: &api,
+        feed: feed.as_ref(),
     };
-    TenantRuntime {
+    let runtime = TenantRuntime {
         name: t.name.clone(),
         slots: COLLECTORS
             .iter()
@@ -161,5 +194,63 @@ pub fn tenant(
                 })
             })
             .collect(),
+    };
+    Tenant { runtime, feed }
+}
+
+/// The tenant's audit feed; None without a Management endpoint (config
+/// validation already refuses that when activity is enabled).
+fn audit_feed(t: &TenantConfig, api: &Arc<ApiClient>) -> Option<AuditFeed> {
+    let root = t.endpoints.management.as_deref()?;
+    let cfg = t.activity.clone();
+    // Present at 0 from the start, so `increase()` and alerts see the
+    // first blob listed, lost, late or quarantined, not only the second.
+    let live = api.live();
+    for ct in &cfg.content_types {
+        let labels = [t.name.as_str(), ct.as_str()];
+        for c in [
+            &live.activity_listed,
+            &live.activity_fetched,
+            &live.activity_expired,
+            &live.activity_duplicates,
+            &live.activity_gaps,
+            &live.activity_quarantined,
+        ] {
+            c.with_label_values(&labels);
+        }
     }
+    let inbox = cfg.webhook.clone().map(|w| {
+        for ct in &cfg.content_types {
+            for source in ["webhook", "listing"] {
+                live.activity_discovered
+                    .with_label_values(&[t.name.as_str(), ct.as_str(), source]);
+            }
+        }
+        Arc::new(Inbox::new(
+            &t.name,
+            &t.tenant_id,
+            w,
+            &cfg.content_types,
+            root,
+        ))
+    });
+    let client = Arc::new(ManagementClient::new(
+        api.clone(),
+        root,
+        &t.tenant_id,
+        &cfg.publisher_id,
+        cfg.requests_per_minute,
+    ));
+    let ctx = FeedContext {
+        tenant: t.name.clone(),
+        tenant_id: t.tenant_id.clone(),
+        cfg,
+        api: api.clone(),
+        client,
+        inbox,
+    };
+    Some(AuditFeed {
+        ctx: Arc::new(ctx),
+        status: watch::channel(FeedStatus::default()).0,
+    })
 }

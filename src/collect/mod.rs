@@ -98,15 +98,4 @@ pub trait Collector: Send + Sync {
             .saturating_mul(4)
             .max(Duration::from_secs(120))
     }
-
-    /// Stop work the collector runs besides its refreshes (default: none).
-    fn stop(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-
-    /// The webhook inbox this collector drains, if it has one (the audit
-    /// feed of a tenant with `activity.webhook`).
-    fn webhook_inbox(&self) -> Option<std::sync::Arc<crate::activity::webhook::Inbox>> {
-        None
-    }
 }

@@ -5,9 +5,13 @@
 //! last error, and the loop is restarted after a backoff; other collectors
 //! and tenants run in their own tasks and do not notice. A refresh that
 //! outlives its deadline is abandoned and counts as failed (see [`refresh`]).
+//! A tenant's audit feed is started here too ([`spawn_feed`]); it
+//! supervises itself ([`crate::activity::feed`]).
 
+use super::build::AuditFeed;
 use super::slot::{failed_in_part, next_state, next_wait, CollectorSlot, TenantRuntime};
 use super::{CollectError, Collector, Outcome};
+use crate::activity::feed;
 use crate::metrics::Live;
 use crate::task::AbortOnDrop;
 use rand::Rng;
@@ -47,6 +51,26 @@ pub fn spawn(
             })
         })
         .collect()
+}
+
+/// Start a tenant's audit feed after `delay`, and stop it with its last
+/// checkpoint when `stop` flips; the task ends when the feed has stopped.
+pub fn spawn_feed(
+    audit: AuditFeed,
+    mut stop: watch::Receiver<bool>,
+    delay: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if !delay.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+        }
+        let running = feed::spawn(audit.ctx, audit.status);
+        let _ = stop.wait_for(|v| *v).await;
+        running.stop().await;
+    })
 }
 
 async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch::Receiver<bool>) {
