@@ -1,6 +1,6 @@
 //! Wiring: config → runtime → HTTP server, startable in-process (tests, demo).
 
-use crate::collect::fleet::{Applied, Fleet};
+use crate::collect::fleet::{Changes, Fleet};
 use crate::collect::RuntimeOptions;
 use crate::collect::Store;
 use crate::config::{Config, ConfigError};
@@ -189,7 +189,7 @@ impl Running {
     }
 
     /// As SIGHUP: re-read the configuration and apply it.
-    pub async fn reload(&self) -> Result<Applied, ConfigError> {
+    pub async fn reload(&self) -> Result<Changes, ConfigError> {
         self.reloader.reload().await
     }
 

@@ -3,7 +3,7 @@
 //! is refused with one log line and `m365_config_last_reload_successful` 0,
 //! while the running tenants carry on.
 
-use crate::collect::fleet::{Applied, Fleet};
+use crate::collect::fleet::{Changes, Fleet};
 use crate::config::{Config, ConfigError};
 use crate::shard::Shard;
 use crate::timefmt::now_unix;
@@ -60,7 +60,7 @@ impl Reloader {
     }
 
     /// Re-read the configuration and apply it.
-    pub async fn reload(&self) -> Result<Applied, ConfigError> {
+    pub async fn reload(&self) -> Result<Changes, ConfigError> {
         match self.source.load(self.shard) {
             Ok(config) => {
                 let applied = self.fleet.apply(&config).await;

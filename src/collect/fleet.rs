@@ -45,7 +45,7 @@ pub type Inboxes = ArcSwap<HashMap<String, Arc<Inbox>>>;
 
 /// What a configuration change did, by tenant name.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Applied {
+pub struct Changes {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
@@ -92,9 +92,9 @@ impl Fleet {
     }
 
     /// Make the running tenants those of `config`.
-    pub async fn apply(&self, config: &Config) -> Applied {
+    pub async fn apply(&self, config: &Config) -> Changes {
         let mut members = self.members.lock().await;
-        let mut applied = Applied::default();
+        let mut changes = Changes::default();
         let wanted: HashMap<&str, &TenantConfig> = config
             .tenants
             .iter()
@@ -112,8 +112,8 @@ impl Fleet {
                 other => {
                     let m = members.remove(&name).expect("listed key");
                     match other {
-                        None => applied.removed.push(name),
-                        Some(_) => applied.changed.push(name),
+                        None => changes.removed.push(name),
+                        Some(_) => changes.changed.push(name),
                     }
                     stopping.push(m);
                 }
@@ -122,10 +122,10 @@ impl Fleet {
         // Removed tenants leave the scrape now, before their tasks wind down.
         self.publish(config, &members);
         futures::future::join_all(stopping.into_iter().map(stop_member)).await;
-        for name in &applied.removed {
+        for name in &changes.removed {
             self.store.live.remove_tenant(name);
         }
-        for name in &applied.changed {
+        for name in &changes.changed {
             // Its credential may have changed kind; a certificate sets it anew.
             let _ = self
                 .store
@@ -143,8 +143,8 @@ impl Fleet {
         let n = starting.len();
         let spread = self.opts.first_refresh_spread;
         for (i, t) in starting.into_iter().enumerate() {
-            if !applied.changed.contains(&t.name) {
-                applied.added.push(t.name.clone());
+            if !changes.changed.contains(&t.name) {
+                changes.added.push(t.name.clone());
             }
             let built = build::tenant(t, &self.http, &self.store.live, &self.opts);
             let runtime = Arc::new(built.runtime);
@@ -170,9 +170,9 @@ impl Fleet {
                 },
             );
         }
-        applied.unchanged = config.tenants.len() - n;
+        changes.unchanged = config.tenants.len() - n;
         self.publish(config, &members);
-        applied
+        changes
     }
 
     /// Swap in the running tenants, in configuration order, and their

@@ -6,8 +6,8 @@
 use super::slot::{CollectorState, StateLines, TenantRuntime};
 use super::CollectorKind;
 use crate::buffers::BufferPool;
-use crate::metrics::gzip::{GzipSink, SegmentCache};
-use crate::metrics::sink::Sink;
+use crate::metrics::body::ScrapeBody;
+use crate::metrics::gzip::{GzipBody, SegmentCache};
 use crate::metrics::text::{content_hash, write_sample};
 use crate::metrics::{Encoding, Family, Live};
 use crate::timefmt::now_unix;
@@ -105,9 +105,9 @@ impl Store {
     fn gzip_with(&self, volatile: String, out: Vec<u8>) -> (Vec<u8>, String) {
         let tenants = self.tenants();
         let scrape = Scrape::new(&tenants, &self.live, None);
-        let mut sink = GzipSink::new(&self.gzip, volatile);
-        scrape.walk(&mut sink);
-        sink.finish(out)
+        let mut body = GzipBody::new(&self.gzip, volatile);
+        scrape.walk(&mut body);
+        body.finish(out)
     }
 }
 
@@ -159,13 +159,13 @@ impl<'s> Scrape<'s> {
         16 * 1024 + snapshots + self.states.len() * 512
     }
 
-    /// The exposition, family by family, into `sink`: the one walk behind
+    /// The exposition, family by family, into `body`: the one walk behind
     /// the plain and the gzip body.
-    fn walk<'a, S: Sink<'a>>(&'a self, sink: &mut S) {
+    fn walk<'a, B: ScrapeBody<'a>>(&'a self, body: &mut B) {
         let mut next_chunk = vec![0; self.states.len()];
         for &fam in Family::ALL {
             let mut out = FamilyOut {
-                sink: &mut *sink,
+                body: &mut *body,
                 fam,
                 header: false,
             };
@@ -215,7 +215,7 @@ impl<'s> Scrape<'s> {
                 }
             }
         }
-        self.live.encode_text(self.only, sink.volatile());
+        self.live.encode_text(self.only, body.volatile());
     }
 }
 
@@ -234,23 +234,23 @@ fn build_info() -> &'static (String, u64) {
 /// One family's part of the walk: its `# HELP`/`# TYPE` header goes out
 /// before its first sample (stable or volatile, as that sample), and not
 /// at all without samples.
-struct FamilyOut<'k, S> {
-    sink: &'k mut S,
+struct FamilyOut<'k, B> {
+    body: &'k mut B,
     fam: Family,
     header: bool,
 }
 
-impl<'a, S: Sink<'a>> FamilyOut<'_, S> {
+impl<'a, B: ScrapeBody<'a>> FamilyOut<'_, B> {
     fn stable(&mut self, hash: u64, text: &'a str) {
         if !text.is_empty() {
             self.stable_header();
-            self.sink.stable(hash, text);
+            self.body.stable(hash, text);
         }
     }
 
     fn volatile(&mut self) -> &mut String {
         let first = !std::mem::replace(&mut self.header, true);
-        let out = self.sink.volatile();
+        let out = self.body.volatile();
         if first {
             out.push_str(self.fam.header());
         }
@@ -260,7 +260,7 @@ impl<'a, S: Sink<'a>> FamilyOut<'_, S> {
     fn stable_header(&mut self) {
         if !std::mem::replace(&mut self.header, true) {
             let h = self.fam.header();
-            self.sink.stable(content_hash(h.as_bytes()), h);
+            self.body.stable(content_hash(h.as_bytes()), h);
         }
     }
 }
