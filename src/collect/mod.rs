@@ -63,7 +63,7 @@ pub struct Outcome {
     /// The audit feed per content type (status page).
     pub feed: Vec<FeedRow>,
     /// Current, but failed in part (the audit feed with one content type
-    /// down while the others flow): the runtime publishes the outcome, sets
+    /// down while the others flow): the run loop publishes the outcome, sets
     /// `m365_collector_success` 0 and logs this once per change. Keep the
     /// text stable across runs.
     pub failing: Option<String>,

@@ -4,7 +4,7 @@
 //! in `m365_collector_panics_total`, shown as `success 0` with the panic as
 //! last error, and the loop is restarted after a backoff; other collectors
 //! and tenants run in their own tasks and do not notice. A refresh that
-//! outlives its deadline is abandoned and counts as failed (see [`refresh`]).
+//! outlives its deadline is abandoned and counts as failed (see `refresh`).
 //! A tenant's audit feed is started here too ([`spawn_feed`]); it
 //! supervises itself ([`crate::activity::feed`]).
 
@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 /// Start one task per collector of `tenant`; each waits
 /// `first_delay(interval)` before its first refresh, and all stop when
-/// `stop` flips. Each collector's loop runs under [`supervise`].
+/// `stop` flips. Each collector's loop runs supervised (`supervise` below).
 pub fn spawn(
     tenant: &TenantRuntime,
     stop: watch::Receiver<bool>,
