@@ -10,7 +10,7 @@ mod fixture;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fixture::{graph_data, reencode, registry_from, series_in, store};
 use m365_exporter::collect::fleet::Fleet;
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::collect::{messages, service_health};
 use m365_exporter::config::reload::Reloader;
 use m365_exporter::config::ConfigSource;

@@ -21,6 +21,7 @@ pub mod config;
 pub mod metrics;
 pub mod secret;
 pub mod simulator;
+pub mod task;
 pub mod timefmt;
 pub mod web;
 

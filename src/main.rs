@@ -2,7 +2,7 @@ use clap::Parser;
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::cli::{demo, logging};
 use m365_exporter::cli::{Cli, Command, LogArgs, ServeArgs, SimulatorArgs, WebArgs};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::reload::spawn_sighup;
 use m365_exporter::config::shard::Shard;
 use m365_exporter::config::ConfigSource;

@@ -1,15 +1,20 @@
 //! Restarts with a state file and an output sink: every record lands in the
 //! sink exactly once, as Microsoft sent it, even when the process dies with
-//! blobs in flight and sink writes newer than the saved state; a corrupt
-//! state file is set aside and the feed starts over from `lookback`.
+//! blobs in flight and sink writes newer than the saved state; a reload
+//! that removes a tenant stops its feed, and re-adding it resumes from the
+//! checkpoint; a corrupt state file is set aside and the feed starts over
+//! from `lookback`.
 
 mod activity_support;
 mod support;
 
 use activity_support::*;
+use m365_exporter::collect::fleet::Fleet;
+use m365_exporter::metrics::Live;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
+use std::sync::Arc;
 use std::time::Duration;
-use support::{select, sum, wait_for};
+use support::{parse, select, sum, wait_for, Sample};
 
 fn sink_lines(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
@@ -85,6 +90,63 @@ async fn kill_and_restart_writes_every_record_once() {
         lines.len(),
         refetched
     );
+}
+
+fn fleet_metrics(fleet: &Fleet) -> Vec<Sample> {
+    parse(&String::from_utf8(fleet.store().render(None)).unwrap())
+}
+
+#[tokio::test]
+async fn a_reload_stops_a_removed_tenants_feed_and_re_adding_it_resumes() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("audit.ndjson");
+    let with_feed = config(
+        &sim.url(),
+        "moving",
+        &format!(
+            ", state_file: {}, output: {}",
+            dir.path().join("state.json").display(),
+            out.display()
+        ),
+    );
+    let without = support::service_health_config(&sim.url(), "1h");
+    let truth = sim.audit().truth(&all_types(), 0, now_ms());
+    let t = [("tenant", "moving")];
+    let fleet = Fleet::new(Arc::new(Live::new()), fast());
+
+    fleet.apply(&with_feed).await;
+    wait_for("the backlog to drain", Duration::from_secs(60), || async {
+        let m = fleet_metrics(&fleet);
+        let backlog = select(&m, "m365_activity_backlog_blobs", &t);
+        let fetched = sum(&m, "m365_activity_content_fetched_total", &t);
+        (fetched > 0.0 && !backlog.is_empty() && backlog.iter().all(|s| s.value == 0.0))
+            .then_some(())
+    })
+    .await;
+
+    // Removed: the feed has stopped when the reload returns; no more
+    // Management calls (it polled every 300 ms).
+    let changes = fleet.apply(&without).await;
+    assert_eq!(changes.removed, ["moving"]);
+    let calls = management_requests(&sim).len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        management_requests(&sim).len(),
+        calls,
+        "the feed still polls"
+    );
+
+    // Back: it resumes from the checkpoint it saved when it stopped.
+    fleet.apply(&with_feed).await;
+    let m = wait_for("a first poll", Duration::from_secs(30), || async {
+        let m = fleet_metrics(&fleet);
+        (!select(&m, "m365_activity_backlog_blobs", &t).is_empty()).then_some(m)
+    })
+    .await;
+    assert_eq!(sum(&m, "m365_activity_content_fetched_total", &t), 0.0);
+    fleet.stop_all().await;
+    assert_sink_exactly_once(&sink_lines(&out), &sim, &truth.ids);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ mod support;
 
 use m365_exporter::api::RetryPolicy;
 use m365_exporter::cli::app::{Running, WebOptions};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::Config;
 use m365_exporter::simulator::{
     Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,

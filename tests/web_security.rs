@@ -4,7 +4,7 @@
 //! bad file exiting 2 with the key named.
 
 use m365_exporter::cli::app::{Running, WebOptions};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::Config;
 use m365_exporter::web::web_config::WebConfig;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};

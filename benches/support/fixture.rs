@@ -5,8 +5,9 @@
 
 use arc_swap::ArcSwap;
 use m365_exporter::api::graph::{HealthOverview, Issue, Message};
-use m365_exporter::collect::runtime::{CollectorSlot, CollectorState, Idle, Store, TenantRuntime};
+use m365_exporter::collect::slot::Idle;
 use m365_exporter::collect::{messages, service_health, CollectorKind, Outcome};
+use m365_exporter::collect::{CollectorSlot, CollectorState, Store, TenantRuntime};
 use m365_exporter::metrics::Live;
 use m365_exporter::simulator::scenario;
 use prometheus::{GaugeVec, Opts, Registry};

@@ -25,12 +25,12 @@ use super::workloads::WorkloadCap;
 use super::Content;
 use crate::api::{Api, ApiClient};
 use crate::config::ActivityConfig;
+use crate::task::AbortOnDrop;
 use crate::timefmt::now_unix;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// First wait before a failed feed is restarted; doubles up to a minute.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
@@ -48,54 +48,33 @@ pub struct FeedContext {
     pub inbox: Option<Arc<Inbox>>,
 }
 
-/// The running feed: its status, and the means to stop it.
+/// The running feed, and the means to stop it. Dropping it aborts the feed
+/// (the files then hold the checkpoint before).
 pub struct FeedHandle {
-    pub status: watch::Receiver<FeedStatus>,
     stop: watch::Sender<bool>,
-    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    task: AbortOnDrop<()>,
 }
 
-/// Start a tenant's feed (inside a tokio runtime).
-pub fn spawn(ctx: Arc<FeedContext>) -> FeedHandle {
-    let (tx, rx) = watch::channel(FeedStatus::default());
+/// Start a tenant's feed (inside a tokio runtime); it publishes its status
+/// on `status` after every poll.
+pub fn spawn(ctx: Arc<FeedContext>, status: watch::Sender<FeedStatus>) -> FeedHandle {
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(supervise(ctx, tx, stop_rx));
-    FeedHandle {
-        status: rx,
-        stop,
-        task: std::sync::Mutex::new(Some(task)),
-    }
+    let task = AbortOnDrop(tokio::spawn(supervise(ctx, status, stop_rx)));
+    FeedHandle { stop, task }
 }
 
 impl FeedHandle {
     /// Stop at the next blob boundary with a last checkpoint (aborted after
     /// a grace period: the files then hold the checkpoint before).
-    pub async fn stop(&self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(mut t) = task {
-            if tokio::time::timeout(STOP_GRACE, &mut t).await.is_err() {
-                t.abort();
-                let _ = t.await;
-            }
+        if tokio::time::timeout(STOP_GRACE, &mut self.task.0)
+            .await
+            .is_err()
+        {
+            self.task.0.abort();
+            let _ = (&mut self.task.0).await;
         }
-    }
-}
-
-impl Drop for FeedHandle {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            t.abort();
-        }
-    }
-}
-
-/// Aborts the inner task when the supervisor itself is aborted.
-struct AbortOnDrop(JoinHandle<Result<(), String>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -1,7 +1,7 @@
 //! Wiring: config → runtime → HTTP server, startable in-process (tests, demo).
 
-use crate::collect::fleet::{Applied, Fleet};
-use crate::collect::runtime::RuntimeOptions;
+use crate::collect::fleet::{Changes, Fleet};
+use crate::collect::RuntimeOptions;
 use crate::collect::Store;
 use crate::config::reload::Reloader;
 use crate::config::shard::Shard;
@@ -134,7 +134,7 @@ impl Running {
             telemetry_path: web.telemetry_path.clone(),
             reloader: reloader.clone(),
         };
-        let hub = Arc::new(Hub::new(store.clone()));
+        let hub = Arc::new(Hub::new(fleet.inboxes().clone(), store.live.clone()));
         let stopped = |rx: &watch::Receiver<bool>| {
             let mut rx = rx.clone();
             async move {
@@ -195,7 +195,7 @@ impl Running {
     }
 
     /// As SIGHUP: re-read the configuration and apply it.
-    pub async fn reload(&self) -> Result<Applied, ConfigError> {
+    pub async fn reload(&self) -> Result<Changes, ConfigError> {
         self.reloader.reload().await
     }
 

@@ -1,7 +1,7 @@
 //! `m365-exporter demo`: the simulator on a free loopback port and the
 //! exporter against it, one command, no Microsoft account.
 
-use crate::collect::runtime::RuntimeOptions;
+use crate::collect::RuntimeOptions;
 use crate::config::{Config, TenantConfig};
 use crate::simulator::{
     AuditOptions, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,

@@ -1,6 +1,7 @@
 //! `activity`: renders one tenant's audit feed. The feed itself runs as its
-//! own supervised task ([`crate::activity::feed`]); this collector starts
-//! it, reads the [`FeedStatus`] it publishes and turns it into samples.
+//! own supervised task ([`crate::activity::feed`]), started and stopped by
+//! the fleet; this collector only reads the [`FeedStatus`] it publishes and
+//! turns it into samples.
 //! `m365_collector_success` is 1 when every configured content type listed
 //! completely in its last poll (and the checkpoint is being written); a
 //! type that cannot flow shows in its own series while the others flow.
@@ -8,103 +9,52 @@
 //! growing while the feed or Microsoft hangs.
 
 use super::{CollectError, Collector, CollectorKind, FeedRow, Outcome};
-use crate::activity::client::ManagementClient;
-use crate::activity::feed::{self, FeedContext, FeedHandle};
 use crate::activity::status::FeedStatus;
-use crate::activity::webhook::Inbox;
-use crate::api::ApiClient;
-use crate::config::TenantConfig;
+use crate::config::ActivityConfig;
 use crate::metrics::{Family, SnapshotWriter};
 use futures::future::BoxFuture;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// With a webhook, the feed's status is rendered at least this often.
 const RENDER_AT_LEAST: Duration = Duration::from_secs(10);
 
 pub struct ActivityCollector {
-    ctx: Arc<FeedContext>,
-    feed: Mutex<Option<Arc<FeedHandle>>>,
+    tenant: String,
+    interval: Duration,
+    status: watch::Receiver<FeedStatus>,
 }
 
 impl ActivityCollector {
-    /// None when the tenant has no Management endpoint (config validation
-    /// already refuses that when activity is enabled).
-    pub fn new(t: &TenantConfig, api: Arc<ApiClient>) -> Option<Self> {
-        let root = t.endpoints.management.as_deref()?;
-        let cfg = t.activity.clone();
-        // Present at 0 from the start, so `increase()` and alerts see the
-        // first blob listed, lost, late or quarantined, not only the second.
-        let live = api.live();
-        for ct in &cfg.content_types {
-            let labels = [t.name.as_str(), ct.as_str()];
-            for c in [
-                &live.activity_listed,
-                &live.activity_fetched,
-                &live.activity_expired,
-                &live.activity_duplicates,
-                &live.activity_gaps,
-                &live.activity_quarantined,
-            ] {
-                c.with_label_values(&labels);
-            }
+    /// The collector of `tenant`'s feed configured by `cfg`, which
+    /// publishes on `status`.
+    pub fn new(tenant: &str, cfg: &ActivityConfig, status: watch::Receiver<FeedStatus>) -> Self {
+        ActivityCollector {
+            tenant: tenant.to_string(),
+            interval: interval(cfg),
+            status,
         }
-        let inbox = cfg.webhook.clone().map(|w| {
-            for ct in &cfg.content_types {
-                for source in ["webhook", "listing"] {
-                    live.activity_discovered.with_label_values(&[
-                        t.name.as_str(),
-                        ct.as_str(),
-                        source,
-                    ]);
-                }
-            }
-            Arc::new(Inbox::new(
-                &t.name,
-                &t.tenant_id,
-                w,
-                &cfg.content_types,
-                root,
-            ))
-        });
-        let client = Arc::new(ManagementClient::new(
-            api.clone(),
-            root,
-            &t.tenant_id,
-            &cfg.publisher_id,
-            cfg.requests_per_minute,
-        ));
-        Some(ActivityCollector {
-            ctx: Arc::new(FeedContext {
-                tenant: t.name.clone(),
-                tenant_id: t.tenant_id.clone(),
-                cfg,
-                api,
-                client,
-                inbox,
-            }),
-            feed: Mutex::new(None),
-        })
-    }
-
-    /// The feed, started on first use (inside the runtime).
-    fn feed(&self) -> Arc<FeedHandle> {
-        self.feed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(|| Arc::new(feed::spawn(self.ctx.clone())))
-            .clone()
     }
 
     async fn poll(&self) -> Result<Outcome, CollectError> {
-        let mut rx = self.feed().status.clone();
+        let mut rx = self.status.clone();
         // The first refresh waits for the feed's first poll.
         let status = rx
             .wait_for(|s| s.polls > 0)
             .await
             .map_err(|_| CollectError("the activity feed stopped".into()))?
             .clone();
-        Ok(render(&self.ctx.tenant, &status))
+        Ok(render(&self.tenant, &status))
+    }
+}
+
+/// How often the collector renders a feed's status. Rendering only reads
+/// it: cheap. With webhooks the feed moves between listings, so its status
+/// is re-read at least every RENDER_AT_LEAST.
+pub fn interval(cfg: &ActivityConfig) -> Duration {
+    match cfg.webhook {
+        Some(_) => cfg.interval.min(RENDER_AT_LEAST),
+        None => cfg.interval,
     }
 }
 
@@ -163,27 +113,10 @@ impl Collector for ActivityCollector {
         CollectorKind::Activity
     }
     fn interval(&self) -> Duration {
-        // Rendering only reads the feed's status: cheap. With webhooks the
-        // feed moves between listings, so its status is re-read at least
-        // every RENDER_AT_LEAST.
-        match self.ctx.inbox {
-            Some(_) => self.ctx.cfg.interval.min(RENDER_AT_LEAST),
-            None => self.ctx.cfg.interval,
-        }
+        self.interval
     }
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
         Box::pin(self.poll())
-    }
-    fn webhook_inbox(&self) -> Option<Arc<Inbox>> {
-        self.ctx.inbox.clone()
-    }
-    fn stop(&self) -> BoxFuture<'_, ()> {
-        let feed = self.feed.lock().unwrap_or_else(|p| p.into_inner()).take();
-        Box::pin(async move {
-            if let Some(f) = feed {
-                f.stop().await;
-            }
-        })
     }
 }
 

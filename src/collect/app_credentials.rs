@@ -42,7 +42,7 @@ impl Collector for AppCredentialsCollector {
 }
 
 /// The failures an operator fixes outside the exporter, said so in the one
-/// line the runtime logs (it logs a failure once, when it starts or changes).
+/// line the run loop logs (it logs a failure once, when it starts or changes).
 pub fn explain(e: &ApiError, client_id: &str) -> CollectError {
     match e.status() {
         Some(403) => CollectError(format!(

@@ -1,12 +1,23 @@
 //! Tenant lifecycle: which tenants run, started with their first refreshes
 //! spread out, and a new configuration applied in place (reload): tenants
 //! whose configuration did not change keep running untouched (counters,
-//! snapshots, tokens), changed ones restart, added ones start, removed ones
-//! stop and their series disappear.
+//! snapshots, tokens, audit feed), changed ones restart, added ones start,
+//! removed ones stop and their series disappear.
+//!
+//! A tenant is its collectors and its audit feed: the fleet starts and stops
+//! both, and publishes what the rest of the process reads: the running
+//! tenants for a scrape ([`Store`]) and their webhook inboxes for the
+//! receiver ([`Inboxes`]).
 
-use super::runtime::{build_tenant, http_client, RuntimeOptions, Store, TenantRuntime};
+use super::activity;
+use super::build::{self, http_client, RuntimeOptions};
+use super::schedule;
+use super::slot::TenantRuntime;
+use super::store::Store;
+use crate::activity::webhook::Inbox;
 use crate::config::{Config, TenantConfig};
 use crate::metrics::Live;
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +31,21 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 struct Member {
     config: TenantConfig,
     runtime: Arc<TenantRuntime>,
+    inbox: Option<Arc<Inbox>>,
     stop: watch::Sender<bool>,
+    /// One per collector.
     tasks: Vec<JoinHandle<()>>,
+    /// The audit feed's task: it ends when the feed has stopped.
+    feed: Option<JoinHandle<()>>,
 }
+
+/// The webhook inbox of every running tenant with `activity.webhook`, by
+/// tenant name: swapped whole when tenants start or stop.
+pub type Inboxes = ArcSwap<HashMap<String, Arc<Inbox>>>;
 
 /// What a configuration change did, by tenant name.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Applied {
+pub struct Changes {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
@@ -35,6 +54,7 @@ pub struct Applied {
 
 pub struct Fleet {
     store: Arc<Store>,
+    inboxes: Arc<Inboxes>,
     http: reqwest::Client,
     opts: RuntimeOptions,
     /// Also serialises reloads.
@@ -55,6 +75,7 @@ impl Fleet {
     pub fn new(live: Arc<Live>, opts: RuntimeOptions) -> Fleet {
         Fleet {
             store: Arc::new(Store::new(Vec::new(), live)),
+            inboxes: Default::default(),
             http: http_client(&opts),
             opts,
             members: Default::default(),
@@ -65,10 +86,15 @@ impl Fleet {
         &self.store
     }
 
+    /// The running tenants' webhook inboxes (the receiver reads them).
+    pub fn inboxes(&self) -> &Arc<Inboxes> {
+        &self.inboxes
+    }
+
     /// Make the running tenants those of `config`.
-    pub async fn apply(&self, config: &Config) -> Applied {
+    pub async fn apply(&self, config: &Config) -> Changes {
         let mut members = self.members.lock().await;
-        let mut applied = Applied::default();
+        let mut changes = Changes::default();
         let wanted: HashMap<&str, &TenantConfig> = config
             .tenants
             .iter()
@@ -86,8 +112,8 @@ impl Fleet {
                 other => {
                     let m = members.remove(&name).expect("listed key");
                     match other {
-                        None => applied.removed.push(name),
-                        Some(_) => applied.changed.push(name),
+                        None => changes.removed.push(name),
+                        Some(_) => changes.changed.push(name),
                     }
                     stopping.push(m);
                 }
@@ -96,10 +122,10 @@ impl Fleet {
         // Removed tenants leave the scrape now, before their tasks wind down.
         self.publish(config, &members);
         futures::future::join_all(stopping.into_iter().map(stop_member)).await;
-        for name in &applied.removed {
+        for name in &changes.removed {
             self.store.live.remove_tenant(name);
         }
-        for name in &applied.changed {
+        for name in &changes.changed {
             // Its credential may have changed kind; a certificate sets it anew.
             let _ = self
                 .store
@@ -117,30 +143,40 @@ impl Fleet {
         let n = starting.len();
         let spread = self.opts.first_refresh_spread;
         for (i, t) in starting.into_iter().enumerate() {
-            if !applied.changed.contains(&t.name) {
-                applied.added.push(t.name.clone());
+            if !changes.changed.contains(&t.name) {
+                changes.added.push(t.name.clone());
             }
-            let runtime = Arc::new(build_tenant(t, &self.http, &self.store.live, &self.opts));
+            let built = build::tenant(t, &self.http, &self.store.live, &self.opts);
+            let runtime = Arc::new(built.runtime);
             let (stop, rx) = watch::channel(false);
-            let tasks = runtime.spawn(rx, &self.store.live, |interval| {
-                first_delay(i, n, interval, spread)
+            let delay = |interval| first_delay(i, n, interval, spread);
+            let tasks = schedule::spawn(&runtime, rx.clone(), &self.store.live, delay);
+            let inbox = built.feed.as_ref().and_then(|f| f.inbox().cloned());
+            // The feed starts with its collector's first refresh (which waits
+            // for the feed's first poll): feeds spread as refreshes do.
+            let feed = built.feed.map(|f| {
+                let first = delay(activity::interval(&f.ctx.cfg));
+                schedule::spawn_feed(f, rx, first)
             });
             members.insert(
                 t.name.clone(),
                 Member {
                     config: t.clone(),
                     runtime,
+                    inbox,
                     stop,
                     tasks,
+                    feed,
                 },
             );
         }
-        applied.unchanged = config.tenants.len() - n;
+        changes.unchanged = config.tenants.len() - n;
         self.publish(config, &members);
-        applied
+        changes
     }
 
-    /// Swap in the running tenants, in configuration order.
+    /// Swap in the running tenants, in configuration order, and their
+    /// webhook inboxes.
     fn publish(&self, config: &Config, members: &HashMap<String, Member>) {
         let list = config
             .tenants
@@ -148,34 +184,35 @@ impl Fleet {
             .filter_map(|t| members.get(&t.name).map(|m| m.runtime.clone()))
             .collect();
         self.store.tenants.store(Arc::new(list));
+        let inboxes = members
+            .iter()
+            .filter_map(|(name, m)| Some((name.clone(), m.inbox.clone()?)))
+            .collect();
+        self.inboxes.store(Arc::new(inboxes));
     }
 
     /// Stop every tenant at once (process shutdown): refreshes in flight
-    /// are cancelled, as before there was a fleet; the audit pipeline's
-    /// state file and sink are built to survive exactly that.
+    /// are cancelled, as before there was a fleet; the audit feeds stop
+    /// with their last checkpoint (their state file and sink are built to
+    /// survive a cancel too).
     pub async fn stop_all(&self) {
         let mut members = self.members.lock().await;
+        let mut feeds = Vec::new();
         for (_, m) in members.drain() {
             let _ = m.stop.send(true);
             for task in m.tasks {
                 task.abort();
                 let _ = task.await;
             }
-            stop_collectors(&m.runtime).await;
+            feeds.extend(m.feed);
         }
-    }
-}
-
-/// Stop what collectors run beside their refreshes (the audit feed saves
-/// its last checkpoint).
-async fn stop_collectors(runtime: &TenantRuntime) {
-    for slot in &runtime.slots {
-        slot.collector.stop().await;
+        futures::future::join_all(feeds).await;
     }
 }
 
 /// Stop one tenant (reload): a refresh in flight may finish within
-/// STOP_GRACE, so a restarted tenant never runs twice at once.
+/// STOP_GRACE, so a restarted tenant never runs twice at once; its audit
+/// feed stops with its last checkpoint.
 async fn stop_member(m: Member) {
     let _ = m.stop.send(true);
     for mut task in m.tasks {
@@ -184,12 +221,45 @@ async fn stop_member(m: Member) {
             let _ = task.await;
         }
     }
-    stop_collectors(&m.runtime).await;
+    if let Some(feed) = m.feed {
+        let _ = feed.await;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(tenants: &[&str]) -> Config {
+        let mut yaml = String::from("tenants:\n");
+        for name in tenants {
+            yaml.push_str(&format!(
+                "  - name: {name}\n    tenant_id: 8f3c2a1e-1111-2222-3333-444455556666\n    client_id: 0c1d2e3f-1111-2222-3333-444455556666\n    client_secret: x\n    endpoints: {{login: \"http://127.0.0.1:1\", graph: \"http://127.0.0.1:1\", management: \"http://127.0.0.1:1\"}}\n    service_health: {{enabled: false}}\n    messages: {{enabled: false}}\n    activity: {{enabled: true, webhook: {{address: \"https://hooks.example/webhook/{name}\", auth_id: secret-{name}}}}}\n"
+            ));
+        }
+        Config::parse(&yaml, "t.yml").unwrap()
+    }
+
+    fn inboxes(fleet: &Fleet) -> Vec<String> {
+        let mut names: Vec<String> = fleet.inboxes().load().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn the_fleet_publishes_the_running_tenants_webhook_inboxes() {
+        let fleet = Fleet::new(Arc::new(Live::new()), RuntimeOptions::default());
+        fleet.apply(&config(&["a", "b"])).await;
+        assert_eq!(inboxes(&fleet), ["a", "b"]);
+        let inbox = fleet.inboxes().load()["a"].clone();
+        assert_eq!(inbox.tenant, "a");
+        // Unchanged tenants keep their inbox; removed ones lose it.
+        let changes = fleet.apply(&config(&["a", "c"])).await;
+        assert_eq!(changes.removed, ["b"]);
+        assert_eq!(inboxes(&fleet), ["a", "c"]);
+        assert!(Arc::ptr_eq(&fleet.inboxes().load()["a"], &inbox));
+        fleet.stop_all().await;
+    }
 
     #[test]
     fn first_refreshes_spread_evenly_over_the_interval() {

@@ -1,20 +1,30 @@
-//! Collectors and the per-tenant runtime that schedules them.
+//! Collectors and the fleet of tenants that runs them.
 //!
 //! Each (tenant, collector) pair runs in its own task at its interval. A run
 //! builds a complete [`Outcome`] (rendered metric text plus what the status
 //! page shows) and swaps it in atomically; a scrape only reads those.
+//!
+//! By job: [`fleet`] starts and stops tenants (and their audit feeds);
+//! [`build`] assembles a tenant from its configuration (the collector
+//! table); [`schedule`] runs and supervises each collector's refresh loop;
+//! [`slot`] holds the state rules of one refresh; [`store`] is what a scrape
+//! walks. One file per collector beside them.
 
 pub mod activity;
 pub mod app_credentials;
+pub mod build;
 pub mod fleet;
 pub mod messages;
 pub mod page;
-pub mod runtime;
+pub mod schedule;
 pub mod service_health;
 pub mod services;
-pub mod supervise;
+pub mod slot;
+pub mod store;
 
-pub use runtime::{build, CollectorSlot, CollectorState, Store, TenantRuntime};
+pub use build::RuntimeOptions;
+pub use slot::{CollectorSlot, CollectorState, TenantRuntime};
+pub use store::Store;
 
 use crate::metrics::text::Rendered;
 use futures::future::BoxFuture;
@@ -53,7 +63,7 @@ pub struct Outcome {
     /// The audit feed per content type (status page).
     pub feed: Vec<FeedRow>,
     /// Current, but failed in part (the audit feed with one content type
-    /// down while the others flow): the runtime publishes the outcome, sets
+    /// down while the others flow): the run loop publishes the outcome, sets
     /// `m365_collector_success` 0 and logs this once per change. Keep the
     /// text stable across runs.
     pub failing: Option<String>,
@@ -87,16 +97,5 @@ pub trait Collector: Send + Sync {
         self.interval()
             .saturating_mul(4)
             .max(Duration::from_secs(120))
-    }
-
-    /// Stop work the collector runs besides its refreshes (default: none).
-    fn stop(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-
-    /// The webhook inbox this collector drains, if it has one (the audit
-    /// feed of a tenant with `activity.webhook`).
-    fn webhook_inbox(&self) -> Option<std::sync::Arc<crate::activity::webhook::Inbox>> {
-        None
     }
 }

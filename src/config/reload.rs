@@ -9,7 +9,7 @@
 use super::error::ConfigError;
 use super::shard::Shard;
 use super::source::ConfigSource;
-use crate::collect::fleet::{Applied, Fleet};
+use crate::collect::fleet::{Changes, Fleet};
 use crate::timefmt::now_unix;
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ impl Reloader {
     }
 
     /// Re-read the configuration and apply it.
-    pub async fn reload(&self) -> Result<Applied, ConfigError> {
+    pub async fn reload(&self) -> Result<Changes, ConfigError> {
         match self.source.load(self.shard) {
             Ok(config) => {
                 let applied = self.fleet.apply(&config).await;

@@ -10,7 +10,7 @@
 //! own start, so segments join in any order (as pigz joins its blocks), and
 //! the body's CRC is combined from the segments' CRCs.
 //!
-//! Stable text (see [`Sink`]) is cut into blocks of 16–128 KiB whose
+//! Stable text (see [`ScrapeBody`]) is cut into blocks of 16–128 KiB whose
 //! boundaries depend on the items' content only (an item ends a block with
 //! a probability proportional to its size, decided by its hash), so a
 //! tenant whose text changes moves no boundary elsewhere. A block's key is
@@ -19,7 +19,7 @@
 //! compressed at each scrape, at the fastest level. Why not one stream, or
 //! one member per snapshot: BENCHMARKS.md, "what we tried".
 
-use super::sink::Sink;
+use super::body::ScrapeBody;
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -104,8 +104,8 @@ impl SegmentCache {
     }
 }
 
-/// The gzip [`Sink`] of one scrape.
-pub struct GzipSink<'a> {
+/// The gzip [`ScrapeBody`] of one scrape.
+pub struct GzipBody<'a> {
     cache: &'a SegmentCache,
     /// Items of the block being gathered, with their hashes.
     block: Vec<(&'a str, u64)>,
@@ -118,10 +118,10 @@ pub struct GzipSink<'a> {
     volatile_c: Option<Compress>,
 }
 
-impl<'a> GzipSink<'a> {
+impl<'a> GzipBody<'a> {
     /// `volatile` is an empty buffer to reuse (from a pool).
     pub fn new(cache: &'a SegmentCache, volatile: String) -> Self {
-        GzipSink {
+        GzipBody {
             cache,
             block: Vec::new(),
             block_len: 0,
@@ -209,7 +209,7 @@ impl<'a> GzipSink<'a> {
     }
 }
 
-impl<'a> Sink<'a> for GzipSink<'a> {
+impl<'a> ScrapeBody<'a> for GzipBody<'a> {
     fn stable(&mut self, hash: u64, text: &'a str) {
         if !text.is_empty() {
             self.push(text, hash);
@@ -316,17 +316,17 @@ mod tests {
     }
 
     fn scrape(cache: &SegmentCache, items: &[(String, u64)], volatile: &str) -> (Vec<u8>, String) {
-        let mut sink = GzipSink::new(cache, String::new());
+        let mut body = GzipBody::new(cache, String::new());
         let mut plain = String::new();
         for (i, (text, h)) in items.iter().enumerate() {
-            sink.stable(*h, text);
+            body.stable(*h, text);
             plain.push_str(text);
             if i == items.len() / 2 {
-                sink.volatile().push_str(volatile);
+                body.volatile().push_str(volatile);
                 plain.push_str(volatile);
             }
         }
-        (sink.finish(Vec::new()).0, plain)
+        (body.finish(Vec::new()).0, plain)
     }
 
     #[test]
@@ -394,7 +394,7 @@ mod tests {
     #[test]
     fn empty_body_is_a_valid_member() {
         let cache = SegmentCache::new();
-        let (gz, _) = GzipSink::new(&cache, String::new()).finish(Vec::new());
+        let (gz, _) = GzipBody::new(&cache, String::new()).finish(Vec::new());
         assert_eq!(gunzip(&gz), b"");
         assert_eq!(gz.len(), 20);
     }

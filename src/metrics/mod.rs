@@ -8,14 +8,14 @@
 //!   happen (API calls, tokens, audit records), in [`family`] vectors that
 //!   write themselves to text without a gather step.
 //!
-//! A scrape walks both once, into a [`sink::Sink`]: the plain body, or a
+//! A scrape walks both once, into a [`body::ScrapeBody`]: the plain body, or a
 //! gzip body spliced from cached deflate segments ([`gzip`]).
 
+pub mod body;
 pub mod exposition;
 pub mod family;
 pub mod gzip;
 pub mod live;
-pub mod sink;
 pub mod text;
 
 pub use exposition::Encoding;

@@ -12,7 +12,8 @@
 //! log), and the authId never appears in either.
 
 use crate::activity::webhook::{parse, Body, Inbox, MAX_BODY};
-use crate::collect::Store;
+use crate::collect::fleet::Inboxes;
+use crate::metrics::Live;
 use axum::body::Body as HttpBody;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -28,30 +29,30 @@ pub const PATH: &str = "/webhook/{tenant}";
 /// Finds a tenant's webhook inbox among the running tenants (a reload may
 /// add or remove them), and counts what the receiver does.
 pub struct Hub {
-    store: Arc<Store>,
+    /// Published by the fleet.
+    inboxes: Arc<Inboxes>,
+    live: Arc<Live>,
     /// (tenant, result) already logged.
     logged: Mutex<HashSet<(String, &'static str)>>,
 }
 
 impl Hub {
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(inboxes: Arc<Inboxes>, live: Arc<Live>) -> Self {
         Hub {
-            store,
+            inboxes,
+            live,
             logged: Mutex::default(),
         }
     }
 
     /// The inbox of a running tenant with `activity.webhook`.
     fn inbox(&self, tenant: &str) -> Option<Arc<Inbox>> {
-        let tenants = self.store.tenants.load();
-        let t = tenants.iter().find(|t| t.name == tenant)?;
-        t.slots.iter().find_map(|s| s.collector.webhook_inbox())
+        self.inboxes.load().get(tenant).cloned()
     }
 
     fn count(&self, tenant: &str, result: &'static str, n: u64) {
         if n > 0 {
-            self.store
-                .live
+            self.live
                 .webhook_notifications
                 .with_label_values(&[tenant, result])
                 .inc_by(n);

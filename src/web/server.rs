@@ -239,7 +239,7 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::runtime::RuntimeOptions;
+    use crate::collect::{build, RuntimeOptions, Store};
     use tower::ServiceExt;
 
     fn state() -> AppState {
@@ -254,12 +254,10 @@ mod tests {
             live.clone(),
             RuntimeOptions::default(),
         ));
+        let opts = RuntimeOptions::default();
+        let contoso = build::tenant(&config.tenants[0], &build::http_client(&opts), &live, &opts);
         AppState {
-            store: Arc::new(crate::collect::build(
-                &config,
-                live,
-                &RuntimeOptions::default(),
-            )),
+            store: Arc::new(Store::new(vec![Arc::new(contoso.runtime)], live)),
             telemetry_path: "/metrics".into(),
             reloader: Arc::new(crate::config::reload::Reloader::new(
                 crate::config::ConfigSource::Fixed(config),

@@ -569,16 +569,16 @@ mod tests {
     /// the page as markup.
     #[test]
     fn nothing_from_outside_becomes_markup() {
-        use crate::collect::runtime::{build, RuntimeOptions};
-        use crate::collect::Outcome;
+        use crate::collect::{build, Outcome, RuntimeOptions};
         use std::sync::Arc;
         const X: &str = "<script>alert(1)</script>\"'&";
         let config = crate::cli::demo::config("http://127.0.0.1:1", None);
-        let store = build(
-            &config,
+        let (live, opts) = (
             Arc::new(crate::metrics::Live::new()),
-            &RuntimeOptions::default(),
+            RuntimeOptions::default(),
         );
+        let tenant = build::tenant(&config.tenants[0], &build::http_client(&opts), &live, &opts);
+        let store = Store::new(vec![Arc::new(tenant.runtime)], live);
         for slot in &store.tenants()[0].slots {
             let outcome = Outcome {
                 services: vec![ServiceRow {

@@ -6,7 +6,7 @@
 use crate::support::{get, parse, sum, wait_for, Sample};
 use m365_exporter::api::RetryPolicy;
 use m365_exporter::cli::app::{Running, WebOptions};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::{Config, CONTENT_TYPES};
 use m365_exporter::simulator::{
     Recorded, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,

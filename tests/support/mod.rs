@@ -6,7 +6,7 @@ use m365_exporter::api::{ApiClient, RetryPolicy};
 use m365_exporter::auth::credentials::{ClientSecretCredential, SecretSource};
 use m365_exporter::auth::TokenProvider;
 use m365_exporter::cli::app::{Running, WebOptions};
-use m365_exporter::collect::runtime::RuntimeOptions;
+use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::Config;
 use m365_exporter::metrics::Live;
 use m365_exporter::secret::Secret;

@@ -1,20 +1,123 @@
-//! Supervision of one collector task: a panic anywhere in its loop is
-//! caught, logged once, counted in `m365_collector_panics_total`, shown as
-//! `success 0` with the panic as last error, and the loop is restarted
-//! after a backoff. Other collectors and tenants run in their own tasks and
-//! do not notice. A refresh that outlives its deadline is abandoned and
-//! counts as failed (see [`refresh`]).
+//! Scheduling: one task per (tenant, collector) that refreshes it on its
+//! interval and applies the state rules (`slot`), each under supervision.
+//! A panic anywhere in a collector's loop is caught, logged once, counted
+//! in `m365_collector_panics_total`, shown as `success 0` with the panic as
+//! last error, and the loop is restarted after a backoff; other collectors
+//! and tenants run in their own tasks and do not notice. A refresh that
+//! outlives its deadline is abandoned and counts as failed (see `refresh`).
+//! A tenant's audit feed is started here too ([`spawn_feed`]); it
+//! supervises itself ([`crate::activity::feed`]).
 
-use super::runtime::{next_state, next_wait, CollectorSlot};
+use super::build::AuditFeed;
+use super::slot::{failed_in_part, next_state, next_wait, CollectorSlot, TenantRuntime};
 use super::{CollectError, Collector, Outcome};
+use crate::activity::feed;
 use crate::metrics::Live;
+use crate::task::AbortOnDrop;
+use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Start one task per collector of `tenant`; each waits
+/// `first_delay(interval)` before its first refresh, and all stop when
+/// `stop` flips. Each collector's loop runs supervised (`supervise` below).
+pub fn spawn(
+    tenant: &TenantRuntime,
+    stop: watch::Receiver<bool>,
+    live: &Arc<Live>,
+    first_delay: impl Fn(Duration) -> Duration,
+) -> Vec<JoinHandle<()>> {
+    tenant
+        .slots
+        .iter()
+        .map(|slot| {
+            let delay = first_delay(slot.collector.interval());
+            let (tenant, slot, mut stop) = (tenant.name.clone(), slot.clone(), stop.clone());
+            let live = live.clone();
+            tokio::spawn(async move {
+                if !delay.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.wait_for(|v| *v) => return,
+                    }
+                }
+                let (t, s, st) = (tenant.clone(), slot.clone(), stop.clone());
+                supervise(tenant, slot, live, stop, move || {
+                    run_loop(t.clone(), s.clone(), st.clone())
+                })
+                .await
+            })
+        })
+        .collect()
+}
+
+/// Start a tenant's audit feed after `delay`, and stop it with its last
+/// checkpoint when `stop` flips; the task ends when the feed has stopped.
+pub fn spawn_feed(
+    audit: AuditFeed,
+    mut stop: watch::Receiver<bool>,
+    delay: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if !delay.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+        }
+        let running = feed::spawn(audit.ctx, audit.status);
+        let _ = stop.wait_for(|v| *v).await;
+        running.stop().await;
+    })
+}
+
+async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch::Receiver<bool>) {
+    let kind = slot.collector.kind().as_str();
+    let interval = slot.collector.interval();
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let result = refresh(slot.collector.as_ref()).await;
+        failures = if result.is_err() { failures + 1 } else { 0 };
+        let partial = result.as_ref().ok().and_then(|o| o.failing.clone());
+        let took = started.elapsed();
+        let prev = slot.state.load_full();
+        let mut next = next_state(&prev, result, took, interval);
+        if let Some(reason) = partial {
+            failed_in_part(&prev, &mut next, reason);
+        }
+        match (&prev.last_error, &next.last_error) {
+            (old, Some(new)) if old.as_ref() != Some(new) => {
+                tracing::warn!(tenant = %tenant, collector = kind, error = %new, "refresh failed");
+            }
+            (Some(_), None) => {
+                tracing::info!(tenant = %tenant, collector = kind, "refresh recovered")
+            }
+            _ => {}
+        }
+        if !prev.attempted && next.success {
+            tracing::info!(tenant = %tenant, collector = kind, took_ms = took.as_millis() as u64, "first refresh done");
+        }
+        slot.state.store(Arc::new(next));
+        // ±10% jitter spreads tenants that share an interval over time.
+        let jitter = rand::rng().random_range(0.9..1.1);
+        let wait = next_wait(interval, failures)
+            .mul_f64(jitter)
+            .saturating_sub(took);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
 /// One refresh, abandoned (dropped) when it outlives the collector's deadline.
-pub async fn refresh(collector: &dyn Collector) -> Result<Outcome, CollectError> {
+async fn refresh(collector: &dyn Collector) -> Result<Outcome, CollectError> {
     let deadline = collector.deadline();
     match tokio::time::timeout(deadline, collector.collect()).await {
         Ok(r) => r,
@@ -22,15 +125,6 @@ pub async fn refresh(collector: &dyn Collector) -> Result<Outcome, CollectError>
             "refresh abandoned: still running after its deadline of {}",
             crate::config::format_duration(deadline)
         ))),
-    }
-}
-
-/// Aborts the task when dropped, so aborting the supervisor stops its child.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -45,7 +139,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Run `run` (one collector's refresh loop) under supervision until it
 /// returns (shutdown) or `shutdown` flips.
-pub async fn supervise<F, Fut>(
+async fn supervise<F, Fut>(
     tenant: String,
     slot: Arc<CollectorSlot>,
     live: Arc<Live>,
@@ -99,7 +193,7 @@ pub async fn supervise<F, Fut>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::runtime::{CollectorState, TenantRuntime};
+    use super::super::slot::CollectorState;
     use super::super::CollectorKind;
     use super::*;
     use arc_swap::ArcSwap;
@@ -174,7 +268,7 @@ mod tests {
                 name: name.into(),
                 slots: vec![slot.clone()],
             };
-            handles.extend(t.spawn(rx.clone(), &live, |_| Duration::ZERO));
+            handles.extend(spawn(&t, rx.clone(), &live, |_| Duration::ZERO));
         }
         let count = || {
             live.collector_panics

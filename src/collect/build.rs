@@ -1,0 +1,256 @@
+//! Assembly: one tenant's clients (token cache, API client, Graph), its
+//! audit feed, and the collectors its configuration enables, from the table
+//! [`COLLECTORS`]. The one way a tenant is built: the fleet calls [`tenant`]
+//! for every tenant it starts (at start and on reloads), and so do tests.
+//! Nothing runs until the fleet starts it.
+
+use super::activity::ActivityCollector;
+use super::app_credentials::AppCredentialsCollector;
+use super::messages::MessagesCollector;
+use super::service_health::ServiceHealthCollector;
+use super::services::ServiceFilter;
+use super::slot::{CollectorSlot, CollectorState, TenantRuntime};
+use super::Collector;
+use crate::activity::client::ManagementClient;
+use crate::activity::feed::FeedContext;
+use crate::activity::status::FeedStatus;
+use crate::activity::webhook::Inbox;
+use crate::auth::TokenProvider;
+use crate::config::TenantConfig;
+use crate::api::graph::GraphClient;
+use crate::api::{ApiClient, RetryPolicy};
+use crate::metrics::Live;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Knobs that tests and the demo change; production uses the defaults.
+#[derive(Clone)]
+pub struct RuntimeOptions {
+    pub retry: RetryPolicy,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// First refreshes of the tenants started together are spread evenly
+    /// over their interval, capped at this (so a large fleet is ready
+    /// within a minute but never starts as one thundering herd).
+    pub first_refresh_spread: Duration,
+    /// Honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY (as curl does); off for `demo`.
+    pub env_proxy: bool,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            first_refresh_spread: Duration::from_secs(60),
+            env_proxy: true,
+        }
+    }
+}
+
+/// The HTTP client every tenant shares (proxy from the environment, or not).
+pub fn http_client(opts: &RuntimeOptions) -> reqwest::Client {
+    match opts.env_proxy {
+        true => crate::api::transport::client(opts.connect_timeout, opts.request_timeout),
+        false => crate::api::transport::direct_client(opts.connect_timeout, opts.request_timeout),
+    }
+}
+
+/// What a tenant's collectors are built from.
+pub struct Parts<'a> {
+    pub tenant: &'a TenantConfig,
+    pub graph: &'a Arc<GraphClient>,
+    /// The tenant's service selection, shared by `service_health` and `messages`.
+    pub services: &'a Arc<ServiceFilter>,
+    /// The tenant's audit feed, with `activity` enabled.
+    pub feed: Option<&'a AuditFeed>,
+}
+
+/// One row of [`COLLECTORS`].
+pub struct Registration {
+    /// Whether the tenant's configuration turns the collector on.
+    pub enabled: fn(&TenantConfig) -> bool,
+    /// The collector (None: it cannot run for this tenant).
+    pub build: fn(&Parts) -> Option<Arc<dyn Collector>>,
+}
+
+/// Every collector, in the order of a tenant's slots (and so of its
+/// `m365_collector_*` lines). A new collector is one more row.
+pub const COLLECTORS: [Registration; 4] = [
+    Registration {
+        enabled: |t| t.service_health.enabled,
+        build: |p| {
+            Some(Arc::new(ServiceHealthCollector {
+                tenant: p.tenant.name.clone(),
+                graph: p.graph.clone(),
+                interval: p.tenant.service_health.interval,
+                services: p.services.clone(),
+            }))
+        },
+    },
+    Registration {
+        enabled: |t| t.messages.enabled,
+        build: |p| {
+            Some(Arc::new(MessagesCollector {
+                tenant: p.tenant.name.clone(),
+                graph: p.graph.clone(),
+                interval: p.tenant.messages.interval,
+                services: p.services.clone(),
+            }))
+        },
+    },
+    Registration {
+        enabled: |t| t.app_credentials.enabled,
+        build: |p| {
+            Some(Arc::new(AppCredentialsCollector {
+                tenant: p.tenant.name.clone(),
+                client_id: p.tenant.client_id.clone(),
+                graph: p.graph.clone(),
+                interval: p.tenant.app_credentials.interval,
+            }))
+        },
+    },
+    Registration {
+        enabled: |t| t.activity.enabled,
+        build: |p| {
+            let status = p.feed?.status.subscribe();
+            let c = ActivityCollector::new(&p.tenant.name, &p.tenant.activity, status);
+            Some(Arc::new(c))
+        },
+    },
+];
+
+/// A tenant as built: what a scrape reads, and its audit feed.
+pub struct Tenant {
+    pub runtime: TenantRuntime,
+    pub feed: Option<AuditFeed>,
+}
+
+/// A tenant's audit feed, built but not started: the fleet starts it
+/// ([`crate::activity::feed::spawn`]) and stops it.
+pub struct AuditFeed {
+    pub ctx: Arc<FeedContext>,
+    /// Where the feed publishes its status; the `activity` collector
+    /// subscribes to it.
+    pub status: watch::Sender<FeedStatus>,
+}
+
+impl AuditFeed {
+    /// Where Microsoft's notifications for this feed go, with `activity.webhook`.
+    pub fn inbox(&self) -> Option<&Arc<Inbox>> {
+        self.ctx.inbox.as_ref()
+    }
+}
+
+/// One tenant's token cache, API client, audit feed and collectors.
+pub fn tenant(
+    t: &TenantConfig,
+    http: &reqwest::Client,
+    live: &Arc<Live>,
+    opts: &RuntimeOptions,
+) -> Tenant {
+    let tokens = Arc::new(TokenProvider::new(
+        &t.name,
+        crate::auth::credentials::build(t, live.clone()),
+        http.clone(),
+        live.clone(),
+    ));
+    let mut roots = vec![t.endpoints.graph.as_str()];
+    roots.extend(t.endpoints.management.as_deref());
+    let api = Arc::new(ApiClient::new(
+        &t.name,
+        http.clone(),
+        live.clone(),
+        tokens,
+        opts.retry.clone(),
+        &roots,
+    ));
+    let feed = match t.activity.enabled {
+        true => audit_feed(t, &api),
+        false => None,
+    };
+    let parts = Parts {
+        tenant: t,
+        graph: &Arc::new(GraphClient::new(api.clone(), &t.endpoints.graph)),
+        services: &Arc::new(ServiceFilter::new(
+            &t.name,
+            t.service_health.services.clone(),
+        )),
+        feed: feed.as_ref(),
+    };
+    let runtime = TenantRuntime {
+        name: t.name.clone(),
+        slots: COLLECTORS
+            .iter()
+            .filter(|r| (r.enabled)(t))
+            .filter_map(|r| (r.build)(&parts))
+            .map(|collector| {
+                Arc::new(CollectorSlot {
+                    collector,
+                    state: ArcSwap::from_pointee(CollectorState::default()),
+                })
+            })
+            .collect(),
+    };
+    Tenant { runtime, feed }
+}
+
+/// The tenant's audit feed; None without a Management endpoint (config
+/// validation already refuses that when activity is enabled).
+fn audit_feed(t: &TenantConfig, api: &Arc<ApiClient>) -> Option<AuditFeed> {
+    let root = t.endpoints.management.as_deref()?;
+    let cfg = t.activity.clone();
+    // Present at 0 from the start, so `increase()` and alerts see the
+    // first blob listed, lost, late or quarantined, not only the second.
+    let live = api.live();
+    for ct in &cfg.content_types {
+        let labels = [t.name.as_str(), ct.as_str()];
+        for c in [
+            &live.activity_listed,
+            &live.activity_fetched,
+            &live.activity_expired,
+            &live.activity_duplicates,
+            &live.activity_gaps,
+            &live.activity_quarantined,
+        ] {
+            c.with_label_values(&labels);
+        }
+    }
+    let inbox = cfg.webhook.clone().map(|w| {
+        for ct in &cfg.content_types {
+            for source in ["webhook", "listing"] {
+                live.activity_discovered
+                    .with_label_values(&[t.name.as_str(), ct.as_str(), source]);
+            }
+        }
+        Arc::new(Inbox::new(
+            &t.name,
+            &t.tenant_id,
+            w,
+            &cfg.content_types,
+            root,
+        ))
+    });
+    let client = Arc::new(ManagementClient::new(
+        api.clone(),
+        root,
+        &t.tenant_id,
+        &cfg.publisher_id,
+        cfg.requests_per_minute,
+    ));
+    let ctx = FeedContext {
+        tenant: t.name.clone(),
+        tenant_id: t.tenant_id.clone(),
+        cfg,
+        api: api.clone(),
+        client,
+        inbox,
+    };
+    Some(AuditFeed {
+        ctx: Arc::new(ctx),
+        status: watch::channel(FeedStatus::default()).0,
+    })
+}

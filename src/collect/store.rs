@@ -1,0 +1,399 @@
+//! The scrape walk: everything a scrape reads ([`Store`]: the running
+//! tenants' slots and the live counters), walked once per scrape family by
+//! family into a plain or a gzip body. Performance-critical (BENCHMARKS.md):
+//! a scrape only loads states and copies pre-rendered text.
+
+use super::slot::{CollectorState, StateLines, TenantRuntime};
+use super::CollectorKind;
+use crate::buffers::BufferPool;
+use crate::metrics::body::ScrapeBody;
+use crate::metrics::gzip::{GzipBody, SegmentCache};
+use crate::metrics::text::{content_hash, write_sample};
+use crate::metrics::{Encoding, Family, Live};
+use crate::timefmt::now_unix;
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Everything a scrape reads. The tenant list is swapped whole by a reload
+/// (see `fleet`); a scrape works on the list it loaded.
+pub struct Store {
+    pub tenants: ArcSwap<Vec<Arc<TenantRuntime>>>,
+    pub live: Arc<Live>,
+    /// Deflate segments of stable text, kept across gzip scrapes.
+    gzip: SegmentCache,
+    buffers: Arc<BufferPool>,
+}
+
+impl Store {
+    pub fn new(tenants: Vec<Arc<TenantRuntime>>, live: Arc<Live>) -> Store {
+        Store {
+            tenants: ArcSwap::from_pointee(tenants),
+            live,
+            gzip: SegmentCache::new(),
+            buffers: BufferPool::new(),
+        }
+    }
+
+    /// The current tenants, in configuration order.
+    pub fn tenants(&self) -> Arc<Vec<Arc<TenantRuntime>>> {
+        self.tenants.load_full()
+    }
+
+    /// `/-/ready`: every collector of every tenant has tried once.
+    pub fn ready(&self) -> bool {
+        self.tenants()
+            .iter()
+            .flat_map(|t| &t.slots)
+            .all(|s| s.state.load().attempted)
+    }
+
+    pub fn has_tenant(&self, name: &str) -> bool {
+        self.tenants().iter().any(|t| t.name == name)
+    }
+
+    /// The whole exposition, or one tenant's (`/probe`), plain.
+    pub fn render(&self, only: Option<&str>) -> Vec<u8> {
+        self.render_plain(only, Vec::with_capacity).into_bytes()
+    }
+
+    /// The whole exposition as a gzip body spliced from cached segments
+    /// (see [`crate::metrics::gzip`]).
+    pub fn render_gzip(&self) -> Vec<u8> {
+        self.gzip_with(String::new(), Vec::new()).0
+    }
+
+    /// A scrape's body in `encoding`, on buffers reused across scrapes.
+    pub fn scrape(&self, only: Option<&str>, encoding: Encoding) -> Bytes {
+        let body = match (encoding, only) {
+            (Encoding::Identity, _) => self
+                .render_plain(only, |size| self.buffers.take(size))
+                .into_bytes(),
+            (Encoding::Gzip, None) => {
+                let (volatile, out) = (self.buffers.take_string(0), self.buffers.take(0));
+                let (body, volatile) = self.gzip_with(volatile, out);
+                self.buffers.give_back(volatile.into_bytes());
+                body
+            }
+            // One tenant: a few kilobytes, compressed whole.
+            (Encoding::Gzip, Some(_)) => Encoding::Gzip.encode(self.render(only)),
+        };
+        self.buffers.bytes(body)
+    }
+
+    /// Segments compressed for gzip scrapes so far (tests: cache reuse).
+    pub fn gzip_cache(&self) -> &SegmentCache {
+        &self.gzip
+    }
+
+    /// The plain body, into a buffer from `buffer(size)` (empty, with at
+    /// least that capacity).
+    fn render_plain(&self, only: Option<&str>, buffer: impl FnOnce(usize) -> Vec<u8>) -> String {
+        let tenants = self.tenants();
+        let scrape = Scrape::new(&tenants, &self.live, only);
+        // Sized up front: growing a multi-megabyte body by doubling copied
+        // it about twice more (BENCHMARKS.md).
+        let size = scrape.size_hint();
+        // An empty buffer is valid UTF-8.
+        let mut out = String::from_utf8(buffer(size)).unwrap_or_default();
+        out.reserve(size);
+        scrape.walk(&mut out);
+        out
+    }
+
+    fn gzip_with(&self, volatile: String, out: Vec<u8>) -> (Vec<u8>, String) {
+        let tenants = self.tenants();
+        let scrape = Scrape::new(&tenants, &self.live, None);
+        let mut body = GzipBody::new(&self.gzip, volatile);
+        scrape.walk(&mut body);
+        body.finish(out)
+    }
+}
+
+/// What one scrape reads: the tenants' collector states, loaded once.
+struct Scrape<'s> {
+    live: &'s Live,
+    only: Option<&'s str>,
+    #[allow(clippy::type_complexity)]
+    states: Vec<(
+        &'s str,
+        CollectorKind,
+        Duration,
+        arc_swap::Guard<Arc<CollectorState>>,
+    )>,
+    now: i64,
+}
+
+impl<'s> Scrape<'s> {
+    fn new(tenants: &'s [Arc<TenantRuntime>], live: &'s Live, only: Option<&'s str>) -> Self {
+        let states = tenants
+            .iter()
+            .filter(|t| only.is_none_or(|n| n == t.name))
+            .flat_map(|t| {
+                t.slots.iter().map(|s| {
+                    (
+                        t.name.as_str(),
+                        s.collector.kind(),
+                        s.collector.interval(),
+                        s.state.load(),
+                    )
+                })
+            })
+            .collect();
+        Scrape {
+            live,
+            only,
+            states,
+            now: now_unix() as i64,
+        }
+    }
+
+    fn size_hint(&self) -> usize {
+        let snapshots: usize = self
+            .states
+            .iter()
+            .filter_map(|(_, _, _, st)| st.outcome.as_ref())
+            .map(|o| o.rendered.len_bytes())
+            .sum();
+        16 * 1024 + snapshots + self.states.len() * 512
+    }
+
+    /// The exposition, family by family, into `body`: the one walk behind
+    /// the plain and the gzip body.
+    fn walk<'a, B: ScrapeBody<'a>>(&'a self, body: &mut B) {
+        let mut next_chunk = vec![0; self.states.len()];
+        for &fam in Family::ALL {
+            let mut out = FamilyOut {
+                body: &mut *body,
+                fam,
+                header: false,
+            };
+            match fam {
+                Family::BuildInfo => {
+                    let (text, hash) = build_info();
+                    out.stable(*hash, text);
+                }
+                Family::CollectorSuccess
+                | Family::CollectorLastSuccess
+                | Family::CollectorDuration
+                | Family::CollectorInterval => {
+                    for (tenant, kind, interval, st) in &self.states {
+                        let lines = st
+                            .lines
+                            .get_or_init(|| StateLines::new(tenant, *kind, *interval, st));
+                        let (text, hash) = lines.get(fam);
+                        match fam {
+                            // A refresh changes these two: written anew each scrape.
+                            Family::CollectorLastSuccess | Family::CollectorDuration => {
+                                if !text.is_empty() {
+                                    out.volatile().push_str(text)
+                                }
+                            }
+                            _ => out.stable(hash, text),
+                        }
+                    }
+                }
+                _ => {
+                    for ((_, _, _, st), next) in self.states.iter().zip(&mut next_chunk) {
+                        let Some(o) = &st.outcome else { continue };
+                        // Families come in order and each snapshot's chunks
+                        // are sorted by family: a cursor per state, rather
+                        // than a search per family and state.
+                        let chunks = &o.rendered.families;
+                        while chunks.get(*next).is_some_and(|c| c.family < fam) {
+                            *next += 1;
+                        }
+                        if let Some(c) = chunks.get(*next).filter(|c| c.family == fam) {
+                            *next += 1;
+                            out.stable(c.hash, &c.text);
+                        }
+                        if o.rendered.has_ages(fam) {
+                            o.rendered.write_ages(fam, self.now, out.volatile());
+                        }
+                    }
+                }
+            }
+        }
+        self.live.encode_text(self.only, body.volatile());
+    }
+}
+
+/// `m365_exporter_build_info`'s line, and its hash.
+fn build_info() -> &'static (String, u64) {
+    static LINE: OnceLock<(String, u64)> = OnceLock::new();
+    LINE.get_or_init(|| {
+        let mut line = String::new();
+        let labels = [("version", crate::VERSION), ("revision", crate::REVISION)];
+        write_sample(&mut line, Family::BuildInfo.name(), &labels, 1.0);
+        let hash = content_hash(line.as_bytes());
+        (line, hash)
+    })
+}
+
+/// One family's part of the walk: its `# HELP`/`# TYPE` header goes out
+/// before its first sample (stable or volatile, as that sample), and not
+/// at all without samples.
+struct FamilyOut<'k, B> {
+    body: &'k mut B,
+    fam: Family,
+    header: bool,
+}
+
+impl<'a, B: ScrapeBody<'a>> FamilyOut<'_, B> {
+    fn stable(&mut self, hash: u64, text: &'a str) {
+        if !text.is_empty() {
+            self.stable_header();
+            self.body.stable(hash, text);
+        }
+    }
+
+    fn volatile(&mut self) -> &mut String {
+        let first = !std::mem::replace(&mut self.header, true);
+        let out = self.body.volatile();
+        if first {
+            out.push_str(self.fam.header());
+        }
+        out
+    }
+
+    fn stable_header(&mut self) {
+        if !std::mem::replace(&mut self.header, true) {
+            let h = self.fam.header();
+            self.body.stable(content_hash(h.as_bytes()), h);
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::slot::{CollectorSlot, Idle};
+    use crate::collect::Outcome;
+    use crate::metrics::SnapshotWriter;
+    use flate2::read::GzDecoder;
+    use std::io::Read as _;
+
+    /// A snapshot of ~1.5 KB in two families, and an age.
+    fn outcome(tenant: &str, version: u32) -> Outcome {
+        let mut w = SnapshotWriter::new();
+        for s in 0..8 {
+            let svc = format!("Service {s}");
+            let status = format!("status{version}");
+            let labels = [("tenant", tenant), ("service", &svc), ("status", &status)];
+            w.sample(Family::ServiceStatus, &labels, 1.0);
+            w.sample(Family::ServiceOperational, &labels[..2], (s % 2) as f64);
+        }
+        // An age of 0 whenever it is scraped (no `since`): plain and gzip
+        // bodies rendered a second apart stay equal.
+        w.age(Family::ActivityBlobLag, &[("tenant", tenant)], None);
+        Outcome {
+            rendered: w.finish(),
+            ..Outcome::default()
+        }
+    }
+
+    fn slot(kind: CollectorKind, st: CollectorState) -> Arc<CollectorSlot> {
+        Arc::new(CollectorSlot {
+            collector: Arc::new(Idle(kind)),
+            state: ArcSwap::from_pointee(st),
+        })
+    }
+
+    fn refreshed(tenant: &str, version: u32) -> CollectorState {
+        CollectorState {
+            attempted: true,
+            success: version % 3 != 2,
+            last_success_unix: Some(1.8e9 + version as f64),
+            duration_seconds: 0.25,
+            outcome: Some(Arc::new(outcome(tenant, version))),
+            ..CollectorState::default()
+        }
+    }
+
+    fn tenant(i: usize) -> Arc<TenantRuntime> {
+        let name = format!("tenant-{i:04}");
+        Arc::new(TenantRuntime {
+            slots: vec![
+                slot(CollectorKind::ServiceHealth, refreshed(&name, 0)),
+                // Never refreshed: only its interval is exposed.
+                slot(CollectorKind::Messages, CollectorState::default()),
+            ],
+            name,
+        })
+    }
+
+    /// The gzip scrape is one member that decodes to the plain scrape.
+    fn assert_gzip_is_plain(store: &Store) {
+        let gz = store.scrape(None, Encoding::Gzip);
+        let mut text = Vec::new();
+        GzDecoder::new(&gz[..]).read_to_end(&mut text).unwrap();
+        let plain = store.scrape(None, Encoding::Identity);
+        assert_eq!(text.len(), plain.len());
+        assert!(text == plain, "gzip and plain bodies differ");
+        assert!(
+            gz.len() * 10 < plain.len(),
+            "{} of {}",
+            gz.len(),
+            plain.len()
+        );
+    }
+
+    #[test]
+    fn gzip_scrapes_reuse_cached_segments_as_tenants_change() {
+        let live = Arc::new(Live::new());
+        let store = Store::new((0..300).map(tenant).collect(), live.clone());
+        assert_gzip_is_plain(&store);
+        let first = store.gzip_cache().compressed();
+        assert!(first >= 5, "{first} segments");
+
+        // Nothing stable changed (the live counters did): no stable
+        // segment is compressed again.
+        live.api_requests
+            .with_label_values(&["tenant-0001", "graph", "issues", "200"])
+            .inc();
+        assert_gzip_is_plain(&store);
+        assert_eq!(store.gzip_cache().compressed(), first);
+
+        // One tenant refreshed with new text, another failed (its
+        // success and last success change): a few blocks again.
+        let t = store.tenants();
+        t[7].slots[0]
+            .state
+            .store(Arc::new(refreshed("tenant-0007", 1)));
+        t[8].slots[0]
+            .state
+            .store(Arc::new(refreshed("tenant-0008", 2)));
+        assert_gzip_is_plain(&store);
+        let again = store.gzip_cache().compressed() - first;
+        assert!((1..=8).contains(&again), "{again} of {first} recompressed");
+
+        // Tenants removed and added (a reload): still the plain text; the
+        // cache holds no more than what the last scrape used.
+        let mut list: Vec<_> = t.iter().skip(50).cloned().collect();
+        list.extend((300..340).map(tenant));
+        store.tenants.store(Arc::new(list));
+        assert_gzip_is_plain(&store);
+        assert!(store.gzip_cache().len() <= first as usize + 2);
+        store.tenants.store(Arc::new(Vec::new()));
+        assert_gzip_is_plain_or_tiny(&store);
+    }
+
+    fn assert_gzip_is_plain_or_tiny(store: &Store) {
+        let gz = store.scrape(None, Encoding::Gzip);
+        let mut text = Vec::new();
+        GzDecoder::new(&gz[..]).read_to_end(&mut text).unwrap();
+        assert_eq!(text, store.render(None));
+    }
+
+    #[test]
+    fn probe_gzip_is_one_tenant() {
+        let store = Store::new((0..3).map(tenant).collect(), Arc::new(Live::new()));
+        let gz = store.scrape(Some("tenant-0001"), Encoding::Gzip);
+        let mut text = Vec::new();
+        GzDecoder::new(&gz[..]).read_to_end(&mut text).unwrap();
+        assert_eq!(text, store.render(Some("tenant-0001")));
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("tenant-0001") && !text.contains("tenant-0002"));
+        assert!(text.contains("# TYPE m365_activity_blob_lag_seconds gauge\nm365_activity_blob_lag_seconds{tenant=\"tenant-0001\"} 0\n"), "{text}");
+    }
+}
