@@ -32,6 +32,7 @@ pub mod idlog;
 pub mod lister;
 pub mod lock;
 pub mod problem;
+pub mod quarantine;
 pub mod recent;
 pub mod records;
 pub mod sink;
