@@ -9,10 +9,10 @@
 //! must not make dearer.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use m365_exporter::activity::apply::{apply, Counting};
+use m365_exporter::activity::apply::Applier;
+use m365_exporter::activity::events::Events;
 use m365_exporter::activity::recent::RecentIds;
 use m365_exporter::activity::records::parse_blob;
-use m365_exporter::activity::workloads::WorkloadCap;
 use m365_exporter::activity::Content;
 use m365_exporter::config::CONTENT_TYPES;
 use m365_exporter::simulator::records::{blob, SizeStats};
@@ -77,20 +77,19 @@ fn bench(c: &mut Criterion) {
     };
     let live = m365_exporter::metrics::Live::new();
     let operations = vec!["FileAccessed".to_string(), "MailItemsAccessed".to_string()];
-    let mut workloads = WorkloadCap::default();
+    let mut events = Events::new(
+        &live,
+        "t",
+        std::slice::from_ref(&content.content_type),
+        false,
+    );
+    let ev = events.of(&content.content_type);
     g.bench_function("apply_2000_realistic", |b| {
         b.iter_batched(
-            RecentIds::default,
-            |mut recent| {
-                let mut k = Counting {
-                    live: &live,
-                    tenant: "t",
-                    operations: &operations,
-                    workloads: &mut workloads,
-                    sink: true,
-                };
-                let a = apply(&body, &content, &mut recent, &mut k).map(|a| a.records);
-                (a, recent)
+            || Applier::new("t", &operations, true, RecentIds::default()),
+            |mut applier| {
+                let a = applier.apply(&body, &content, ev).map(|a| a.records);
+                (a, applier)
             },
             BatchSize::SmallInput,
         )
