@@ -1,105 +1,185 @@
-//! A fetched blob's records: which are new (by record `Id`, against the
-//! remembered ids and the blob itself), the sink lines and ids they add,
-//! and their counts (`m365_activity_records_total` with a bounded
-//! `workload`, duplicates, record delay).
+//! The apply stage: a fetched blob's records, which are new (by record
+//! `Id`, against the remembered ids and the blob itself), the sink lines
+//! they add, and their counts (`m365_activity_records_total` with a bounded
+//! `workload`, duplicates, record delay) reported through the content
+//! type's [`TypeEvents`]. It owns the record ids of the last 7 days and the
+//! ids remembered since the last save, which the checkpoint persists.
 
+use super::events::TypeEvents;
+use super::idlog;
 use super::recent::{key, RecentIds};
 use super::records::{parse_blob, Lines};
 use super::workloads::WorkloadCap;
 use super::Content;
-use crate::metrics::Live;
 use bytes::Bytes;
 use std::collections::HashSet;
 
-/// What one blob adds.
+/// What one blob added.
 #[derive(Debug, Default)]
-pub struct Applied {
+pub struct NewRecords {
     /// NDJSON lines for the sink (none without one): spans of the blob.
     pub lines: Option<Lines>,
-    /// Ids remembered now, with their hour (for the id log).
-    pub new_ids: Vec<(u128, i32)>,
     pub records: usize,
     pub duplicates: u64,
 }
 
-pub struct Counting<'a> {
-    pub live: &'a Live,
-    pub tenant: &'a str,
-    pub operations: &'a [String],
-    pub workloads: &'a mut WorkloadCap,
-    pub sink: bool,
+pub struct Applier {
+    tenant: String,
+    /// `activity.operations`: the `operation` label's allowlist.
+    operations: Vec<String>,
+    /// With `activity.output`: keep each new record's line.
+    sink: bool,
+    workloads: WorkloadCap,
+    recent: RecentIds,
+    /// Ids remembered since the last save, as id-log entries (20 bytes
+    /// each: at line rate they add up between two saves).
+    new_ids: Vec<u8>,
 }
 
-/// Parse, dedupe, count and remember; `Err` (nothing counted or remembered)
-/// when the blob does not parse.
-pub fn apply(
-    body: &Bytes,
-    c: &Content,
-    recent: &mut RecentIds,
-    k: &mut Counting<'_>,
-) -> Result<Applied, String> {
-    let records = parse_blob(body)?;
-    let mut out = Applied::default();
-    let mut lines = k.sink.then(|| Lines::new(body.clone()));
-    if let Some(l) = &mut lines {
-        l.reserve(records.len());
-    }
-    out.new_ids.reserve(records.len());
-    let mut in_blob = HashSet::with_capacity(records.len());
-    let ct = c.content_type.as_str();
-    let ct_labels = [k.tenant, ct];
-    // Series looked up once per blob, not per record (a lookup allocates
-    // its key and takes the family's lock): the delay histogram here, the
-    // record counters per distinct (workload, operation) after the loop.
-    let mut delay = None;
-    let mut counts: Vec<(&str, &str, u64)> = Vec::new();
-    for r in &records {
-        let when = r.creation_time.map(|t| t as i64).unwrap_or(c.created);
-        if let Some(id) = r.id.as_deref().map(key) {
-            if recent.contains(id) || !in_blob.insert(id) {
-                out.duplicates += 1;
-                continue;
-            }
-            recent.insert(id, when);
-            out.new_ids.push((id, RecentIds::hour_of(when)));
+impl Applier {
+    /// `recent`: the ids the last checkpoint remembered.
+    pub fn new(tenant: &str, operations: &[String], sink: bool, recent: RecentIds) -> Self {
+        Applier {
+            tenant: tenant.to_string(),
+            operations: operations.to_vec(),
+            sink,
+            workloads: WorkloadCap::default(),
+            recent,
+            new_ids: Vec::new(),
         }
+    }
+
+    /// Every remembered id (for a checkpoint that compacts the id log).
+    pub fn recent(&self) -> &RecentIds {
+        &self.recent
+    }
+
+    /// Forget ids older than Microsoft keeps content.
+    pub fn prune(&mut self, now: i64) {
+        self.recent.prune(now);
+    }
+
+    /// The ids remembered since the last call, as id-log entries.
+    pub fn take_new_ids(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.new_ids)
+    }
+
+    /// Parse, dedupe, count and remember; `Err` (nothing counted or
+    /// remembered) when the blob does not parse.
+    pub fn apply(
+        &mut self,
+        body: &Bytes,
+        c: &Content,
+        ev: &mut TypeEvents,
+    ) -> Result<NewRecords, String> {
+        let records = parse_blob(body)?;
+        let mut out = NewRecords::default();
+        let mut lines = self.sink.then(|| Lines::new(body.clone()));
         if let Some(l) = &mut lines {
-            l.push(r.raw);
+            l.reserve(records.len());
         }
-        out.records += 1;
-        let op = r
-            .operation
-            .as_deref()
-            .filter(|o| k.operations.iter().any(|a| a == o))
-            .unwrap_or("");
-        let workload = k
-            .workloads
-            .label(k.tenant, r.workload.as_deref().unwrap_or(""));
-        match counts
-            .iter_mut()
-            .find(|(w, o, _)| *w == workload && *o == op)
-        {
-            Some((_, _, n)) => *n += 1,
-            None => counts.push((workload, op, 1)),
+        self.new_ids.reserve(records.len() * idlog::ENTRY as usize);
+        let mut in_blob = HashSet::with_capacity(records.len());
+        // Record counts summed per blob, then one event per distinct
+        // (workload, operation): a handful per blob, not one per record.
+        let mut counts: Vec<(&str, &str, u64)> = Vec::new();
+        for r in &records {
+            let when = r.creation_time.map(|t| t as i64).unwrap_or(c.created);
+            if let Some(id) = r.id.as_deref().map(key) {
+                if self.recent.contains(id) || !in_blob.insert(id) {
+                    out.duplicates += 1;
+                    continue;
+                }
+                self.recent.insert(id, when);
+                idlog::push(&mut self.new_ids, id, RecentIds::hour_of(when));
+            }
+            if let Some(l) = &mut lines {
+                l.push(r.raw);
+            }
+            out.records += 1;
+            let op = r
+                .operation
+                .as_deref()
+                .filter(|o| self.operations.iter().any(|a| a == o))
+                .unwrap_or("");
+            let workload = self
+                .workloads
+                .label(&self.tenant, r.workload.as_deref().unwrap_or(""));
+            match counts
+                .iter_mut()
+                .find(|(w, o, _)| *w == workload && *o == op)
+            {
+                Some((_, _, n)) => *n += 1,
+                None => counts.push((workload, op, 1)),
+            }
+            if let Some(t) = r.creation_time {
+                ev.delay().observe((c.created as f64 - t).max(0.0));
+            }
         }
-        if let Some(t) = r.creation_time {
-            delay
-                .get_or_insert_with(|| k.live.activity_delay.with_label_values(&ct_labels))
-                .observe((c.created as f64 - t).max(0.0));
+        for (workload, op, n) in counts {
+            ev.records(workload, op, n);
+        }
+        ev.duplicates(out.duplicates);
+        out.lines = lines.filter(|l| !l.is_empty());
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::events::Events;
+    use crate::metrics::Live;
+
+    fn content() -> Content {
+        Content {
+            content_type: "Audit.Exchange".into(),
+            content_id: "b1".into(),
+            content_uri: "http://x/b1".into(),
+            created: 1_800_000_000,
+            expiration: 1_800_604_800,
         }
     }
-    for (workload, op, n) in counts {
-        k.live
-            .activity_records
-            .with_label_values(&[k.tenant, ct, workload, op])
-            .inc_by(n);
+
+    #[test]
+    fn new_records_once_each_with_their_lines_and_ids() {
+        let live = Live::new();
+        let mut events = Events::new(&live, "t", &["Audit.Exchange".to_string()], false);
+        let ops = ["MailItemsAccessed".to_string()];
+        let mut a = Applier::new("t", &ops, true, RecentIds::default());
+        let body = Bytes::from_static(
+            br#"[{"Id":"a","Workload":"Exchange","Operation":"MailItemsAccessed","CreationTime":"2027-01-15T08:00:00"},
+                 {"Id":"a","Workload":"Exchange"},
+                 {"Id":"b","Workload":"Exchange","Operation":"Send"}]"#,
+        );
+        let ev = events.of("Audit.Exchange");
+        let n = a.apply(&body, &content(), ev).unwrap();
+        assert_eq!((n.records, n.duplicates), (2, 1));
+        let mut written = Vec::new();
+        n.lines.unwrap().write_to(&mut written).unwrap();
+        let written = String::from_utf8(written).unwrap();
+        assert_eq!(written.lines().count(), 2);
+        assert!(written.contains(r#""Id":"b""#));
+        assert_eq!(a.take_new_ids().len(), 2 * idlog::ENTRY as usize);
+        assert!(a.take_new_ids().is_empty(), "taken");
+        // The same blob again: nothing new, no lines, no ids.
+        let again = a.apply(&body, &content(), ev).unwrap();
+        assert_eq!((again.records, again.duplicates), (0, 3));
+        assert!(again.lines.is_none());
+        assert!(a.take_new_ids().is_empty());
+        assert_eq!(a.recent().len(), 2);
+
+        assert!(a.apply(&Bytes::from_static(b"[{"), &content(), ev).is_err());
+        let mut out = Vec::new();
+        live.encode(None, &mut out);
+        let t = String::from_utf8(out).unwrap();
+        for line in [
+            "m365_activity_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",workload=\"Exchange\",operation=\"\"} 1\n",
+            "m365_activity_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",workload=\"Exchange\",operation=\"MailItemsAccessed\"} 1\n",
+            "m365_activity_records_duplicate_total{tenant=\"t\",content_type=\"Audit.Exchange\"} 4\n",
+            "m365_activity_record_delay_seconds_count{tenant=\"t\",content_type=\"Audit.Exchange\"} 1\n",
+        ] {
+            assert!(t.contains(line), "{line} in {t}");
+        }
     }
-    out.lines = lines.filter(|l| !l.is_empty());
-    if out.duplicates > 0 {
-        k.live
-            .activity_duplicates
-            .with_label_values(&ct_labels)
-            .inc_by(out.duplicates);
-    }
-    Ok(out)
 }

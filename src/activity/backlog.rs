@@ -1,7 +1,7 @@
 //! Content listed but not yet fetched, and the content ids already handled.
 //!
-//! Any source may [`Backlog::offer`] content (the poller's listings today, the
-//! Management API's webhook notifications later): the same `contentId` is
+//! Any source may [`Backlog::offer`] content (the lister's listings and the
+//! Management API's webhook notifications): the same `contentId` is
 //! accepted once, so re-listing an overlap or hearing of a blob twice costs
 //! nothing. A blob leaves the pending set only by being fetched or by
 //! expiring; both are remembered until Microsoft could no longer list it.

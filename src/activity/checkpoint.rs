@@ -1,9 +1,12 @@
-//! The only writer of the feed's files: the state file, the record-id log,
-//! the NDJSON sink and the quarantine directory. It runs on its own thread
-//! (file I/O and fsync never run on the async runtime) and takes orders in
-//! sequence over a bounded channel:
+//! The only writer of the feed's files: the state file ([`state`]), the
+//! record-id log ([`idlog`]), the NDJSON sink ([`sink`]) and the quarantine
+//! directory ([`quarantine`]). It runs on its own thread (file I/O and fsync
+//! never run on the async runtime) and takes orders in sequence over a
+//! bounded channel; how each file is written is its own module's business,
+//! this one only orders the writes:
 //!
 //! - `Sink`: a fetched blob's new lines, appended at once (not synced);
+//! - `Quarantine`: a blob that never parsed, kept aside raw;
 //! - `Save`: on a timer ([`EVERY`]), only when something changed: sync the
 //!   sink, append the ids remembered since the last save to the id log
 //!   (compacting it now and then), then replace the state file, which marks
@@ -16,14 +19,13 @@
 //! feed then restarts from the last saved state, which is consistent.
 
 use super::idlog::{self, IdsMark};
+use super::quarantine;
 use super::recent::RecentIds;
 use super::records::Lines;
-use super::sink::{self, SinkMark};
+use super::sink::{self, Sink, SinkMark};
 use super::state::{self, Loaded, State};
 use bytes::Bytes;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
@@ -47,10 +49,7 @@ pub struct Files {
 impl Files {
     /// Poison blobs go beside the state file (or the output without one).
     pub fn quarantine_dir(&self) -> Option<PathBuf> {
-        let base = self.state.as_ref().or(self.output.as_ref())?;
-        let mut name = base.file_name().unwrap_or_default().to_os_string();
-        name.push(".quarantine");
-        Some(base.with_file_name(name))
+        quarantine::dir(self.state.as_deref(), self.output.as_deref())
     }
 }
 
@@ -131,7 +130,7 @@ pub fn resume(files: &Files, now: i64) -> Resumed {
                 }
             }
         }
-        r.sink = sink::Sink::new(out).mark().ok();
+        r.sink = sink::mark_now(out).ok();
     }
     r
 }
@@ -186,12 +185,11 @@ impl Checkpoint {
         let health = Arc::new(Mutex::new(Health::default()));
         let worker = Worker {
             quarantine: files.quarantine_dir(),
+            sink: files.output.as_deref().map(|p| Sink::new(p, resumed.sink)),
             files,
             ids: resumed.ids,
-            sink_mark: resumed.sink,
             unsaved_ids: Vec::new(),
             compaction: None,
-            sink_file: None,
             health: health.clone(),
         };
         let persistent = worker.files.state.is_some();
@@ -309,13 +307,12 @@ struct Worker {
     files: Files,
     quarantine: Option<PathBuf>,
     ids: IdsMark,
-    sink_mark: Option<SinkMark>,
+    /// With `activity.output`.
+    sink: Option<Sink>,
     /// Ids whose append failed, tried again at the next save.
     unsaved_ids: Vec<u8>,
     /// A fresh id-log generation being written by `Compact` orders.
     compaction: Option<std::io::Result<idlog::Compaction>>,
-    /// Open since the last save (so a rename-rotation is seen at the next).
-    sink_file: Option<File>,
     health: Arc<Mutex<Health>>,
 }
 
@@ -343,57 +340,38 @@ impl Worker {
     }
 
     fn append_sink(&mut self, lines: &Lines) {
-        let Some(path) = self.files.output.clone() else {
-            return;
-        };
-        if self.fatal() || lines.is_empty() {
+        if self.fatal() {
             return;
         }
-        if self.sink_file.is_none() {
-            match OpenOptions::new().create(true).append(true).open(&path) {
-                Ok(f) => self.sink_file = Some(f),
-                Err(e) => return self.sink_failed(&path, e),
-            }
-        }
-        let Some(f) = self.sink_file.as_mut() else {
-            return;
-        };
-        let before = f.metadata().map(|m| m.len());
-        if let Err(e) = lines.write_to(f) {
-            if let Ok(b) = before {
-                let _ = f.set_len(b);
-            }
-            self.sink_failed(&path, e);
+        if let Some(Err(e)) = self.sink.as_mut().map(|s| s.append(lines)) {
+            self.sink_failed(e);
         }
     }
 
-    fn sink_failed(&mut self, path: &Path, e: std::io::Error) {
-        self.sink_file = None;
+    /// Make the appended lines durable; the mark the state file records.
+    /// None (after the thread is marked fatal) when that failed.
+    fn sync_sink(&mut self) -> Option<Option<SinkMark>> {
+        match self.sink.as_mut().map(Sink::sync) {
+            None => Some(None),
+            Some(Ok(mark)) => Some(mark),
+            Some(Err(e)) => {
+                self.sink_failed(e);
+                None
+            }
+        }
+    }
+
+    fn sink_failed(&mut self, e: std::io::Error) {
+        let path = self.sink.as_ref().map(|s| s.path().display().to_string());
         let mut h = self.health();
         h.fatal = true;
-        h.error = Some(format!("cannot write {}: {e}", path.display()));
+        h.error = Some(format!("cannot write {}: {e}", path.unwrap_or_default()));
     }
 
     fn quarantine(&self, content_id: &str, body: &[u8]) {
         let Some(dir) = &self.quarantine else { return };
-        // contentIds are `[0-9a-z$_]`; anything else becomes `_`.
-        let name: String = content_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '$' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{name}.blob"));
-        let r = std::fs::create_dir_all(dir).and_then(|_| {
-            let mut f = File::create(&path)?;
-            f.write_all(body)?;
-            f.sync_all()
-        });
-        match r {
+        let path = quarantine::path(dir, content_id);
+        match quarantine::keep(&path, body) {
             Ok(()) => {
                 tracing::warn!(tenant = %self.files.tenant, content_id = %content_id, file = %path.display(),
                     "audit blob never parsed: kept aside raw in the quarantine directory and left out of the feed")
@@ -427,19 +405,9 @@ impl Worker {
         if self.fatal() {
             return;
         }
-        if let Some(f) = self.sink_file.take() {
-            let path = self.files.output.clone().unwrap_or_default();
-            let synced = f.sync_data().and_then(|_| f.metadata());
-            match synced {
-                Ok(m) => {
-                    self.sink_mark = Some(SinkMark {
-                        len: m.len(),
-                        ino: sink::ino(&m),
-                    })
-                }
-                Err(e) => return self.sink_failed(&path, e),
-            }
-        }
+        let Some(sink_mark) = self.sync_sink() else {
+            return;
+        };
         let Some(path) = self.files.state.clone() else {
             self.health().error = None;
             return;
@@ -476,7 +444,7 @@ impl Worker {
         }
         let mut st = s.state;
         st.ids = Some(self.ids);
-        st.sink = self.sink_mark;
+        st.sink = sink_mark;
         let bytes = state::encode(&st, &self.files.tenant_id, s.at);
         written += bytes.len() as u64;
         match state::save(&path, &bytes) {
@@ -500,6 +468,7 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::activity::recent::key;
+    use std::path::Path;
 
     const T: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
 
@@ -559,6 +528,31 @@ mod tests {
             b"{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n",
             "the unsaved tail is cut"
         );
+    }
+
+    /// A sink that cannot be written stops every save (the feed restarts
+    /// from the last consistent state) and says which file failed.
+    #[tokio::test]
+    async fn a_sink_that_cannot_be_written_is_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = files(dir.path());
+        f.output = Some(dir.path().join("missing").join("out.ndjson"));
+        let r = resume(&f, 1);
+        let mut cp = Checkpoint::start(f, &r);
+        cp.sink(Lines::one(&b"{\"Id\":\"a\"}"[..]), None).await;
+        cp.save(&State::default(), &RecentIds::default(), Vec::new())
+            .await;
+        let health = cp.health.clone();
+        cp.close().await;
+        let h = health.lock().unwrap().clone();
+        assert!(h.fatal);
+        assert_eq!(h.saves, 0, "nothing saved after the failed write");
+        let e = h.error.unwrap();
+        assert!(
+            e.starts_with("cannot write ") && e.contains("out.ndjson"),
+            "{e}"
+        );
+        assert!(!dir.path().join("state.json").exists());
     }
 
     #[tokio::test]
@@ -660,15 +654,6 @@ mod tests {
             std::fs::metadata(idlog::path(&p, 3)).unwrap().len(),
             trusted,
             "the tail past the mark is cut"
-        );
-    }
-
-    #[test]
-    fn quarantine_dir_beside_the_state_file() {
-        let f = files(Path::new("/var/lib/x"));
-        assert_eq!(
-            f.quarantine_dir().unwrap(),
-            Path::new("/var/lib/x/state.json.quarantine")
         );
     }
 }

@@ -2,9 +2,12 @@
 //! blobs held at once (downloaded, not yet written) capped by the in-flight
 //! budget (`activity.max_inflight_bytes`), a poll's downloads bounded in
 //! time so the status is refreshed during a long catch-up, and blobs that
-//! never parse counted towards quarantine.
+//! never parse counted towards quarantine. It owns what is in flight and
+//! the failed parses per blob; each batch tallies how its downloads went
+//! (the feed-wide `download` problem).
 
 use super::client::ManagementClient;
+use super::problem::Problem;
 use super::Content;
 use crate::api::ApiError;
 use bytes::Bytes;
@@ -55,6 +58,9 @@ impl Downloader {
             queue: queue.into_iter(),
             launched: 0,
             inflight: FuturesUnordered::new(),
+            fetched: 0,
+            failed: 0,
+            last_error: None,
         }
     }
 
@@ -86,6 +92,9 @@ pub struct Batch {
     queue: std::vec::IntoIter<Content>,
     launched: usize,
     inflight: FuturesUnordered<BoxFuture<'static, (Content, Fetched)>>,
+    fetched: usize,
+    failed: usize,
+    last_error: Option<String>,
 }
 
 impl Batch {
@@ -104,5 +113,27 @@ impl Batch {
             }));
         }
         self.inflight.next().await
+    }
+
+    /// A blob of this batch was downloaded and applied.
+    pub fn applied(&mut self) {
+        self.fetched += 1;
+    }
+
+    /// A blob of this batch stays in the backlog, for this reason.
+    pub fn failed(&mut self, why: String) {
+        self.failed += 1;
+        self.last_error = Some(why);
+    }
+
+    /// Some failures among successes are throttling weather; none
+    /// succeeding means downloads are stuck.
+    pub fn problem(&self) -> Option<Problem> {
+        match &self.last_error {
+            Some(e) if self.fetched == 0 && self.failed > 0 => {
+                Some(Problem::Failed(format!("blob downloads failing ({e})")))
+            }
+            _ => None,
+        }
     }
 }

@@ -1,33 +1,36 @@
 //! One supervised task per tenant that runs the feed's stages and publishes
 //! a [`FeedStatus`] on a `watch` after every poll and checkpoint.
 //!
-//! One poll: subscriptions (when due) → the lister offers each enabled type's
-//! new content to the backlog → expired content leaves it → the downloader
-//! drains it oldest first, each blob applied as it arrives (records counted,
-//! new lines handed to the checkpoint for the sink) → a checkpoint when due.
-//! A content type that cannot flow is reported in its own status and does
-//! not stop the others. If the task panics, or the sink cannot be written,
-//! the supervisor restarts it from the last checkpoint.
+//! One poll: webhook notifications into the backlog → subscriptions (when
+//! due) → the lister offers each due, enabled type's new content to the
+//! backlog → expired content leaves it → the downloader drains it oldest
+//! first, each blob applied as it arrives (records counted, new lines handed
+//! to the checkpoint for the sink) → a checkpoint when due. The `Feed`
+//! only runs the stages: each owns its state, reports through its
+//! [`Events`] and the problem [`Board`], and says whether it changed what
+//! the checkpoint saves. A content type that cannot flow is reported in its
+//! own status and does not stop the others. If the task panics, or the sink
+//! cannot be written, the supervisor restarts it from the last checkpoint.
 
-use super::apply::{apply, Counting};
+use super::apply::Applier;
 use super::backlog::Backlog;
+use super::board::Board;
 use super::checkpoint::{self, Checkpoint, Files};
 use super::client::ManagementClient;
-use super::downloader::{Downloader, MIN_DOWNLOAD_WINDOW};
-use super::lister::{Listed, Lister, Window, SWEEP_EVERY_POLLS};
+use super::downloader::{Batch, Downloader, Fetched, MIN_DOWNLOAD_WINDOW};
+use super::events::Events;
+use super::lister::Lister;
 use super::problem::{classify, Problem};
-use super::recent::RecentIds;
 use super::state::State;
 use super::status::{FeedStatus, TypeStatus};
 use super::subscriptions::Subscriptions;
 use super::webhook::Inbox;
-use super::workloads::WorkloadCap;
-use super::Content;
+use super::{Changed, Content};
 use crate::api::{Api, ApiClient};
 use crate::config::ActivityConfig;
 use crate::task::AbortOnDrop;
 use crate::timefmt::now_unix;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -108,47 +111,13 @@ async fn run(
     tx: watch::Sender<FeedStatus>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let files = Files {
-        tenant: ctx.tenant.clone(),
-        tenant_id: ctx.tenant_id.clone(),
-        state: ctx.cfg.state_file.clone(),
-        output: ctx.cfg.output.clone(),
-    };
-    let now = now_unix() as i64;
-    let f = files.clone();
-    let resumed = tokio::task::spawn_blocking(move || checkpoint::resume(&f, now))
-        .await
-        .map_err(|e| format!("cannot resume: {e}"))?;
-    let checkpoint = Checkpoint::start(files, &resumed);
-    let mut feed = Feed {
-        downloader: Downloader::new(
-            ctx.client.clone(),
-            ctx.cfg.concurrency,
-            ctx.cfg.max_inflight_bytes,
-        ),
-        lister: Lister::new(resumed.state.cursors.clone(), resumed.state.newest.clone()),
-        backlog: resumed.state.backlog.clone(),
-        recent: resumed.recent,
-        new_ids: Vec::new(),
-        checkpoint,
-        subs: Subscriptions::default(),
-        workloads: WorkloadCap::default(),
-        types: BTreeMap::new(),
-        feed_problems: BTreeMap::new(),
-        reported: BTreeMap::new(),
-        last_listed: BTreeMap::new(),
-        list_rounds: 0,
-        polls: 0,
-        dirty: false,
-        ctx,
-    };
+    let mut feed = Feed::start(ctx).await?;
     loop {
         let started = Instant::now();
         feed.poll(started, &stop).await;
-        let health = feed.checkpoint.health();
-        if health.fatal {
-            feed.checkpoint.close().await;
-            return Err(health.error.unwrap_or_else(|| "checkpoint failed".into()));
+        if let Some(e) = feed.fatal() {
+            feed.close().await;
+            return Err(e);
         }
         tx.send_replace(feed.status());
         if *stop.borrow() {
@@ -170,340 +139,229 @@ async fn run(
             _ = stop.wait_for(|s| *s) => break,
         }
     }
-    if feed.dirty {
-        feed.save().await;
-    }
-    feed.checkpoint.close().await;
+    feed.close().await;
     Ok(())
 }
 
-#[derive(Default)]
-struct TypeHealth {
-    listed_ok: bool,
-    list_problem: Option<Problem>,
-    last_error: Option<i64>,
-}
-
+/// One tenant's pipeline: its stages, and what the checkpoint has not
+/// saved yet.
 struct Feed {
     ctx: Arc<FeedContext>,
+    events: Events,
+    board: Board,
     subs: Subscriptions,
     lister: Lister,
     backlog: Backlog,
     downloader: Downloader,
+    applier: Applier,
     checkpoint: Checkpoint,
-    recent: RecentIds,
-    /// Ids remembered since the last save.
-    /// (as id-log entries, 20 bytes each: at line rate they add up
-    /// between two saves).
-    new_ids: Vec<u8>,
-    workloads: WorkloadCap,
-    types: BTreeMap<String, TypeHealth>,
-    feed_problems: BTreeMap<String, Problem>,
-    /// Problems as last logged.
-    reported: BTreeMap<String, Problem>,
-    /// content type → start of the poll that last listed it.
-    last_listed: BTreeMap<String, Instant>,
-    /// Polls that listed at least one type (the sweep counts these).
-    list_rounds: u64,
     polls: u64,
-    /// Something changed since the last save.
-    dirty: bool,
+    /// A stage changed something since the last save.
+    unsaved: Changed,
 }
 
 impl Feed {
-    fn labels<'a>(&'a self, ct: &'a str) -> [&'a str; 2] {
-        [self.ctx.tenant.as_str(), ct]
-    }
-
-    fn failed(&mut self, ct: &str, now: i64) {
-        self.types.entry(ct.to_string()).or_default().last_error = Some(now);
+    /// Resume from the files (the checkpoint's thread starts with them).
+    async fn start(ctx: Arc<FeedContext>) -> Result<Feed, String> {
+        let files = Files {
+            tenant: ctx.tenant.clone(),
+            tenant_id: ctx.tenant_id.clone(),
+            state: ctx.cfg.state_file.clone(),
+            output: ctx.cfg.output.clone(),
+        };
+        let now = now_unix() as i64;
+        let f = files.clone();
+        let resumed = tokio::task::spawn_blocking(move || checkpoint::resume(&f, now))
+            .await
+            .map_err(|e| format!("cannot resume: {e}"))?;
+        let checkpoint = Checkpoint::start(files, &resumed);
+        let cfg = &ctx.cfg;
+        let state = resumed.state;
+        Ok(Feed {
+            events: Events::new(
+                ctx.api.live(),
+                &ctx.tenant,
+                &cfg.content_types,
+                ctx.inbox.is_some(),
+            ),
+            board: Board::new(&ctx.tenant),
+            subs: Subscriptions::default(),
+            lister: Lister::new(
+                ctx.client.clone(),
+                &ctx.tenant,
+                cfg,
+                ctx.inbox.clone(),
+                state.cursors,
+                state.newest,
+            ),
+            backlog: state.backlog,
+            downloader: Downloader::new(
+                ctx.client.clone(),
+                cfg.concurrency,
+                cfg.max_inflight_bytes,
+            ),
+            applier: Applier::new(
+                &ctx.tenant,
+                &cfg.operations,
+                cfg.output.is_some(),
+                resumed.recent,
+            ),
+            checkpoint,
+            polls: 0,
+            unsaved: Changed::default(),
+            ctx,
+        })
     }
 
     async fn poll(&mut self, started: Instant, stop: &watch::Receiver<bool>) {
         let now = now_unix() as i64;
-        self.recent.prune(now);
+        self.applier.prune(now);
         self.backlog.prune(now);
         self.polls += 1;
         let ctx = self.ctx.clone();
-        let cfg = &ctx.cfg;
-        self.take_notified();
-        for ct in self
-            .subs
-            .check(
-                &ctx.client,
-                &cfg.content_types,
-                cfg.start_subscriptions,
-                &ctx.tenant,
-                ctx.inbox.as_deref(),
+        let inbox = ctx.inbox.as_deref();
+        if let Some(inbox) = inbox {
+            self.unsaved |= inbox.drain(&mut self.backlog, &mut self.events);
+        }
+        self.subs
+            .poll(&ctx.client, &ctx.cfg, &ctx.tenant, inbox, &mut self.board)
+            .await;
+        self.unsaved |= self
+            .lister
+            .poll(
+                started,
+                &mut self.subs,
+                &mut self.backlog,
+                &mut self.events,
+                &mut self.board,
+                stop,
             )
-            .await
-        {
-            self.failed(&ct, now);
+            .await;
+        if *stop.borrow() {
+            return;
         }
-        for ct in &cfg.content_types {
-            let scope = format!("{ct} webhook");
-            match self.subs.get(ct).webhook_problem {
-                Some(why) => self.feed_problems.insert(scope, Problem::Failed(why)),
-                None => self.feed_problems.remove(&scope),
-            };
-        }
-        // Which types list now: every `interval`, or every `poll_interval`
-        // while their notifications arrive (the safety net).
-        let due: Vec<&String> = cfg
-            .content_types
-            .iter()
-            .filter(|ct| {
-                let every = match &ctx.inbox {
-                    Some(i) => i.listing_interval(ct, cfg.interval, now),
-                    None => cfg.interval,
-                };
-                self.last_listed
-                    .get(*ct)
-                    .is_none_or(|t| started.duration_since(*t) >= every)
-            })
-            .collect();
-        if !due.is_empty() {
-            self.list_rounds += 1;
-        }
-        let window = Window {
-            lookback: cfg.lookback.as_secs() as i64,
-            overlap: cfg.overlap.as_secs() as i64,
-            sweep: self.list_rounds.is_multiple_of(SWEEP_EVERY_POLLS),
-        };
-        for ct in due {
-            if *stop.borrow() {
-                return;
-            }
-            self.last_listed.insert(ct.clone(), started);
-            if self.subs.get(ct).enabled != Some(true) {
-                self.types.entry(ct.clone()).or_default().listed_ok = false;
-                continue;
-            }
-            let before = self.lister.cursors.get(ct).copied();
-            let (backlog, live, tenant) = (&mut self.backlog, ctx.api.live(), &ctx.tenant);
-            let mut accepted = false;
-            let result = self
-                .lister
-                .list(&ctx.client, tenant, ct, now, &window, &mut |l: Listed| {
-                    let labels = [tenant.as_str(), l.content.content_type.as_str()];
-                    let (listed, gaps, discovered) = (
-                        live.activity_listed.with_label_values(&labels),
-                        live.activity_gaps.with_label_values(&labels),
-                        live.activity_discovered
-                            .with_label_values(&[labels[0], labels[1], "listing"]),
-                    );
-                    if !backlog.offer(l.content) {
-                        return false;
-                    }
-                    accepted = true;
-                    listed.inc();
-                    discovered.inc();
-                    if l.gap {
-                        gaps.inc();
-                    }
-                    true
-                })
-                .await;
-            self.dirty |= accepted || before != self.lister.cursors.get(ct).copied();
-            let h = self.types.entry(ct.clone()).or_default();
-            match result {
-                Ok(()) => {
-                    h.listed_ok = true;
-                    h.list_problem = None;
-                }
-                Err(p) => {
-                    h.listed_ok = false;
-                    h.last_error = Some(now);
-                    if matches!(p, Problem::NotSubscribed | Problem::DisabledByAdmin) {
-                        self.subs.lost(ct, p.clone());
-                    }
-                    h.list_problem = Some(p);
-                }
-            }
-        }
-        self.expire(now);
+        let expired = self.backlog.take_expired(now);
+        self.events.expired(&expired);
+        self.unsaved |= Changed(!expired.is_empty());
         self.download(started, stop).await;
-        if self.dirty {
+        if self.unsaved.0 {
             self.save().await;
         }
-        match self.checkpoint.health().error {
-            Some(e) => self
-                .feed_problems
-                .insert(checkpoint::SCOPE.into(), Problem::Failed(e)),
-            None => self.feed_problems.remove(checkpoint::SCOPE),
-        };
-        self.report();
+        let checkpoint = self.checkpoint.health().error.map(Problem::Failed);
+        self.board.set(checkpoint::SCOPE, checkpoint);
+        self.board.report(self.status().problems());
     }
 
-    /// Notified content into the backlog: new ids count as listed (the
-    /// backlog is listed − fetched − expired, whatever the source) and as
-    /// discovered by the webhook; ids already known cost nothing.
-    fn take_notified(&mut self) {
-        let Some(inbox) = self.ctx.inbox.clone() else {
-            return;
-        };
-        let live = self.ctx.api.live();
-        for c in inbox.take() {
-            let labels = [self.ctx.tenant.as_str(), c.content_type.as_str()];
-            let (listed, discovered) = (
-                live.activity_listed.with_label_values(&labels),
-                live.activity_discovered
-                    .with_label_values(&[labels[0], labels[1], "webhook"]),
-            );
-            if self.backlog.offer(c) {
-                listed.inc();
-                discovered.inc();
-                self.dirty = true;
-            }
-        }
-    }
-
-    fn expire(&mut self, now: i64) {
-        let gone = self.backlog.take_expired(now);
-        for c in &gone {
-            self.count_expired(c);
-        }
-        if let Some(first) = gone.first() {
-            self.dirty = true;
-            tracing::warn!(tenant = %self.ctx.tenant, blobs = gone.len(), oldest = %first.content_id,
-                "audit content expired before it could be downloaded: its records are lost");
-        }
-    }
-
-    fn count_expired(&self, c: &Content) {
-        self.ctx
-            .api
-            .live()
-            .activity_expired
-            .with_label_values(&self.labels(&c.content_type))
-            .inc();
-    }
-
+    /// Drain the backlog oldest first until the poll's download window
+    /// closes, saving on the checkpoint's timer meanwhile.
     async fn download(&mut self, started: Instant, stop: &watch::Receiver<bool>) {
         let deadline = started + self.ctx.cfg.interval.max(MIN_DOWNLOAD_WINDOW);
         let mut batch = self.downloader.batch(self.backlog.pending(), deadline);
-        let (mut fetched, mut failed) = (0usize, 0usize);
-        let mut last_error = None;
-        let ctx = self.ctx.clone();
-        while let Some((c, result)) = batch.next().await {
-            let now = now_unix() as i64;
-            match result {
-                Ok((body, permit)) => {
-                    let mut counting = Counting {
-                        live: ctx.api.live(),
-                        tenant: &ctx.tenant,
-                        operations: &ctx.cfg.operations,
-                        workloads: &mut self.workloads,
-                        sink: ctx.cfg.output.is_some(),
-                    };
-                    match apply(&body, &c, &mut self.recent, &mut counting) {
-                        Ok(a) => {
-                            if let Some(lines) = a.lines {
-                                self.checkpoint.sink(lines, permit).await;
-                            }
-                            for (k, h) in a.new_ids {
-                                super::idlog::push(&mut self.new_ids, k, h);
-                            }
-                            self.downloader.parsed(&c.content_id);
-                            self.backlog.complete(&c.content_id);
-                            ctx.api
-                                .live()
-                                .activity_fetched
-                                .with_label_values(&self.labels(&c.content_type))
-                                .inc();
-                            self.dirty = true;
-                            fetched += 1;
-                        }
-                        Err(e) => {
-                            let _ = ctx.api.malformed(Api::Management, "blob", e.as_str());
-                            self.failed(&c.content_type, now);
-                            if self.downloader.parse_failed(&c.content_id) {
-                                self.quarantine(&c, body, &e).await;
-                            } else {
-                                tracing::warn!(tenant = %ctx.tenant, content_type = %c.content_type, content_id = %c.content_id, error = %e, "audit blob not applied; it stays in the backlog");
-                                failed += 1;
-                                last_error = Some(e);
-                            }
-                        }
-                    }
-                }
-                Err(e) if e.code() == Some("AF20051") => {
-                    // Microsoft says it is gone: lost, and counted as such.
-                    self.failed(&c.content_type, now);
-                    self.backlog.complete(&c.content_id);
-                    self.dirty = true;
-                    self.count_expired(&c);
-                    tracing::warn!(tenant = %ctx.tenant, content_type = %c.content_type, content_id = %c.content_id,
-                        "audit content expired (AF20051) before it could be downloaded: its records are lost");
-                }
-                Err(e) => {
-                    tracing::debug!(tenant = %ctx.tenant, content_id = %c.content_id, error = %e, "blob download failed; retried next poll");
-                    self.failed(&c.content_type, now);
-                    failed += 1;
-                    last_error = Some(classify(&e).short());
-                }
-            }
-            if self.dirty && self.checkpoint.due() {
+        while let Some((c, fetched)) = batch.next().await {
+            let changed = self.settle(&c, fetched, &mut batch).await;
+            self.unsaved |= changed;
+            if self.unsaved.0 && self.checkpoint.due() {
                 self.save().await;
             }
             if *stop.borrow() {
                 break;
             }
         }
-        // Some failures among successes are throttling weather; none
-        // succeeding means downloads are stuck.
-        match last_error {
-            Some(e) if fetched == 0 && failed > 0 => {
-                self.feed_problems.insert(
-                    "download".into(),
-                    Problem::Failed(format!("blob downloads failing ({e})")),
-                );
+        self.board.set("download", batch.problem());
+    }
+
+    /// One finished download: applied (its new lines to the sink), lost
+    /// (AF20051), quarantined after its last failed parse, or left in the
+    /// backlog for the next poll.
+    async fn settle(&mut self, c: &Content, fetched: Fetched, batch: &mut Batch) -> Changed {
+        let now = now_unix() as i64;
+        let ev = self.events.of(&c.content_type);
+        let (body, permit) = match fetched {
+            Ok(got) => got,
+            Err(e) if e.code() == Some("AF20051") => {
+                // Microsoft says it is gone: lost, and counted as such.
+                self.board.failed(&c.content_type, now);
+                self.backlog.complete(&c.content_id);
+                ev.gone(c);
+                return Changed(true);
             }
-            _ => {
-                self.feed_problems.remove("download");
+            Err(e) => {
+                ev.download_failed(c, &e);
+                self.board.failed(&c.content_type, now);
+                batch.failed(classify(&e).short());
+                return Changed(false);
+            }
+        };
+        match self.applier.apply(&body, c, ev) {
+            Ok(new) => {
+                if let Some(lines) = new.lines {
+                    self.checkpoint.sink(lines, permit).await;
+                }
+                self.downloader.parsed(&c.content_id);
+                self.backlog.complete(&c.content_id);
+                ev.fetched();
+                batch.applied();
+                Changed(true)
+            }
+            Err(why) => {
+                let _ = self
+                    .ctx
+                    .api
+                    .malformed(Api::Management, "blob", why.as_str());
+                self.board.failed(&c.content_type, now);
+                if !self.downloader.parse_failed(&c.content_id) {
+                    ev.not_applied(c, &why);
+                    batch.failed(why);
+                    return Changed(false);
+                }
+                // Never parsed: kept aside raw, out of the backlog, counted.
+                self.checkpoint.quarantine(&c.content_id, body).await;
+                self.backlog.complete(&c.content_id);
+                ev.quarantined(c, &why);
+                Changed(true)
             }
         }
     }
 
-    /// A blob that never parsed: kept aside raw, out of the backlog, counted.
-    async fn quarantine(&mut self, c: &Content, body: bytes::Bytes, why: &str) {
-        self.checkpoint.quarantine(&c.content_id, body).await;
-        self.backlog.complete(&c.content_id);
-        self.dirty = true;
-        self.ctx
-            .api
-            .live()
-            .activity_quarantined
-            .with_label_values(&self.labels(&c.content_type))
-            .inc();
-        tracing::warn!(tenant = %self.ctx.tenant, content_type = %c.content_type, content_id = %c.content_id, error = %why,
-            attempts = super::downloader::QUARANTINE_AFTER,
-            "audit blob quarantined: it never parsed; its raw bytes are kept beside the state file (if any) and it left the backlog");
-    }
-
     async fn save(&mut self) {
-        self.dirty = false;
+        self.unsaved = Changed(false);
         let state = State {
             cursors: self.lister.cursors.clone(),
             newest: self.lister.newest.clone(),
             backlog: self.backlog.clone(),
             ..State::default()
         };
-        let ids = std::mem::take(&mut self.new_ids);
-        self.checkpoint.save(&state, &self.recent, ids).await;
+        let ids = self.applier.take_new_ids();
+        self.checkpoint
+            .save(&state, self.applier.recent(), ids)
+            .await;
+    }
+
+    /// The sink could not be written: why (the feed then restarts from the
+    /// last saved state).
+    fn fatal(&self) -> Option<String> {
+        let health = self.checkpoint.health();
+        health
+            .fatal
+            .then(|| health.error.unwrap_or_else(|| "checkpoint failed".into()))
+    }
+
+    /// Save what changed (nothing more is written once the sink failed),
+    /// then stop the checkpoint's thread.
+    async fn close(mut self) {
+        if self.unsaved.0 && self.fatal().is_none() {
+            self.save().await;
+        }
+        self.checkpoint.close().await;
     }
 
     fn status(&self) -> FeedStatus {
         let mut types = BTreeMap::new();
-        let notified = self
-            .ctx
-            .inbox
-            .as_ref()
-            .map(|i| i.last_notifications())
-            .unwrap_or_default();
+        let inbox = self.ctx.inbox.as_ref();
+        let notified = inbox.map(|i| i.last_notifications()).unwrap_or_default();
         for ct in &self.ctx.cfg.content_types {
             let sub = self.subs.get(ct);
-            let h = self.types.get(ct);
+            let h = self.board.health(ct);
             let waiting = self.backlog.waiting(ct);
             types.insert(
                 ct.clone(),
@@ -518,7 +376,7 @@ impl Feed {
                     backlog_blobs: waiting.blobs,
                     oldest_pending: waiting.oldest_created,
                     newest_content: self.lister.newest.get(ct).copied(),
-                    webhook_enabled: self.ctx.inbox.as_ref().map(|_| sub.webhook == Some(true)),
+                    webhook_enabled: inbox.map(|_| sub.webhook == Some(true)),
                     last_notification: notified.get(ct).copied(),
                 },
             );
@@ -526,34 +384,7 @@ impl Feed {
         FeedStatus {
             polls: self.polls,
             types,
-            feed_problems: self.feed_problems.clone(),
+            feed_problems: self.board.scopes().clone(),
         }
-    }
-
-    /// One log line per change of a problem (grouped when several content
-    /// types share it), one when they recover.
-    fn report(&mut self) {
-        let problems = self.status().problems();
-        let mut raised: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-        let mut recovered = Vec::new();
-        let scopes: HashSet<&String> = problems.keys().chain(self.reported.keys()).collect();
-        let mut scopes: Vec<&String> = scopes.into_iter().collect();
-        scopes.sort();
-        for scope in scopes {
-            match (self.reported.get(scope), problems.get(scope)) {
-                (old, Some(new)) if old != Some(new) => {
-                    raised.entry(new.describe()).or_default().push(scope)
-                }
-                (Some(_), None) => recovered.push(scope.as_str()),
-                _ => {}
-            }
-        }
-        for (what, scopes) in raised {
-            tracing::error!(tenant = %self.ctx.tenant, collector = "activity", content_types = %scopes.join(","), "{what}");
-        }
-        if !recovered.is_empty() {
-            tracing::info!(tenant = %self.ctx.tenant, collector = "activity", content_types = %recovered.join(","), "activity feed recovered");
-        }
-        self.reported = problems;
     }
 }

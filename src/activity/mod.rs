@@ -1,22 +1,28 @@
 //! The Office 365 Management Activity API feed: one supervised task per
-//! tenant ([`feed`]) that runs the stages below and publishes a
-//! [`status::FeedStatus`]; the `activity` collector only renders that.
+//! tenant ([`feed`]) that runs the stages below, each owning its state, and
+//! publishes a [`status::FeedStatus`]; the `activity` collector only
+//! renders that.
 //!
 //! - [`subscriptions`]: `subscriptions/list` and `/start`, per content type;
 //! - [`lister`]: content listing in ≤ 24 h windows, overlap, daily sweep,
-//!   `NextPageUri` → items offered to the backlog;
-//! - [`backlog`]: the one queue between sources (the lister today, webhook
-//!   notifications later) and the downloader, deduplicated by `contentId`;
+//!   `NextPageUri` → items offered to the backlog (it owns the cursors);
+//! - [`webhook`]: the second source, notifications pushed by Microsoft
+//!   into an [`webhook::Inbox`] and drained into the backlog;
+//! - [`backlog`]: the one queue between the sources and the downloader,
+//!   deduplicated by `contentId`;
 //! - [`downloader`]: backlog → blob GETs (concurrency, in-flight byte cap,
 //!   expiry, poison-blob quarantine);
-//! - [`records`]: blob parsing into the few fields we count, keeping each
-//!   record's original bytes for the sink; [`workloads`] bounds the
-//!   `workload` label;
-//! - [`recent`]: record `Id`s of the last 7 days, for duplicate detection;
-//! - [`checkpoint`]: the only writer of files (state, id log, sink,
-//!   quarantine), on its own thread, on a timer, writing only what changed;
-//!   [`state`], [`idlog`] and [`sink`] are its formats; [`lock`] keeps
-//!   them to one exporter.
+//! - [`apply`]: a blob's new records, deduplicated against [`recent`] (the
+//!   record `Id`s of the last 7 days), counted and handed to the sink;
+//!   [`records`] parses blobs, [`workloads`] bounds the `workload` label;
+//! - [`checkpoint`]: the only writer of files, on its own thread, on a
+//!   timer, writing only what changed: [`state`], [`idlog`], [`sink`] and
+//!   [`quarantine`] are its formats; [`lock`] keeps them to one exporter.
+//!
+//! Stages report what happened through [`events`] (one pre-labelled handle
+//! per content type: counters and log lines) and what is wrong on the
+//! problem [`board`] (logged once per change); they return [`Changed`] when
+//! they changed what the checkpoint saves.
 //!
 //! Parsers here are plain functions over bytes so that they can be fuzzed.
 //! Nothing here imports `crate::collect`: counters are passed down as the
@@ -24,14 +30,17 @@
 
 pub mod apply;
 pub mod backlog;
+pub mod board;
 pub mod checkpoint;
 pub mod client;
 pub mod downloader;
+pub mod events;
 pub mod feed;
 pub mod idlog;
 pub mod lister;
 pub mod lock;
 pub mod problem;
+pub mod quarantine;
 pub mod recent;
 pub mod records;
 pub mod sink;
@@ -43,6 +52,18 @@ pub mod workloads;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// Whether a stage changed what the checkpoint saves (cursors, backlog,
+/// remembered ids): the feed saves only then.
+#[must_use = "the feed saves only what its stages say changed"]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed(pub bool);
+
+impl std::ops::BitOrAssign for Changed {
+    fn bitor_assign(&mut self, other: Changed) {
+        self.0 |= other.0;
+    }
+}
 
 /// Microsoft keeps content for 7 days; nothing older can be listed or fetched.
 pub const RETENTION: Duration = Duration::from_secs(7 * 86_400);

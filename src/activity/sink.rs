@@ -1,16 +1,19 @@
 //! The optional NDJSON output (`activity.output`): each new record once, as
-//! Microsoft sent it; written by the checkpoint thread, synced at each save.
+//! Microsoft sent it. [`Sink`] owns the file handle; the checkpoint thread
+//! is its only user: it appends each fetched blob's new lines at once and
+//! syncs them at each save, whose state file then records the [`SinkMark`].
 //!
-//! Exactly-once across restarts comes from the state file: after each blob
-//! the state records the sink's length ([`SinkMark`]). Bytes past that mark
-//! were written for a blob whose state was never saved; that blob is still
+//! Exactly-once across restarts comes from that mark: bytes past it were
+//! written for blobs whose state was never saved; those blobs are still
 //! pending in the saved state and will be fetched again, so at start-up
 //! [`reconcile`] cuts them off instead of letting them be written twice.
-//! The file is reopened per blob, so rotation by rename works.
+//! The file is reopened after each sync, so rotation by rename works: the
+//! next append goes to the new file, whose inode the next mark records.
 
+use super::records::Lines;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Where the sink ended when the state was saved.
@@ -21,9 +24,14 @@ pub struct SinkMark {
     pub ino: u64,
 }
 
-#[derive(Debug, Clone)]
+/// The output file, appended between syncs.
+#[derive(Debug)]
 pub struct Sink {
     path: PathBuf,
+    /// Open since the last sync (none: nothing appended since).
+    file: Option<File>,
+    /// Where the file ended at the last sync (or at start).
+    mark: Option<SinkMark>,
 }
 
 #[cfg(unix)]
@@ -56,10 +64,25 @@ pub fn reconcile(path: &Path, mark: Option<SinkMark>) -> io::Result<u64> {
     }
 }
 
+/// The mark of the file as it is now (none yet: length 0, inode 0).
+pub fn mark_now(path: &Path) -> io::Result<SinkMark> {
+    match File::open(path).and_then(|f| f.metadata()) {
+        Ok(m) => Ok(SinkMark {
+            len: m.len(),
+            ino: ino(&m),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SinkMark { len: 0, ino: 0 }),
+        Err(e) => Err(e),
+    }
+}
+
 impl Sink {
-    pub fn new(path: &Path) -> Sink {
+    /// The sink at `path`, which ended at `mark` when it was last synced.
+    pub fn new(path: &Path, mark: Option<SinkMark>) -> Sink {
         Sink {
             path: path.to_path_buf(),
+            file: None,
+            mark,
         }
     }
 
@@ -67,36 +90,43 @@ impl Sink {
         &self.path
     }
 
-    /// Append one blob's lines and sync them; on failure the partial write
-    /// is cut off again, so a retry of the blob starts clean.
-    pub fn append(&self, data: &[u8]) -> io::Result<SinkMark> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        let meta = f.metadata()?;
-        let before = meta.len();
-        let written = f.write_all(data).and_then(|_| f.sync_data());
-        if let Err(e) = written {
-            let _ = f.set_len(before);
-            return Err(e);
+    /// Append one blob's lines (not synced). On failure the partial write
+    /// is cut off again and the handle dropped.
+    pub fn append(&mut self, lines: &Lines) -> io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
         }
-        Ok(SinkMark {
-            len: before + data.len() as u64,
-            ino: ino(&meta),
-        })
+        let f = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            ),
+        };
+        let before = f.metadata().map(|m| m.len());
+        let written = lines.write_to(f);
+        if written.is_err() {
+            if let Ok(b) = before {
+                let _ = f.set_len(b);
+            }
+            self.file = None;
+        }
+        written
     }
 
-    /// The mark of the file as it is now (none yet: length 0).
-    pub fn mark(&self) -> io::Result<SinkMark> {
-        match File::open(&self.path).and_then(|f| f.metadata()) {
-            Ok(m) => Ok(SinkMark {
+    /// Make what was appended since the last sync durable, close the file,
+    /// and return the mark to save (unchanged when nothing was appended).
+    pub fn sync(&mut self) -> io::Result<Option<SinkMark>> {
+        if let Some(f) = self.file.take() {
+            let m = f.sync_data().and_then(|_| f.metadata())?;
+            self.mark = Some(SinkMark {
                 len: m.len(),
                 ino: ino(&m),
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SinkMark { len: 0, ino: 0 }),
-            Err(e) => Err(e),
+            });
         }
+        Ok(self.mark)
     }
 }
 
@@ -104,17 +134,24 @@ impl Sink {
 mod tests {
     use super::*;
 
+    fn line(s: &'static str) -> Lines {
+        Lines::one(s.as_bytes())
+    }
+
     #[test]
-    fn append_then_reconcile_cuts_unsaved_tail() {
+    fn append_sync_then_reconcile_cuts_unsaved_tail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
-        let sink = Sink::new(&path);
         assert_eq!(reconcile(&path, None).unwrap(), 0, "no file yet");
-        let saved = sink.append(b"{\"Id\":\"1\"}\n").unwrap();
+        let mut sink = Sink::new(&path, None);
+        assert_eq!(sink.sync().unwrap(), None, "nothing appended");
+        sink.append(&line("{\"Id\":\"1\"}")).unwrap();
+        let saved = sink.sync().unwrap().unwrap();
         assert_eq!(saved.len, 11);
-        assert_eq!(sink.mark().unwrap(), saved);
+        assert_eq!(mark_now(&path).unwrap(), saved);
+        assert_eq!(sink.sync().unwrap(), Some(saved), "unchanged");
         // A second blob is written, then the process dies before the state is saved.
-        sink.append(b"{\"Id\":\"2\"}\n").unwrap();
+        sink.append(&line("{\"Id\":\"2\"}")).unwrap();
         assert_eq!(reconcile(&path, Some(saved)).unwrap(), 11);
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"Id\":\"1\"}\n");
         assert_eq!(reconcile(&path, Some(saved)).unwrap(), 0, "idempotent");
@@ -124,10 +161,10 @@ mod tests {
     fn a_file_created_after_the_saved_state_is_cut_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
-        let sink = Sink::new(&path);
-        let saved = sink.mark().unwrap();
+        let saved = mark_now(&path).unwrap();
         assert_eq!(saved, SinkMark { len: 0, ino: 0 });
-        sink.append(b"{\"Id\":\"1\"}\n").unwrap();
+        let mut sink = Sink::new(&path, Some(saved));
+        sink.append(&line("{\"Id\":\"1\"}")).unwrap();
         assert_eq!(reconcile(&path, Some(saved)).unwrap(), 11);
         assert_eq!(std::fs::read(&path).unwrap(), b"");
     }
@@ -136,10 +173,14 @@ mod tests {
     fn rotated_file_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
-        let sink = Sink::new(&path);
-        let saved = sink.append(b"old\n").unwrap();
+        let mut sink = Sink::new(&path, None);
+        sink.append(&line("old")).unwrap();
+        let saved = sink.sync().unwrap().unwrap();
         std::fs::rename(&path, dir.path().join("out.ndjson.1")).unwrap();
-        sink.append(b"new record line\n").unwrap();
+        sink.append(&line("new record line")).unwrap();
+        let rotated = sink.sync().unwrap().unwrap();
+        assert_ne!(rotated.ino, saved.ino, "the next sync marks the new file");
+        assert_eq!(rotated.len, 16);
         assert_eq!(reconcile(&path, Some(saved)).unwrap(), 0);
         assert_eq!(std::fs::read(&path).unwrap(), b"new record line\n");
     }

@@ -37,7 +37,8 @@ pub struct FeedStatus {
     /// Polls finished since start (0: none yet).
     pub polls: u64,
     pub types: BTreeMap<String, TypeStatus>,
-    /// Problems of the feed as a whole (`download`, `state_file`, `output`).
+    /// Problems of the feed as a whole (`download`, `state_file`,
+    /// `<content type> webhook`), from the problem board.
     pub feed_problems: BTreeMap<String, Problem>,
 }
 

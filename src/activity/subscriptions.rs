@@ -8,9 +8,11 @@
 //! 15-minute spacing. A webhook Microsoft could not validate (AF20021) never
 //! costs the polling path: the subscription is then started without it.
 
+use super::board::Board;
 use super::client::{ManagementClient, StartWebhook};
 use super::problem::{classify, Problem};
 use super::webhook::Inbox;
+use crate::config::ActivityConfig;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -71,6 +73,31 @@ impl Subscriptions {
         sub.enabled = Some(false);
         sub.problem = Some(p);
         self.recheck = true;
+    }
+
+    /// [`Subscriptions::check`] for the feed: the types whose calls failed
+    /// get their last-error time on the board, and a webhook that could
+    /// not be registered is a `<type> webhook` problem there.
+    pub async fn poll(
+        &mut self,
+        client: &ManagementClient,
+        cfg: &ActivityConfig,
+        tenant: &str,
+        webhook: Option<&Inbox>,
+        board: &mut Board,
+    ) {
+        let types = &cfg.content_types;
+        let failed = self
+            .check(client, types, cfg.start_subscriptions, tenant, webhook)
+            .await;
+        let now = crate::timefmt::now_unix() as i64;
+        for ct in failed {
+            board.failed(&ct, now);
+        }
+        for ct in types {
+            let problem = self.get(ct).webhook_problem.map(Problem::Failed);
+            board.set(&format!("{ct} webhook"), problem);
+        }
     }
 
     /// Refresh from `subscriptions/list` when due; start what may be started.

@@ -4,12 +4,14 @@
 //! (`crate::web::receiver`) checks a notification's `Webhook-AuthID` against it
 //! in constant time, parses the body here ([`parse`], a plain function over
 //! bytes), and hands the tenant's items to [`Inbox::deliver`]; the feed
-//! drains them into the same deduplicating backlog the lister feeds, and
-//! wakes at once to download them. Listing never stops: see
+//! wakes at once and [`Inbox::drain`]s them into the same deduplicating
+//! backlog the lister feeds, to download them. Listing never stops: see
 //! [`Inbox::listing_interval`].
 
+use super::backlog::Backlog;
 use super::client::{parse_content_items, TenantContent};
-use super::Content;
+use super::events::Events;
+use super::{Changed, Content};
 use crate::config::WebhookConfig;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
@@ -181,6 +183,19 @@ impl Inbox {
     /// Everything queued since the last call.
     pub fn take(&self) -> Vec<Content> {
         std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The intake stage: what was queued goes into the backlog; ids it
+    /// already knows cost nothing.
+    pub fn drain(&self, backlog: &mut Backlog, events: &mut Events) -> Changed {
+        let mut changed = Changed::default();
+        for c in self.take() {
+            let ev = events.of(&c.content_type);
+            let fresh = backlog.offer(c);
+            ev.notified(fresh);
+            changed |= Changed(fresh);
+        }
+        changed
     }
 
     /// Resolves when items were delivered (or had been, since the last wait).

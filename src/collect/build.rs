@@ -12,13 +12,14 @@ use super::services::ServiceFilter;
 use super::slot::{CollectorSlot, CollectorState, TenantRuntime};
 use super::Collector;
 use crate::activity::client::ManagementClient;
+use crate::activity::events::Events;
 use crate::activity::feed::FeedContext;
 use crate::activity::status::FeedStatus;
 use crate::activity::webhook::Inbox;
-use crate::auth::TokenProvider;
-use crate::config::TenantConfig;
 use crate::api::graph::GraphClient;
 use crate::api::{ApiClient, RetryPolicy};
+use crate::auth::TokenProvider;
+use crate::config::TenantConfig;
 use crate::metrics::Live;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -203,29 +204,16 @@ pub fn tenant(
 fn audit_feed(t: &TenantConfig, api: &Arc<ApiClient>) -> Option<AuditFeed> {
     let root = t.endpoints.management.as_deref()?;
     let cfg = t.activity.clone();
-    // Present at 0 from the start, so `increase()` and alerts see the
-    // first blob listed, lost, late or quarantined, not only the second.
-    let live = api.live();
-    for ct in &cfg.content_types {
-        let labels = [t.name.as_str(), ct.as_str()];
-        for c in [
-            &live.activity_listed,
-            &live.activity_fetched,
-            &live.activity_expired,
-            &live.activity_duplicates,
-            &live.activity_gaps,
-            &live.activity_quarantined,
-        ] {
-            c.with_label_values(&labels);
-        }
-    }
+    // Present at 0 from the start (the feed itself may start later, spread
+    // over the fleet), so `increase()` and alerts see the first blob listed,
+    // lost, late or quarantined, not only the second.
+    Events::new(
+        api.live(),
+        &t.name,
+        &cfg.content_types,
+        cfg.webhook.is_some(),
+    );
     let inbox = cfg.webhook.clone().map(|w| {
-        for ct in &cfg.content_types {
-            for source in ["webhook", "listing"] {
-                live.activity_discovered
-                    .with_label_values(&[t.name.as_str(), ct.as_str(), source]);
-            }
-        }
         Arc::new(Inbox::new(
             &t.name,
             &t.tenant_id,
