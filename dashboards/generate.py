@@ -13,7 +13,8 @@ tests/dashboards.rs and, against a real Prometheus, by tests/prometheus_e2e.rs:
   - fixed `uid`, `id: null`, a unit and a description on every panel;
   - `$__rate_interval` in every rate()/irate()/increase();
   - counters (`_total`, `_bucket`, `_count`, `_sum`) only inside rate()/increase();
-  - every metric name is one of SPEC.md's (or Prometheus' own `up`/`scrape_*`).
+  - every metric name is in docs/metrics.md (or Prometheus' own `up`/`scrape_*`), and
+    every metric there is shown by some panel.
 """
 import json
 import os
