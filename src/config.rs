@@ -1,4 +1,4 @@
-//! Configuration: the YAML file of SPEC, or one tenant from the azure-identity
+//! Configuration: the YAML file (docs/configuration.md), or one tenant from the azure-identity
 //! environment variables. Everything is validated here, once, into plain
 //! typed values; any problem is a [`ConfigError`] naming file, key and reason
 //! (the binary exits 2 on it). Secrets are held as [`Secret`] and never echo.

@@ -118,7 +118,7 @@ pub fn observe(live: &Live, tenant: &str, api: Api, operation: &str, code: &str,
     live.api_requests
         .with_label_values(&[tenant, api.as_str(), operation, code])
         .inc();
-    // No tenant label (SPEC): 13 series per (api, operation), not per tenant.
+    // No tenant label (docs/metrics.md): 13 series per (api, operation), not per tenant.
     live.api_duration
         .with_label_values(&[api.as_str(), operation])
         .observe(took.as_secs_f64());

@@ -10,7 +10,7 @@ use m365_exporter::web_config::WebConfig;
 use m365_exporter::{demo, logging, server};
 use std::process::ExitCode;
 
-/// Bad configuration: one line on stderr, exit 2 (SPEC).
+/// Bad configuration: one line on stderr naming file, key and reason; exit 2.
 fn config_exit(e: ConfigError) -> ExitCode {
     eprintln!("m365-exporter: invalid configuration: {e}");
     ExitCode::from(2)
