@@ -3,12 +3,11 @@
 //! blobs in flight and sink writes newer than the saved state; a corrupt
 //! state file is set aside and the feed starts over from `lookback`.
 
-mod activity_support;
 mod support;
 
-use activity_support::*;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::time::Duration;
+use support::activity::*;
 use support::{select, sum, wait_for};
 
 fn sink_lines(path: &std::path::Path) -> Vec<String> {

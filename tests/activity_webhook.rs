@@ -7,10 +7,8 @@
 //! paths see it, re-registration of a disabled webhook, and the authId in
 //! no log line and no `check-config` output.
 
-mod activity_support;
 mod support;
 
-use activity_support::*;
 use m365_exporter::activity::client::ManagementClient;
 use m365_exporter::activity::subscriptions::Subscriptions;
 use m365_exporter::activity::webhook::Inbox;
@@ -20,18 +18,11 @@ use m365_exporter::simulator::{
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use support::activity::*;
+use support::procs::free_port;
 use support::{sum, wait_for, Sample};
 
 const AUTH_ID: &str = "wh-auth-7c1f0e5a9d";
-
-/// A port nobody listens on right now (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// An exporter whose webhook receiver has its own listener, and the
 /// address Microsoft (the simulator) is told to call.

@@ -3,8 +3,9 @@
 //! tests/prometheus_e2e.rs proves the expressions against a real Prometheus and
 //! scripts/check-alerts.sh runs promtool.
 
-#[path = "common/grafana.rs"]
-mod grafana;
+mod support;
+
+use support::grafana;
 
 use grafana::{
     is_counter, is_known_metric, is_row, is_service_scoped, is_tenant_scoped, load_dashboards,

@@ -2,8 +2,6 @@
 //! dashboards, walking their panels and targets, substituting Grafana variables, and a
 //! small PromQL scanner that finds metric names, the functions around them and the
 //! range of every `rate()`/`irate()`/`increase()`.
-//!
-//! Include with `#[path = "common/grafana.rs"] mod grafana;`.
 #![allow(dead_code)]
 
 use m365_exporter::metrics::catalog::{self, Def, Kind};
