@@ -218,6 +218,26 @@ pub async fn start_against_simulator(
     (sim, exp)
 }
 
+/// An exporter whose webhook receiver has a listener of its own, on a
+/// free port; `config(port)` names that port in the address Microsoft (the
+/// simulator) is told to call.
+pub async fn start_with_webhook_listener(
+    config: impl Fn(u16) -> Config,
+    opts: &RuntimeOptions,
+) -> Running {
+    for _ in 0..5 {
+        let port = procs::free_port();
+        let web = WebOptions {
+            webhook_listen: Some(format!("127.0.0.1:{port}")),
+            ..WebOptions::default()
+        };
+        if let Ok(r) = Running::start(&config(port), &web, opts).await {
+            return r;
+        }
+    }
+    panic!("no free port for the webhook listener");
+}
+
 /// Retries short enough for tests; `Retry-After` still honoured up to 5 s.
 pub fn fast_retries() -> RuntimeOptions {
     RuntimeOptions {
