@@ -308,7 +308,7 @@ catalog! {
             notes "`unknown_tenant` (with `tenant` empty) counts requests for a tenant without a webhook.";
         ActivityDiscovered: counter "m365_activity_content_discovered_total" ["tenant", "content_type", "source"]
             help "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once."
-            notes "Only for tenants with `activity.webhook`.";
+            notes "`source` is `listing` or `webhook`; tenants with `activity.webhook` have both from the start, at 0.";
     }
 }
 
