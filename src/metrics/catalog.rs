@@ -96,6 +96,21 @@ macro_rules! buckets {
     };
 }
 
+/// One row as a `&'static Def` (a constant expression: promoted to a static).
+macro_rules! def {
+    ($kind:ident $name:literal [$($label:literal),*] $help:literal
+        notes [$($notes:literal)?] buckets [$($buckets:expr)?]) => {
+        &Def {
+            name: $name,
+            kind: kind!($kind),
+            labels: &[$($label),*],
+            help: $help,
+            notes: concat!("" $(, $notes)?),
+            buckets: buckets!($($buckets)?),
+        }
+    };
+}
+
 macro_rules! catalog {
     (
         snapshot {$(
@@ -118,14 +133,8 @@ macro_rules! catalog {
 
             pub fn def(self) -> &'static Def {
                 match self {$(
-                    Family::$s => &Def {
-                        name: $sname,
-                        kind: kind!($skind),
-                        labels: &[$($slabel),*],
-                        help: $shelp,
-                        notes: concat!("" $(, $snotes)?),
-                        buckets: &[],
-                    },
+                    Family::$s => def!($skind $sname [$($slabel),*] $shelp
+                        notes [$($snotes)?] buckets []),
                 )*}
             }
 
@@ -167,14 +176,8 @@ macro_rules! catalog {
 
             pub fn def(self) -> &'static Def {
                 match self {$(
-                    LiveFamily::$l => &Def {
-                        name: $lname,
-                        kind: kind!($lkind),
-                        labels: &[$($llabel),*],
-                        help: $lhelp,
-                        notes: concat!("" $(, $lnotes)?),
-                        buckets: buckets!($($lbuckets)?),
-                    },
+                    LiveFamily::$l => def!($lkind $lname [$($llabel),*] $lhelp
+                        notes [$($lnotes)?] buckets [$($lbuckets)?]),
                 )*}
             }
         }
