@@ -22,7 +22,8 @@ tests/dashboards.rs and, against a real Prometheus, by tests/prometheus_e2e.rs:
   - stat colours follow the alert policy: red only where a critical alert pages,
     orange/yellow where a warning alert fires, named in the panel's description;
     advisories and bare "not operational" are informational (blue);
-  - every metric name is one of SPEC.md's (or Prometheus' own `up`/`scrape_*`).
+  - every metric name is in docs/metrics.md (or Prometheus' own `up`/`scrape_*`), and
+    every metric there is shown by some panel.
 """
 import json
 import os

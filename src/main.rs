@@ -12,7 +12,7 @@ use m365_exporter::web::server;
 use m365_exporter::web::web_config::WebConfig;
 use std::process::ExitCode;
 
-/// Bad configuration: one line on stderr, exit 2 (docs/configuration.md).
+/// Bad configuration: one line on stderr naming file, key and reason; exit 2.
 fn config_exit(e: ConfigError) -> ExitCode {
     eprintln!("m365-exporter: invalid configuration: {e}");
     ExitCode::from(2)

@@ -4,31 +4,23 @@
 //! so a second blob that does not fit waits; a blob larger than the budget
 //! fails as too large instead of being buffered.
 
+mod support;
+
 use m365_exporter::activity::client::ManagementClient;
 use m365_exporter::api::ApiError;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-#[path = "common/mock_api.rs"]
-mod mock_api;
+use support::mock_api;
 
 use mock_api::TENANT;
 
 async fn setup() -> (MockServer, ManagementClient) {
     let s = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                json!({"token_type":"Bearer","expires_in":3599,"access_token":"tok-1"}),
-            ),
-        )
-        .mount(&s)
-        .await;
+    mock_api::token_endpoint().mount(&s).await;
     for (name, size) in [("a", 600usize), ("b", 600), ("huge", 5_000)] {
         Mock::given(method("GET"))
             .and(path(format!("/blob/{name}")))

@@ -3,15 +3,14 @@
 //! carries PublisherIdentifier, late content is picked up or counted as a
 //! gap, and three days of downtime are caught up in ≤ 24 h windows.
 
-mod activity_support;
 mod support;
 
-use activity_support::*;
 use m365_exporter::activity::state::{self, State};
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::simulator::{AuditOptions, Faults, SimOptions, Simulator, SIM_TENANT_ID};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
+use support::activity::*;
 use support::{select, sum, value, wait_for};
 
 #[tokio::test]

@@ -2,18 +2,16 @@
 //! then a restart on the same state file and sink: the sink ends with every
 //! record exactly once, byte-for-byte as the (in-process) simulator served it.
 
-mod activity_support;
 mod support;
 
-#[path = "common/procs.rs"]
-mod procs;
+use support::procs;
 
-use activity_support::{all_types, assert_sink_exactly_once, now_ms, tenant_yaml, PUBLISHER};
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use procs::ChildGuard;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use support::activity::{all_types, assert_sink_exactly_once, now_ms, tenant_yaml, PUBLISHER};
 use support::wait_for;
 
 fn spawn(config: &Path, dir: &Path, name: &str) -> ChildGuard {

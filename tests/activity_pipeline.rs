@@ -4,19 +4,17 @@
 //! is quarantined and the rest drains; the workload label stays bounded;
 //! feed files are exclusive to one tenant and one exporter.
 
-mod activity_support;
 mod support;
 
-#[path = "common/procs.rs"]
-mod procs;
+use support::procs;
 
-use activity_support::*;
 use m365_exporter::activity::workloads::{KNOWN, MAX_OTHER};
 use m365_exporter::simulator::{AuditOptions, Faults, SimOptions, Simulator};
 use procs::ChildGuard;
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
+use support::activity::*;
 use support::{select, sum, value, wait_for};
 
 #[tokio::test]

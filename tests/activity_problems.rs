@@ -3,13 +3,12 @@
 //! one log line, the collector keeps polling without hammering Microsoft,
 //! and content types that work keep being counted.
 
-mod activity_support;
 mod support;
 
-use activity_support::*;
 use m365_exporter::cli::app::Running;
 use m365_exporter::simulator::{AuditOptions, SimOptions, Simulator};
 use std::time::Duration;
+use support::activity::*;
 use support::{sum, value};
 
 /// A simulator with `audit`, and the exporter (tenant `tenant`) against it.

@@ -5,15 +5,14 @@
 //! checkpoint; a corrupt state file is set aside and the feed starts over
 //! from `lookback`.
 
-mod activity_support;
 mod support;
 
-use activity_support::*;
 use m365_exporter::collect::fleet::Fleet;
 use m365_exporter::metrics::Live;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::sync::Arc;
 use std::time::Duration;
+use support::activity::*;
 use support::{parse, select, sum, wait_for, Sample};
 
 fn sink_lines(path: &std::path::Path) -> Vec<String> {

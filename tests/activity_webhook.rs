@@ -7,31 +7,22 @@
 //! paths see it, re-registration of a disabled webhook, and the authId in
 //! no log line and no `check-config` output.
 
-mod activity_support;
 mod support;
 
-use activity_support::*;
 use m365_exporter::activity::client::ManagementClient;
 use m365_exporter::activity::subscriptions::Subscriptions;
 use m365_exporter::activity::webhook::Inbox;
-use m365_exporter::cli::app::{Running, WebOptions};
+use m365_exporter::cli::app::Running;
 use m365_exporter::simulator::{
     AuditOptions, Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_TENANT_ID,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use support::activity::*;
+use support::start_with_webhook_listener;
 use support::{sum, wait_for, Sample};
 
 const AUTH_ID: &str = "wh-auth-7c1f0e5a9d";
-
-/// A port nobody listens on right now (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// An exporter whose webhook receiver has its own listener, and the
 /// address Microsoft (the simulator) is told to call.
@@ -44,23 +35,15 @@ async fn start_hooked(
     hook: &str,
     path_tenant: &str,
 ) -> Running {
-    for _ in 0..5 {
-        let port = free_port();
+    let config = |port: u16| {
         let address = format!("http://127.0.0.1:{port}/webhook/{path_tenant}");
-        let cfg = config(
+        config(
             &sim.url(),
             tenant,
             &format!(", interval: {interval}, start_subscriptions: true, webhook: {{address: \"{address}\", auth_id: {AUTH_ID}{hook}}}"),
-        );
-        let web = WebOptions {
-            webhook_listen: Some(format!("127.0.0.1:{port}")),
-            ..WebOptions::default()
-        };
-        if let Ok(r) = Running::start(&cfg, &web, &fast()).await {
-            return r;
-        }
-    }
-    panic!("no free port for the webhook listener");
+        )
+    };
+    start_with_webhook_listener(config, &fast()).await
 }
 
 fn hook_url(exp: &Running, tenant: &str) -> String {

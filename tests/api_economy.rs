@@ -8,30 +8,22 @@ mod support;
 
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::config::Config;
-use m365_exporter::simulator::{
-    Recorded, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{Recorded, SimOptions, Simulator};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::{fast_retries, get, parse, sum, wait_for};
+use support::{fast_retries, get, parse, sum, wait_for, SimTenant};
 
 const GRAPH: &str = "/v1.0/admin/serviceAnnouncement/";
 
 fn config(graph: &str, management: &str) -> Config {
-    let yaml = format!(
-        r#"
-tenants:
-  - name: contoso
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{graph}", graph: "{graph}", management: "{management}"}}
-    service_health: {{enabled: true, interval: 400ms}}
-    messages: {{enabled: true, interval: 400ms}}
-    activity: {{enabled: true, interval: 400ms, lookback: 2d, requests_per_minute: 2000}}
-"#
-    );
-    Config::parse(&yaml, "test").unwrap()
+    let tenant = SimTenant::new("contoso", graph)
+        .management(management)
+        .with("service_health: {enabled: true, interval: 400ms}")
+        .with("messages: {enabled: true, interval: 400ms}")
+        .with(
+            "activity: {enabled: true, interval: 400ms, lookback: 2d, requests_per_minute: 2000}",
+        );
+    Config::parse(&format!("tenants:\n{tenant}"), "test").unwrap()
 }
 
 /// The requests of one Graph list, cut into refreshes (a refresh starts with

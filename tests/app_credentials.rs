@@ -3,17 +3,15 @@
 //! simulated `endDateTime`; a 403 reported clearly (one log line naming
 //! `Application.Read.All`, `m365_collector_success` 0) and recovered from.
 
-#[path = "activity_support/mod.rs"]
-mod activity_support;
 mod support;
 
-use activity_support::{capture_logs, log_lines};
 use m365_exporter::cli::app::Running;
 use m365_exporter::config::Config;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator, SIM_CLIENT_ID};
 use m365_exporter::timefmt::parse_unix;
 use std::time::Duration;
-use support::{get, parse, select, sim_tenant, start_against_simulator, value, wait_for, Sample};
+use support::activity::{capture_logs, log_lines};
+use support::{get, parse, select, start_against_simulator, value, wait_for, Sample, SimTenant};
 
 const COLLECTOR: (&str, &str) = ("collector", "app_credentials");
 
@@ -35,10 +33,10 @@ async fn start(
 defaults:
   app_credentials: {{enabled: true, interval: {interval}}}
 tenants:
-{}    service_health: {{enabled: false}}
-    messages: {{enabled: false}}
-"#,
-            sim_tenant(tenant, url)
+{}"#,
+            SimTenant::new(tenant, url)
+                .with("service_health: {enabled: false}")
+                .with("messages: {enabled: false}")
         );
         Config::parse(&yaml, "test").unwrap()
     })

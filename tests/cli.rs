@@ -1,8 +1,7 @@
 //! The binary as a user runs it: exit codes, one-line config errors naming
 //! file and key, secrets never printed or logged.
 
-#[path = "common/procs.rs"]
-mod procs;
+use support::procs;
 mod support;
 
 use procs::{free_port, ChildGuard};
@@ -189,10 +188,11 @@ fn secret_never_logged() {
     let good = m365_exporter::simulator::SIM_CLIENT_SECRET;
     let secret_file = write(&dir, "secret", "wrong-Sup3r-S3cret\n");
     let cfg = format!(
-        "tenants:\n  - name: contoso\n    tenant_id: {}\n    client_id: {}\n    client_secret_file: {}\n    endpoints: {{login: \"{url}\", graph: \"{url}\"}}\n    service_health: {{interval: 1s}}\n    messages: {{interval: 1s}}\n",
-        m365_exporter::simulator::SIM_TENANT_ID,
-        m365_exporter::simulator::SIM_CLIENT_ID,
-        secret_file.display()
+        "tenants:\n{}",
+        support::SimTenant::new("contoso", &url)
+            .credential(&format!("client_secret_file: {}", secret_file.display()))
+            .with("service_health: {interval: 1s}")
+            .with("messages: {interval: 1s}")
     );
     let cfg_path = write(&dir, "c.yml", &cfg);
     for format in ["logfmt", "json"] {

@@ -4,8 +4,7 @@
 
 mod support;
 
-#[path = "common/procs.rs"]
-mod procs;
+use support::procs;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use m365_exporter::auth::credentials::{
@@ -24,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use support::certs::{make, TestCert};
-use support::{fast_retries, get, parse, sum, value, wait_for, Sample};
+use support::{fast_retries, get, parse, sum, value, wait_for, Sample, SimTenant};
 
 const GRAPH: &str = "https://graph.microsoft.com";
 
@@ -35,12 +34,8 @@ defaults:
   service_health: {{interval: 1s}}
   messages: {{enabled: false}}
 tenants:
-  - name: contoso
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    {credential}
-    endpoints: {{login: "{url}", graph: "{url}"}}
-"#
+{}"#,
+        SimTenant::new("contoso", url).credential(credential)
     );
     Config::parse(&yaml, "test").unwrap()
 }
@@ -461,7 +456,8 @@ async fn managed_identity_end_to_end_in_both_forms() {
     std::fs::write(
         &cfg,
         format!(
-            "defaults:\n  messages: {{enabled: false}}\ntenants:\n  - name: contoso\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    managed_identity: {{}}\n    endpoints: {{login: \"{u}\", graph: \"{u}\"}}\n"
+            "defaults:\n  messages: {{enabled: false}}\ntenants:\n{}",
+            SimTenant::new("contoso", &u).credential("managed_identity: {}")
         ),
     )
     .unwrap();

@@ -3,16 +3,16 @@
 //! tests/prometheus_e2e.rs proves the expressions against a real Prometheus and
 //! scripts/check-alerts.sh runs promtool.
 
-#[path = "common/grafana.rs"]
-mod grafana;
-#[path = "common/markdown.rs"]
-mod markdown;
+mod support;
+
+use support::grafana;
+use support::markdown;
 
 use grafana::{
-    is_counter, is_known_metric, is_row, load_dashboards, panel_title, panels, repo_root,
-    scan_promql, target_exprs, CONTRACT_ADDITIONS, DASHBOARDS, RANGE_FUNCTIONS, SERVICE_SCOPED,
-    SPEC_METRICS,
+    is_counter, is_known_metric, is_row, is_service_scoped, is_tenant_scoped, load_dashboards,
+    panel_title, panels, repo_root, scan_promql, target_exprs, DASHBOARDS, RANGE_FUNCTIONS,
 };
+use m365_exporter::metrics::catalog;
 use markdown::github_anchor;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
@@ -162,7 +162,7 @@ fn service_health_dashboard_has_a_service_selector_that_follows_the_exported_set
     for panel in panels(&dash).into_iter().filter(|p| !is_row(p)) {
         for (ref_id, expr) in target_exprs(panel) {
             for m in scan_promql(&expr).metrics {
-                if SERVICE_SCOPED.contains(&m.name.as_str()) {
+                if is_service_scoped(&m.name) {
                     seen += 1;
                     assert!(
                         m.matchers.contains(r#"service_id=~"$service_id""#),
@@ -287,7 +287,7 @@ fn queries_use_known_metrics_counters_in_rate_and_rate_interval() {
                 for m in &scan.metrics {
                     assert!(
                         is_known_metric(&m.name),
-                        "{at}: metric {:?} is not in SPEC.md",
+                        "{at}: metric {:?} is not in the metric catalog (docs/metrics.md)",
                         m.name
                     );
                     used.insert(m.name.clone());
@@ -305,13 +305,9 @@ fn queries_use_known_metrics_counters_in_rate_and_rate_interval() {
                         "{at}: {} must filter job=~\"$job\"",
                         m.name
                     );
-                    // Process-wide series (build info, config reload, the request
+                    // Exporter-wide series (build info, config reload, the request
                     // duration histogram) carry no tenant.
-                    let tenant_scoped = m.name.starts_with("m365_")
-                        && m.name != "m365_exporter_build_info"
-                        && !m.name.starts_with("m365_config_")
-                        && !m.name.starts_with("m365_api_request_duration_seconds");
-                    if tenant_scoped {
+                    if is_tenant_scoped(&m.name) {
                         assert!(
                             m.matchers.contains(r#"tenant=~"$tenant""#),
                             "{at}: {} must filter tenant=~\"$tenant\"",
@@ -323,12 +319,10 @@ fn queries_use_known_metrics_counters_in_rate_and_rate_interval() {
             }
         }
     }
-    // The dashboards together show every metric of the contract.
-    for metric in SPEC_METRICS.iter().chain(CONTRACT_ADDITIONS) {
-        let shown = used
-            .iter()
-            .any(|u| u == metric || u.starts_with(&format!("{metric}_")));
-        assert!(shown, "no dashboard panel shows {metric}");
+    // The dashboards together show every metric of the catalog.
+    for d in catalog::all() {
+        let shown = used.iter().any(|u| d.series_names().contains(u));
+        assert!(shown, "no dashboard panel shows {}", d.name);
     }
 }
 
@@ -357,21 +351,6 @@ fn promql_scanner_understands_our_expressions() {
     assert_eq!(bad.range_calls[0].ranges, ["5m"]);
     let bare = scan_promql("m365_api_requests_total");
     assert!(bare.metrics[0].functions.is_empty());
-}
-
-#[test]
-fn contract_additions_are_in_the_readme_and_not_in_spec() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    for m in CONTRACT_ADDITIONS {
-        assert!(
-            readme.contains(&format!("| `{m}` |")),
-            "{m}: a contract addition must be in the README metrics table"
-        );
-        assert!(
-            !SPEC_METRICS.contains(m),
-            "{m} is in SPEC now: move it to SPEC_METRICS"
-        );
-    }
 }
 
 // ---- alert rules ---------------------------------------------------------------------

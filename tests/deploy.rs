@@ -18,8 +18,9 @@
 //! and kubectl, promtool, systemd); fails, never skips, without them.
 //! `M365_TEST_VENV` overrides the venv's location.
 
-#[path = "common/procs.rs"]
-mod procs;
+mod support;
+
+use support::procs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

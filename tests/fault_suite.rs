@@ -9,41 +9,25 @@
 //! content is lost, nothing panicked, the label space stayed bounded, and no
 //! log line of the whole suite carries a secret or a token.
 
-mod activity_support;
 mod support;
 
 use m365_exporter::api::RetryPolicy;
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::Config;
-use m365_exporter::simulator::{
-    Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{Faults, SimOptions, Simulator, SIM_CLIENT_SECRET};
 use std::time::Duration;
-use support::{get, parse, select, sum, wait_for, Sample};
+use support::{parse, scrape, select, sum, wait_for, Sample, SimTenant};
 
 fn config(url: &str) -> Config {
-    let yaml = format!(
-        r#"
-tenants:
-  - name: contoso
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}", management: "{url}"}}
-    service_health: {{interval: 300ms}}
-    messages: {{interval: 300ms}}
-    activity: {{enabled: true, interval: 300ms, lookback: 2d, requests_per_minute: 2000}}
-"#
-    );
-    Config::parse(&yaml, "test").unwrap()
-}
-
-async fn scrape(exp: &Running) -> Vec<Sample> {
-    // The exporter keeps serving whatever the upstream does.
-    let (status, _, body) = get(&format!("{}/metrics", exp.url())).await;
-    assert_eq!(status, 200);
-    parse(&body)
+    let tenant = SimTenant::new("contoso", url)
+        .management(url)
+        .with("service_health: {interval: 300ms}")
+        .with("messages: {interval: 300ms}")
+        .with(
+            "activity: {enabled: true, interval: 300ms, lookback: 2d, requests_per_minute: 2000}",
+        );
+    Config::parse(&format!("tenants:\n{tenant}"), "test").unwrap()
 }
 
 fn success(m: &[Sample], collector: &str) -> Option<f64> {
@@ -102,7 +86,7 @@ async fn phase(sim: &Simulator, exp: &Running, name: &str, fault: Faults) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
-    activity_support::capture_logs_at(tracing::Level::DEBUG);
+    support::activity::capture_logs_at(tracing::Level::DEBUG);
     // Short tokens: the exporter renews often, so token faults bite.
     let sim = Simulator::start(SimOptions {
         token_lifetime: Duration::from_secs(3),
@@ -265,7 +249,7 @@ async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
     // The secret-scanning test over every log line of the whole suite.
     let tokens: Vec<String> = sim.state().tokens.lock().unwrap().keys().cloned().collect();
     assert!(!tokens.is_empty());
-    let logs = activity_support::log_lines(&[]);
+    let logs = support::activity::log_lines(&[]);
     assert!(logs.len() > 20, "logs captured");
     for line in &logs {
         assert!(!line.contains(SIM_CLIENT_SECRET), "secret in log: {line}");

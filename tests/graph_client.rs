@@ -1,6 +1,8 @@
 //! The Graph client against wiremock over real sockets: paging to the end,
 //! error bodies, the host allow-list, the body cap.
 
+mod support;
+
 use m365_exporter::api::graph::GraphClient;
 use m365_exporter::api::ApiError;
 use m365_exporter::metrics::Live;
@@ -9,10 +11,7 @@ use std::sync::Arc;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-#[path = "common/mock_api.rs"]
-mod mock_api;
-
-use mock_api::TENANT;
+use support::mock_api;
 
 const LIST: &str = "/v1.0/admin/serviceAnnouncement/healthOverviews";
 
@@ -24,16 +23,7 @@ fn exposition(live: &Live) -> String {
 
 async fn server() -> MockServer {
     let s = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                json!({"token_type":"Bearer","expires_in":3599,"access_token":"tok-1"}),
-            ),
-        )
-        .expect(1)
-        .mount(&s)
-        .await;
+    mock_api::token_endpoint().expect(1).mount(&s).await;
     s
 }
 

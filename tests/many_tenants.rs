@@ -7,10 +7,10 @@ mod support;
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::config::shard::Shard;
 use m365_exporter::config::Config;
-use m365_exporter::simulator::{SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
+use m365_exporter::simulator::{SimOptions, Simulator};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::{fast_retries, get, parse, select, wait_for};
+use support::{fast_retries, get, parse, select, wait_for, SimTenant};
 
 const N: usize = 1000;
 const HANGING: &str = "t0500";
@@ -22,9 +22,10 @@ fn config(sim: &str, hanging: &str) -> Config {
     for i in 0..N {
         let name = format!("t{i:04}");
         let graph = if name == HANGING { hanging } else { sim };
-        y.push_str(&format!(
-            "  - name: {name}\n    tenant_id: {name}.sim.test\n    client_id: {SIM_CLIENT_ID}\n    client_secret: {SIM_CLIENT_SECRET}\n    endpoints: {{login: \"{sim}\", graph: \"{graph}\"}}\n"
-        ));
+        let tenant = SimTenant::new(&name, sim)
+            .tenant_id(&format!("{name}.sim.test"))
+            .graph(graph);
+        y.push_str(&tenant.to_string());
     }
     Config::parse(&y, "many.yml").unwrap()
 }

@@ -16,12 +16,12 @@
 //! Needs prometheus, prometheus-alertmanager and amtool: `bash scripts/install-test-deps.sh`.
 //! The test fails (it does not skip) when they are missing. Override the paths with
 //! PROMETHEUS_BIN, ALERTMANAGER_BIN, AMTOOL_BIN. Every process it starts is stopped when
-//! the test ends, also on failure (see tests/common/procs.rs).
+//! the test ends, also on failure (see tests/support/procs.rs).
 
-#[path = "common/grafana.rs"]
-mod grafana;
-#[path = "common/procs.rs"]
-mod procs;
+mod support;
+
+use support::grafana;
+use support::procs;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::routing::post;

@@ -8,18 +8,15 @@
 //! Needs `tinyproxy` (`bash scripts/install-test-deps.sh`); fails, never
 //! skips, without it. `TINYPROXY_BIN` overrides the binary.
 
-#[path = "common/procs.rs"]
-mod procs;
+use support::procs;
 mod support;
 
-use m365_exporter::simulator::{
-    SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{SimOptions, Simulator};
 use procs::{free_port, ChildGuard};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::wait_for;
+use support::{wait_for, SimTenant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_m365-exporter");
 const COLLECTORS: [&str; 3] = ["service_health", "messages", "activity"];
@@ -76,17 +73,12 @@ fn config(dir: &Path, sim: &str) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            r#"
-tenants:
-  - name: contoso
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{sim}", graph: "{sim}", management: "{sim}"}}
-    service_health: {{interval: 5s}}
-    messages: {{interval: 5s}}
-    activity: {{enabled: true, interval: 5s, lookback: 2h, start_subscriptions: true}}
-"#
+            "tenants:\n{}",
+            SimTenant::new("contoso", sim)
+                .management(sim)
+                .with("service_health: {interval: 5s}")
+                .with("messages: {interval: 5s}")
+                .with("activity: {enabled: true, interval: 5s, lookback: 2h, start_subscriptions: true}")
         ),
     )
     .unwrap();

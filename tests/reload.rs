@@ -4,30 +4,24 @@
 
 mod support;
 
-#[path = "common/procs.rs"]
-mod procs;
+use support::procs;
 
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::config::ConfigSource;
-use m365_exporter::simulator::{SimOptions, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
+use m365_exporter::simulator::{SimOptions, Simulator};
 use procs::{free_port, ChildGuard};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{fast_retries, get, parse, select, value, wait_for, Sample};
+use support::{fast_retries, get, parse, select, value, wait_for, Sample, SimTenant};
 
 /// One tenant entry; `interval` differs to make a tenant "changed".
 fn tenant(name: &str, url: &str, interval: &str) -> String {
-    format!(
-        r#"  - name: {name}
-    tenant_id: {name}.sim.test
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}"}}
-    service_health: {{interval: {interval}}}
-"#
-    )
+    SimTenant::new(name, url)
+        .tenant_id(&format!("{name}.sim.test"))
+        .with(&format!("service_health: {{interval: {interval}}}"))
+        .to_string()
 }
 
 fn write_config(path: &Path, url: &str, tenants: &[(&str, &str)]) {

@@ -3,17 +3,15 @@
 //! posts about excluded services only not counted, an unknown id warned
 //! about once.
 
-#[path = "activity_support/mod.rs"]
-mod activity_support;
 mod support;
 
-use activity_support::{capture_logs, log_lines};
 use m365_exporter::cli::app::Running;
 use m365_exporter::config::Config;
 use m365_exporter::simulator::{SimOptions, Simulator};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::{get, parse, select, sim_tenant, start_against_simulator, sum, wait_for, Sample};
+use support::activity::{capture_logs, log_lines};
+use support::{get, parse, select, start_against_simulator, sum, wait_for, Sample, SimTenant};
 
 /// One tenant named `tenant`; `defaults` and `own` add keys to
 /// `service_health` in `defaults` and on the tenant.
@@ -24,9 +22,8 @@ defaults:
   service_health: {{interval: 300ms{defaults}}}
   messages: {{interval: 300ms}}
 tenants:
-{}    service_health: {{enabled: true{own}}}
-"#,
-        sim_tenant(tenant, url)
+{}"#,
+        SimTenant::new(tenant, url).with(&format!("service_health: {{enabled: true{own}}}"))
     );
     Config::parse(&yaml, "test").unwrap()
 }

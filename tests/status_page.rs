@@ -11,8 +11,7 @@
 //! fails, it does not skip, when it is missing. `CHROMIUM_BIN` overrides the
 //! binary. `STATUS_PAGE_SCREENSHOT=<file>` keeps a copy of the screenshot.
 
-#[path = "common/procs.rs"]
-mod procs;
+use support::procs;
 mod support;
 
 use m365_exporter::cli::app::{Running, WebOptions};

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Statuses under which a service counts as operational (SPEC).
+/// Statuses under which a service counts as operational (listed in
+/// docs/metrics.md under `m365_service_operational`).
 pub const OPERATIONAL: [&str; 8] = [
     "serviceOperational",
     "serviceRestored",

@@ -1,16 +1,9 @@
-//! Counters, histograms and the few gauges that change between refreshes.
+//! Counters, histograms and the few gauges that change between refreshes:
+//! one vector per [`LiveFamily`] of the catalog, registered in its order.
 
+use super::catalog::LiveFamily;
 use super::family::{Cell, Encode, Gauge, GaugeVec, HistogramVec, IntCounterVec, MetricVec};
 use std::sync::Arc;
-
-/// Seconds; from 50 ms to a minute, for one HTTP request to Microsoft.
-const REQUEST_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
-
-/// contentCreated − CreationTime, from 1 min to 7 d (SPEC).
-pub const RECORD_DELAY_BUCKETS: &[f64] = &[
-    60.0, 300.0, 900.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 43_200.0, 86_400.0, 172_800.0,
-    345_600.0, 604_800.0,
-];
 
 pub struct Live {
     /// Every family, in exposition order.
@@ -41,46 +34,31 @@ pub struct Live {
 #[derive(Default)]
 struct Registry(Vec<Arc<dyn Encode>>);
 
-fn register<C: Cell>(reg: &mut Registry, vec: MetricVec<C>) -> Arc<MetricVec<C>> {
-    let vec = Arc::new(vec);
+/// The vector of `fam`, registered; its name, HELP and labels are the
+/// catalog's, and its kind must be `C`'s.
+fn register<C: Cell>(reg: &mut Registry, fam: LiveFamily, opts: C::Opts) -> Arc<MetricVec<C>> {
+    let d = fam.def();
+    assert_eq!(d.kind.as_str(), C::KIND, "{}: catalog kind", d.name);
+    let vec = Arc::new(MetricVec::with_opts(d.name, d.help, d.labels, opts));
     reg.0.push(vec.clone());
     vec
 }
 
-fn counter(
-    reg: &mut Registry,
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-) -> Arc<IntCounterVec> {
-    register(reg, MetricVec::with_opts(name, help, labels, ()))
+fn counter(reg: &mut Registry, fam: LiveFamily) -> Arc<IntCounterVec> {
+    register(reg, fam, ())
 }
 
-fn gauge(
-    reg: &mut Registry,
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-) -> Arc<GaugeVec> {
-    register(reg, MetricVec::with_opts(name, help, labels, ()))
+fn gauge(reg: &mut Registry, fam: LiveFamily) -> Arc<GaugeVec> {
+    register(reg, fam, ())
 }
 
 /// A gauge without labels: always exposed (0 until set).
-fn gauge0(reg: &mut Registry, name: &'static str, help: &'static str) -> Arc<Gauge> {
-    gauge(reg, name, help, &[]).with_label_values(&[])
+fn gauge0(reg: &mut Registry, fam: LiveFamily) -> Arc<Gauge> {
+    gauge(reg, fam).with_label_values(&[])
 }
 
-fn histogram(
-    reg: &mut Registry,
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-    buckets: &[f64],
-) -> Arc<HistogramVec> {
-    register(
-        reg,
-        MetricVec::with_opts(name, help, labels, Arc::from(buckets)),
-    )
+fn histogram(reg: &mut Registry, fam: LiveFamily) -> Arc<HistogramVec> {
+    register(reg, fam, Arc::from(fam.def().buckets))
 }
 
 impl Default for Live {
@@ -91,40 +69,31 @@ impl Default for Live {
 
 impl Live {
     pub fn new() -> Self {
+        use LiveFamily as F;
         let mut r = Registry::default();
-        let ct = &["tenant", "content_type"];
         Live {
-            api_requests: counter(&mut r, "m365_api_requests_total", "HTTP requests to Microsoft APIs, by API, operation and HTTP status (or `error` for transport failures).", &["tenant", "api", "operation", "code"]),
-            api_duration: histogram(&mut r, "m365_api_request_duration_seconds", "Duration of HTTP requests to Microsoft APIs, in seconds (all tenants together: bounded at any tenant count).", &["api", "operation"], REQUEST_BUCKETS),
-            api_throttled: counter(&mut r, "m365_api_throttled_total", "Requests Microsoft throttled (HTTP 429, or 403 with error AF429).", &["tenant", "api", "operation"]),
-            api_errors: counter(&mut r, "m365_api_errors_total", "Error answers from Microsoft APIs, by Microsoft error code.", &["tenant", "api", "error_code"]),
-            token_requests: counter(&mut r, "m365_auth_token_requests_total", "OAuth token requests, by result (success, failure).", &["tenant", "result"]),
-            token_expiry: gauge(&mut r, "m365_auth_token_expiry_timestamp_seconds", "Unix time the cached access token for an audience expires.", &["tenant", "audience"]),
-            certificate_expiry: gauge(&mut r, "m365_auth_certificate_expiry_timestamp_seconds", "Unix time the tenant's client certificate expires (its notAfter).", &["tenant"]),
-            reload_successful: gauge0(&mut r, "m365_config_last_reload_successful", "Whether the last configuration reload attempt succeeded (1) or was refused (0)."),
-            reload_success_timestamp: gauge0(&mut r, "m365_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load (start or reload)."),
-            activity_listed: counter(&mut r, "m365_activity_content_listed_total", "Audit content blobs listed or announced by a webhook notification (each contentId counted once).", ct),
-            activity_fetched: counter(&mut r, "m365_activity_content_fetched_total", "Audit content blobs downloaded (each contentId counted once).", ct),
-            activity_expired: counter(&mut r, "m365_activity_content_expired_total", "Audit content blobs that expired before they could be downloaded: audit data lost.", ct),
-            activity_records: counter(&mut r, "m365_activity_records_total", "Audit records downloaded, by workload (and operation, for the configured allowlist only).", &["tenant", "content_type", "workload", "operation"]),
-            activity_duplicates: counter(&mut r, "m365_activity_records_duplicate_total", "Audit records whose Id was seen before.", ct),
-            activity_delay: histogram(&mut r, "m365_activity_record_delay_seconds", "Delay between an audit record's CreationTime and its blob's contentCreated, in seconds.", ct, RECORD_DELAY_BUCKETS),
-            activity_gaps: counter(&mut r, "m365_activity_listing_gaps_total", "Blobs first listed with contentCreated older than the re-listed overlap window: content indexed too late to be seen in order.", ct),
-            collector_panics: counter(&mut r, "m365_collector_panics_total", "Collector tasks caught panicking and restarted.", &["tenant", "collector"]),
-            activity_quarantined: counter(&mut r, "m365_activity_content_quarantined_total", "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.", ct),
-            webhook_notifications: counter(&mut r, "m365_activity_webhook_notifications_total", "Webhook POSTs and items received, by result: accepted and foreign count content items; validation, unauthorized, malformed, too_large and unknown_tenant count requests.", &["tenant", "result"]),
-            activity_discovered: counter(&mut r, "m365_activity_content_discovered_total", "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once.", &["tenant", "content_type", "source"]),
+            api_requests: counter(&mut r, F::ApiRequests),
+            api_duration: histogram(&mut r, F::ApiDuration),
+            api_throttled: counter(&mut r, F::ApiThrottled),
+            api_errors: counter(&mut r, F::ApiErrors),
+            token_requests: counter(&mut r, F::TokenRequests),
+            token_expiry: gauge(&mut r, F::TokenExpiry),
+            certificate_expiry: gauge(&mut r, F::CertificateExpiry),
+            reload_successful: gauge0(&mut r, F::ReloadSuccessful),
+            reload_success_timestamp: gauge0(&mut r, F::ReloadSuccessTimestamp),
+            activity_listed: counter(&mut r, F::ActivityListed),
+            activity_fetched: counter(&mut r, F::ActivityFetched),
+            activity_expired: counter(&mut r, F::ActivityExpired),
+            activity_records: counter(&mut r, F::ActivityRecords),
+            activity_duplicates: counter(&mut r, F::ActivityDuplicates),
+            activity_delay: histogram(&mut r, F::ActivityDelay),
+            activity_gaps: counter(&mut r, F::ActivityGaps),
+            collector_panics: counter(&mut r, F::CollectorPanics),
+            activity_quarantined: counter(&mut r, F::ActivityQuarantined),
+            webhook_notifications: counter(&mut r, F::WebhookNotifications),
+            activity_discovered: counter(&mut r, F::ActivityDiscovered),
             registry: r,
         }
-    }
-
-    /// Every live metric family name (for the README reference check).
-    pub fn metric_names(&self) -> Vec<String> {
-        self.registry
-            .0
-            .iter()
-            .map(|f| f.name().to_string())
-            .collect()
     }
 
     /// Text exposition of all live metrics, or only one tenant's (families
@@ -154,6 +123,14 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_live_family_registered_once_in_catalog_order() {
+        let live = Live::new();
+        let registered: Vec<&str> = live.registry.0.iter().map(|f| f.name()).collect();
+        let catalog: Vec<&str> = LiveFamily::ALL.iter().map(|f| f.def().name).collect();
+        assert_eq!(registered, catalog);
+    }
 
     #[test]
     fn remove_tenant_drops_only_its_series() {

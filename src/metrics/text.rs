@@ -1,59 +1,12 @@
 //! Prometheus text exposition (0.0.4) for snapshot families.
 //!
-//! Every family is declared once in [`Family`], with its HELP and TYPE; a
-//! collector writes sample lines per family into a [`SnapshotWriter`]; the
-//! server groups the lines of all tenants under one HELP/TYPE header, as the
-//! format requires.
+//! Every family is declared once in the catalog ([`Family`], with its HELP,
+//! TYPE and labels); a collector writes sample lines per family into a
+//! [`SnapshotWriter`]; the server groups the lines of all tenants under one
+//! HELP/TYPE header, as the format requires.
 
+use super::catalog::Family;
 use std::fmt::Write as _;
-
-macro_rules! families {
-    ($( $variant:ident => ($name:literal, $kind:literal, $help:literal), )*) => {
-        /// Every snapshot-rendered metric family, in exposition order.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Family { $($variant),* }
-
-        impl Family {
-            pub const ALL: &'static [Family] = &[$(Family::$variant),*];
-            pub fn name(self) -> &'static str { match self { $(Family::$variant => $name),* } }
-            pub fn kind(self) -> &'static str { match self { $(Family::$variant => $kind),* } }
-            pub fn help(self) -> &'static str { match self { $(Family::$variant => $help),* } }
-            /// `# HELP` and `# TYPE` lines.
-            pub fn header(self) -> &'static str {
-                match self { $(Family::$variant => concat!("# HELP ", $name, " ", $help, "\n# TYPE ", $name, " ", $kind, "\n")),* }
-            }
-        }
-    };
-}
-
-families! {
-    BuildInfo => ("m365_exporter_build_info", "gauge", "Build information of m365-exporter; always 1."),
-    CollectorSuccess => ("m365_collector_success", "gauge", "Whether the last refresh of a collector succeeded (1) or failed (0)."),
-    CollectorLastSuccess => ("m365_collector_last_success_timestamp_seconds", "gauge", "Unix time of the last successful refresh of a collector."),
-    CollectorDuration => ("m365_collector_duration_seconds", "gauge", "Wall-clock duration of the last refresh of a collector, in seconds."),
-    CollectorInterval => ("m365_collector_interval_seconds", "gauge", "Configured refresh interval of a collector, in seconds (for staleness alerts)."),
-    ServiceInfo => ("m365_service_info", "gauge", "Microsoft 365 service known to the tenant's service health; always 1."),
-    ServiceStatus => ("m365_service_status", "gauge", "Current Graph serviceHealthStatus of a service (value verbatim in the status label); always 1."),
-    ServiceOperational => ("m365_service_operational", "gauge", "Whether a service's current status counts as operational (1) or not (0)."),
-    IssuesActive => ("m365_service_issues_active", "gauge", "Unresolved service health issues, by service and classification."),
-    IssueInfo => ("m365_service_issue_info", "gauge", "An unresolved service health issue; always 1."),
-    IssueStart => ("m365_service_issue_start_timestamp_seconds", "gauge", "Unix time an unresolved issue started."),
-    IssueLastUpdate => ("m365_service_issue_last_update_timestamp_seconds", "gauge", "Unix time an unresolved issue was last modified."),
-    Messages => ("m365_service_messages", "gauge", "Message-center posts currently listed, by category and severity."),
-    MessagesMajorChange => ("m365_service_messages_major_change", "gauge", "Message-center posts currently listed that announce a major change, by severity."),
-    MessagesActionRequired => ("m365_service_messages_action_required", "gauge", "Message-center posts whose action-required deadline is in the future, by severity."),
-    MessagesNextAction => ("m365_service_message_next_action_required_timestamp_seconds", "gauge", "Unix time of the soonest future action-required deadline among message-center posts."),
-    AppCredentialExpiry => ("m365_app_credential_expiry_timestamp_seconds", "gauge", "Unix time a client secret (type=secret) or certificate (type=certificate) of the exporter's own app registration expires."),
-    ActivitySubscription => ("m365_activity_subscription_enabled", "gauge", "Whether the Management Activity API subscription for a content type is enabled (1) or not (0)."),
-    ActivityBacklog => ("m365_activity_backlog_blobs", "gauge", "Audit content blobs listed but not yet downloaded."),
-    ActivityBlobLag => ("m365_activity_blob_lag_seconds", "gauge", "Seconds between now (at scrape time) and contentCreated of the oldest blob not yet downloaded; 0 when none."),
-    ActivityOldestPending => ("m365_activity_oldest_pending_content_created_timestamp_seconds", "gauge", "Unix time of contentCreated of the oldest blob not yet downloaded."),
-    ActivityListedUntil => ("m365_activity_listed_until_timestamp_seconds", "gauge", "Unix time of the end of the last content window listed completely (the cursor)."),
-    ActivityLastError => ("m365_activity_last_error_timestamp_seconds", "gauge", "Unix time of the last failed Management API call (or unparsable blob) for a content type."),
-    ActivityWebhookEnabled => ("m365_activity_webhook_enabled", "gauge", "Whether the content type's subscription has this exporter's webhook registered and enabled (1) or not (0); only for tenants with activity.webhook."),
-    ActivityWebhookLastNotification => ("m365_activity_webhook_last_notification_timestamp_seconds", "gauge", "Unix time of the last webhook notification that named a content type."),
-    ActivityLastContent => ("m365_activity_last_content_created_timestamp_seconds", "gauge", "Unix time of the newest contentCreated seen in the content listing."),
-}
 
 /// Sample lines per family, built once per refresh and then only read.
 #[derive(Debug, Default, Clone)]
@@ -302,22 +255,5 @@ mod tests {
             s,
             "0 0 7 -42 1800000000 999999999999999 1000000000000000 0.25 NaN "
         );
-    }
-
-    #[test]
-    fn every_family_named_and_helped() {
-        for f in Family::ALL {
-            assert!(f.name().starts_with("m365_"));
-            assert!(!f.help().is_empty());
-            assert_eq!(
-                f.header(),
-                format!(
-                    "# HELP {n} {}\n# TYPE {n} {}\n",
-                    f.help(),
-                    f.kind(),
-                    n = f.name()
-                )
-            );
-        }
     }
 }

@@ -100,6 +100,30 @@ pub enum SubStatus {
     DisabledByAdmin,
 }
 
+/// A webhook registered on one content type's subscription.
+#[derive(Debug, Clone)]
+pub struct SimWebhook {
+    pub address: String,
+    pub auth_id: String,
+    pub expiration: Option<String>,
+    /// `enabled`, `disabled` or `expired`, as `subscriptions/list` shows it.
+    pub status: String,
+    /// Blobs published after this (Unix ms) are notified.
+    pub notified_until_ms: i64,
+    /// Consecutive failed deliveries.
+    pub failures: u32,
+}
+
+/// One notification POST, as sent.
+#[derive(Debug, Clone)]
+pub struct SentNotification {
+    pub content_type: String,
+    pub content_ids: Vec<String>,
+    /// HTTP status of the answer; 0 when the POST failed.
+    pub status: u16,
+    pub at: std::time::Instant,
+}
+
 /// The simulator's audit feed, mutable while it runs.
 #[derive(Debug)]
 pub struct AuditState {
@@ -115,9 +139,9 @@ pub struct AuditState {
     pub listings: u64,
     pub blob_gets: u64,
     /// content type → the webhook registered on its subscription.
-    pub webhooks: BTreeMap<String, super::webhooks::SimWebhook>,
+    pub webhooks: BTreeMap<String, SimWebhook>,
     /// Every notification POST sent.
-    pub notifications: Vec<super::webhooks::SentNotification>,
+    pub notifications: Vec<SentNotification>,
     gen: RecordGen,
     serial: u64,
 }

@@ -3,7 +3,7 @@
 
 use super::faults::{graph_error, respond};
 use super::token::bearer_ok;
-use super::{url_param, SimState};
+use super::{base_url, url_param, SimState};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,15 +41,6 @@ pub async fn gate(st: &SimState, headers: &HeaderMap) -> Result<(), Response> {
     match respond(inj) {
         Some(r) => Err(r),
         None => Ok(()),
-    }
-}
-
-/// `http://host:port` as the client addressed us.
-pub fn base_url(st: &SimState, headers: &HeaderMap) -> String {
-    let _ = st;
-    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(h) => format!("http://{h}"),
-        None => "http://127.0.0.1".into(),
     }
 }
 
@@ -92,7 +83,7 @@ async fn list(
     };
     let next_base = format!(
         "{}/v1.0/admin/serviceAnnouncement/{list}",
-        base_url(&st, &headers)
+        base_url(&headers)
     );
     let size = st.opts.page_size.max(1);
     let data = st.scenario();

@@ -5,10 +5,10 @@
 //! through [`gate`] (auth and the generic faults) and is recorded by the
 //! simulator's request log, `PublisherIdentifier` included.
 
-use super::audit::{listing_item, SubStatus};
-use super::graph::{base_url, gate};
-use super::webhooks::{self, SimWebhook};
-use super::{url_param, SimState};
+use super::audit::{listing_item, SimWebhook, SubStatus};
+use super::graph::gate;
+use super::webhooks;
+use super::{base_url, url_param, SimState};
 use crate::config::CONTENT_TYPES;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -288,7 +288,7 @@ async fn content(
         Err(r) => return r,
     };
     let now_ms = crate::timefmt::now_unix() as i64 * 1_000;
-    let base = base_url(&st, &headers);
+    let base = base_url(&headers);
     let throttle_every = st.faults().listing_429_every;
     let mut audit = st.audit();
     if audit.opts.forbidden_types.contains(&ct) {

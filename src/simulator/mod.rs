@@ -115,6 +115,18 @@ pub fn url_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// `http://host:port` as the client addressed us (links and audiences the
+/// simulator hands out point back at it).
+pub fn base_url(headers: &axum::http::HeaderMap) -> String {
+    match headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        Some(h) => format!("http://{h}"),
+        None => "http://127.0.0.1".into(),
+    }
+}
+
 pub struct SimState {
     pub opts: SimOptions,
     pub scenario: RwLock<ScenarioData>,

@@ -179,10 +179,7 @@ async fn token(
                 "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
             );
         }
-        let token_url = format!(
-            "{}/{tenant}/oauth2/v2.0/token",
-            super::graph::base_url(&st, &headers)
-        );
+        let token_url = format!("{}/{tenant}/oauth2/v2.0/token", super::base_url(&headers));
         if let Err((code, description)) = verify_assertion(&st, &token_url, assertion) {
             return oauth_error(
                 StatusCode::UNAUTHORIZED,

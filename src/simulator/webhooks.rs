@@ -7,34 +7,10 @@
 //! duplicated and missing notifications, a wrong authId; and, as Microsoft
 //! does, a webhook whose endpoint keeps failing is disabled.
 
-use super::audit::{iso_ms, SimBlob};
+use super::audit::{iso_ms, SentNotification, SimBlob, SimWebhook};
 use super::SimState;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A webhook registered on one content type's subscription.
-#[derive(Debug, Clone)]
-pub struct SimWebhook {
-    pub address: String,
-    pub auth_id: String,
-    pub expiration: Option<String>,
-    /// `enabled`, `disabled` or `expired`, as `subscriptions/list` shows it.
-    pub status: String,
-    /// Blobs published after this (Unix ms) are notified.
-    pub notified_until_ms: i64,
-    /// Consecutive failed deliveries.
-    pub failures: u32,
-}
-
-/// One notification POST, as sent.
-#[derive(Debug, Clone)]
-pub struct SentNotification {
-    pub content_type: String,
-    pub content_ids: Vec<String>,
-    /// HTTP status of the answer; 0 when the POST failed.
-    pub status: u16,
-    pub at: std::time::Instant,
-}
 
 /// Deliveries that fail in a row before a webhook is disabled.
 pub const DISABLE_AFTER_FAILURES: u32 = 3;

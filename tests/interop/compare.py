@@ -2,9 +2,10 @@
 """Compare what m365-exporter reports with what the independent fake served.
 
 Expected values are derived here from the fake's raw served data (/_truth)
-by the rules of SPEC.md, and from the fake's request log (/_requests).  The
-exporter's /metrics is polled until every check passes on two consecutive
-rounds or the deadline passes; then the last round's diff is printed.
+by the rules the exporter documents (docs/metrics.md, README.md), and from
+the fake's request log (/_requests).  The exporter's /metrics is polled until
+every check passes on two consecutive rounds or the deadline passes; then the
+last round's diff is printed.
 
 Usage: compare.py --fake URL --exporter URL --tenant NAME
                   [--operations a,b] [--wait 90] [--label clean]
@@ -243,7 +244,7 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
     now = time.time()
     ops = set(x for x in args.operations.split(",") if x)
 
-    # --- the exporter's own endpoints (SPEC "HTTP endpoints")
+    # --- the exporter's own endpoints (/metrics, /probe)
     ctype = metrics.pop("__content_type__")
     c.add("/metrics Content-Type is text/plain; version=0.0.4; charset=utf-8",
           ctype == "text/plain; version=0.0.4; charset=utf-8", "got %r" % ctype)
@@ -261,7 +262,7 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
         got = series(metrics, "m365_collector_success", T).get(frozenset({"collector": coll}.items()))
         c.add("m365_collector_success{collector=%s} == 1" % coll, got == 1, "got %r" % got)
 
-    # --- service health and messages, every SPEC family
+    # --- service health and messages, every family of docs/metrics.md
     exp = expected_health(truth, now)
     for fam, e in exp.items():
         tol = 0.0015 if "timestamp" in fam else 0.0

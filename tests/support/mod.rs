@@ -1,5 +1,15 @@
-//! Shared helpers for the end-to-end tests: a Prometheus text parser and
-//! small HTTP/polling utilities.
+//! The one home of the end-to-end tests' helpers (`mod support;` in each
+//! test): a Prometheus text parser, small HTTP/polling utilities, the
+//! simulator tenant's config, and, by topic:
+//! - [`activity`]: a simulator plus an exporter with the audit feed only,
+//!   the Management API request log, captured log lines;
+//! - [`certs`]: throw-away certificates made with openssl;
+//! - [`grafana`]: the shipped dashboards and a PromQL scanner;
+//! - [`mock_api`]: an `ApiClient` and token endpoint against wiremock;
+//! - [`procs`]: child processes stopped with the test, free ports, external
+//!   binaries;
+//! - [`tenant`]: the simulator's tenant as a config item ([`SimTenant`]).
+// Each test uses some of these, never all.
 #![allow(dead_code)]
 
 use m365_exporter::api::{ApiClient, RetryPolicy};
@@ -17,7 +27,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod activity;
 pub mod certs;
+pub mod grafana;
+pub mod markdown;
+pub mod mock_api;
+pub mod procs;
+pub mod tenant;
+
+pub use tenant::SimTenant;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -121,6 +139,13 @@ pub async fn get(url: &str) -> (u16, String, String) {
     (status, ct, r.text().await.expect("body"))
 }
 
+/// `/metrics` of an exporter, which answers 200 whatever its upstreams do.
+pub async fn scrape(exp: &Running) -> Vec<Sample> {
+    let (status, _, body) = get(&format!("{}/metrics", exp.url())).await;
+    assert_eq!(status, 200);
+    parse(&body)
+}
+
 /// Poll `f` every 100 ms until it returns Some, or panic after `limit`.
 pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
 where
@@ -167,19 +192,6 @@ pub fn sim_api(
     (Arc::new(api), live)
 }
 
-/// A `tenants:` entry for the simulator at `url` (Graph and login only);
-/// the test appends the tenant's own keys, indented by four spaces.
-pub fn sim_tenant(name: &str, url: &str) -> String {
-    format!(
-        r#"  - name: {name}
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}"}}
-"#
-    )
-}
-
 /// Tenant `contoso` against a simulator at `url`, service health and
 /// messages every `interval`.
 pub fn service_health_config(url: &str, interval: &str) -> Config {
@@ -190,7 +202,7 @@ defaults:
   messages: {{interval: {interval}}}
 tenants:
 {}"#,
-        sim_tenant("contoso", url)
+        SimTenant::new("contoso", url)
     );
     Config::parse(&yaml, "test").unwrap()
 }
@@ -206,6 +218,26 @@ pub async fn start_against_simulator(
         .await
         .unwrap();
     (sim, exp)
+}
+
+/// An exporter whose webhook receiver has a listener of its own, on a
+/// free port; `config(port)` names that port in the address Microsoft (the
+/// simulator) is told to call.
+pub async fn start_with_webhook_listener(
+    config: impl Fn(u16) -> Config,
+    opts: &RuntimeOptions,
+) -> Running {
+    for _ in 0..5 {
+        let port = procs::free_port();
+        let web = WebOptions {
+            webhook_listen: Some(format!("127.0.0.1:{port}")),
+            ..WebOptions::default()
+        };
+        if let Ok(r) = Running::start(&config(port), &web, opts).await {
+            return r;
+        }
+    }
+    panic!("no free port for the webhook listener");
 }
 
 /// Retries short enough for tests; `Retry-After` still honoured up to 5 s.

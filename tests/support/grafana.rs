@@ -2,10 +2,9 @@
 //! dashboards, walking their panels and targets, substituting Grafana variables, and a
 //! small PromQL scanner that finds metric names, the functions around them and the
 //! range of every `rate()`/`irate()`/`increase()`.
-//!
-//! Include with `#[path = "common/grafana.rs"] mod grafana;`.
 #![allow(dead_code)]
 
+use m365_exporter::metrics::catalog::{self, Def, Kind};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -14,71 +13,6 @@ pub const DASHBOARDS: &[(&str, &str)] = &[
     ("m365-service-health.json", "m365-service-health"),
     ("m365-audit-feed.json", "m365-audit-feed"),
     ("m365-exporter.json", "m365-exporter"),
-];
-
-/// Every metric name of SPEC.md ("Metrics" section). Histograms are listed by their base
-/// name; see [`HISTOGRAMS`].
-pub const SPEC_METRICS: &[&str] = &[
-    "m365_exporter_build_info",
-    "m365_collector_success",
-    "m365_collector_last_success_timestamp_seconds",
-    "m365_collector_duration_seconds",
-    "m365_collector_panics_total",
-    "m365_api_requests_total",
-    "m365_api_request_duration_seconds",
-    "m365_api_throttled_total",
-    "m365_api_errors_total",
-    "m365_auth_token_requests_total",
-    "m365_auth_token_expiry_timestamp_seconds",
-    "m365_auth_certificate_expiry_timestamp_seconds",
-    "m365_config_last_reload_successful",
-    "m365_config_last_reload_success_timestamp_seconds",
-    "m365_app_credential_expiry_timestamp_seconds",
-    "m365_service_info",
-    "m365_service_status",
-    "m365_service_operational",
-    "m365_service_issues_active",
-    "m365_service_issue_info",
-    "m365_service_issue_start_timestamp_seconds",
-    "m365_service_issue_last_update_timestamp_seconds",
-    "m365_service_messages",
-    "m365_service_messages_major_change",
-    "m365_service_messages_action_required",
-    "m365_service_message_next_action_required_timestamp_seconds",
-    "m365_activity_subscription_enabled",
-    "m365_activity_content_listed_total",
-    "m365_activity_content_fetched_total",
-    "m365_activity_content_expired_total",
-    "m365_activity_backlog_blobs",
-    "m365_activity_blob_lag_seconds",
-    "m365_activity_last_content_created_timestamp_seconds",
-    "m365_activity_oldest_pending_content_created_timestamp_seconds",
-    "m365_activity_listed_until_timestamp_seconds",
-    "m365_activity_last_error_timestamp_seconds",
-    "m365_activity_content_quarantined_total",
-    "m365_activity_listing_gaps_total",
-    "m365_activity_records_total",
-    "m365_activity_records_duplicate_total",
-    "m365_activity_record_delay_seconds",
-];
-
-/// Metrics an issue added to the contract after SPEC.md was written: documented in the
-/// project's own reference (the README metrics table, checked by tests/readme.rs) and
-/// held to the same rules as SPEC's.
-pub const CONTRACT_ADDITIONS: &[&str] = &[
-    // issue 16: the stale-collector alert compares against each collector's interval
-    "m365_collector_interval_seconds",
-    // issue 19: audit feed webhooks
-    "m365_activity_webhook_enabled",
-    "m365_activity_webhook_notifications_total",
-    "m365_activity_webhook_last_notification_timestamp_seconds",
-    "m365_activity_content_discovered_total",
-];
-
-/// SPEC metrics that are histograms (exposed as `_bucket`, `_sum`, `_count`).
-pub const HISTOGRAMS: &[&str] = &[
-    "m365_api_request_duration_seconds",
-    "m365_activity_record_delay_seconds",
 ];
 
 /// Series Prometheus itself records for every target.
@@ -90,38 +24,34 @@ pub const PROMETHEUS_METRICS: &[&str] = &[
     "scrape_series_added",
 ];
 
-/// Whether `name` is a metric that SPEC.md (or a contract addition, or Prometheus) defines.
-pub fn is_known_metric(name: &str) -> bool {
-    if (SPEC_METRICS.contains(&name) || CONTRACT_ADDITIONS.contains(&name))
-        && !HISTOGRAMS.contains(&name)
-    {
-        return true;
-    }
-    if PROMETHEUS_METRICS.contains(&name) {
-        return true;
-    }
-    HISTOGRAMS.iter().any(|h| {
-        ["_bucket", "_sum", "_count"]
-            .iter()
-            .any(|suffix| name == format!("{h}{suffix}"))
-    })
+/// The catalog family a series name belongs to (a histogram's `_bucket`,
+/// `_sum` and `_count` belong to it).
+pub fn family(name: &str) -> Option<&'static Def> {
+    catalog::family_of(name)
 }
 
-/// Metrics with a `service_id` label: the service-health dashboard filters them by its
-/// `service_id` variable.
-pub const SERVICE_SCOPED: &[&str] = &[
-    "m365_service_info",
-    "m365_service_status",
-    "m365_service_operational",
-    "m365_service_issues_active",
-    "m365_service_issue_info",
-];
+/// Whether `name` is a series the exporter serves (by the metric catalog,
+/// src/metrics/catalog.rs) or one Prometheus records itself.
+pub fn is_known_metric(name: &str) -> bool {
+    family(name).is_some() || PROMETHEUS_METRICS.contains(&name)
+}
 
-/// Whether `name` is a counter-like series that must only be read through rate()/increase().
+/// Whether the family of `name` has a `service_id` label: the service-health
+/// dashboard filters it by its `service_id` variable.
+pub fn is_service_scoped(name: &str) -> bool {
+    family(name).is_some_and(|d| d.labels.contains(&"service_id"))
+}
+
+/// Whether the family of `name` has a `tenant` label (else it is
+/// exporter-wide: build info, config reload, the request duration histogram).
+pub fn is_tenant_scoped(name: &str) -> bool {
+    family(name).is_some_and(|d| d.per_tenant())
+}
+
+/// Whether `name` is a counter-like series that must only be read through
+/// rate()/increase(): a counter, or a histogram's series.
 pub fn is_counter(name: &str) -> bool {
-    ["_total", "_bucket", "_count", "_sum"]
-        .iter()
-        .any(|s| name.ends_with(s))
+    family(name).is_some_and(|d| matches!(d.kind, Kind::Counter | Kind::Histogram))
 }
 
 pub fn repo_root() -> PathBuf {

@@ -3,14 +3,13 @@
 //! simulator's Management API request log, and captured log lines.
 #![allow(dead_code)]
 
-use crate::support::{get, parse, sum, wait_for, Sample};
+pub use super::scrape;
+use super::{sum, wait_for, Sample, SimTenant};
 use m365_exporter::api::RetryPolicy;
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::collect::RuntimeOptions;
 use m365_exporter::config::{Config, CONTENT_TYPES};
-use m365_exporter::simulator::{
-    Recorded, Simulator, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID,
-};
+use m365_exporter::simulator::{Recorded, Simulator};
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -40,17 +39,12 @@ pub fn config(url: &str, tenant: &str, extra: &str) -> Config {
 /// One `tenants:` item against the simulator at `url`, activity only, with
 /// `activity` keys `keys` (YAML flow items) besides `enabled: true`.
 pub fn tenant_yaml(name: &str, url: &str, keys: &str) -> String {
-    format!(
-        r#"  - name: {name}
-    tenant_id: {SIM_TENANT_ID}
-    client_id: {SIM_CLIENT_ID}
-    client_secret: {SIM_CLIENT_SECRET}
-    endpoints: {{login: "{url}", graph: "{url}", management: "{url}"}}
-    service_health: {{enabled: false}}
-    messages: {{enabled: false}}
-    activity: {{enabled: true, {keys}}}
-"#
-    )
+    SimTenant::new(name, url)
+        .management(url)
+        .with("service_health: {enabled: false}")
+        .with("messages: {enabled: false}")
+        .with(&format!("activity: {{enabled: true, {keys}}}"))
+        .to_string()
 }
 
 /// Retries that keep tests fast; `Retry-After: 1` is cut to 50 ms.
@@ -90,12 +84,6 @@ pub async fn start(sim: &Simulator, tenant: &str, extra: &str) -> Running {
     .unwrap()
 }
 
-pub async fn scrape(exp: &Running) -> Vec<Sample> {
-    let (status, _, body) = get(&format!("{}/metrics", exp.url())).await;
-    assert_eq!(status, 200);
-    parse(&body)
-}
-
 /// Wait until every listed blob is fetched or expired and `blobs` were seen.
 pub async fn drained(exp: &Running, tenant: &str, blobs: usize) -> Vec<Sample> {
     let t = [("tenant", tenant)];
@@ -118,7 +106,7 @@ fn select_empty(m: &[Sample], name: &str) -> bool {
 
 /// `m365_collector_success{collector="activity"}` of `tenant`.
 pub fn success(m: &[Sample], tenant: &str) -> f64 {
-    crate::support::value(
+    super::value(
         m,
         "m365_collector_success",
         &[("tenant", tenant), ("collector", "activity")],

@@ -1,7 +1,5 @@
 //! Child-process helpers for integration tests: every process started through
 //! [`ChildGuard`] is stopped when the guard is dropped, also when the test panics.
-//!
-//! Include with `#[path = "common/procs.rs"] mod procs;`.
 #![allow(dead_code)]
 
 use std::fs::File;
