@@ -19,8 +19,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// A listing page or subscription list is small; a blob can be large.
 const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_BLOB_BYTES: usize = 128 * 1024 * 1024;
-/// Guards against a `NextPageUri` loop.
-const MAX_PAGES: usize = 10_000;
+
+/// One page of a content listing.
+#[derive(Debug, Default)]
+pub struct ContentPage {
+    pub items: Vec<Content>,
+    /// Items without a usable id, URI or timestamps.
+    pub skipped: usize,
+    /// `NextPageUri` (with our `PublisherIdentifier`): where the listing
+    /// continues; None on its last page.
+    pub next: Option<String>,
+}
 
 /// A subscription as `subscriptions/list` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -186,48 +195,48 @@ impl ManagementClient {
         }
     }
 
-    /// Every content item in `[start, end)`, following `NextPageUri`.
-    /// Items without a usable id, URI or timestamps are skipped and counted
-    /// in the second value (the caller logs them: never silent).
-    pub async fn list_content(
-        &self,
-        content_type: &str,
-        start: i64,
-        end: i64,
-    ) -> Result<(Vec<Content>, usize), ApiError> {
+    /// The URL of the first page of a listing of `[start, end)`.
+    pub fn content_url(&self, content_type: &str, start: i64, end: i64) -> String {
         let (s, e) = (super::wire_time(start), super::wire_time(end));
-        let mut url = self.feed_url(
+        self.feed_url(
             "subscriptions/content",
             &[
                 ("contentType", content_type),
                 ("startTime", &s),
                 ("endTime", &e),
             ],
-        );
-        let mut items = Vec::new();
-        let mut skipped = 0;
-        for _ in 0..MAX_PAGES {
-            let resp = self
-                .call("content_list", Method::GET, &url, MAX_PAGE_BYTES, None)
-                .await?;
-            let (page, bad) = parse_content_page(&resp.body)
-                .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
-            items.extend(page);
-            skipped += bad;
-            match resp
-                .headers
-                .get("NextPageUri")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-            {
-                Some(next) if !next.is_empty() => url = self.with_publisher(next),
-                _ => return Ok((items, skipped)),
-            }
-        }
-        Err(ApiError::Malformed {
-            operation: "content_list",
-            message: format!("more than {MAX_PAGES} pages (NextPageUri loop?)"),
+        )
+    }
+
+    /// One page of a content listing: the first page's URL
+    /// ([`ManagementClient::content_url`]) or a `NextPageUri`. Items
+    /// without a usable id, URI or timestamps are skipped and counted (the
+    /// caller logs them: never silent); the lister follows `next` page by
+    /// page, so a failed page costs only itself.
+    pub async fn content_page(&self, url: &str) -> Result<ContentPage, ApiError> {
+        let resp = self
+            .call("content_list", Method::GET, url, MAX_PAGE_BYTES, None)
+            .await?;
+        let (items, skipped) = parse_content_page(&resp.body)
+            .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
+        let next = resp
+            .headers
+            .get("NextPageUri")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| self.with_publisher(n));
+        Ok(ContentPage {
+            items,
+            skipped,
+            next,
         })
+    }
+
+    /// How long to wait before asking for a failed page again, the `n`-th
+    /// time (the tenant's retry policy, after its own attempts were spent).
+    pub fn page_backoff(&self, n: u32) -> std::time::Duration {
+        self.api.policy().backoff(n)
     }
 
     /// One blob's bytes, reserved from `budget` (in-flight bytes; see

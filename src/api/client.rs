@@ -98,6 +98,11 @@ impl ApiClient {
         &self.live
     }
 
+    /// The retry policy (callers that retry a whole step reuse its backoff).
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
     /// An answer arrived but could not be understood (a 2xx with a truncated
     /// or foreign body): counted under `m365_api_errors_total` as
     /// `MalformedResponse`, returned as [`ApiError::Malformed`].
