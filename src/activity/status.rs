@@ -1,4 +1,4 @@
-//! What the feed publishes after every poll (on a `tokio::sync::watch`), and
+//! What the feed publishes as it goes (on a `tokio::sync::watch`), and
 //! all the `activity` collector reads: per content type, the subscription,
 //! the cursor, the last error, the backlog and its oldest blob. Times are
 //! Unix seconds; ages are left to the reader, so that a lag computed from
@@ -43,6 +43,24 @@ pub struct FeedStatus {
 }
 
 impl FeedStatus {
+    /// Before the feed has run: every configured type, nothing known yet,
+    /// so that its series are served from the first scrape.
+    pub fn configured(types: &[String]) -> FeedStatus {
+        FeedStatus {
+            types: types
+                .iter()
+                .map(|ct| (ct.clone(), TypeStatus::default()))
+                .collect(),
+            ..FeedStatus::default()
+        }
+    }
+
+    /// Nothing has gone wrong yet, but the first listing round has not
+    /// finished: not a success, not a failure either.
+    pub fn warming_up(&self) -> bool {
+        self.polls == 0 && !self.healthy() && self.summary().is_none()
+    }
+
     /// `m365_collector_success{collector="activity"}`: every configured type
     /// listed completely in its last poll, and the checkpoint being written.
     pub fn healthy(&self) -> bool {
