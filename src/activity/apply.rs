@@ -9,7 +9,7 @@ use super::workloads::WorkloadCap;
 use super::Content;
 use crate::metrics::Live;
 use bytes::Bytes;
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 /// What one blob adds.
 #[derive(Debug, Default)]
@@ -45,7 +45,10 @@ pub fn apply(
         l.reserve(records.len());
     }
     out.new_ids.reserve(records.len());
-    let mut in_blob = HashSet::with_capacity(records.len());
+    // Keys are UUID bits or FNV hashes, and a blob is one tenant's own
+    // records: no flooding to defend against, so FxHash, not SipHash (4% of
+    // a catch-up's instructions went to SipHash).
+    let mut in_blob = FxHashSet::with_capacity_and_hasher(records.len(), rustc_hash::FxBuildHasher);
     let ct = c.content_type.as_str();
     let ct_labels = [k.tenant, ct];
     // Series looked up once per blob, not per record (a lookup allocates
