@@ -9,7 +9,7 @@
 //! costs the polling path: the subscription is then started without it.
 
 use super::client::{ManagementClient, StartWebhook};
-use super::problem::{classify, Problem};
+use super::problem::{classify, webhook_refused, Problem};
 use super::webhook::Inbox;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -157,13 +157,7 @@ impl Subscriptions {
             sub.last_start = Some(Instant::now());
             let mut result = client.start(ct, hook.as_ref()).await;
             if let (Some(h), Err(e)) = (&hook, &result) {
-                let why = match e.code() {
-                    Some("AF20021") => format!(
-                        "webhook not registered: Microsoft could not validate {} (AF20021; the address must answer its validation POST with 200); polling continues",
-                        h.address
-                    ),
-                    _ => format!("webhook not registered ({}); polling continues", classify(e).short()),
-                };
+                let why = webhook_refused(h.address, e, &classify(e).short());
                 sub.webhook = Some(false);
                 sub.webhook_problem = Some(why);
                 if enabled {
