@@ -271,10 +271,21 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn check_config(path: Option<&std::path::Path>) -> ExitCode {
-    match load(path) {
-        Ok(c) => {
-            print!("{}", c.to_redacted_yaml());
+async fn check_config(path: Option<&std::path::Path>) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(e) => return config_exit(e),
+    };
+    let http = m365_exporter::api::transport::client(
+        m365_exporter::cli::check::LOOKUP_TIMEOUT,
+        m365_exporter::cli::check::LOOKUP_TIMEOUT,
+    );
+    match m365_exporter::cli::check::check(&config, &http).await {
+        Ok(checked) => {
+            print!("{}", checked.yaml);
+            for w in checked.warnings {
+                eprintln!("m365-exporter: warning: {w}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => config_exit(e),
@@ -330,7 +341,7 @@ async fn run() -> ExitCode {
         Some(Command::Serve(a)) => serve(a).await,
         Some(Command::Demo(a)) => run_demo(a).await,
         Some(Command::Simulator(a)) => run_simulator(a).await,
-        Some(Command::CheckConfig(a)) => check_config(a.config_file.as_deref()),
+        Some(Command::CheckConfig(a)) => check_config(a.config_file.as_deref()).await,
         Some(Command::Healthcheck(a)) => healthcheck(a).await,
     }
 }

@@ -14,11 +14,13 @@ use activity_support::*;
 use m365_exporter::activity::client::ManagementClient;
 use m365_exporter::activity::subscriptions::Subscriptions;
 use m365_exporter::activity::webhook::Inbox;
+use m365_exporter::auth::tenant::TenantGuid;
 use m365_exporter::cli::app::{Running, WebOptions};
 use m365_exporter::simulator::{
     AuditOptions, Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_TENANT_ID,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{sum, wait_for, Sample};
 
@@ -578,10 +580,16 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
     sim.set_faults(Faults::default());
     let url = sim.url();
     let (api, _) = support::sim_api("w", &url, Duration::from_secs(5), fast().retry);
-    let client = ManagementClient::new(api, &url, SIM_TENANT_ID, SIM_TENANT_ID, 2_000);
+    let client = ManagementClient::new(
+        api,
+        &url,
+        Arc::new(TenantGuid::known(SIM_TENANT_ID)),
+        None,
+        2_000,
+    );
     let hook_cfg = m365_exporter::config::Config::parse(
         &format!(
-            "tenants:\n  - name: w\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    client_secret: x\n    activity: {{webhook: {{address: \"{}\", auth_id: {AUTH_ID}}}}}\n",
+            "tenants:\n  - name: w\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    client_secret: x\n    endpoints: {{management: \"{url}\"}}\n    activity: {{webhook: {{address: \"{}\", auth_id: {AUTH_ID}}}}}\n",
             sim.audit().webhooks["Audit.Exchange"].address
         ),
         "test",

@@ -1,7 +1,7 @@
 //! The process: the command line, defined here (exporter-toolkit
 //! conventions: dotted long flags), and what its commands run: [`app`] (the
 //! exporter assembled and started, for `serve` and `demo`, and for tests that
-//! run it in-process), [`demo`], [`healthcheck`], [`logging`] (`--log.*`),
+//! run it in-process), [`check`] (`check-config`), [`demo`], [`healthcheck`], [`logging`] (`--log.*`),
 //! and [`docs`] (docs/configuration.md, from these flags and the config
 //! schema). `main.rs` parses the line and calls them.
 //!
@@ -11,6 +11,7 @@
 //! is this room.
 
 pub mod app;
+pub mod check;
 pub mod demo;
 pub mod docs;
 pub mod healthcheck;

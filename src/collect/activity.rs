@@ -13,6 +13,7 @@ use crate::activity::feed::{self, FeedContext, FeedHandle};
 use crate::activity::status::FeedStatus;
 use crate::activity::webhook::Inbox;
 use crate::api::ApiClient;
+use crate::auth::tenant::TenantGuid;
 use crate::config::TenantConfig;
 use crate::metrics::{Family, SnapshotWriter};
 use futures::future::BoxFuture;
@@ -67,11 +68,20 @@ impl ActivityCollector {
                 root,
             ))
         });
+        // A domain `tenant_id` is resolved to the GUID on the feed's first
+        // call (and again with backoff while that fails).
+        let tenant = Arc::new(TenantGuid::new(
+            &t.name,
+            &t.tenant_id,
+            &t.endpoints.login,
+            api.http().clone(),
+            Some(api.live_arc()),
+        ));
         let client = Arc::new(ManagementClient::new(
             api.clone(),
             root,
-            &t.tenant_id,
-            &cfg.publisher_id,
+            tenant,
+            cfg.publisher_id.as_deref(),
             cfg.requests_per_minute,
         ));
         Some(ActivityCollector {
