@@ -61,6 +61,26 @@ fn verify_assertion(st: &SimState, token_url: &str, assertion: &str) -> Result<(
             }
         }
     };
+    // Entra's pages document two pairs: PS256 with x5t#S256 (current) and
+    // RS256 with x5t (older); anything else is refused.
+    if !crate::certificate::documented_pair(
+        header.alg,
+        header.x5t.is_some(),
+        header.x5t_s256.is_some(),
+    ) {
+        return refuse(
+            700027,
+            &format!(
+                "Client assertion failed signature validation: algorithm {:?} with {} is not a documented pair (PS256 with x5t#S256, or RS256 with x5t).",
+                header.alg,
+                match (header.x5t.is_some(), header.x5t_s256.is_some()) {
+                    (true, true) => "x5t and x5t#S256",
+                    (true, false) => "x5t",
+                    _ => "x5t#S256",
+                }
+            ),
+        );
+    }
     let Some(pem) = &o.client_certificate else {
         return refuse(700027, "Client assertion contains an invalid signature. No certificate is registered for the application.");
     };
@@ -85,7 +105,7 @@ fn verify_assertion(st: &SimState, token_url: &str, assertion: &str) -> Result<(
             "Client assertion failed signature validation. The key was not found.",
         );
     };
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    let mut v = jsonwebtoken::Validation::new(header.alg);
     v.set_audience(&[token_url]);
     v.set_issuer(&[o.client_id.as_str()]);
     v.sub = Some(o.client_id.clone());
