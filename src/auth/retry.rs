@@ -38,9 +38,16 @@ pub enum TokenRetry {
 
 impl TokenRetry {
     /// After failed attempt `attempt` (1-based) with HTTP `status` (None: no
-    /// answer), `elapsed` after the first attempt began: how long to wait
-    /// before the next, or None to give up.
-    pub fn next(self, status: Option<u16>, attempt: u32, elapsed: Duration) -> Option<Duration> {
+    /// answer), the `gone`-th 410 so far (0: this was no 410), `elapsed`
+    /// after the first attempt began: how long to wait before the next, or
+    /// None to give up.
+    pub fn next(
+        self,
+        status: Option<u16>,
+        attempt: u32,
+        gone: u32,
+        elapsed: Duration,
+    ) -> Option<Duration> {
         let transient = matches!(status, None | Some(429) | Some(500..=599));
         match self {
             TokenRetry::Standard => {
@@ -48,7 +55,7 @@ impl TokenRetry {
             }
             TokenRetry::Imds => match status {
                 Some(410) => (elapsed < IMDS_GONE_FOR && attempt < 12)
-                    .then(|| jitter(exponential(IMDS_GONE_BASE, attempt))),
+                    .then(|| jitter(exponential(IMDS_GONE_BASE, gone))),
                 Some(404 | 408) => {
                     (attempt <= MI_RETRIES).then(|| jitter(exponential(MI_BASE, attempt)))
                 }
@@ -83,8 +90,13 @@ mod tests {
     /// attempts made and the time spent retrying.
     fn replay(p: TokenRetry, answers: impl Fn(u32) -> Option<u16>) -> (u32, Duration) {
         let mut elapsed = Duration::ZERO;
-        let mut attempt = 1;
-        while let Some(wait) = p.next(answers(attempt), attempt, elapsed) {
+        let (mut attempt, mut gone) = (1, 0);
+        loop {
+            let status = answers(attempt);
+            gone += u32::from(status == Some(410));
+            let Some(wait) = p.next(status, attempt, gone, elapsed) else {
+                break;
+            };
             assert!(wait <= MAX_WAIT.mul_f64(1.2));
             elapsed += wait;
             attempt += 1;
@@ -111,21 +123,27 @@ mod tests {
         for status in [Some(404), Some(408), Some(429), Some(500), Some(503), None] {
             let (attempts, _) = replay(TokenRetry::Imds, |_| status);
             assert_eq!(attempts, MI_RETRIES + 1, "{status:?}");
-            let w1 = TokenRetry::Imds.next(status, 1, Duration::ZERO).unwrap();
-            let w3 = TokenRetry::Imds.next(status, 3, Duration::ZERO).unwrap();
+            let w1 = TokenRetry::Imds.next(status, 1, 0, Duration::ZERO).unwrap();
+            let w3 = TokenRetry::Imds.next(status, 3, 0, Duration::ZERO).unwrap();
             assert!(w1 >= MI_BASE.mul_f64(0.8) && w1 <= MI_BASE.mul_f64(1.2));
             assert!(w3 >= MI_BASE.mul_f64(4.0 * 0.8), "exponential: {w3:?}");
         }
         for status in [400, 401, 403] {
-            assert_eq!(TokenRetry::Imds.next(Some(status), 1, Duration::ZERO), None);
+            assert_eq!(
+                TokenRetry::Imds.next(Some(status), 1, 0, Duration::ZERO),
+                None
+            );
         }
     }
 
-    /// 404 then 410 (an update that starts): the 410s still get their 70 s.
+    /// 404 then 410 (an update that starts): the 410s still get their 70 s,
+    /// and their waits start again from the 410 base.
     #[test]
     fn imds_mixed_answers() {
         let (_, spent) = replay(TokenRetry::Imds, |n| Some(if n <= 2 { 404 } else { 410 }));
         assert!(spent >= IMDS_GONE_FOR, "{spent:?}");
+        let first_gone = TokenRetry::Imds.next(Some(410), 3, 1, Duration::from_secs(2));
+        assert!(first_gone.unwrap() <= IMDS_GONE_BASE.mul_f64(1.2));
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl TokenProvider {
     async fn fetch_with_retry(&self, audience: &str) -> Result<IssuedToken, AuthError> {
         let policy = self.credential.retry();
         let first = tokio::time::Instant::now();
-        let mut attempt = 0u32;
+        let (mut attempt, mut gone) = (0u32, 0u32);
         loop {
             attempt += 1;
             let started = Instant::now();
@@ -126,7 +126,8 @@ impl TokenProvider {
                 Ok(t) => return Ok(t),
                 Err(e) => e,
             };
-            match policy.next(e.status, attempt, first.elapsed()) {
+            gone += u32::from(e.status == Some(410));
+            match policy.next(e.status, attempt, gone, first.elapsed()) {
                 Some(wait) => {
                     tracing::debug!(tenant = %self.tenant, error = %e, attempt, wait_ms = wait.as_millis() as u64, "token request failed, retrying");
                     tokio::time::sleep(wait).await;
@@ -265,7 +266,7 @@ mod tests {
     /// the clock is tokio's, paused: no test waits the minute.
     #[tokio::test(start_paused = true)]
     async fn managed_identity_waits_out_an_imds_update() {
-        let script = [404, 404, 410, 410, 410];
+        let script = [404, 404, 410, 410, 410, 410, 410];
         let (c, p, live) = imds(&script);
         let began = tokio::time::Instant::now();
         assert!(p.token("aud").await.is_ok());
