@@ -243,6 +243,38 @@ async fn refused_validation_fails_start_clearly_and_polling_still_works() {
     exp.stop().await.unwrap();
 }
 
+/// Microsoft refuses a webhook address that is not https (AF20021 "The
+/// address must begin with HTTPS"): the log line names the scheme, not a
+/// failed validation, and polling continues.
+#[tokio::test]
+async fn a_plain_http_address_is_refused_for_its_scheme() {
+    capture_logs();
+    let sim = sim_with(
+        AuditOptions {
+            started: false,
+            https_webhooks: true,
+            ..AuditOptions::default()
+        },
+        Faults::default(),
+    )
+    .await;
+    let exp = start_hooked(&sim, "plain", "300ms", "", "plain").await;
+    let truth = sim.audit().truth(&all_types(), 0, now_ms());
+    let m = drained(&exp, "plain", truth.blobs).await;
+    assert_eq!(
+        sum(&m, "m365_activity_webhook_enabled", &[("tenant", "plain")]),
+        0.0
+    );
+    let line = one_log_line(&["plain", "AF20021", "polling continues"]);
+    assert!(
+        line.contains("must begin with https://, not http://"),
+        "{line}"
+    );
+    assert!(!line.contains("validation POST"), "{line}");
+    no_auth_id_in_logs();
+    exp.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn receiver_answers_and_counts_every_kind_once_logged() {
     capture_logs();

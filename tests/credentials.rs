@@ -474,6 +474,29 @@ async fn managed_identity_imds_and_app_service_against_the_simulator() {
     sim.stop().await;
 }
 
+/// IMDS while its host is updated (404, then 410): the token comes once
+/// the update is over; the failures before are retried, not reported.
+#[tokio::test]
+async fn managed_identity_waits_for_an_imds_update() {
+    let sim = Simulator::start(SimOptions {
+        imds_updating: Duration::from_secs(2),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    managed_identity_works(&sim, MiEndpoint::Imds { root: sim.url() }).await;
+    let answers: Vec<u16> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/metadata/identity/oauth2/token")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answers.first(), Some(&404), "{answers:?}");
+    assert!(answers.contains(&410), "{answers:?}");
+    assert_eq!(answers.last(), Some(&200), "{answers:?}");
+    sim.stop().await;
+}
+
 /// The real binary, configured with `managed_identity`, finds the endpoint
 /// from its environment as the Azure SDKs do: IMDS (root overridden by
 /// AZURE_POD_IDENTITY_AUTHORITY_HOST), then App Service (IDENTITY_ENDPOINT +

@@ -95,18 +95,17 @@ pub fn is_audit_log_off(code: Option<&str>, message: &str) -> bool {
 }
 
 /// The webhook's problem when `/start` with it failed: for AF20021, why
-/// Microsoft could not validate the address (its scheme when it is not
-/// https: Microsoft's "The address must begin with HTTPS").
+/// Microsoft could not validate the address (its scheme, when Microsoft
+/// says "The address must begin with HTTPS").
 pub fn webhook_refused(address: &str, e: &ApiError, short: &str) -> String {
     let message = match e {
         ApiError::Status { message, .. } => message.as_str(),
         _ => "",
     };
-    let not_https = !address
-        .get(..8)
-        .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
+    // The reference's AF20021 text names the cause: "The address must
+    // begin with HTTPS." or "The endpoint did not return HTTP 200.".
     match e.code() {
-        Some("AF20021") if not_https || message.to_ascii_lowercase().contains("must begin with https") => format!(
+        Some("AF20021") if message.to_ascii_lowercase().contains("must begin with https") => format!(
             "webhook not registered: Microsoft refused {address} (AF20021: the address must begin with https://, not {}://); polling continues",
             address.split("://").next().unwrap_or_default()
         ),

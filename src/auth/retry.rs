@@ -109,7 +109,7 @@ mod tests {
     fn imds_410_is_retried_for_at_least_70_seconds() {
         let (attempts, spent) = replay(TokenRetry::Imds, |_| Some(410));
         assert!(spent >= IMDS_GONE_FOR, "{spent:?}");
-        assert!(attempts >= 6 && attempts < 12, "{attempts}");
+        assert!((6..12).contains(&attempts), "{attempts}");
         // The shortest waits the policy can draw still add up to 70 s.
         let mut worst = Duration::ZERO;
         for n in 1..attempts {
