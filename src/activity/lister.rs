@@ -22,7 +22,7 @@
 
 use super::backlog::Backlog;
 use super::board::Board;
-use super::client::{ContentPage, ManagementClient};
+use super::client::{ContentPage, ManagementClient, MAX_PAGES};
 use super::events::{Events, TypeEvents};
 use super::problem::{classify, Problem};
 use super::subscriptions::Subscriptions;
@@ -44,9 +44,6 @@ pub const SWEEP_EVERY_POLLS: u64 = 12;
 /// this many more times in the same poll before the window waits for the
 /// next poll.
 pub const PAGE_ROUNDS: u32 = 2;
-
-/// A window's pages are followed at most this far (a `NextPageUri` loop).
-const MAX_PAGES: usize = 10_000;
 
 /// A window being listed, and where its listing continues.
 #[derive(Debug, Clone)]
@@ -207,7 +204,7 @@ impl Lister {
             None => now - self.lookback,
         };
         for (start, end) in plan_windows(from, now) {
-            let w = self.new_window(ct, start, end, None);
+            let w = self.new_window(ct, start, end, None).await?;
             self.window(ct, w, offer).await?;
             self.advance(ct, end);
         }
@@ -218,7 +215,7 @@ impl Lister {
             let hi = prev - self.overlap;
             let lo = (hi - MAX_WINDOW_SECS).max(earliest_start(now));
             if lo < hi {
-                let w = self.new_window(ct, lo, hi, Some(hi));
+                let w = self.new_window(ct, lo, hi, Some(hi)).await?;
                 self.window(ct, w, offer).await?;
             }
         }
@@ -231,9 +228,19 @@ impl Lister {
         *cursor = (*cursor).max(end);
     }
 
-    fn new_window(&self, ct: &str, start: i64, end: i64, gap_before: Option<i64>) -> Window {
-        let first = self.client.content_url(ct, start, end);
-        Window {
+    async fn new_window(
+        &self,
+        ct: &str,
+        start: i64,
+        end: i64,
+        gap_before: Option<i64>,
+    ) -> Result<Window, Problem> {
+        let first = self
+            .client
+            .content_url(ct, start, end)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(Window {
             start,
             end,
             gap_before,
@@ -241,7 +248,7 @@ impl Lister {
             first,
             pages: 0,
             polls: 0,
-        }
+        })
     }
 
     /// List one window to its last page, each page's items offered as it
@@ -292,7 +299,7 @@ impl Lister {
             }
         }
         Err(Problem::Failed(format!(
-            "content_list: more than {MAX_PAGES} pages (NextPageUri loop?)"
+            "content_list: more than {MAX_PAGES} pages (next-page loop?)"
         )))
     }
 
