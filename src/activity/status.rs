@@ -55,16 +55,20 @@ impl FeedStatus {
         }
     }
 
-    /// Nothing has gone wrong yet, but the first listing round has not
-    /// finished: not a success, not a failure either.
+    /// Nothing has gone wrong yet, but the first poll has not completed
+    /// (its listings or downloads still running): not a success, not a
+    /// failure either.
     pub fn warming_up(&self) -> bool {
-        self.polls == 0 && !self.healthy() && self.summary().is_none()
+        self.polls == 0 && self.summary().is_none()
     }
 
-    /// `m365_collector_success{collector="activity"}`: every configured type
-    /// listed completely in its last poll, and the checkpoint being written.
+    /// `m365_collector_success{collector="activity"}`: a poll has completed,
+    /// every configured type listed completely in the last one, and the
+    /// checkpoint is being written. 0 while the first poll runs, so that a
+    /// feed stuck from its start never counts as a success.
     pub fn healthy(&self) -> bool {
-        self.types.values().all(|t| t.listed_ok)
+        self.polls > 0
+            && self.types.values().all(|t| t.listed_ok)
             && !self.feed_problems.contains_key(super::checkpoint::SCOPE)
     }
 
@@ -96,7 +100,10 @@ mod tests {
 
     #[test]
     fn healthy_means_every_type_listed() {
-        let mut s = FeedStatus::default();
+        let mut s = FeedStatus {
+            polls: 1,
+            ..FeedStatus::default()
+        };
         s.types.insert(
             "Audit.Exchange".into(),
             TypeStatus {
