@@ -50,16 +50,24 @@ async fn cold_start_into_hanging_downloads_is_seen() {
     let t = "cold";
     // The bound: within 10 s of start (listing the simulator's
     // handful of pages takes well under a second; the downloads never end).
-    let first = wait_for("backlog and lag for every type", Duration::from_secs(10), || async {
-        let m = scrape(&exp).await;
-        all_types()
-            .iter()
-            .all(|ct| {
-                value(&m, "m365_activity_backlog_blobs", &[("tenant", t), ("content_type", ct)]) > 0.0
-                    && lag(&m, t, ct).is_some_and(|l| l > 0.0)
-            })
-            .then_some(m)
-    })
+    let first = wait_for(
+        "backlog and lag for every type",
+        Duration::from_secs(10),
+        || async {
+            let m = scrape(&exp).await;
+            all_types()
+                .iter()
+                .all(|ct| {
+                    value(
+                        &m,
+                        "m365_activity_backlog_blobs",
+                        &[("tenant", t), ("content_type", ct)],
+                    ) > 0.0
+                        && lag(&m, t, ct).is_some_and(|l| l > 0.0)
+                })
+                .then_some(m)
+        },
+    )
     .await;
     assert_eq!(success(&first, t), 0.0, "no poll has completed");
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -122,9 +130,11 @@ async fn failing_continuation_pages_lose_nothing() {
         .await
         .unwrap();
     let truth = sim.audit().truth(&types, 0, now_ms());
-    wait_for("every record in the sink", Duration::from_secs(120), || async {
-        (sink_lines(&out).len() == truth.ids.len()).then_some(())
-    })
+    wait_for(
+        "every record in the sink",
+        Duration::from_secs(120),
+        || async { (sink_lines(&out).len() == truth.ids.len()).then_some(()) },
+    )
     .await;
     exp.stop().await.unwrap();
     assert_sink_exactly_once(&sink_lines(&out), &sim, &truth.ids);
@@ -133,7 +143,11 @@ async fn failing_continuation_pages_lose_nothing() {
         .filter(|r| r.query.contains("nextPage"))
         .collect();
     let failed = pages.iter().filter(|r| r.status == 503).count();
-    assert!(failed * 2 > pages.len(), "{failed} of {} continuation pages failed", pages.len());
+    assert!(
+        failed * 2 > pages.len(),
+        "{failed} of {} continuation pages failed",
+        pages.len()
+    );
     assert!(
         !log_lines(&["content window listed over several polls"]).is_empty(),
         "some window needed more than one poll (the faults bit)"
@@ -212,11 +226,16 @@ async fn reload_takes_and_releases_the_feed_locks() {
     other.stop().await.unwrap();
     write(&file, &[a.clone(), b.clone(), c.clone()]);
     let err = exp.reload().await.unwrap_err().to_string();
-    assert!(err.contains("tenants[c]") && err.contains("in use"), "{err}");
+    assert!(
+        err.contains("tenants[c]") && err.contains("in use"),
+        "{err}"
+    );
     let m = support::scrape(&exp).await;
     assert_eq!(value(&m, "m365_config_last_reload_successful", &[]), 0.0);
-    assert!(!select(&m, "m365_collector_success", &[("tenant", "b")]).is_empty()
-        || !select(&m, "m365_collector_interval_seconds", &[("tenant", "b")]).is_empty());
+    assert!(
+        !select(&m, "m365_collector_success", &[("tenant", "b")]).is_empty()
+            || !select(&m, "m365_collector_interval_seconds", &[("tenant", "b")]).is_empty()
+    );
     assert!(select(&m, "m365_collector_interval_seconds", &[("tenant", "c")]).is_empty());
     holder.stop().await.unwrap();
     let changes = exp.reload().await.unwrap();

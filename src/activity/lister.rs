@@ -254,7 +254,12 @@ impl Lister {
     /// List one window to its last page, each page's items offered as it
     /// arrives; items created before `gap_before` are listing gaps. A page
     /// that keeps failing leaves the window in `unfinished`, at that page.
-    async fn window(&mut self, ct: &str, mut w: Window, offer: &mut Offer<'_>) -> Result<(), Problem> {
+    async fn window(
+        &mut self,
+        ct: &str,
+        mut w: Window,
+        offer: &mut Offer<'_>,
+    ) -> Result<(), Problem> {
         let mut restarted = false;
         while w.pages < MAX_PAGES {
             let page = match self.page(&w.next).await {
@@ -334,9 +339,7 @@ fn passing(e: &ApiError) -> bool {
 /// Microsoft refused the request itself (a 4xx other than throttling and
 /// the subscription's or permission's problems).
 fn refused(e: &ApiError) -> bool {
-    matches!(e.status(), Some(400..=499))
-        && !passing(e)
-        && !classify(e).lasting()
+    matches!(e.status(), Some(400..=499)) && !passing(e) && !classify(e).lasting()
 }
 
 /// Where listed items go: the backlog, and the type's events.

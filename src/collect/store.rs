@@ -172,9 +172,7 @@ impl<'s> Scrape<'s> {
                 | Family::CollectorInterval
                 | Family::CollectorStart => {
                     for (tenant, slot, st) in &self.states {
-                        let lines = st
-                            .lines
-                            .get_or_init(|| StateLines::new(tenant, slot, st));
+                        let lines = st.lines.get_or_init(|| StateLines::new(tenant, slot, st));
                         let (text, hash) = lines.get(fam);
                         match fam {
                             // A refresh changes these two: written anew each scrape.

@@ -327,7 +327,10 @@ fn feed_state(feed: &[FeedRow], now: f64) -> (Level, String) {
     // Its first seconds: the rows are the configured types (and the
     // backlog resumed from the state file), the subscriptions not known yet.
     if problems == 0 && feed.iter().all(|f| f.subscribed.is_none()) {
-        return (Level::Unknown, format!("starting ({backlog} blobs waiting)"));
+        return (
+            Level::Unknown,
+            format!("starting ({backlog} blobs waiting)"),
+        );
     }
     if problems > 0 {
         return (
