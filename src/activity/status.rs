@@ -58,8 +58,12 @@ impl FeedStatus {
     /// Nothing has gone wrong yet, but the first poll has not completed
     /// (its listings or downloads still running): not a success, not a
     /// failure either.
+    /// Problems that do not touch health (a webhook not registered) do not
+    /// count here either.
     pub fn warming_up(&self) -> bool {
-        self.polls == 0 && self.summary().is_none()
+        self.polls == 0
+            && self.types.values().all(|t| t.problem.is_none())
+            && !self.feed_problems.contains_key(super::checkpoint::SCOPE)
     }
 
     /// `m365_collector_success{collector="activity"}`: a poll has completed,
