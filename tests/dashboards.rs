@@ -372,6 +372,7 @@ const REQUIRED_ALERTS: &[&str] = &[
     "M365CollectorStale",
     "M365CollectorNeverSucceeded",
     "M365ExporterDown",
+    "M365ExporterRestarting",
     "M365TokenRenewalFailing",
     "M365CertificateExpiringSoon",
     "M365AppCredentialExpiringSoon",
