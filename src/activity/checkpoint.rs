@@ -44,6 +44,8 @@ pub struct Files {
     pub tenant_id: String,
     pub state: Option<PathBuf>,
     pub output: Option<PathBuf>,
+    /// Mode of the files created (`activity.file_mode`).
+    pub mode: u32,
 }
 
 impl Files {
@@ -185,7 +187,10 @@ impl Checkpoint {
         let health = Arc::new(Mutex::new(Health::default()));
         let worker = Worker {
             quarantine: files.quarantine_dir(),
-            sink: files.output.as_deref().map(|p| Sink::new(p, resumed.sink)),
+            sink: files
+                .output
+                .as_deref()
+                .map(|p| Sink::new(p, resumed.sink, files.mode)),
             files,
             ids: resumed.ids,
             unsaved_ids: Vec::new(),
@@ -371,7 +376,7 @@ impl Worker {
     fn quarantine(&self, content_id: &str, body: &[u8]) {
         let Some(dir) = &self.quarantine else { return };
         let path = quarantine::path(dir, content_id);
-        match quarantine::keep(&path, body) {
+        match quarantine::keep(&path, body, self.files.mode) {
             Ok(()) => {
                 tracing::warn!(tenant = %self.files.tenant, content_id = %content_id, file = %path.display(),
                     "audit blob never parsed: kept aside raw in the quarantine directory and left out of the feed")
@@ -393,7 +398,7 @@ impl Worker {
         let generation = self.ids.generation + 1;
         let c = self
             .compaction
-            .get_or_insert_with(|| idlog::Compaction::create(path, generation));
+            .get_or_insert_with(|| idlog::Compaction::create(path, generation, self.files.mode));
         if let Ok(w) = c {
             if let Err(e) = w.write(bytes) {
                 *c = Err(e);
@@ -420,13 +425,12 @@ impl Worker {
         }
         let ids = if s.full {
             // No `Compact` order came when no id is remembered.
-            let c = self
-                .compaction
-                .take()
-                .unwrap_or_else(|| idlog::Compaction::create(&path, self.ids.generation + 1));
+            let c = self.compaction.take().unwrap_or_else(|| {
+                idlog::Compaction::create(&path, self.ids.generation + 1, self.files.mode)
+            });
             c.and_then(idlog::Compaction::finish)
         } else {
-            idlog::append_encoded(&path, self.ids, &self.unsaved_ids)
+            idlog::append_encoded(&path, self.ids, &self.unsaved_ids, self.files.mode)
         };
         match ids {
             Ok(m) => {
@@ -447,7 +451,7 @@ impl Worker {
         st.sink = sink_mark;
         let bytes = state::encode(&st, &self.files.tenant_id, s.at);
         written += bytes.len() as u64;
-        match state::save(&path, &bytes) {
+        match state::save_with_mode(&path, &bytes, self.files.mode) {
             Ok(()) => {
                 if s.full {
                     idlog::remove_others(&path, self.ids.generation);
@@ -478,6 +482,7 @@ mod tests {
             tenant_id: T.into(),
             state: Some(dir.join("state.json")),
             output: Some(dir.join("out.ndjson")),
+            mode: 0o600,
         }
     }
 

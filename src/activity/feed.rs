@@ -168,6 +168,7 @@ impl Feed {
             tenant_id: ctx.tenant_id.clone(),
             state: ctx.cfg.state_file.clone(),
             output: ctx.cfg.output.clone(),
+            mode: ctx.cfg.file_mode.0,
         };
         let now = now_unix() as i64;
         let f = files.clone();

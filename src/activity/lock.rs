@@ -6,7 +6,7 @@
 //! process, so a crash never leaves a stale one behind.
 
 use crate::config::Config;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Held locks; dropping releases them.
@@ -31,18 +31,13 @@ pub fn acquire(config: &Config) -> Result<Locks, String> {
         ] {
             let Some(p) = path else { continue };
             let lp = lock_path(p);
-            let f = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lp)
-                .map_err(|e| {
-                    format!(
-                        "tenant {:?}: cannot open {} (lock for activity.{key}): {e}",
-                        t.name,
-                        lp.display()
-                    )
-                })?;
+            let f = super::fileops::open_write(&lp, t.activity.file_mode.0).map_err(|e| {
+                format!(
+                    "tenant {:?}: cannot open {} (lock for activity.{key}): {e}",
+                    t.name,
+                    lp.display()
+                )
+            })?;
             match f.try_lock() {
                 Ok(()) => files.push(f),
                 Err(std::fs::TryLockError::WouldBlock) => {

@@ -10,6 +10,7 @@
 //! The file is reopened after each sync, so rotation by rename works: the
 //! next append goes to the new file, whose inode the next mark records.
 
+use super::fileops;
 use super::records::Lines;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -32,6 +33,8 @@ pub struct Sink {
     file: Option<File>,
     /// Where the file ended at the last sync (or at start).
     mark: Option<SinkMark>,
+    /// Mode of a file it creates (`activity.file_mode`).
+    mode: u32,
 }
 
 #[cfg(unix)]
@@ -78,11 +81,12 @@ pub fn mark_now(path: &Path) -> io::Result<SinkMark> {
 
 impl Sink {
     /// The sink at `path`, which ended at `mark` when it was last synced.
-    pub fn new(path: &Path, mark: Option<SinkMark>) -> Sink {
+    pub fn new(path: &Path, mark: Option<SinkMark>, mode: u32) -> Sink {
         Sink {
             path: path.to_path_buf(),
             file: None,
             mark,
+            mode,
         }
     }
 
@@ -98,12 +102,11 @@ impl Sink {
         }
         let f = match &mut self.file {
             Some(f) => f,
-            None => self.file.insert(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            ),
+            // A new file (first write, or after rotation) gets the
+            // configured mode and a synced directory entry.
+            None => self
+                .file
+                .insert(fileops::open_append(&self.path, self.mode)?),
         };
         let before = f.metadata().map(|m| m.len());
         let written = lines.write_to(f);
@@ -143,7 +146,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
         assert_eq!(reconcile(&path, None).unwrap(), 0, "no file yet");
-        let mut sink = Sink::new(&path, None);
+        let mut sink = Sink::new(&path, None, 0o600);
         assert_eq!(sink.sync().unwrap(), None, "nothing appended");
         sink.append(&line("{\"Id\":\"1\"}")).unwrap();
         let saved = sink.sync().unwrap().unwrap();
@@ -163,7 +166,7 @@ mod tests {
         let path = dir.path().join("out.ndjson");
         let saved = mark_now(&path).unwrap();
         assert_eq!(saved, SinkMark { len: 0, ino: 0 });
-        let mut sink = Sink::new(&path, Some(saved));
+        let mut sink = Sink::new(&path, Some(saved), 0o600);
         sink.append(&line("{\"Id\":\"1\"}")).unwrap();
         assert_eq!(reconcile(&path, Some(saved)).unwrap(), 11);
         assert_eq!(std::fs::read(&path).unwrap(), b"");
@@ -173,7 +176,7 @@ mod tests {
     fn rotated_file_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
-        let mut sink = Sink::new(&path, None);
+        let mut sink = Sink::new(&path, None, 0o600);
         sink.append(&line("old")).unwrap();
         let saved = sink.sync().unwrap().unwrap();
         std::fs::rename(&path, dir.path().join("out.ndjson.1")).unwrap();

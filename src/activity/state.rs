@@ -15,7 +15,6 @@ use super::recent::RecentIds;
 use super::sink::SinkMark;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -127,21 +126,21 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Replace the file atomically with `bytes`.
+/// Replace the file atomically with `bytes` (mode 0600).
 pub fn save(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    save_with_mode(path, bytes, super::fileops::DEFAULT_MODE)
+}
+
+/// [`save`] with the file's mode (`activity.file_mode`).
+pub fn save_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let tmp = sibling(path, "tmp");
-    let mut f = File::create(&tmp)?;
+    let mut f = super::fileops::create(&tmp, mode)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)?;
     // The rename itself is durable only once the directory is synced.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    super::fileops::sync_dir(path)
 }
 
 #[cfg(test)]

@@ -219,7 +219,11 @@ mod tests {
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let a = BasicAuth::new([("prom".to_string(), hash)].into(), Default::default());
         assert_eq!(a.check(&basic("prom", "s3cret")).await, Allowed);
-        assert_eq!(a.check(&basic("prom", "s3cret")).await, Allowed, "from the cache");
+        assert_eq!(
+            a.check(&basic("prom", "s3cret")).await,
+            Allowed,
+            "from the cache"
+        );
         assert_eq!(a.check(&basic("prom", "wrong")).await, Denied);
         assert_eq!(a.check(&basic("other", "s3cret")).await, Denied);
         assert_eq!(a.check(&HeaderMap::new()).await, Denied);

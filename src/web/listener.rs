@@ -208,7 +208,10 @@ fn over_capacity() -> axum::response::Response {
     (
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         [
-            (axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            ),
             (axum::http::header::CONNECTION, "close"),
         ],
         "Too many open connections\n",
@@ -296,18 +299,18 @@ impl Conn {
                 self.serve(tcp, protocol).await
             }
             Some(acceptor) => {
-                let stream = match tokio::time::timeout_at(self.deadline, acceptor.accept(tcp)).await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake: deadline passed");
-                        return;
-                    }
-                };
+                let stream =
+                    match tokio::time::timeout_at(self.deadline, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake: deadline passed");
+                            return;
+                        }
+                    };
                 // What ALPN chose is what is served: a peer that agreed on
                 // http/1.1 and then speaks HTTP/2 is not understood.
                 let http2 = acceptor.http2();
@@ -329,19 +332,20 @@ impl Conn {
         let builder = builder(&self.opts, protocol, self.lane);
         let inner = TowerToHyperService::new(self.router.clone());
         let (activity, lane) = (self.activity.clone(), self.lane);
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let guard = activity.begin();
-            let refused = lane == Lane::HealthOnly && !health_path(req.uri().path());
-            let call = (!refused).then(|| hyper::service::Service::call(&inner, req));
-            async move {
-                let resp = match call {
-                    Some(c) => c.await,
-                    None => Ok(over_capacity()),
-                };
-                drop(guard);
-                resp
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let guard = activity.begin();
+                let refused = lane == Lane::HealthOnly && !health_path(req.uri().path());
+                let call = (!refused).then(|| hyper::service::Service::call(&inner, req));
+                async move {
+                    let resp = match call {
+                        Some(c) => c.await,
+                        None => Ok(over_capacity()),
+                    };
+                    drop(guard);
+                    resp
+                }
+            });
         let conn = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let idle = self.opts.idle_timeout;
@@ -350,9 +354,7 @@ impl Conn {
             let wake = match closing {
                 Some(at) => at + self.opts.drain_timeout,
                 None if !self.activity.seen.load(Ordering::Acquire) => self.deadline,
-                None if self.activity.inflight.load(Ordering::Acquire) > 0 => {
-                    Instant::now() + idle
-                }
+                None if self.activity.inflight.load(Ordering::Acquire) > 0 => Instant::now() + idle,
                 None => self.activity.last() + idle,
             };
             tokio::select! {

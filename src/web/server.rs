@@ -328,6 +328,30 @@ mod tests {
         assert!(b.starts_with("Not ready"), "{b}");
     }
 
+    /// The request limit comes before authentication: a shed request
+    /// costs no bcrypt comparison.
+    #[tokio::test]
+    async fn the_request_limit_sheds_before_any_password_check() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let web = crate::web::web_config::WebConfig {
+            basic_auth_users: [("prom".to_string(), hash)].into(),
+            ..Default::default()
+        };
+        let mut st = state();
+        st.web = LiveWebConfig::fixed(web);
+        let live = st.web.clone();
+        let limit = Arc::new(Semaphore::new(1));
+        let r = app_with_limit(st, limit.clone());
+        let _held = limit.clone().try_acquire_owned().unwrap();
+        let req = Request::get("/metrics")
+            .header(header::AUTHORIZATION, "Basic cHJvbTp3cm9uZw==")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = r.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(live.bcrypt().peak(), 0, "no comparison ran");
+    }
+
     #[tokio::test]
     async fn probe_target_is_bounded() {
         let r = app(state(), 4);
