@@ -279,7 +279,7 @@ async fn a_wrong_password_flood_is_bounded_and_a_known_password_still_served() {
     let url = format!("{}/metrics", r.url());
     let scrape = |pass: &'static str| c.get(&url).basic_auth("prometheus", Some(pass)).send();
     assert_eq!(scrape("correct horse").await.unwrap().status(), 200);
-    let flood = futures::stream::iter(0..320)
+    let flood = futures::stream::iter(0..1_000)
         .map(|i| {
             let (c, url) = (c.clone(), url.clone());
             async move {
@@ -295,12 +295,23 @@ async fn a_wrong_password_flood_is_bounded_and_a_known_password_still_served() {
         .collect::<Vec<u16>>();
     let valid = async {
         let mut statuses = Vec::new();
-        for _ in 0..20 {
+        let mut took = Vec::new();
+        for _ in 0..100 {
+            let t = std::time::Instant::now();
             statuses.push(scrape("correct horse").await.unwrap().status().as_u16());
+            took.push(t.elapsed());
         }
-        statuses
+        (statuses, took)
     };
-    let (flood, valid) = tokio::join!(flood, valid);
+    let (flood, (valid, mut took)) = tokio::join!(flood, valid);
+    // A figure for BENCHMARKS.md, never asserted (a loaded CI would flake).
+    took.sort();
+    println!(
+        "figures: valid scrapes during the flood: p50={:?} p99={:?} max={:?}",
+        took[took.len() / 2],
+        took[took.len() * 99 / 100 - 1],
+        took[took.len() - 1]
+    );
     assert!(valid.iter().all(|s| *s == 200), "{valid:?}");
     assert!(!flood.contains(&200));
     assert!(flood.contains(&429), "busy slots refuse at once");

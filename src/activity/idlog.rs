@@ -193,32 +193,52 @@ pub fn compact(
 
 /// Remove every generation but `keep` (left over by a compaction cut short).
 pub fn remove_others(state: &Path, keep: u64) {
-    let Some(dir) = state.parent() else { return };
+    for (gen, p) in generations(state) {
+        if gen != keep {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Every generation of the log beside `state` and its path, newest first.
+pub fn generations(state: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out = Vec::new();
+    let Some(dir) = state.parent() else {
+        return out;
+    };
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
     let Some(base) = state.file_name().and_then(|n| n.to_str()) else {
-        return;
+        return out;
     };
     let prefix = format!("{base}.ids.");
     let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
+        return out;
     };
     for e in rd.flatten() {
         let name = e.file_name();
-        let Some(gen) = name
+        if let Some(gen) = name
             .to_str()
             .and_then(|n| n.strip_prefix(&prefix))
             .and_then(|g| g.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if gen != keep {
-            let _ = std::fs::remove_file(e.path());
+        {
+            out.push((gen, e.path()));
         }
     }
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out
+}
+
+/// The whole of a generation, as a mark (a partial last entry left out).
+pub fn whole(state: &Path, generation: u64) -> io::Result<IdsMark> {
+    let len = std::fs::metadata(path(state, generation))?.len();
+    Ok(IdsMark {
+        generation,
+        len: len - len % ENTRY,
+    })
 }
 
 /// Whether a log of `log_entries` for `live` remembered ids should be compacted.
