@@ -206,7 +206,7 @@ fn recover(
             ));
         }
     }
-    let aside = state::set_aside(path, "corrupt", now).map_err(|e| {
+    let aside = super::fileops::set_aside(path, "corrupt", now).map_err(|e| {
         format!(
             "activity state file {} is corrupt ({reason}) and cannot be moved aside: {e}",
             path.display()

@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The mode of files when nothing is configured.
 pub const DEFAULT_MODE: u32 = 0o600;
@@ -111,6 +111,31 @@ pub fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
     }
     sync_dir(dir)
+}
+
+/// Move `path` to `<name>.<what>-<now>` (or `-<now>.<n>`: never over an
+/// earlier one), returning where it went.
+pub fn set_aside(path: &Path, what: &str, now: i64) -> io::Result<PathBuf> {
+    for n in 0..1000 {
+        let suffix = match n {
+            0 => format!("{what}-{now}"),
+            n => format!("{what}-{now}.{n}"),
+        };
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".");
+        name.push(&suffix);
+        let aside = path.with_file_name(name);
+        if std::fs::symlink_metadata(&aside).is_ok() {
+            continue;
+        }
+        std::fs::rename(path, &aside)?;
+        sync_dir(path)?;
+        return Ok(aside);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{} has too many set-aside copies", path.display()),
+    ))
 }
 
 #[cfg(all(test, unix))]

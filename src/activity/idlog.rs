@@ -228,7 +228,7 @@ pub fn generations(state: &Path) -> Vec<(u64, PathBuf)> {
             out.push((gen, e.path()));
         }
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|g| std::cmp::Reverse(g.0));
     out
 }
 

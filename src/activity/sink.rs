@@ -115,7 +115,7 @@ pub fn reconcile(path: &Path, mark: Option<&SinkMark>, now: i64) -> io::Result<R
     if meta.len() == 0 {
         return Ok(Reconciled::Kept);
     }
-    super::state::set_aside(path, "unknown", now).map(Reconciled::SetAside)
+    fileops::set_aside(path, "unknown", now).map(Reconciled::SetAside)
 }
 
 /// The mark of the file as it is now (none yet: length 0, inode 0).

@@ -124,7 +124,8 @@ pub fn decode(bytes: &[u8], tenant_id: &str) -> Result<State, Unusable> {
 pub enum Loaded {
     Missing,
     Found(Box<State>),
-    /// Unparseable, left in place: the caller sets it aside ([`set_aside`])
+    /// Unparseable, left in place: the caller sets it aside
+    /// ([`super::fileops::set_aside`])
     /// or refuses to start.
     Corrupt(String),
 }
@@ -149,28 +150,6 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     name.push(".");
     name.push(suffix);
     path.with_file_name(name)
-}
-
-/// Move `path` to `<name>.<what>-<now>` (or `-<now>.<n>`: never over an
-/// earlier one), returning where it went.
-pub fn set_aside(path: &Path, what: &str, now: i64) -> io::Result<PathBuf> {
-    for n in 0..1000 {
-        let suffix = match n {
-            0 => format!("{what}-{now}"),
-            n => format!("{what}-{now}.{n}"),
-        };
-        let aside = sibling(path, &suffix);
-        if std::fs::symlink_metadata(&aside).is_ok() {
-            continue;
-        }
-        std::fs::rename(path, &aside)?;
-        super::fileops::sync_dir(path)?;
-        return Ok(aside);
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        format!("{} has too many set-aside copies", path.display()),
-    ))
 }
 
 /// Replace the file atomically with `bytes` (mode 0600).
@@ -248,10 +227,10 @@ mod tests {
             }
             assert!(path.exists(), "left in place by load");
         }
-        let first = set_aside(&path, "corrupt", 77).unwrap();
+        let first = crate::activity::fileops::set_aside(&path, "corrupt", 77).unwrap();
         assert!(first.ends_with("state.json.corrupt-77"));
         std::fs::write(&path, b"again").unwrap();
-        let second = set_aside(&path, "corrupt", 77).unwrap();
+        let second = crate::activity::fileops::set_aside(&path, "corrupt", 77).unwrap();
         assert!(second.ends_with("state.json.corrupt-77.1"));
         assert_eq!(std::fs::read(&second).unwrap(), b"again");
         assert!(std::fs::read(&first).unwrap().starts_with(b"{"), "kept");
