@@ -181,7 +181,7 @@ async fn corrupt_state_file_is_set_aside() {
     assert_eq!(aside.len(), 1, "{aside:?}");
     let kept = std::fs::read(dir.path().join(&aside[0])).unwrap();
     assert_eq!(kept, b"{\"cursors\": {\"Audit.Exchange\": tru");
-    one_log_line(&["ERROR", "tenant=corrupt", "state file unusable"]);
+    one_log_line(&["ERROR", "tenant=corrupt", "state file corrupt: moved aside"]);
     assert!(state.exists(), "a fresh state was written");
 }
 
