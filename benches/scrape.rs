@@ -15,7 +15,7 @@ use m365_exporter::collect::{messages, service_health};
 use m365_exporter::config::reload::Reloader;
 use m365_exporter::config::ConfigSource;
 use m365_exporter::metrics::Encoding;
-use m365_exporter::web::server::{router, AppState};
+use m365_exporter::web::server::{app, AppState};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -83,10 +83,12 @@ fn bench_loopback(c: &mut Criterion) {
                     None,
                     Arc::new(fleet),
                 )),
+                lifecycle: false,
+                web: m365_exporter::web::live_config::LiveWebConfig::fixed(Default::default()),
             };
             let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let exporter = l.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(l, router(state, 40)).await });
+            tokio::spawn(async move { axum::serve(l, app(state, 40)).await });
             let reg2 = reg.clone();
             let naive_app = axum::Router::new().route(
                 "/metrics",

@@ -49,8 +49,11 @@ fn web_options(web: &WebArgs) -> Result<WebOptions, ExitCode> {
         listen: web.listen_address.clone(),
         telemetry_path: web.telemetry_path.clone(),
         max_requests: web.max_requests,
+        max_connections: web.max_connections as usize,
+        enable_lifecycle: web.enable_lifecycle,
         webhook_listen: web.webhook_listen_address.clone(),
         web_config,
+        web_config_file: web.web_config_file.clone(),
         ..WebOptions::default()
     })
 }

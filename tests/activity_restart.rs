@@ -3,7 +3,9 @@
 //! blobs in flight and sink writes newer than the saved state; a reload
 //! that removes a tenant stops its feed, and re-adding it resumes from the
 //! checkpoint; a corrupt state file is set aside and the feed starts over
-//! from `lookback`.
+//! from `lookback`, without writing a record twice when there is an output
+//! (deduplicated by the id log, or refused without one); every file the
+//! feed makes is `0600`.
 
 mod support;
 
@@ -183,6 +185,90 @@ async fn corrupt_state_file_is_set_aside() {
     assert_eq!(aside.len(), 1, "{aside:?}");
     let kept = std::fs::read(dir.path().join(&aside[0])).unwrap();
     assert_eq!(kept, b"{\"cursors\": {\"Audit.Exchange\": tru");
-    one_log_line(&["ERROR", "tenant=corrupt", "state file unusable"]);
+    one_log_line(&["ERROR", "tenant=corrupt", "state file corrupt: moved aside"]);
     assert!(state.exists(), "a fresh state was written");
+}
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// A truncated state file with an output: set aside, counted, and the feed
+/// resumes from the id log, so the sink still holds each record once; the
+/// files the feed made are the owner's only. Without an id log the feed
+/// refuses to start and leaves the file where it is.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_truncated_state_file_writes_no_record_twice() {
+    capture_logs();
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, out) = (
+        dir.path().join("state.json"),
+        dir.path().join("audit.ndjson"),
+    );
+    let extra = format!(
+        ", state_file: {}, output: {}",
+        state.display(),
+        out.display()
+    );
+    let truth = sim.audit().truth(&all_types(), 0, now_ms());
+    let first = start(&sim, "truncated", &extra).await;
+    drained(&first, "truncated", truth.blobs).await;
+    first.stop().await.unwrap();
+    assert_sink_exactly_once(&sink_lines(&out), &sim, &truth.ids);
+    // Whatever the umask, nothing the feed wrote is readable by others.
+    let made: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(made.len() >= 4, "{made:?}");
+    for p in &made {
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(p), want, "{}", p.display());
+    }
+
+    let whole = std::fs::read(&state).unwrap();
+    std::fs::write(&state, &whole[..whole.len() / 2]).unwrap();
+    let second = start(&sim, "truncated", &extra).await;
+    let m = drained(&second, "truncated", truth.blobs).await;
+    let t = ("tenant", "truncated");
+    assert_eq!(
+        sum(
+            &m,
+            "m365_activity_state_resets_total",
+            &[t, ("reason", "corrupt_state")]
+        ),
+        1.0
+    );
+    assert!(
+        sum(&m, "m365_activity_records_duplicate_total", &[t]) as usize >= truth.ids.len(),
+        "every record listed again was known from the id log"
+    );
+    second.stop().await.unwrap();
+    assert_sink_exactly_once(&sink_lines(&out), &sim, &truth.ids);
+    one_log_line(&[
+        "ERROR",
+        "tenant=truncated",
+        "state file corrupt: moved aside",
+    ]);
+
+    // No id log to trust: refused, the file left in place.
+    std::fs::write(&state, &whole[..whole.len() / 2]).unwrap();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().contains(".ids.") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let third = start(&sim, "truncated", &extra).await;
+    wait_for("the refusal is logged", Duration::from_secs(30), || async {
+        (!log_lines(&["tenant=truncated", "refusing to start"]).is_empty()).then_some(())
+    })
+    .await;
+    third.stop().await.unwrap();
+    assert_eq!(std::fs::read(&state).unwrap(), &whole[..whole.len() / 2]);
+    assert_sink_exactly_once(&sink_lines(&out), &sim, &truth.ids);
 }

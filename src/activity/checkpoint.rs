@@ -22,10 +22,10 @@ use super::idlog::{self, IdsMark};
 use super::quarantine;
 use super::recent::RecentIds;
 use super::records::Lines;
-use super::sink::{self, Sink, SinkMark};
+use super::sink::{self, Reconciled, Sink, SinkMark};
 use super::state::{self, Loaded, State};
 use bytes::Bytes;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
@@ -44,6 +44,8 @@ pub struct Files {
     pub tenant_id: String,
     pub state: Option<PathBuf>,
     pub output: Option<PathBuf>,
+    /// Mode of the files created (`activity.file_mode`).
+    pub mode: u32,
 }
 
 impl Files {
@@ -62,17 +64,26 @@ pub struct Resumed {
     /// Entries in the id log (live or aged out), for compaction.
     pub log_entries: u64,
     pub sink: Option<SinkMark>,
-    /// A version-1 state (ids inline): the first save writes a full log.
+    /// A version-1 state (ids inline) or a recovery: the first save writes
+    /// a full log.
     pub needs_full_log: bool,
+    /// What this start had to reset ([`RESETS`]).
+    pub resets: Vec<&'static str>,
 }
 
+/// Why a start did not resume exactly where the last one stopped
+/// (`m365_activity_state_resets_total{reason}`).
+pub const RESETS: [&str; 3] = ["corrupt_state", "id_log", "unknown_output"];
+
 /// Read the state and the id log, and cut the sink back to the state's mark
-/// (blocking; logs what it did).
-pub fn resume(files: &Files, now: i64) -> Resumed {
+/// (blocking; logs what it did). `Err`: the feed must not start (a file it
+/// cannot read, a newer or foreign state, or a corrupt state with an output
+/// and no id log to keep it free of duplicates); the message says what to do.
+pub fn resume(files: &Files, now: i64) -> Result<Resumed, String> {
     let mut r = Resumed::default();
     let tenant = files.tenant.as_str();
     if let Some(path) = &files.state {
-        match state::load(path, &files.tenant_id, now) {
+        match state::load(path, &files.tenant_id)? {
             Loaded::Missing => {
                 tracing::info!(tenant = %tenant, file = %path.display(), "activity state file not found; starting from lookback")
             }
@@ -80,67 +91,156 @@ pub fn resume(files: &Files, now: i64) -> Resumed {
                 r.recent = std::mem::take(&mut s.recent_ids);
                 r.needs_full_log = s.ids.is_none() && !r.recent.is_empty();
                 if let Some(mark) = s.ids {
-                    // Streamed into the set: the log (up to ~2 M entries
-                    // before a compaction) is never held whole.
-                    let recent = &mut r.recent;
-                    match idlog::read_each(path, mark, |k, h| {
-                        recent.insert_hour(k, h);
-                    }) {
-                        Ok(n) => {
-                            r.log_entries = n;
-                            r.ids = mark;
-                        }
-                        Err(e) => {
-                            // A version-2 state keeps no ids inline: empty,
-                            // as before the read began.
-                            r.recent = RecentIds::default();
-                            // The ids only detect duplicates: go on without
-                            // them (a record Microsoft repeats may be written
-                            // twice), and start a fresh log.
-                            tracing::error!(tenant = %tenant, file = %idlog::path(path, mark.generation).display(), error = %e,
-                                "activity id log unreadable; duplicate detection starts afresh");
-                            r.ids = IdsMark {
-                                generation: mark.generation + 1,
-                                len: 0,
-                            };
-                        }
-                    }
+                    read_ids(path, mark, tenant, &mut r)?;
                 }
                 idlog::remove_others(path, r.ids.generation);
                 tracing::info!(tenant = %tenant, file = %path.display(), backlog = s.backlog.pending_len(), recent_ids = r.recent.len(), "activity state resumed");
                 r.state = *s;
             }
-            Loaded::Bad { reason, aside } => {
-                tracing::error!(tenant = %tenant, file = %path.display(), reason = %reason,
-                    moved_to = %aside.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(could not move it)".into()),
-                    "activity state file unusable; starting from lookback");
-            }
+            Loaded::Corrupt(reason) => recover(files, path, &reason, now, &mut r)?,
         }
     }
     if let Some(out) = &files.output {
         if files.state.is_some() {
-            match sink::reconcile(out, r.state.sink) {
-                Ok(0) => {}
-                Ok(cut) => {
+            let done = sink::reconcile(out, r.state.sink.as_ref(), now).map_err(|e| {
+                format!(
+                    "cannot check the activity output {} against the state file: {e}",
+                    out.display()
+                )
+            })?;
+            match done {
+                Reconciled::Kept => {}
+                Reconciled::Cut(cut) => {
                     tracing::info!(tenant = %tenant, file = %out.display(), bytes = cut,
                         "activity output: removed records written after the last saved state; their blobs are fetched again")
                 }
-                Err(e) => {
-                    tracing::error!(tenant = %tenant, file = %out.display(), error = %e, "activity output: cannot check against the state file")
+                Reconciled::SetAside(aside) => {
+                    r.resets.push("unknown_output");
+                    tracing::warn!(tenant = %tenant, file = %out.display(), moved_to = %aside.display(),
+                        "activity output is not the file the state file names (rotated, or created after the last save): moved aside whole, a new one is started")
                 }
             }
         }
         r.sink = sink::mark_now(out).ok();
     }
-    r
+    Ok(r)
+}
+
+/// The marked id log into `r`. A log shorter than its mark (damaged) is
+/// read as far as it goes and counted as a reset; any other I/O error stops
+/// the start.
+fn read_ids(path: &Path, mark: IdsMark, tenant: &str, r: &mut Resumed) -> Result<(), String> {
+    // Streamed into the set: the log (up to ~2 M entries before a
+    // compaction) is never held whole.
+    let recent = &mut r.recent;
+    let got = idlog::read_each(path, mark, |k, h| {
+        recent.insert_hour(k, h);
+    });
+    let file = idlog::path(path, mark.generation);
+    match got {
+        Ok(n) => {
+            r.log_entries = n;
+            r.ids = mark;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            let whole = idlog::whole(path, mark.generation)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let recent = &mut r.recent;
+            r.log_entries = idlog::read_each(path, whole, |k, h| {
+                recent.insert_hour(k, h);
+            })
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            r.ids = whole;
+            r.resets.push("id_log");
+            tracing::error!(tenant = %tenant, file = %file.display(), error = %e,
+                "activity id log shorter than the state says: resumed with the ids it holds (records whose ids were lost may be written again)");
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+    }
+}
+
+/// A state file that does not parse: with an id log, set it aside and
+/// resume deduplicated from the newest usable log generation (the listing
+/// starts over from `lookback`, and every record the log remembers is
+/// skipped); without one, set it aside only when there is no output to
+/// fill with duplicates, otherwise refuse to start and leave it in place.
+fn recover(
+    files: &Files,
+    path: &Path,
+    reason: &str,
+    now: i64,
+    r: &mut Resumed,
+) -> Result<(), String> {
+    let tenant = files.tenant.as_str();
+    let mut found = None;
+    for (generation, file) in idlog::generations(path) {
+        let mut recent = RecentIds::default();
+        let read = idlog::whole(path, generation).and_then(|mark| {
+            idlog::read_each(path, mark, |k, h| {
+                recent.insert_hour(k, h);
+            })
+            .map(|n| (mark, n))
+        });
+        match read {
+            Ok((mark, n)) if n > 0 => {
+                found = Some((mark, n, recent));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, file = %file.display(), error = %e, "activity id log unusable for recovery")
+            }
+        }
+    }
+    if found.is_none() {
+        if let Some(out) = &files.output {
+            return Err(format!(
+                "activity state file {} is corrupt ({reason}) and no id log beside it can tell which records {} already holds: \
+                 refusing to start rather than write up to `lookback` of them again. \
+                 To start over, move the state file away (and, to keep the output free of duplicates, rotate the output too); \
+                 see the README's Security section",
+                path.display(),
+                out.display()
+            ));
+        }
+    }
+    let aside = super::fileops::set_aside(path, "corrupt", now).map_err(|e| {
+        format!(
+            "activity state file {} is corrupt ({reason}) and cannot be moved aside: {e}",
+            path.display()
+        )
+    })?;
+    r.resets.push("corrupt_state");
+    match found {
+        Some((mark, n, recent)) => {
+            tracing::error!(tenant = %tenant, file = %path.display(), reason = %reason, moved_to = %aside.display(),
+                id_log = %idlog::path(path, mark.generation).display(), recent_ids = recent.len(),
+                "activity state file corrupt: moved aside; listing starts over from lookback, records already seen are skipped");
+            r.recent = recent;
+            r.ids = mark;
+            r.log_entries = n;
+            // The next save writes a fresh generation the new state names.
+            r.needs_full_log = true;
+        }
+        None => {
+            tracing::error!(tenant = %tenant, file = %path.display(), reason = %reason, moved_to = %aside.display(),
+                "activity state file corrupt: moved aside; starting over from lookback (no output, so nothing is written twice)");
+        }
+    }
+    Ok(())
 }
 
 /// How the thread is doing (read by the feed, after each order).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Health {
     pub error: Option<String>,
-    /// The sink could not be written: nothing more is saved.
+    /// The sink could not be written, or the thread is gone: nothing more
+    /// is saved.
     pub fatal: bool,
+    /// The thread failed to start or died (panicked).
+    pub dead: bool,
     pub saves: u64,
     /// Bytes written to the state file and the id log (not the sink).
     pub bytes_written: u64,
@@ -185,7 +285,10 @@ impl Checkpoint {
         let health = Arc::new(Mutex::new(Health::default()));
         let worker = Worker {
             quarantine: files.quarantine_dir(),
-            sink: files.output.as_deref().map(|p| Sink::new(p, resumed.sink)),
+            sink: files
+                .output
+                .as_deref()
+                .map(|p| Sink::new(p, resumed.sink.clone(), files.mode)),
             files,
             ids: resumed.ids,
             unsaved_ids: Vec::new(),
@@ -197,6 +300,9 @@ impl Checkpoint {
             .name("activity-checkpoint".into())
             .spawn(move || worker.run(rx))
             .ok();
+        if thread.is_none() {
+            mark_dead(&health);
+        }
         Checkpoint {
             tx: Some(tx),
             health,
@@ -210,8 +316,11 @@ impl Checkpoint {
 
     async fn send(&self, o: Order) {
         if let Some(tx) = &self.tx {
-            // The thread only stops when we drop `tx`.
-            let _ = tx.send(o).await;
+            // The thread only stops when we drop `tx`, or by panicking: then
+            // nothing more is written and the feed restarts (supervised).
+            if tx.send(o).await.is_err() {
+                mark_dead(&self.health);
+            }
         }
     }
 
@@ -289,6 +398,13 @@ impl Checkpoint {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
     }
+}
+
+fn mark_dead(health: &Mutex<Health>) {
+    let mut h = health.lock().unwrap_or_else(|p| p.into_inner());
+    h.fatal = true;
+    h.dead = true;
+    h.error = Some("the checkpoint thread is not running (failed to start or panicked)".into());
 }
 
 impl Drop for Checkpoint {
@@ -371,7 +487,7 @@ impl Worker {
     fn quarantine(&self, content_id: &str, body: &[u8]) {
         let Some(dir) = &self.quarantine else { return };
         let path = quarantine::path(dir, content_id);
-        match quarantine::keep(&path, body) {
+        match quarantine::keep(&path, body, self.files.mode) {
             Ok(()) => {
                 tracing::warn!(tenant = %self.files.tenant, content_id = %content_id, file = %path.display(),
                     "audit blob never parsed: kept aside raw in the quarantine directory and left out of the feed")
@@ -393,7 +509,7 @@ impl Worker {
         let generation = self.ids.generation + 1;
         let c = self
             .compaction
-            .get_or_insert_with(|| idlog::Compaction::create(path, generation));
+            .get_or_insert_with(|| idlog::Compaction::create(path, generation, self.files.mode));
         if let Ok(w) = c {
             if let Err(e) = w.write(bytes) {
                 *c = Err(e);
@@ -420,13 +536,12 @@ impl Worker {
         }
         let ids = if s.full {
             // No `Compact` order came when no id is remembered.
-            let c = self
-                .compaction
-                .take()
-                .unwrap_or_else(|| idlog::Compaction::create(&path, self.ids.generation + 1));
+            let c = self.compaction.take().unwrap_or_else(|| {
+                idlog::Compaction::create(&path, self.ids.generation + 1, self.files.mode)
+            });
             c.and_then(idlog::Compaction::finish)
         } else {
-            idlog::append_encoded(&path, self.ids, &self.unsaved_ids)
+            idlog::append_encoded(&path, self.ids, &self.unsaved_ids, self.files.mode)
         };
         match ids {
             Ok(m) => {
@@ -447,7 +562,7 @@ impl Worker {
         st.sink = sink_mark;
         let bytes = state::encode(&st, &self.files.tenant_id, s.at);
         written += bytes.len() as u64;
-        match state::save(&path, &bytes) {
+        match state::save_with_mode(&path, &bytes, self.files.mode) {
             Ok(()) => {
                 if s.full {
                     idlog::remove_others(&path, self.ids.generation);
@@ -478,6 +593,7 @@ mod tests {
             tenant_id: T.into(),
             state: Some(dir.join("state.json")),
             output: Some(dir.join("out.ndjson")),
+            mode: 0o600,
         }
     }
 
@@ -485,7 +601,7 @@ mod tests {
     async fn saves_only_new_ids_and_resumes_consistently() {
         let dir = tempfile::tempdir().unwrap();
         let f = files(dir.path());
-        let r = resume(&f, 1);
+        let r = resume(&f, 1).unwrap();
         let mut cp = Checkpoint::start(f.clone(), &r);
         let mut recent = RecentIds::default();
         let mut state = State::default();
@@ -519,7 +635,7 @@ mod tests {
         let log = idlog::path(&dir.path().join("state.json"), 0);
         assert_eq!(std::fs::metadata(&log).unwrap().len(), 1_001 * idlog::ENTRY);
 
-        let r = resume(&f, 2);
+        let r = resume(&f, 2).unwrap();
         assert_eq!(r.recent.len(), 1_001);
         assert!(r.recent.contains(k));
         assert_eq!(r.state.cursors["Audit.Exchange"], 5);
@@ -537,7 +653,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut f = files(dir.path());
         f.output = Some(dir.path().join("missing").join("out.ndjson"));
-        let r = resume(&f, 1);
+        let r = resume(&f, 1).unwrap();
         let mut cp = Checkpoint::start(f, &r);
         cp.sink(Lines::one(&b"{\"Id\":\"a\"}"[..]), None).await;
         cp.save(&State::default(), &RecentIds::default(), Vec::new())
@@ -559,7 +675,7 @@ mod tests {
     async fn compaction_writes_a_new_generation() {
         let dir = tempfile::tempdir().unwrap();
         let f = files(dir.path());
-        let r = resume(&f, 1);
+        let r = resume(&f, 1).unwrap();
         let mut cp = Checkpoint::start(f.clone(), &r);
         // Pretend the log is full of aged-out ids.
         cp.log_entries = idlog::COMPACT_SLACK + 10;
@@ -571,7 +687,7 @@ mod tests {
         let p = dir.path().join("state.json");
         assert!(!idlog::path(&p, 0).exists());
         assert_eq!(std::fs::metadata(idlog::path(&p, 1)).unwrap().len(), 20);
-        let r = resume(&f, 2);
+        let r = resume(&f, 2).unwrap();
         assert_eq!(r.ids.generation, 1);
         assert!(r.recent.contains(7));
 
@@ -594,7 +710,7 @@ mod tests {
             std::fs::metadata(idlog::path(&p, 2)).unwrap().len(),
             recent.len() as u64 * idlog::ENTRY
         );
-        let r = resume(&f, 3);
+        let r = resume(&f, 3).unwrap();
         assert_eq!(r.ids.generation, 2);
         assert_eq!(r.log_entries, recent.len() as u64);
         assert_eq!(r.recent, recent);
@@ -636,7 +752,7 @@ mod tests {
             ..State::default()
         };
         std::fs::write(&p, state::encode(&st, T, 1)).unwrap();
-        let r = resume(&f, 1_800_000_000);
+        let r = resume(&f, 1_800_000_000).unwrap();
         assert_eq!(
             r.ids,
             IdsMark {
@@ -655,5 +771,79 @@ mod tests {
             trusted,
             "the tail past the mark is cut"
         );
+    }
+
+    /// A truncated state: set aside, and the newest id log (a partial last
+    /// entry and all) restores the remembered ids, so nothing is written
+    /// twice; without a log and with an output, the start is refused and
+    /// the file left where it is.
+    #[tokio::test]
+    async fn a_corrupt_state_resumes_from_the_id_log_or_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(dir.path());
+        let p = dir.path().join("state.json");
+        std::fs::write(&p, b"{\"format\":\"m365-exporter/activity-st").unwrap();
+        let e = resume(&f, 5).unwrap_err();
+        assert!(
+            e.contains("state.json") && e.contains("refusing to start"),
+            "{e}"
+        );
+        assert!(p.exists(), "left in place");
+
+        let mut bytes = idlog::encode(&[(1, 10), (2, 11)]);
+        std::fs::write(idlog::path(&p, 0), &bytes).unwrap();
+        bytes.extend_from_slice(&idlog::encode(&[(3, 12)])[..7]);
+        std::fs::write(idlog::path(&p, 4), &bytes).unwrap();
+        let r = resume(&f, 6).unwrap();
+        assert_eq!(r.resets, ["corrupt_state"]);
+        assert_eq!(
+            r.ids,
+            IdsMark {
+                generation: 4,
+                len: 40
+            }
+        );
+        assert!(r.recent.contains(1) && r.recent.contains(2) && r.recent.len() == 2);
+        assert!(r.needs_full_log);
+        assert!(!p.exists() && dir.path().join("state.json.corrupt-6").exists());
+
+        // No output: nothing can be written twice, so it starts over.
+        std::fs::write(&p, b"garbage").unwrap();
+        for (_, log) in idlog::generations(&p) {
+            std::fs::remove_file(log).unwrap();
+        }
+        let r = resume(
+            &Files {
+                output: None,
+                ..f.clone()
+            },
+            7,
+        )
+        .unwrap();
+        assert_eq!(r.resets, ["corrupt_state"]);
+        assert!(r.recent.is_empty());
+    }
+
+    /// A thread that is gone (panicked, or never started) makes the
+    /// checkpoint fatal, so the supervisor restarts the feed instead of
+    /// letting it run on with nothing saved.
+    #[tokio::test]
+    async fn a_dead_thread_is_fatal() {
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let cp = Checkpoint {
+            tx: Some(tx),
+            health: Default::default(),
+            thread: None,
+            last_save: None,
+            log_entries: 0,
+            full_next: false,
+            persistent: true,
+        };
+        assert!(!cp.health().fatal);
+        cp.sink(Lines::one(&b"{}"[..]), None).await;
+        let h = cp.health();
+        assert!(h.fatal && h.dead, "{h:?}");
+        assert!(h.error.unwrap().contains("checkpoint thread"));
     }
 }

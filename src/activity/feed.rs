@@ -63,14 +63,16 @@ pub struct FeedContext {
 pub struct FeedHandle {
     stop: watch::Sender<bool>,
     task: AbortOnDrop<()>,
+    api: Arc<ApiClient>,
 }
 
 /// Start a tenant's feed (inside a tokio runtime); it publishes its status
 /// on `status` (see the module's doc for when).
 pub fn spawn(ctx: Arc<FeedContext>, status: watch::Sender<FeedStatus>) -> FeedHandle {
     let (stop, stop_rx) = watch::channel(false);
+    let api = ctx.api.clone();
     let task = AbortOnDrop(tokio::spawn(supervise(ctx, status, stop_rx)));
-    FeedHandle { stop, task }
+    FeedHandle { stop, task, api }
 }
 
 impl FeedHandle {
@@ -78,12 +80,19 @@ impl FeedHandle {
     /// a grace period: the files then hold the checkpoint before).
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
+        // A call sleeping out a Retry-After fails now: its blob stays in the
+        // backlog, and the last checkpoint is written well within the grace.
+        self.api.stop_retries();
         if tokio::time::timeout(STOP_GRACE, &mut self.task.0)
             .await
             .is_err()
         {
+            tracing::warn!(tenant = %self.api.tenant, collector = "activity", grace = ?STOP_GRACE,
+                "activity feed did not stop in time: aborted (its files hold the checkpoint before)");
             self.task.0.abort();
             let _ = (&mut self.task.0).await;
+        } else {
+            tracing::info!(tenant = %self.api.tenant, collector = "activity", "activity feed stopped with its last checkpoint");
         }
     }
 }
@@ -113,6 +122,10 @@ async fn supervise(
     }
 }
 
+fn ctx_live(feed: &Feed) -> &crate::metrics::Live {
+    feed.ctx.api.live()
+}
+
 async fn run(
     ctx: Arc<FeedContext>,
     tx: watch::Sender<FeedStatus>,
@@ -124,6 +137,13 @@ async fn run(
         let started = Instant::now();
         feed.poll(started, &stop).await;
         if let Some(e) = feed.fatal() {
+            if feed.checkpoint.health().dead {
+                // Counted as the panic it (almost always) is.
+                ctx_live(&feed)
+                    .collector_panics
+                    .with_label_values(&[&feed.ctx.tenant, "activity"])
+                    .inc();
+            }
             feed.close().await;
             return Err(e);
         }
@@ -179,12 +199,23 @@ impl Feed {
             tenant_id: ctx.tenant_id.clone(),
             state: ctx.cfg.state_file.clone(),
             output: ctx.cfg.output.clone(),
+            mode: ctx.cfg.file_mode.0,
         };
         let now = now_unix() as i64;
         let f = files.clone();
         let resumed = tokio::task::spawn_blocking(move || checkpoint::resume(&f, now))
             .await
-            .map_err(|e| format!("cannot resume: {e}"))?;
+            .map_err(|e| format!("cannot resume: {e}"))??;
+        let live = ctx.api.live();
+        let has_files = ctx.cfg.state_file.is_some() || ctx.cfg.output.is_some();
+        for reason in checkpoint::RESETS.into_iter().filter(|_| has_files) {
+            let c = live
+                .activity_state_resets
+                .with_label_values(&[&ctx.tenant, reason]);
+            if resumed.resets.contains(&reason) {
+                c.inc();
+            }
+        }
         let checkpoint = Checkpoint::start(files, &resumed);
         let cfg = &ctx.cfg;
         let state = resumed.state;
@@ -280,7 +311,16 @@ impl Feed {
     async fn download(&mut self, started: Instant, stop: &watch::Receiver<bool>) {
         let deadline = started + self.ctx.cfg.interval.max(MIN_DOWNLOAD_WINDOW);
         let mut batch = self.downloader.batch(self.backlog.pending(), deadline);
-        while let Some((c, fetched)) = batch.next().await {
+        let mut stopping = stop.clone();
+        loop {
+            // Waiting for a download is the one safe place to leave on a
+            // stop: a blob not yet settled stays in the backlog, whole.
+            let next = tokio::select! {
+                biased;
+                n = batch.next() => n,
+                _ = stopping.wait_for(|s| *s) => None,
+            };
+            let Some((c, fetched)) = next else { break };
             let changed = self.settle(&c, fetched, &mut batch).await;
             self.unsaved |= changed;
             if self.unsaved.0 && self.checkpoint.due() {

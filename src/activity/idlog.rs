@@ -109,19 +109,16 @@ pub fn read(state: &Path, mark: IdsMark) -> io::Result<Vec<(u128, i32)>> {
 
 /// Append entries and sync; on failure the partial tail is cut again.
 pub fn append(state: &Path, mark: IdsMark, entries: &[(u128, i32)]) -> io::Result<IdsMark> {
-    append_encoded(state, mark, &encode(entries))
+    append_encoded(state, mark, &encode(entries), super::fileops::DEFAULT_MODE)
 }
 
 /// [`append`] of entries already encoded ([`push`]).
-pub fn append_encoded(state: &Path, mark: IdsMark, bytes: &[u8]) -> io::Result<IdsMark> {
+/// A new log file gets `mode`.
+pub fn append_encoded(state: &Path, mark: IdsMark, bytes: &[u8], mode: u32) -> io::Result<IdsMark> {
     if bytes.is_empty() {
         return Ok(mark);
     }
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(path(state, mark.generation))?;
+    let mut f = super::fileops::open_write(&path(state, mark.generation), mode)?;
     f.set_len(mark.len)?;
     let r = std::io::Seek::seek(&mut f, io::SeekFrom::Start(mark.len))
         .and_then(|_| f.write_all(bytes))
@@ -143,14 +140,16 @@ pub fn append_encoded(state: &Path, mark: IdsMark, bytes: &[u8]) -> io::Result<I
 /// leaves an unnamed generation, deleted at the next start.
 pub struct Compaction {
     file: File,
+    state: PathBuf,
     generation: u64,
     len: u64,
 }
 
 impl Compaction {
-    pub fn create(state: &Path, generation: u64) -> io::Result<Compaction> {
+    pub fn create(state: &Path, generation: u64, mode: u32) -> io::Result<Compaction> {
         Ok(Compaction {
-            file: File::create(path(state, generation))?,
+            file: super::fileops::create(&path(state, generation), mode)?,
+            state: state.to_path_buf(),
             generation,
             len: 0,
         })
@@ -164,6 +163,8 @@ impl Compaction {
 
     pub fn finish(self) -> io::Result<IdsMark> {
         self.file.sync_all()?;
+        // The new generation's entry, before a state names it.
+        super::fileops::sync_dir(&self.state)?;
         Ok(IdsMark {
             generation: self.generation,
             len: self.len,
@@ -177,7 +178,7 @@ pub fn compact(
     generation: u64,
     entries: impl IntoIterator<Item = (u128, i32)>,
 ) -> io::Result<IdsMark> {
-    let mut c = Compaction::create(state, generation)?;
+    let mut c = Compaction::create(state, generation, super::fileops::DEFAULT_MODE)?;
     let mut buf = Vec::with_capacity(READ_CHUNK);
     for (k, h) in entries {
         push(&mut buf, k, h);
@@ -192,32 +193,52 @@ pub fn compact(
 
 /// Remove every generation but `keep` (left over by a compaction cut short).
 pub fn remove_others(state: &Path, keep: u64) {
-    let Some(dir) = state.parent() else { return };
+    for (gen, p) in generations(state) {
+        if gen != keep {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Every generation of the log beside `state` and its path, newest first.
+pub fn generations(state: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out = Vec::new();
+    let Some(dir) = state.parent() else {
+        return out;
+    };
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
     let Some(base) = state.file_name().and_then(|n| n.to_str()) else {
-        return;
+        return out;
     };
     let prefix = format!("{base}.ids.");
     let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
+        return out;
     };
     for e in rd.flatten() {
         let name = e.file_name();
-        let Some(gen) = name
+        if let Some(gen) = name
             .to_str()
             .and_then(|n| n.strip_prefix(&prefix))
             .and_then(|g| g.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if gen != keep {
-            let _ = std::fs::remove_file(e.path());
+        {
+            out.push((gen, e.path()));
         }
     }
+    out.sort_by_key(|g| std::cmp::Reverse(g.0));
+    out
+}
+
+/// The whole of a generation, as a mark (a partial last entry left out).
+pub fn whole(state: &Path, generation: u64) -> io::Result<IdsMark> {
+    let len = std::fs::metadata(path(state, generation))?.len();
+    Ok(IdsMark {
+        generation,
+        len: len - len % ENTRY,
+    })
 }
 
 /// Whether a log of `log_entries` for `live` remembered ids should be compacted.

@@ -12,7 +12,7 @@
 
 use crate::config::{Config, TenantConfig};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Held locks, by lock file; dropping releases them.
@@ -71,7 +71,7 @@ pub fn acquire_tenant(t: &TenantConfig, spares: &mut [&mut Locks]) -> Result<Loc
         if fresh.files.contains_key(&lp) {
             continue;
         }
-        let f = lock_one(&t.name, key, p, &lp)?;
+        let f = lock_one(&t.name, key, p, &lp, t.activity.file_mode.0)?;
         fresh.files.insert(lp, f);
     }
     for lp in reused {
@@ -82,18 +82,13 @@ pub fn acquire_tenant(t: &TenantConfig, spares: &mut [&mut Locks]) -> Result<Loc
     Ok(fresh)
 }
 
-fn lock_one(tenant: &str, key: &str, p: &Path, lp: &Path) -> Result<File, String> {
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lp)
-        .map_err(|e| {
-            format!(
-                "tenant {tenant:?}: cannot open {} (lock for activity.{key}): {e}",
-                lp.display()
-            )
-        })?;
+fn lock_one(tenant: &str, key: &str, p: &Path, lp: &Path, mode: u32) -> Result<File, String> {
+    let f = super::fileops::open_write(lp, mode).map_err(|e| {
+        format!(
+            "tenant {tenant:?}: cannot open {} (lock for activity.{key}): {e}",
+            lp.display()
+        )
+    })?;
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(format!(

@@ -17,7 +17,8 @@
 //!   [`records`] parses blobs, [`workloads`] bounds the `workload` label;
 //! - [`checkpoint`]: the only writer of files, on its own thread, on a
 //!   timer, writing only what changed: [`state`], [`idlog`], [`sink`] and
-//!   [`quarantine`] are its formats; [`lock`] keeps them to one exporter.
+//!   [`quarantine`] are its formats, [`fileops`] how each file is created
+//!   (mode, synced directory); [`lock`] keeps them to one exporter.
 //!
 //! Stages report what happened through [`events`] (one pre-labelled handle
 //! per content type: counters and log lines) and what is wrong on the
@@ -36,6 +37,7 @@ pub mod client;
 pub mod downloader;
 pub mod events;
 pub mod feed;
+pub mod fileops;
 pub mod idlog;
 pub mod lister;
 pub mod lock;

@@ -3,7 +3,7 @@
 //! (or the output without one), so that an operator can look at what
 //! Microsoft sent. Written by the checkpoint thread only.
 
-use std::fs::File;
+use super::fileops;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -31,14 +31,16 @@ pub fn path(dir: &Path, content_id: &str) -> PathBuf {
     dir.join(format!("{name}.blob"))
 }
 
-/// Write `body` durably at `path` (from [`path`]), creating its directory.
-pub fn keep(path: &Path, body: &[u8]) -> io::Result<()> {
+/// Write `body` durably at `path` (from [`path`]) with `mode`, creating
+/// its directory (`x` added where `mode` reads).
+pub fn keep(path: &Path, body: &[u8], mode: u32) -> io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        fileops::create_dir(dir, fileops::dir_mode(mode))?;
     }
-    let mut f = File::create(path)?;
+    let mut f = fileops::create(path, mode)?;
     f.write_all(body)?;
-    f.sync_all()
+    f.sync_all()?;
+    fileops::sync_dir(path)
 }
 
 #[cfg(test)]
@@ -65,7 +67,7 @@ mod tests {
         let q = d.path().join("s.quarantine");
         let p = path(&q, "20261127$a/../b");
         assert_eq!(p, q.join("20261127$a____b.blob"));
-        keep(&p, b"[{not json").unwrap();
+        keep(&p, b"[{not json", 0o600).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"[{not json");
     }
 }

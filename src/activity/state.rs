@@ -4,10 +4,13 @@
 //! directory), so a crash leaves either the old state or the new one, never
 //! half of each. Version 1 files (ids inline) are still read.
 //!
-//! A file that cannot be used (corrupt, another program's, another tenant's)
-//! is moved aside as `<name>.corrupt-<unix>` with one error log line, and the
-//! collector starts over from `lookback`: it never refuses to start, and it
-//! never overwrites evidence.
+//! A file that cannot be parsed (truncated, garbled) is `corrupt`: the
+//! checkpoint moves it aside as `<name>.corrupt-<unix>` (never over an
+//! earlier one) and resumes from the newest id log, or refuses to start
+//! when that would write duplicates ([`super::checkpoint::resume`]). A file
+//! it cannot read (I/O error), of a newer version, or not this tenant's is
+//! left where it is and the feed does not start: those are the operator's
+//! to look at, not evidence to shuffle away.
 
 use super::backlog::Backlog;
 use super::idlog::IdsMark;
@@ -15,7 +18,6 @@ use super::recent::RecentIds;
 use super::sink::SinkMark;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -48,11 +50,9 @@ struct Envelope<'a> {
     state: &'a State,
 }
 
+/// The state itself, once [`decode`] has checked the envelope.
 #[derive(Deserialize)]
 struct EnvelopeOwned {
-    format: String,
-    version: u32,
-    tenant_id: String,
     state: State,
 }
 
@@ -68,22 +68,54 @@ pub fn encode(state: &State, tenant_id: &str, now: i64) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// Why a state file's bytes cannot be used.
+#[derive(Debug, PartialEq)]
+pub enum Unusable {
+    /// Not parseable as a state file (truncated, garbled): set aside.
+    Corrupt(String),
+    /// Parseable but not to be touched (newer version, another program's
+    /// or tenant's): the feed does not start.
+    Foreign(String),
+}
+
 /// Check a state file's bytes: ours, this version, this tenant.
-pub fn decode(bytes: &[u8], tenant_id: &str) -> Result<State, String> {
-    let env: EnvelopeOwned =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a state file: {e}"))?;
-    if env.format != FORMAT {
-        return Err(format!("format {:?} is not {FORMAT:?}", env.format));
+pub fn decode(bytes: &[u8], tenant_id: &str) -> Result<State, Unusable> {
+    // The envelope first: a file of a newer version is recognised as such
+    // even when its state no longer parses as this version's.
+    #[derive(Deserialize)]
+    struct Head {
+        format: String,
+        version: u32,
+        tenant_id: String,
     }
-    if env.version != VERSION && env.version != 1 {
-        return Err(format!("version {} is not {VERSION}", env.version));
+    let head: Head = serde_json::from_slice(bytes)
+        .map_err(|e| Unusable::Corrupt(format!("not a state file: {e}")))?;
+    if head.format != FORMAT {
+        return Err(Unusable::Foreign(format!(
+            "format {:?} is not {FORMAT:?}",
+            head.format
+        )));
     }
-    if env.tenant_id != tenant_id {
-        return Err(format!(
+    if head.version > VERSION {
+        return Err(Unusable::Foreign(format!(
+            "version {} is newer than this exporter's {VERSION}: written by a newer release",
+            head.version
+        )));
+    }
+    if head.version != VERSION && head.version != 1 {
+        return Err(Unusable::Corrupt(format!(
+            "version {} is not {VERSION}",
+            head.version
+        )));
+    }
+    if head.tenant_id != tenant_id {
+        return Err(Unusable::Foreign(format!(
             "written for tenant {:?}, not {tenant_id:?}",
-            env.tenant_id
-        ));
+            head.tenant_id
+        )));
     }
+    let env: EnvelopeOwned = serde_json::from_slice(bytes)
+        .map_err(|e| Unusable::Corrupt(format!("not a state file: {e}")))?;
     Ok(env.state)
 }
 
@@ -92,31 +124,24 @@ pub fn decode(bytes: &[u8], tenant_id: &str) -> Result<State, String> {
 pub enum Loaded {
     Missing,
     Found(Box<State>),
-    /// Unusable; moved to `aside` (None if even that failed).
-    Bad {
-        reason: String,
-        aside: Option<PathBuf>,
-    },
+    /// Unparseable, left in place: the caller sets it aside
+    /// ([`super::fileops::set_aside`])
+    /// or refuses to start.
+    Corrupt(String),
 }
 
-pub fn load(path: &Path, tenant_id: &str, now: i64) -> Loaded {
+/// Read and check the file. `Err`: it cannot be read, or is not to be
+/// touched ([`Unusable::Foreign`]); the message names the file.
+pub fn load(path: &Path, tenant_id: &str) -> Result<Loaded, String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
-        Err(e) => {
-            return Loaded::Bad {
-                reason: format!("cannot read: {e}"),
-                aside: None,
-            }
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
     match decode(&bytes, tenant_id) {
-        Ok(s) => Loaded::Found(Box::new(s)),
-        Err(reason) => {
-            let aside = sibling(path, &format!("corrupt-{now}"));
-            let aside = std::fs::rename(path, &aside).ok().map(|_| aside);
-            Loaded::Bad { reason, aside }
-        }
+        Ok(s) => Ok(Loaded::Found(Box::new(s))),
+        Err(Unusable::Corrupt(reason)) => Ok(Loaded::Corrupt(reason)),
+        Err(Unusable::Foreign(reason)) => Err(format!("{}: {reason}", path.display())),
     }
 }
 
@@ -127,21 +152,21 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Replace the file atomically with `bytes`.
+/// Replace the file atomically with `bytes` (mode 0600).
 pub fn save(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    save_with_mode(path, bytes, super::fileops::DEFAULT_MODE)
+}
+
+/// [`save`] with the file's mode (`activity.file_mode`).
+pub fn save_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let tmp = sibling(path, "tmp");
-    let mut f = File::create(&tmp)?;
+    let mut f = super::fileops::create(&tmp, mode)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)?;
     // The rename itself is durable only once the directory is synced.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    super::fileops::sync_dir(path)
 }
 
 #[cfg(test)]
@@ -164,7 +189,12 @@ mod tests {
         });
         s.recent_ids
             .insert(crate::activity::recent::key("x"), 1_799_999_000);
-        s.sink = Some(SinkMark { len: 42, ino: 7 });
+        s.sink = Some(SinkMark {
+            len: 42,
+            ino: 7,
+            dev: 3,
+            path: Some("/var/log/out.ndjson".into()),
+        });
         s
     }
 
@@ -172,19 +202,46 @@ mod tests {
     fn roundtrip_through_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        assert_eq!(load(&path, T, 1), Loaded::Missing);
+        assert_eq!(load(&path, T), Ok(Loaded::Missing));
         save(&path, &encode(&sample(), T, 1)).unwrap();
-        assert_eq!(load(&path, T, 2), Loaded::Found(Box::new(sample())));
+        assert_eq!(load(&path, T), Ok(Loaded::Found(Box::new(sample()))));
         assert!(!sibling(&path, "tmp").exists());
     }
 
     #[test]
-    fn bad_files_are_moved_aside() {
+    fn corrupt_files_are_reported_and_set_aside_never_over_another() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         for (bytes, why) in [
             (b"{\"truncated".to_vec(), "not a state file"),
             (b"{\"some\":\"other program\"}".to_vec(), "not a state file"),
+            (
+                String::from_utf8(encode(&sample(), T, 1)).unwrap()[..60].into(),
+                "not a state file",
+            ),
+        ] {
+            std::fs::write(&path, &bytes).unwrap();
+            match load(&path, T) {
+                Ok(Loaded::Corrupt(reason)) => assert!(reason.contains(why), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+            assert!(path.exists(), "left in place by load");
+        }
+        let first = crate::activity::fileops::set_aside(&path, "corrupt", 77).unwrap();
+        assert!(first.ends_with("state.json.corrupt-77"));
+        std::fs::write(&path, b"again").unwrap();
+        let second = crate::activity::fileops::set_aside(&path, "corrupt", 77).unwrap();
+        assert!(second.ends_with("state.json.corrupt-77.1"));
+        assert_eq!(std::fs::read(&second).unwrap(), b"again");
+        assert!(std::fs::read(&first).unwrap().starts_with(b"{"), "kept");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn foreign_newer_and_unreadable_files_are_errors_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        for (bytes, why) in [
             (
                 encode(&sample(), "contoso.onmicrosoft.com", 1),
                 "written for tenant",
@@ -194,20 +251,21 @@ mod tests {
                     .unwrap()
                     .replace("\"version\":2", "\"version\":9")
                     .into_bytes(),
-                "version 9",
+                "newer",
+            ),
+            (
+                br#"{"format":"x","version":1,"tenant_id":"t","state":{}}"#.to_vec(),
+                "format",
             ),
         ] {
             std::fs::write(&path, &bytes).unwrap();
-            match load(&path, T, 77) {
-                Loaded::Bad { reason, aside } => {
-                    assert!(reason.contains(why), "{reason}");
-                    let aside = aside.unwrap();
-                    assert!(aside.ends_with("state.json.corrupt-77"));
-                    assert_eq!(std::fs::read(&aside).unwrap(), bytes, "kept as it was");
-                }
-                other => panic!("{other:?}"),
-            }
-            assert!(!path.exists());
+            let e = load(&path, T).unwrap_err();
+            assert!(e.contains(why) && e.contains("state.json"), "{e}");
+            assert_eq!(std::fs::read(&path).unwrap(), bytes);
         }
+        // A directory where the file should be: an I/O error, not corrupt.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(load(&path, T).unwrap_err().contains("cannot read"));
     }
 }

@@ -55,6 +55,9 @@ pub struct ApiClient {
     policy: RetryPolicy,
     /// Origins (`scheme://host:port`) this tenant may send tokens to.
     allowed: Vec<String>,
+    /// Set when the tenant stops: a retry waiting out its backoff or a
+    /// `Retry-After` gives up at once instead of holding the shutdown.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// `scheme://host:port` of a URL, with every loopback spelling (`localhost`,
@@ -91,7 +94,14 @@ impl ApiClient {
             tokens,
             policy,
             allowed: roots.iter().filter_map(|r| origin(r)).collect(),
+            stopping: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// The tenant is stopping: retries give up (with the last error)
+    /// instead of sleeping.
+    pub fn stop_retries(&self) {
+        self.stopping.send_replace(true);
     }
 
     pub fn live(&self) -> &Live {
@@ -198,7 +208,11 @@ impl ApiClient {
                 None => self.policy.backoff(attempt),
             };
             tracing::debug!(tenant = %self.tenant, operation = call.operation, error = %err, wait_ms = wait.as_millis() as u64, "retrying");
-            tokio::time::sleep(wait).await;
+            let mut stopping = self.stopping.subscribe();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopping.wait_for(|s| *s) => return Err(err),
+            }
         }
     }
 

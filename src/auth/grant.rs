@@ -82,8 +82,41 @@ pub async fn post_grant(
         .await
         .map_err(AuthError::transport)?;
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(AuthError::transport)?;
+    let body = read_answer(resp).await.map_err(|e| match e {
+        Answer::Transport(e) => AuthError::transport(e),
+        Answer::TooLarge => AuthError {
+            status: Some(status),
+            code: None,
+            message: format!("token response larger than {MAX_ANSWER} bytes"),
+        },
+    })?;
     parse_token_response(status, &body)
+}
+
+/// The most a token answer may hold: a real one is a few KiB, and the
+/// whole of it is held in memory (a hostile or broken endpoint could
+/// otherwise stream without end).
+pub const MAX_ANSWER: usize = 64 * 1024;
+
+/// Why [`read_answer`] gave up.
+pub enum Answer {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// A token endpoint's body, read up to [`MAX_ANSWER`] bytes.
+pub async fn read_answer(mut resp: reqwest::Response) -> Result<Vec<u8>, Answer> {
+    if resp.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(Answer::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Answer::Transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(Answer::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Parse the token endpoint's answer (success or OAuth error body).
@@ -216,5 +249,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(huge.lifetime, MAX_TOKEN_LIFETIME);
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// A token endpoint answering without end is cut off at the cap.
+    #[tokio::test]
+    async fn a_token_answer_past_the_cap_is_refused() {
+        let server = MockServer::start().await;
+        let huge = format!("{{\"access_token\":\"{}\"}}", "a".repeat(MAX_ANSWER));
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(huge))
+            .mount(&server)
+            .await;
+        let http = reqwest::Client::new();
+        let Err(e) = post_grant(&http, &server.uri(), &[("a", "b")]).await else {
+            panic!("accepted");
+        };
+        assert!(
+            e.message.contains("larger than 65536 bytes"),
+            "{}",
+            e.message
+        );
     }
 }

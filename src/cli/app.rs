@@ -8,9 +8,10 @@ use crate::config::shard::Shard;
 use crate::config::ConfigSource;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Live;
-use crate::web::listener::ListenOptions;
+use crate::web::listener::{Connections, ListenOptions};
+use crate::web::live_config::LiveWebConfig;
 use crate::web::receiver::{self, Hub};
-use crate::web::server::{router, secured, serve, AppState};
+use crate::web::server::{app, serve, AppState};
 use crate::web::tls::Acceptor;
 use crate::web::web_config::WebConfig;
 use std::net::SocketAddr;
@@ -27,12 +28,20 @@ pub struct WebOptions {
     /// `--webhook.listen-address`: the webhook receiver on a listener of its
     /// own (same TLS settings, no basic auth); None: on the main listener.
     pub webhook_listen: Option<String>,
-    /// `--web.config.file`: TLS, basic auth, headers.
+    /// `--web.config.file`: TLS, basic auth, headers, as loaded at start.
     pub web_config: WebConfig,
-    /// A request's headers must arrive within this.
+    /// Where `web_config` came from: re-read when it changes and on reload.
+    pub web_config_file: Option<std::path::PathBuf>,
+    /// From accept to a request's complete headers (TLS handshake included).
     pub header_read_timeout: Duration,
     /// A TLS handshake must finish within this.
     pub tls_handshake_timeout: Duration,
+    /// `--web.max-connections`: connections served at once, all listeners.
+    pub max_connections: usize,
+    /// A connection with no request in flight this long is closed.
+    pub idle_timeout: Duration,
+    /// `--web.enable-lifecycle`: serve `POST /-/reload`.
+    pub enable_lifecycle: bool,
 }
 
 impl Default for WebOptions {
@@ -43,8 +52,12 @@ impl Default for WebOptions {
             max_requests: 40,
             webhook_listen: None,
             web_config: WebConfig::default(),
+            web_config_file: None,
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: crate::web::listener::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: ListenOptions::default().idle_timeout,
+            enable_lifecycle: false,
         }
     }
 }
@@ -58,6 +71,10 @@ pub struct Running {
     pub reloader: Arc<Reloader>,
     /// The webhook receiver's own listener, with `--webhook.listen-address`.
     pub webhook_addr: Option<SocketAddr>,
+    /// The web configuration as served now.
+    pub web: Arc<LiveWebConfig>,
+    /// Open connections, every listener.
+    pub connections: Arc<Connections>,
     fleet: Arc<Fleet>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
@@ -101,8 +118,17 @@ impl Running {
         let listen = ListenOptions {
             tls,
             header_read_timeout: web.header_read_timeout,
+            idle_timeout: web.idle_timeout,
+            connections: Connections::new(web.max_connections),
             ..ListenOptions::default()
         };
+        let live_web = LiveWebConfig::new(
+            web.web_config.clone(),
+            web.web_config_file.clone(),
+            listen.tls.clone(),
+            listen.h2c.clone(),
+        );
+        let listen_connections = listen.connections.clone();
         let scheme = if listen.tls.is_some() {
             "https"
         } else {
@@ -128,11 +154,15 @@ impl Running {
         let store = fleet.store().clone();
         let reloader = Arc::new(Reloader::new(source, shard, fleet.clone()));
         reloader.loaded();
+        let w = live_web.clone();
+        reloader.also(Box::new(move || w.reload().map(|_| ())));
         let (stop, rx) = watch::channel(false);
         let state = AppState {
             store: store.clone(),
             telemetry_path: web.telemetry_path.clone(),
             reloader: reloader.clone(),
+            lifecycle: web.enable_lifecycle,
+            web: live_web.clone(),
         };
         let hub = Arc::new(Hub::new(fleet.inboxes().clone(), store.live.clone()));
         let stopped = |rx: &watch::Receiver<bool>| {
@@ -146,8 +176,7 @@ impl Running {
         // listener; TLS applies to both.
         let (server, webhook_server) = match webhook_listener {
             None => {
-                let app = secured(router(state, web.max_requests), &web.web_config)
-                    .merge(receiver::routes(hub));
+                let app = app(state, web.max_requests).merge(receiver::routes(hub));
                 (
                     tokio::spawn(crate::web::listener::serve(
                         listener,
@@ -163,7 +192,6 @@ impl Running {
                     listener,
                     state,
                     web.max_requests,
-                    &web.web_config,
                     listen.clone(),
                     stopped(&rx),
                 );
@@ -186,6 +214,8 @@ impl Running {
             store,
             reloader,
             webhook_addr,
+            web: live_web,
+            connections: listen_connections,
             fleet,
             stop,
             server,

@@ -77,6 +77,15 @@ pub struct WebArgs {
     /// Concurrent HTTP requests served at most; more get 503.
     #[arg(long = "web.max-requests", default_value_t = 40)]
     pub max_requests: usize,
+    /// Open connections served at most, all listeners together (each is a
+    /// file descriptor). Past it a few more are answered for /-/healthy and
+    /// /-/ready only; the rest are closed at once.
+    #[arg(long = "web.max-connections", default_value_t = crate::web::listener::DEFAULT_MAX_CONNECTIONS as u32,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Serve POST /-/reload (as Prometheus); SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
     /// Serve the audit feed webhook receiver (`POST /webhook/{tenant}`) on
     /// this address instead of the main listener.
     #[arg(long = "webhook.listen-address")]

@@ -32,6 +32,7 @@ pub(super) struct RawActivity {
     requests_per_minute: Option<u32>,
     state_file: Option<PathBuf>,
     output: Option<PathBuf>,
+    file_mode: Option<String>,
     operations: Option<Vec<String>>,
     max_inflight_bytes: Option<RawBytes>,
     webhook: Option<RawWebhook>,
@@ -79,11 +80,54 @@ pub struct ActivityConfig {
     pub requests_per_minute: u32,
     pub state_file: Option<PathBuf>,
     pub output: Option<PathBuf>,
+    /// Mode of the files the feed creates (sink, state, id log,
+    /// quarantine, locks); their directories get it plus `x` where it reads.
+    pub file_mode: FileMode,
     pub operations: Vec<String>,
     /// Bytes of audit blobs held at once (downloaded, not yet written).
     pub max_inflight_bytes: usize,
     /// Notifications as a second source of content (None: polling only).
     pub webhook: Option<WebhookConfig>,
+}
+
+/// A file mode written as octal text (`"0600"`): read and write for the
+/// owner, perhaps read (or write) for the group and read for others, never
+/// execute nor world-writable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMode(pub u32);
+
+impl Default for FileMode {
+    fn default() -> Self {
+        FileMode(0o600)
+    }
+}
+
+impl FileMode {
+    pub fn parse(text: &str) -> Option<FileMode> {
+        let t = text.trim();
+        if !(3..=4).contains(&t.len()) {
+            return None;
+        }
+        let m = u32::from_str_radix(t, 8).ok()?;
+        (m & 0o600 == 0o600 && m & !0o664 == 0).then_some(FileMode(m))
+    }
+
+    /// The mode of a directory the feed creates: `x` wherever `r` is.
+    pub fn dir(self) -> u32 {
+        self.0 | ((self.0 & 0o444) >> 2)
+    }
+}
+
+impl std::fmt::Display for FileMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+impl Serialize for FileMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// `activity.webhook`: where Microsoft posts notifications, the authId it
@@ -198,6 +242,15 @@ pub(super) fn activity(
             "set in defaults: the address and authId are each tenant's own; set it under the tenant".into(),
         ));
     }
+    let file_mode = match pick(own, def, |a| a.file_mode.clone()) {
+        None => FileMode::default(),
+        Some(t) => FileMode::parse(&t).ok_or_else(|| {
+            err(
+                "activity.file_mode",
+                format!("{t:?} is not an octal mode with owner read and write, no execute, not world-writable (e.g. \"0600\", \"0640\")"),
+            )
+        })?,
+    };
     let webhook = match own.and_then(|a| a.webhook.as_ref()) {
         Some(w) => Some(webhook(w, interval, !management_overridden, err)?),
         None => None,
@@ -216,6 +269,7 @@ pub(super) fn activity(
         requests_per_minute,
         state_file: own.and_then(|a| a.state_file.clone()),
         output: own.and_then(|a| a.output.clone()),
+        file_mode,
         operations: pick(own, def, |a| a.operations.clone()).unwrap_or_default(),
     })
 }

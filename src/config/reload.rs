@@ -17,10 +17,15 @@ use crate::collect::fleet::{Changes, Fleet};
 use crate::timefmt::now_unix;
 use std::sync::Arc;
 
+/// Something else a reload re-reads (the web configuration): refused with
+/// its error, and then nothing is applied.
+pub type Also = Box<dyn Fn() -> Result<(), ConfigError> + Send + Sync>;
+
 pub struct Reloader {
     source: ConfigSource,
     shard: Option<Shard>,
     fleet: Arc<Fleet>,
+    also: std::sync::Mutex<Vec<Also>>,
 }
 
 impl Reloader {
@@ -29,7 +34,17 @@ impl Reloader {
             source,
             shard,
             fleet,
+            also: Default::default(),
         }
+    }
+
+    /// Re-read `what` too at every reload, after the configuration
+    /// validated and before it is applied.
+    pub fn also(&self, what: Also) {
+        self.also
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(what);
     }
 
     /// Record a successful load (start or reload).
@@ -41,7 +56,13 @@ impl Reloader {
 
     /// Re-read the configuration and apply it.
     pub async fn reload(&self) -> Result<Changes, ConfigError> {
-        match self.source.load(self.shard) {
+        let loaded = self.source.load(self.shard).and_then(|config| {
+            for what in self.also.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                what()?;
+            }
+            Ok(config)
+        });
+        match loaded {
             Ok(config) => {
                 let applied = self.fleet.apply(&config).await;
                 if let Some((name, why)) = applied.refused.first() {

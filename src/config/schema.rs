@@ -49,6 +49,8 @@ pub enum Type {
     ListOf(&'static [&'static str]),
     /// A list of strings.
     Strings,
+    /// An octal file mode, as text.
+    FileMode,
 }
 
 impl Type {
@@ -70,6 +72,7 @@ impl Type {
             Type::OneOf(words) => format!("one of {}", words.join(", ")),
             Type::ListOf(words) => format!("list of {}", words.join(", ")),
             Type::Strings => "list of strings".into(),
+            Type::FileMode => "octal mode string".into(),
         }
     }
 }
@@ -416,6 +419,12 @@ pub const KEYS: &[Key] = &[
         meaning: "NDJSON file: each new record once, as Microsoft sent it; locked while running.",
         example: "/var/log/m365/all.ndjson",
         ..key("activity.output", TenantOnly, Type::Path, Unset)
+    },
+    Key {
+        rules: "owner read and write required; no execute bits; not world-writable",
+        meaning: "Mode of the files the feed creates (output, state file, id log, quarantine, locks), whatever the umask; directories it creates get `x` where this reads (`0600` → `0700`). `\"0640\"` lets a group read the audit records.",
+        example: "'0640'",
+        ..key("activity.file_mode", Collector, Type::FileMode, Value("'0600'"))
     },
     Key {
         meaning: "`Operation` values that get their own `operation` label (others count as `other`).",

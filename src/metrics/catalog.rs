@@ -347,6 +347,9 @@ catalog! {
         ActivityDiscovered: counter "m365_activity_content_discovered_total" ["tenant", "content_type", "source"]
             help "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once."
             notes "`source` is `listing` or `webhook`; tenants with `activity.webhook` have both from the start, at 0.";
+        ActivityStateResets: counter "m365_activity_state_resets_total" ["tenant", "reason"]
+            help "Feed starts that could not resume exactly from the saved files, by reason: corrupt_state (state file set aside, resumed from the id log), id_log (id log shorter than saved), unknown_output (a file at output not the saved one, set aside)."
+            notes "Each reason exposed at 0 once the tenant's feed has started with a state file or an output; see README's Security section.";
     }
     process {
         CpuSeconds: counter "process_cpu_seconds_total"

@@ -28,6 +28,7 @@ pub struct Live {
     pub activity_quarantined: Arc<IntCounterVec>,
     pub webhook_notifications: Arc<IntCounterVec>,
     pub activity_discovered: Arc<IntCounterVec>,
+    pub activity_state_resets: Arc<IntCounterVec>,
 }
 
 /// The live families in exposition order (what a scrape writes).
@@ -92,6 +93,7 @@ impl Live {
             activity_quarantined: counter(&mut r, F::ActivityQuarantined),
             webhook_notifications: counter(&mut r, F::WebhookNotifications),
             activity_discovered: counter(&mut r, F::ActivityDiscovered),
+            activity_state_resets: counter(&mut r, F::ActivityStateResets),
             registry: r,
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod basic_auth;
 pub mod listener;
+pub mod live_config;
 pub mod receiver;
 pub mod server;
 pub mod status_page;

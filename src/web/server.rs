@@ -4,9 +4,9 @@
 
 use crate::collect::Store;
 use crate::metrics::Encoding;
-use crate::web::basic_auth::BasicAuth;
+use crate::web::basic_auth::Verdict;
 use crate::web::listener::ListenOptions;
-use crate::web::web_config::WebConfig;
+use crate::web::live_config::LiveWebConfig;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -27,6 +27,10 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry_path: String,
     pub reloader: Arc<crate::config::reload::Reloader>,
+    /// `--web.enable-lifecycle`: `POST /-/reload` is served.
+    pub lifecycle: bool,
+    /// `--web.config.file` as it is now (basic auth, headers).
+    pub web: Arc<LiveWebConfig>,
 }
 
 /// Longest `/probe?target=` accepted (tenant names are short).
@@ -38,12 +42,8 @@ fn never_shed(path: &str) -> bool {
     matches!(path, "/-/healthy" | "/-/ready")
 }
 
-pub fn router(state: AppState, max_requests: usize) -> Router {
-    router_with_limit(state, Arc::new(Semaphore::new(max_requests.max(1))))
-}
-
-/// [`router`] with the concurrency limit given (tests exhaust it).
-pub fn router_with_limit(state: AppState, limit: Arc<Semaphore>) -> Router {
+/// The routes alone (no limit, no authentication): see [`app`].
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route(&state.telemetry_path, get(metrics))
         .route("/probe", get(probe))
@@ -61,25 +61,41 @@ pub fn router_with_limit(state: AppState, limit: Arc<Semaphore>) -> Router {
                 "Not found\n",
             )
         })
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
-            let limit = limit.clone();
-            async move {
-                if never_shed(req.uri().path()) {
-                    return next.run(req).await;
-                }
-                // Shed load instead of queueing scrapes behind each other.
-                match limit.try_acquire() {
-                    Ok(_permit) => next.run(req).await,
-                    Err(_) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        [(header::CONTENT_TYPE, TEXT)],
-                        "Too many concurrent requests\n",
-                    )
-                        .into_response(),
-                }
-            }
-        }))
         .with_state(state)
+}
+
+/// The main listener's routes as served: the concurrency limit first (so a
+/// flood of bad passwords is shed before any bcrypt work), then basic auth
+/// and the configured headers, then the routes.
+pub fn app(state: AppState, max_requests: usize) -> Router {
+    app_with_limit(state, Arc::new(Semaphore::new(max_requests.max(1))))
+}
+
+/// [`app`] with the concurrency limit given (tests exhaust it).
+pub fn app_with_limit(state: AppState, limit: Arc<Semaphore>) -> Router {
+    let web = state.web.clone();
+    limited(secured(router(state), web), limit)
+}
+
+fn limited(router: Router, limit: Arc<Semaphore>) -> Router {
+    router.layer(middleware::from_fn(move |req: Request, next: Next| {
+        let limit = limit.clone();
+        async move {
+            if never_shed(req.uri().path()) {
+                return next.run(req).await;
+            }
+            // Shed load instead of queueing scrapes behind each other.
+            match limit.try_acquire() {
+                Ok(_permit) => next.run(req).await,
+                Err(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONTENT_TYPE, TEXT)],
+                    "Too many concurrent requests\n",
+                )
+                    .into_response(),
+            }
+        }
+    }))
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -143,17 +159,48 @@ async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
-/// `POST /-/reload`: 200 once applied, 500 with the reason when refused
-/// (as Prometheus answers).
-async fn reload(State(s): State<AppState>) -> Response {
+/// A request a browser sent on behalf of another site (a form posted
+/// cross-site): its `Sec-Fetch-Site` says so, or, from older browsers, its
+/// `Origin` names another host than the one asked.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let value = |h| headers.get(h).map(|v| v.to_str().unwrap_or("?"));
+    if let Some(site) = value(header::HeaderName::from_static("sec-fetch-site")) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (value(header::ORIGIN), value(header::HOST)) {
+        (None, _) => false,
+        (Some(origin), host) => {
+            let origin_host = origin.split_once("://").map(|(_, h)| h);
+            origin_host.is_none() || origin_host != host
+        }
+    }
+}
+
+fn refused(status: StatusCode, body: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, TEXT)], body).into_response()
+}
+
+/// `POST /-/reload` (with `--web.enable-lifecycle`, as Prometheus): 200
+/// once applied, 500 when refused, with the reason in the log only (it may
+/// quote the files).
+async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !s.lifecycle {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (--web.enable-lifecycle).\n",
+        );
+    }
+    if cross_site(&headers) {
+        tracing::warn!("POST /-/reload refused: a cross-site request");
+        return refused(StatusCode::FORBIDDEN, "Cross-site requests are refused.\n");
+    }
     match s.reloader.reload().await {
         Ok(_) => ([(header::CONTENT_TYPE, TEXT)], "Reloaded\n").into_response(),
-        Err(e) => (
+        // Reloader::reload logged why.
+        Err(_) => refused(
             StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, TEXT)],
-            format!("failed to reload config: {e}\n"),
-        )
-            .into_response(),
+            "failed to reload config; the reason is in the exporter's log\n",
+        ),
     }
 }
 
@@ -167,40 +214,26 @@ async fn index(State(s): State<AppState>) -> Html<String> {
 }
 
 /// Basic auth and the configured response headers around `router`
-/// (`--web.config.file`); every path is protected, as in exporter-toolkit.
-pub fn secured(router: Router, web: &WebConfig) -> Router {
-    let mut router = router;
-    if !web.basic_auth_users.is_empty() {
-        let auth = BasicAuth::new(web.basic_auth_users.clone());
-        router = router.layer(middleware::from_fn(move |req: Request, next: Next| {
-            let auth = auth.clone();
-            async move {
-                match auth.check(req.headers()).await {
-                    true => next.run(req).await,
-                    false => crate::web::basic_auth::unauthorized(),
-                }
+/// (`--web.config.file`, as it is at each request); every path is
+/// protected, as in exporter-toolkit.
+pub fn secured(router: Router, web: Arc<LiveWebConfig>) -> Router {
+    router.layer(middleware::from_fn(move |req: Request, next: Next| {
+        let web = web.current();
+        async move {
+            let mut resp = match &web.auth {
+                None => next.run(req).await,
+                Some(auth) => match auth.check(req.headers()).await {
+                    Verdict::Allowed => next.run(req).await,
+                    Verdict::Denied => crate::web::basic_auth::unauthorized(),
+                    Verdict::Busy => crate::web::basic_auth::busy(),
+                },
+            };
+            for (k, v) in &web.headers {
+                resp.headers_mut().insert(k.clone(), v.clone());
             }
-        }));
-    }
-    if !web.headers.is_empty() {
-        let headers: Arc<Vec<(header::HeaderName, header::HeaderValue)>> = Arc::new(
-            web.headers
-                .iter()
-                .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
-                .collect(),
-        );
-        router = router.layer(middleware::from_fn(move |req: Request, next: Next| {
-            let headers = headers.clone();
-            async move {
-                let mut resp = next.run(req).await;
-                for (k, v) in headers.iter() {
-                    resp.headers_mut().insert(k.clone(), v.clone());
-                }
-                resp
-            }
-        }));
-    }
-    router
+            resp
+        }
+    }))
 }
 
 /// Serve until `shutdown` resolves; in-flight requests finish.
@@ -208,12 +241,10 @@ pub fn serve(
     listener: TcpListener,
     state: AppState,
     max_requests: usize,
-    web: &WebConfig,
     opts: ListenOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
-    let router = secured(router(state, max_requests), web);
-    crate::web::listener::serve(listener, router, opts, shutdown)
+    crate::web::listener::serve(listener, app(state, max_requests), opts, shutdown)
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -264,6 +295,8 @@ mod tests {
                 None,
                 fleet,
             )),
+            lifecycle: false,
+            web: LiveWebConfig::fixed(Default::default()),
         }
     }
 
@@ -283,7 +316,7 @@ mod tests {
     #[tokio::test]
     async fn health_endpoints_are_never_shed() {
         let limit = Arc::new(Semaphore::new(2));
-        let r = router_with_limit(state(), limit.clone());
+        let r = app_with_limit(state(), limit.clone());
         let _held = limit.clone().try_acquire_many_owned(2).unwrap();
         let (s, b) = get(&r, "/metrics").await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
@@ -295,9 +328,33 @@ mod tests {
         assert!(b.starts_with("Not ready"), "{b}");
     }
 
+    /// The request limit comes before authentication: a shed request
+    /// costs no bcrypt comparison.
+    #[tokio::test]
+    async fn the_request_limit_sheds_before_any_password_check() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let web = crate::web::web_config::WebConfig {
+            basic_auth_users: [("prom".to_string(), hash)].into(),
+            ..Default::default()
+        };
+        let mut st = state();
+        st.web = LiveWebConfig::fixed(web);
+        let live = st.web.clone();
+        let limit = Arc::new(Semaphore::new(1));
+        let r = app_with_limit(st, limit.clone());
+        let _held = limit.clone().try_acquire_owned().unwrap();
+        let req = Request::get("/metrics")
+            .header(header::AUTHORIZATION, "Basic cHJvbTp3cm9uZw==")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = r.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(live.bcrypt().peak(), 0, "no comparison ran");
+    }
+
     #[tokio::test]
     async fn probe_target_is_bounded() {
-        let r = router(state(), 4);
+        let r = app(state(), 4);
         let long = "a".repeat(10_000);
         let (s, b) = get(&r, &format!("/probe?target={long}")).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);

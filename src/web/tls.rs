@@ -187,10 +187,11 @@ fn same(a: &Fingerprint, b: &Fingerprint) -> bool {
         })
 }
 
-/// A TLS acceptor for one or more listeners that picks up rotated files.
+/// A TLS acceptor for one or more listeners that picks up rotated files
+/// and a changed web configuration.
 pub struct Acceptor {
-    settings: TlsSettings,
-    http2: bool,
+    /// The settings and whether ALPN offers `h2`; replaced by [`Acceptor::update`].
+    wanted: Mutex<(TlsSettings, bool)>,
     handshake_timeout: Duration,
     current: Mutex<(Fingerprint, Arc<ServerConfig>)>,
 }
@@ -205,23 +206,46 @@ impl Acceptor {
         let fp = fingerprint(&settings);
         let cfg = with_alpn(server_config(&settings)?, http2);
         Ok(Acceptor {
-            settings,
-            http2,
+            wanted: Mutex::new((settings, http2)),
             handshake_timeout,
             current: Mutex::new((fp, cfg)),
         })
     }
 
+    /// New settings from a changed web configuration: the next handshake
+    /// uses them (or keeps the last good ones when their files cannot be
+    /// loaded, logged).
+    pub fn update(&self, settings: TlsSettings, http2: bool) {
+        let mut w = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        if *w == (settings.clone(), http2) {
+            return;
+        }
+        *w = (settings, http2);
+        drop(w);
+        // Forces a rebuild at the next handshake.
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).0 = Vec::new();
+    }
+
+    /// Whether HTTP/2 may be served when ALPN chose it.
+    pub fn http2(&self) -> bool {
+        self.wanted.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+
     /// The configuration for the next handshake: rebuilt when a file
     /// changed; a broken new file keeps the last good one (logged).
     fn config(&self) -> Arc<ServerConfig> {
-        let fp = fingerprint(&self.settings);
+        let (settings, http2) = self
+            .wanted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let fp = fingerprint(&settings);
         let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if !same(&cur.0, &fp) {
-            match server_config(&self.settings) {
+            match server_config(&settings) {
                 Ok(c) => {
-                    tracing::info!(cert_file = %self.settings.cert_file.display(), "TLS files changed: reloaded");
-                    *cur = (fp, with_alpn(c, self.http2));
+                    tracing::info!(cert_file = %settings.cert_file.display(), "TLS files changed: reloaded");
+                    *cur = (fp, with_alpn(c, http2));
                 }
                 Err((key, reason)) => {
                     // Keep serving with the last good files; retry on the next change.

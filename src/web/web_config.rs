@@ -13,6 +13,7 @@
 //!   cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]   # TLS 1.2 only, as in Go
 //! http_server_config:
 //!   headers: {Strict-Transport-Security: max-age=31536000}
+//!   http2: false                   # HTTP/1 only (true without TLS: h2c too)
 //! basic_auth_users:
 //!   prometheus: $2y$10$...         # bcrypt hash
 //! ```
@@ -61,7 +62,11 @@ pub struct WebConfig {
     pub basic_auth_users: BTreeMap<String, String>,
     /// Extra response headers (exporter-toolkit's allowed set).
     pub headers: Vec<(String, String)>,
+    /// HTTP/2 over TLS when ALPN chooses it (`http2`, on unless false).
     pub http2: bool,
+    /// HTTP/2 with prior knowledge on a plain listener: only when `http2`
+    /// is set to true explicitly and there is no TLS.
+    pub h2c: bool,
 }
 
 /// The headers exporter-toolkit lets a web config set.
@@ -144,10 +149,11 @@ impl WebConfig {
             headers.push((canon.to_string(), value));
         }
         Ok(WebConfig {
-            tls,
             basic_auth_users: users,
             headers,
+            h2c: http.http2 == Some(true) && tls.is_none(),
             http2: http.http2.unwrap_or(true),
+            tls,
         })
     }
 }

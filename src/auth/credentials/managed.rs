@@ -168,10 +168,17 @@ impl Credential for ManagedIdentityCredential {
                 .await
                 .map_err(|e| local_error(format!("managed identity endpoint: {e}")))?;
             let status = resp.status().as_u16();
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| local_error(format!("managed identity endpoint: {e}")))?;
+            let body = crate::auth::grant::read_answer(resp).await.map_err(|e| {
+                local_error(match e {
+                    crate::auth::grant::Answer::Transport(e) => {
+                        format!("managed identity endpoint: {e}")
+                    }
+                    crate::auth::grant::Answer::TooLarge => format!(
+                        "managed identity endpoint: answer larger than {} bytes",
+                        crate::auth::grant::MAX_ANSWER
+                    ),
+                })
+            })?;
             parse_mi_response(status, &body)
         })
     }
