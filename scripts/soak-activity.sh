@@ -13,7 +13,7 @@
 # CPU seconds of the exporter alone (per million records), peak RSS, bytes
 # written by the process besides the sink (the checkpoint: state file and id
 # log) and whether every record is in the sink exactly once. Records come from
-# the simulator's generator (src/simulator/records.rs: 1-3 KB, realistic
+# the simulator's generator (src/simulator/records/: 1-3 KB, realistic
 # shapes); SOAK_RPM sets requests_per_minute (default 2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."

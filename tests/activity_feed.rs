@@ -7,7 +7,7 @@ mod support;
 
 use m365_exporter::activity::state::{self, State};
 use m365_exporter::cli::app::{Running, WebOptions};
-use m365_exporter::simulator::{AuditOptions, Faults, SimOptions, Simulator, SIM_TENANT_ID};
+use m365_exporter::simulator::{AuditOptions, Faults, SIM_TENANT_ID};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use support::activity::*;
@@ -15,16 +15,15 @@ use support::{select, sum, value, wait_for};
 
 #[tokio::test]
 async fn counts_equal_truth_with_throttling() {
-    let sim = Simulator::start(SimOptions {
-        faults: Faults {
+    let sim = sim_with(
+        AuditOptions::default(),
+        Faults {
             blob_af429_every: 3,
             listing_429_every: 4,
             ..Faults::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     let exp = start(&sim, "feed", ", operations: [FileDeleted, UserLoginFailed]").await;
     let truth = sim.audit().truth(&all_types(), 0, now_ms());
     let m = drained(&exp, "feed", truth.blobs).await;
@@ -168,16 +167,15 @@ async fn counts_equal_truth_with_throttling() {
 #[tokio::test]
 async fn late_content_inside_overlap_is_picked_up_older_is_a_counted_gap() {
     capture_logs();
-    let sim = Simulator::start(SimOptions {
-        audit: AuditOptions {
+    let sim = sim_with(
+        AuditOptions {
             blobs_per_type: 2,
             expired_blobs: 0,
             ..AuditOptions::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+        Faults::default(),
+    )
+    .await;
     let exp = start(
         &sim,
         "late",
@@ -234,17 +232,16 @@ async fn late_content_inside_overlap_is_picked_up_older_is_a_counted_gap() {
 
 #[tokio::test]
 async fn three_days_of_downtime_caught_up_in_day_windows() {
-    let sim = Simulator::start(SimOptions {
-        audit: AuditOptions {
+    let sim = sim_with(
+        AuditOptions {
             blobs_per_type: 16,
             span: Duration::from_secs(4 * 86_400),
             expired_blobs: 0,
             ..AuditOptions::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+        Faults::default(),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     // The exporter last listed 3 days ago (and DLP.All 10 days ago, beyond
@@ -348,15 +345,14 @@ async fn three_days_of_downtime_caught_up_in_day_windows() {
 /// backlog drains instead of starving.
 #[tokio::test]
 async fn slow_listings_do_not_starve_downloads() {
-    let sim = Simulator::start(SimOptions {
-        faults: Faults {
+    let sim = sim_with(
+        AuditOptions::default(),
+        Faults {
             slow: Duration::from_millis(1_100),
             ..Faults::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     // Five listings × 1.1 s per poll: past the 5 s minimum download window.
     let mut cfg = config(&sim.url(), "slow", ", overlap: 1m");
     cfg.tenants[0].activity.lookback = Duration::from_secs(3 * 3_600);

@@ -6,12 +6,14 @@ mod support;
 
 use support::procs;
 
-use m365_exporter::simulator::{Faults, SimOptions, Simulator};
+use m365_exporter::simulator::{AuditOptions, Faults};
 use procs::ChildGuard;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::activity::{all_types, assert_sink_exactly_once, now_ms, tenant_yaml, PUBLISHER};
+use support::activity::{
+    all_types, assert_sink_exactly_once, now_ms, sim_with, tenant_yaml, PUBLISHER,
+};
 use support::wait_for;
 
 fn spawn(config: &Path, dir: &Path, name: &str) -> ChildGuard {
@@ -32,16 +34,15 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_download_then_restart_writes_every_record_once() {
-    let sim = Simulator::start(SimOptions {
-        faults: Faults {
+    let sim = sim_with(
+        AuditOptions::default(),
+        Faults {
             // Slow blobs keep downloads in flight when the kill lands.
             blob_delay: Duration::from_millis(80),
             ..Faults::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     let truth = sim.audit().truth(&all_types(), 0, now_ms());
     let dir = tempfile::tempdir().unwrap();
     let (state, out, cfg) = (

@@ -6,7 +6,7 @@
 mod support;
 
 use m365_exporter::cli::app::Running;
-use m365_exporter::simulator::{AuditOffSplit, AuditOptions, SimOptions, Simulator};
+use m365_exporter::simulator::{AuditOffSplit, AuditOptions, Faults, Simulator};
 use std::time::Duration;
 use support::activity::*;
 use support::{sum, value};
@@ -14,12 +14,7 @@ use support::{sum, value};
 /// A simulator with `audit`, and the exporter (tenant `tenant`) against it.
 async fn running(audit: AuditOptions, tenant: &str, extra: &str) -> (Simulator, Running) {
     capture_logs();
-    let sim = Simulator::start(SimOptions {
-        audit,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    let sim = sim_with(audit, Faults::default()).await;
     let exp = start(&sim, tenant, extra).await;
     (sim, exp)
 }

@@ -11,7 +11,7 @@ mod support;
 
 use m365_exporter::collect::fleet::Fleet;
 use m365_exporter::metrics::Live;
-use m365_exporter::simulator::{Faults, SimOptions, Simulator};
+use m365_exporter::simulator::{AuditOptions, Faults, SimOptions, Simulator};
 use std::sync::Arc;
 use std::time::Duration;
 use support::activity::*;
@@ -27,16 +27,15 @@ fn sink_lines(path: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn kill_and_restart_writes_every_record_once() {
-    let sim = Simulator::start(SimOptions {
-        faults: Faults {
+    let sim = sim_with(
+        AuditOptions::default(),
+        Faults {
             blob_delay: Duration::from_millis(60),
             blob_af429_every: 7,
             ..Faults::default()
         },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (state, out) = (
         dir.path().join("state.json"),
