@@ -381,7 +381,10 @@ const REQUIRED_ALERTS: &[&str] = &[
 ];
 
 /// Rules an operator loads on purpose (alerts/optional/*.rules.yml).
-const OPTIONAL_ALERTS: &[&str] = &["M365ServiceNotOperational", "M365ServiceAvailabilityBelowTarget"];
+const OPTIONAL_ALERTS: &[&str] = &[
+    "M365ServiceNotOperational",
+    "M365ServiceAvailabilityBelowTarget",
+];
 
 const DEFAULT_RULES: &str = "alerts/m365-exporter.rules.yml";
 

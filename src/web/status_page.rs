@@ -813,4 +813,53 @@ mod tests {
             (Level::Bad, "1 of 2 content types failing")
         );
     }
+
+    fn tracked(name: &str, availability: f64, incidents: u32) -> ServiceRow {
+        ServiceRow {
+            track: Some(ServiceTrack {
+                window_seconds: 30.0 * 86_400.0,
+                availability,
+                incidents,
+                incident_seconds: (1.0 - availability) * 30.0 * 86_400.0,
+            }),
+            ..svc(name, "serviceOperational", true, 0)
+        }
+    }
+
+    /// The summary names the least available service over the window (its
+    /// name escaped, marked below 99.9 %), or says no incident touched it.
+    #[test]
+    fn summary_names_the_least_available_service() {
+        let rows = [
+            tracked("Teams", 0.99, 2),
+            tracked("<Exchange>", 0.95, 1),
+            tracked("Forms", 1.0, 0),
+        ];
+        let text = least_available(&rows).unwrap();
+        assert!(
+            text.starts_with("least available over 30d: <strong>&lt;Exchange&gt;</strong> "),
+            "{text}"
+        );
+        assert!(
+            text.contains("▲ 95.000 %") && text.ends_with("(1 incident)"),
+            "{text}"
+        );
+        assert_eq!(
+            least_available(&[tracked("Forms", 1.0, 0)]).as_deref(),
+            Some("no incident time in the last 30d")
+        );
+        assert_eq!(
+            least_available(&[svc("x", "serviceOperational", true, 0)]),
+            None
+        );
+        // The services table: today's status, then the window beside it.
+        let mut h = String::new();
+        services(&mut h, &rows);
+        assert!(
+            h.contains("Availability (30d)") && h.contains("Incidents (30d)"),
+            "{h}"
+        );
+        assert!(h.contains("▲ 99.000 %"), "{h}");
+        assert!(h.contains(">100 %<"), "{h}");
+    }
 }
