@@ -448,7 +448,10 @@ mod tests {
         assert_eq!(r.incident.impact_seconds, 8.0 * H);
         assert_eq!((r.incident.started, r.incident.resolved), (3, 3));
         // (6 + 6 + 1) h / 3 = 4 h 20 m.
-        assert_eq!(r.incident.time_to_resolve_mean(), Some(4.0 * H + 20.0 * 60.0));
+        assert_eq!(
+            r.incident.time_to_resolve_mean(),
+            Some(4.0 * H + 20.0 * 60.0)
+        );
         assert_eq!(r.incident.time_to_resolve_max(), Some(6.0 * H));
         assert_eq!(r.advisory.impact_seconds, H);
         assert_eq!(r.availability(&WINDOW), 1.0 - 8.0 * H / (30.0 * D));
