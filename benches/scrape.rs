@@ -134,7 +134,7 @@ fn bench_loopback(c: &mut Criterion) {
 fn bench_refresh(c: &mut Criterion) {
     let (ov, is, ms) = graph_data();
     c.bench_function("refresh/service_health_render", |b| {
-        b.iter(|| service_health::render("contoso", &ov, &is))
+        b.iter(|| service_health::render("contoso", &ov, &is, &fixture::track(&ov, &is)))
     });
     c.bench_function("refresh/messages_render", |b| {
         b.iter(|| messages::render("contoso", &ms, 1.8e9))

@@ -4,7 +4,7 @@
     python3 dashboards/generate.py        # rewrites dashboards/*.json
 
 The JSON files are the shipped artefact (importable and provisionable as they are);
-this script only keeps the three dashboards consistent. Conventions, checked by
+this script only keeps the four dashboards consistent. Conventions, checked by
 tests/dashboards.rs and, against a real Prometheus, by tests/prometheus_e2e.rs:
   - a `datasource` variable of type prometheus used by every panel and target;
   - `job` and `tenant` variables (multi-value, include All); the service-health dashboard
@@ -412,6 +412,157 @@ def service_health():
                      "service status, incidents, advisories and message-center posts. The Service "
                      "variable lists the services the exporter exports (service_health.services).",
                      p, services=True)
+
+
+# --- M365 track record ---------------------------------------------------------------
+
+# What the optional M365ServiceAvailabilityBelowTarget watches, and the line below which
+# a month usually breaches a 99.9 % SLA twice over.
+AVAILABILITY_TARGET = 0.999
+AVAILABILITY_LOW = 0.99
+
+
+def service_bars(lay, title, description, unit, targets, w=12, h=10, steps=("blue",), extra=None):
+    """A horizontal bar per tenant and service (instant queries): the window's figures."""
+    defaults = {"color": {"mode": "thresholds"}, "thresholds": thresholds(*steps), "min": 0}
+    defaults.update(extra or {})
+    return panel(lay, "bargauge", title, description, unit, targets, w=w, h=h, defaults=defaults,
+                 options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                          "orientation": "horizontal", "displayMode": "basic",
+                          "showUnfilled": True, "valueMode": "color", "namePlacement": "left"})
+
+
+INCIDENT = ssel('classification="incident"')
+ADVISORY = ssel('classification="advisory"')
+
+
+def track_record():
+    lay = Layout()
+    p = []
+    window = "m365_service_history_window_seconds"
+    p.append(stat(lay, "Window",
+                  "The track record's rolling window (service_health.history_window, 30 days by "
+                  "default): every figure below covers the last this long, from Microsoft's own "
+                  "issue history, resolved issues included.",
+                  "s", f"max by (tenant) ({window}{sel()})", "{{tenant}}", ("blue",), w=6))
+    p.append(stat(lay, "Incidents started in the window",
+                  "Incidents whose start lies in the window, all chosen services, per tenant.",
+                  "none",
+                  f"sum by (tenant) (m365_service_issues_started{INCIDENT})",
+                  "{{tenant}}", ("blue",), w=6))
+    p.append(stat(lay, "Post-incident reviews",
+                  "Issues of the window whose status is postIncidentReviewPublished, per tenant: "
+                  "Microsoft published a review (admin center → Health → Service health → History).",
+                  "none", f"sum by (tenant) (m365_service_post_incident_reviews{ssel()})",
+                  "{{tenant}}", ("blue",), w=6))
+    p.append(stat(lay, "Least available service",
+                  "The lowest availability of any chosen service over the window, per tenant.",
+                  "percentunit", f"min by (tenant) (m365_service_availability_ratio{ssel()})",
+                  "{{tenant}}", ("blue",), w=6))
+    avail = service_bars(
+        lay, "Availability per service",
+        "Share of the window without a Microsoft incident (m365_service_availability_ratio = "
+        "1 − incident seconds / window; advisories and falsePositive issues excluded, parallel "
+        "incidents counted once), least available first. Green from 99.9 %, yellow from 99 %, "
+        "orange below: the optional M365ServiceAvailabilityBelowTarget warns under 99.9 %. "
+        "Microsoft's SLA credits are computed from Microsoft's own figures, not these.",
+        "percentunit",
+        [target(f"sort(min by (tenant, service_id) (m365_service_availability_ratio{ssel()}))",
+                "{{tenant}} {{service_id}}", instant=True)],
+        w=24, h=12,
+        steps=("orange", AVAILABILITY_LOW, "yellow", AVAILABILITY_TARGET, "green"),
+        extra={"max": 1, "min": AVAILABILITY_LOW - 0.01, "decimals": 3})
+    p.append(avail)
+    p.append(service_bars(
+        lay, "Incident minutes per service",
+        "Minutes of the window under at least one incident (m365_service_impact_seconds, "
+        "classification incident), most first.",
+        "m",
+        [target("sort_desc(sum by (tenant, service_id) (m365_service_impact_seconds"
+                f"{INCIDENT})) / 60",
+                "{{tenant}} {{service_id}}", instant=True)]))
+    p.append(service_bars(
+        lay, "Advisory minutes per service",
+        "Minutes of the window under at least one advisory (limited impact; not in availability).",
+        "m",
+        [target("sort_desc(sum by (tenant, service_id) (m365_service_impact_seconds"
+                f"{ADVISORY})) / 60",
+                "{{tenant}} {{service_id}}", instant=True)]))
+    p.append(panel(lay, "table", "Issues started and resolved per service",
+                   "Per service and classification: issues whose start lies in the window "
+                   "(m365_service_issues_started) and issues that ended in it "
+                   "(m365_service_issues_resolved); an incident that began before the window and "
+                   "ended in it is resolved but not started.",
+                   "none",
+                   [target(f"m365_service_issues_started{ssel()}", ref="A", instant=True, fmt="table"),
+                    target(f"m365_service_issues_resolved{ssel()}", ref="B", instant=True, fmt="table")],
+                   w=12, h=10,
+                   options={"showHeader": True, "cellHeight": "sm",
+                            "sortBy": [{"displayName": "Started", "desc": True}]},
+                   transformations=[
+                       {"id": "merge", "options": {}},
+                       {"id": "organize", "options": {
+                           "excludeByName": {"Time": True, "job": True, "instance": True, "__name__": True},
+                           "indexByName": {"tenant": 0, "service_id": 1, "classification": 2,
+                                           "Value #A": 3, "Value #B": 4},
+                           "renameByName": {"tenant": "Tenant", "service_id": "Service",
+                                            "classification": "Class", "Value #A": "Started",
+                                            "Value #B": "Resolved"}}},
+                   ]))
+    p.append(panel(lay, "table", "Time to resolve",
+                   "Mean and longest end − start of the issues resolved in the window "
+                   "(m365_service_time_to_resolve_mean_seconds / _max_seconds), per service and "
+                   "classification; services with nothing resolved are not listed.",
+                   "s",
+                   [target(f"m365_service_time_to_resolve_mean_seconds{ssel()}", ref="A",
+                           instant=True, fmt="table"),
+                    target(f"m365_service_time_to_resolve_max_seconds{ssel()}", ref="B",
+                           instant=True, fmt="table")],
+                   w=12, h=10,
+                   options={"showHeader": True, "cellHeight": "sm",
+                            "sortBy": [{"displayName": "Longest", "desc": True}]},
+                   transformations=[
+                       {"id": "merge", "options": {}},
+                       {"id": "organize", "options": {
+                           "excludeByName": {"Time": True, "job": True, "instance": True, "__name__": True},
+                           "indexByName": {"tenant": 0, "service_id": 1, "classification": 2,
+                                           "Value #A": 3, "Value #B": 4},
+                           "renameByName": {"tenant": "Tenant", "service_id": "Service",
+                                            "classification": "Class", "Value #A": "Mean",
+                                            "Value #B": "Longest"}}},
+                   ]))
+    p.append(service_bars(
+        lay, "Post-incident reviews per service",
+        "Issues of the window whose status is postIncidentReviewPublished, per service.",
+        "none",
+        [target(f"sort_desc(sum by (tenant, service_id) (m365_service_post_incident_reviews{ssel()}))",
+                "{{tenant}} {{service_id}}", instant=True)], w=24, h=8))
+    p.append(state_timeline(
+        lay, "Issues on a timeline",
+        "Each unresolved issue (m365_service_issue_info) while the exporter saw it open, over "
+        "the dashboard's time range (30 days by default; Prometheus keeps what it scraped). "
+        "Issues resolved before the exporter ran are in the figures above and in "
+        "`m365-exporter report`.",
+        f"max by (tenant, service_id, issue_id, classification) (m365_service_issue_info{ssel()})",
+        "{{tenant}} {{service_id}} {{issue_id}} {{classification}}",
+        value_mappings([(1, "open", "orange")]), h=10))
+    status_map = value_mappings([(c, s, col) for s, c, col in STATUSES] + [(-1, "other status", "purple")])
+    p.append(state_timeline(
+        lay, "Service status history",
+        "Microsoft's status of every chosen service over the dashboard's time range "
+        "(m365_service_status, as scraped). Green: operational; yellow: investigating; orange: "
+        "degradation or recovery; red: serviceInterruption.",
+        status_code_expr(), "{{tenant}} · {{service_id}}", status_map, h=12))
+    d = dashboard("m365-track-record", "M365 track record",
+                  "Microsoft 365 track record per tenant and service over a rolling window "
+                  "(service_health.history_window): availability, incident and advisory minutes, "
+                  "issues started and resolved, time to resolve and post-incident reviews, from "
+                  "Microsoft's own service-health issue history (Graph serviceAnnouncement/issues). "
+                  "For monthly service reviews; `m365-exporter report` prints the same figures.",
+                  p, services=True)
+    d["time"] = {"from": "now-30d", "to": "now"}
+    d["refresh"] = "5m"
+    return d
 
 
 # --- M365 audit feed -----------------------------------------------------------------
@@ -833,7 +984,8 @@ def throttled_share(lay):
 def main():
     for name, dash in (("m365-service-health.json", service_health()),
                        ("m365-audit-feed.json", audit_feed()),
-                       ("m365-exporter.json", exporter())):
+                       ("m365-exporter.json", exporter()),
+                       ("m365-track-record.json", track_record())):
         with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
             json.dump(dash, f, indent=2, ensure_ascii=False)
             f.write("\n")

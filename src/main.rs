@@ -317,6 +317,48 @@ async fn check_config(path: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
+/// `report`: exit 2 on a bad configuration, flag or tenant name, and when a
+/// tenant could not be read (the others are printed).
+async fn report(args: m365_exporter::cli::ReportArgs) -> ExitCode {
+    use m365_exporter::cli::report;
+    let window = match args
+        .window
+        .as_deref()
+        .map(m365_exporter::config::parse_history_window)
+    {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            eprintln!("m365-exporter: --window: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = match load(args.config_file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return config_exit(e),
+    };
+    if let Some(name) = &args.tenant {
+        config.tenants.retain(|t| &t.name == name);
+        if config.tenants.is_empty() {
+            eprintln!("m365-exporter: --tenant: no tenant named {name:?} in the configuration");
+            return ExitCode::from(2);
+        }
+    }
+    let reports = report::fetch_all(&config.tenants, window, &RuntimeOptions::default()).await;
+    print!("{}", report::render(&reports, args.format));
+    let mut failed = false;
+    for r in &reports {
+        if let Err(e) = &r.result {
+            eprintln!("m365-exporter: {e}");
+            failed = true;
+        }
+    }
+    match failed {
+        true => ExitCode::from(2),
+        false => ExitCode::SUCCESS,
+    }
+}
+
 async fn healthcheck(args: m365_exporter::cli::HealthcheckArgs) -> ExitCode {
     let timeout = match parse_duration(&args.timeout) {
         Ok(d) if !d.is_zero() => d,
@@ -368,5 +410,6 @@ async fn run() -> ExitCode {
         Some(Command::Simulator(a)) => run_simulator(a).await,
         Some(Command::CheckConfig(a)) => check_config(a.config_file.as_deref()).await,
         Some(Command::Healthcheck(a)) => healthcheck(a).await,
+        Some(Command::Report(a)) => report(a).await,
     }
 }

@@ -137,47 +137,51 @@ fn variables_datasource_job_and_tenant() {
     }
 }
 
-/// The service-health dashboard's `service_id` variable lists the exported services
+/// Dashboards with service-scoped panels (service health, track record).
+const WITH_SERVICE_SELECTOR: &[&str] = &["m365-service-health.json", "m365-track-record.json"];
+
+/// The service-scoped dashboards' `service_id` variable lists the exported services
 /// (so it follows `service_health.services`), and every service-scoped query honours it.
 #[test]
 fn service_health_dashboard_has_a_service_selector_that_follows_the_exported_set() {
-    let (file, dash) = load_dashboards()
+    for (file, dash) in load_dashboards()
         .into_iter()
-        .find(|(f, _)| f == "m365-service-health.json")
-        .expect("service-health dashboard");
-    let vars = dash["templating"]["list"].as_array().expect("variables");
-    let v = vars
-        .iter()
-        .find(|v| str_of(v, "name") == Some("service_id"))
-        .unwrap_or_else(|| panic!("{file}: variable `service_id` missing"));
-    assert_eq!(str_of(v, "type"), Some("query"));
-    assert_eq!(v.get("multi"), Some(&Value::Bool(true)));
-    assert_eq!(v.get("includeAll"), Some(&Value::Bool(true)));
-    assert_eq!(str_of(v, "allValue"), Some(".*"));
-    assert_eq!(
-        v["query"]["query"].as_str(),
-        Some(r#"label_values(m365_service_info{job=~"$job", tenant=~"$tenant"}, service_id)"#)
-    );
-    let mut seen = 0;
-    for panel in panels(&dash).into_iter().filter(|p| !is_row(p)) {
-        for (ref_id, expr) in target_exprs(panel) {
-            for m in scan_promql(&expr).metrics {
-                if is_service_scoped(&m.name) {
-                    seen += 1;
-                    assert!(
-                        m.matchers.contains(r#"service_id=~"$service_id""#),
-                        "{file}: {:?} {ref_id}: {} must filter service_id=~\"$service_id\"",
-                        panel_title(panel),
-                        m.name
-                    );
+        .filter(|(f, _)| WITH_SERVICE_SELECTOR.contains(&f.as_str()))
+    {
+        let vars = dash["templating"]["list"].as_array().expect("variables");
+        let v = vars
+            .iter()
+            .find(|v| str_of(v, "name") == Some("service_id"))
+            .unwrap_or_else(|| panic!("{file}: variable `service_id` missing"));
+        assert_eq!(str_of(v, "type"), Some("query"));
+        assert_eq!(v.get("multi"), Some(&Value::Bool(true)));
+        assert_eq!(v.get("includeAll"), Some(&Value::Bool(true)));
+        assert_eq!(str_of(v, "allValue"), Some(".*"));
+        assert_eq!(
+            v["query"]["query"].as_str(),
+            Some(r#"label_values(m365_service_info{job=~"$job", tenant=~"$tenant"}, service_id)"#)
+        );
+        let mut seen = 0;
+        for panel in panels(&dash).into_iter().filter(|p| !is_row(p)) {
+            for (ref_id, expr) in target_exprs(panel) {
+                for m in scan_promql(&expr).metrics {
+                    if is_service_scoped(&m.name) {
+                        seen += 1;
+                        assert!(
+                            m.matchers.contains(r#"service_id=~"$service_id""#),
+                            "{file}: {:?} {ref_id}: {} must filter service_id=~\"$service_id\"",
+                            panel_title(panel),
+                            m.name
+                        );
+                    }
                 }
             }
         }
+        assert!(seen >= 5, "{file}: only {seen} service-scoped selectors");
     }
-    assert!(seen >= 5, "{file}: only {seen} service-scoped selectors");
     // The other dashboards have no service-scoped panel, hence no selector.
     for (file, dash) in load_dashboards() {
-        if file != "m365-service-health.json" {
+        if !WITH_SERVICE_SELECTOR.contains(&file.as_str()) {
             let vars = dash["templating"]["list"].as_array().unwrap();
             assert!(vars.iter().all(|v| str_of(v, "name") != Some("service_id")));
         }
@@ -379,7 +383,10 @@ const REQUIRED_ALERTS: &[&str] = &[
 ];
 
 /// Rules an operator loads on purpose (alerts/optional/*.rules.yml).
-const OPTIONAL_ALERTS: &[&str] = &["M365ServiceNotOperational"];
+const OPTIONAL_ALERTS: &[&str] = &[
+    "M365ServiceNotOperational",
+    "M365ServiceAvailabilityBelowTarget",
+];
 
 const DEFAULT_RULES: &str = "alerts/m365-exporter.rules.yml";
 
@@ -639,9 +646,10 @@ fn default_rules_are_quiet_and_the_readme_lists_what_pages() {
 
 // ---- dashboards a Grafana user can trust ---------------------------------------------
 
-/// Severities of the default rules' alerts, by name (an alert may have several rules).
+/// Severities of the alerts, default and optional, by name (an alert may have several
+/// rules): a panel may colour where an optional alert fires once it is loaded.
 fn alert_severities() -> Vec<(String, String, String)> {
-    rules_of(DEFAULT_RULES)
+    alert_rules()
         .iter()
         .map(|r| {
             (

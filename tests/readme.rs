@@ -115,7 +115,14 @@ fn usage_lines_name_every_flag() {
             }
         }
     }
-    let subcommands = ["serve", "demo", "simulator", "check-config", "healthcheck"];
+    let subcommands = [
+        "serve",
+        "demo",
+        "simulator",
+        "check-config",
+        "healthcheck",
+        "report",
+    ];
     for sub in subcommands {
         let (_, flags) = documented
             .iter()

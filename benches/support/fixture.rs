@@ -5,7 +5,7 @@
 
 use m365_exporter::api::graph::{HealthOverview, Issue, Message};
 use m365_exporter::collect::slot::Idle;
-use m365_exporter::collect::{messages, service_health, CollectorKind, Outcome};
+use m365_exporter::collect::{history, messages, service_health, CollectorKind, Outcome};
 use m365_exporter::collect::{CollectorSlot, CollectorState, Store, TenantRuntime};
 use m365_exporter::metrics::Live;
 use m365_exporter::simulator::scenario;
@@ -31,6 +31,15 @@ fn slot(kind: CollectorKind, outcome: Outcome) -> Arc<CollectorSlot> {
         ..CollectorState::default()
     };
     Arc::new(CollectorSlot::with_state(Arc::new(Idle(kind)), st))
+}
+
+/// The track record of the fixture's lists: 30 days to the scenario's base.
+pub fn track(ov: &[HealthOverview], is: &[Issue]) -> history::TrackRecord {
+    let window = history::Window {
+        end: 1.8e9,
+        length: 30.0 * 86_400.0,
+    };
+    history::compute(ov, is, window)
 }
 
 pub fn store(tenants: usize) -> Store {
@@ -61,7 +70,7 @@ pub fn store(tenants: usize) -> Store {
                 slots: vec![
                     slot(
                         CollectorKind::ServiceHealth,
-                        service_health::render(&name, &ov, &is),
+                        service_health::render(&name, &ov, &is, &track(&ov, &is)),
                     ),
                     slot(CollectorKind::Messages, messages::render(&name, &ms, 1.8e9)),
                 ],

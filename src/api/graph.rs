@@ -113,6 +113,9 @@ pub struct Issue {
     pub title: Option<String>,
     #[serde(default)]
     pub start_date_time: Option<String>,
+    /// Set when the issue is resolved (the track record reads it).
+    #[serde(default)]
+    pub end_date_time: Option<String>,
     #[serde(default)]
     pub last_modified_date_time: Option<String>,
 }

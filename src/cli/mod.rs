@@ -1,9 +1,10 @@
 //! The process: the command line, defined here (exporter-toolkit
 //! conventions: dotted long flags), and what its commands run: [`app`] (the
 //! exporter assembled and started, for `serve` and `demo`, and for tests that
-//! run it in-process), [`check`] (`check-config`), [`demo`], [`healthcheck`], [`logging`] (`--log.*`),
-//! and [`docs`] (docs/configuration.md, from these flags and the config
-//! schema). `main.rs` parses the line and calls them.
+//! run it in-process), [`check`] (`check-config`), [`demo`], [`healthcheck`],
+//! [`report`] (the track record, once), [`logging`] (`--log.*`), and [`docs`]
+//! (docs/configuration.md, from these flags and the config schema).
+//! `main.rs` parses the line and calls them.
 //!
 //! [`app`] is here rather than in `web` because it wires every room together
 //! (configuration, fleet, listeners, the feed's file locks) and only the
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod docs;
 pub mod healthcheck;
 pub mod logging;
+pub mod report;
 
 use clap::{Args, Parser, Subcommand};
 use logging::LogFormat;
@@ -51,6 +53,9 @@ pub enum Command {
     CheckConfig(CheckConfigArgs),
     /// Ask a running exporter's /-/healthy; exit 0 when it answers 200, else 1.
     Healthcheck(HealthcheckArgs),
+    /// Print Microsoft's track record per tenant and service (availability,
+    /// incidents, time to resolve) from Graph's issue history, once; exit 0 or 2.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -111,8 +116,9 @@ pub struct ServeArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub web: WebArgs,
-    /// Simulator scenario: healthy, incident, outage.
-    #[arg(long, default_value = "incident")]
+    /// Simulator scenario: healthy, incident, outage, or history (incident
+    /// plus 35 days of resolved issues for the track record).
+    #[arg(long, default_value = crate::simulator::scenario::DEMO_SCENARIO)]
     pub scenario: String,
     #[command(flatten)]
     pub log: LogArgs,
@@ -123,7 +129,7 @@ pub struct SimulatorArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:18443")]
     pub listen: String,
-    /// Scenario: healthy, incident, outage.
+    /// Scenario: healthy, incident, outage, history.
     #[arg(long, default_value = "incident")]
     pub scenario: String,
     /// Inject throttling, server errors, slow and malformed answers.
@@ -194,6 +200,23 @@ pub struct HealthcheckArgs {
     /// The exporter's --web.config.file: with TLS the check asks over https.
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// YAML configuration file; without it one tenant comes from AZURE_* variables.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+    /// Only this tenant (its `name`); default: every configured tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The window, 1d to 90d, e.g. 30d; default: each tenant's
+    /// service_health.history_window (30d unless configured).
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = report::Format::Table)]
+    pub format: report::Format,
 }
 
 /// `:9865` → `0.0.0.0:9865`; anything else as given.

@@ -89,6 +89,7 @@ pub const COLLECTORS: [Registration; 4] = [
                 graph: p.graph.clone(),
                 interval: p.tenant.service_health.interval,
                 services: p.services.clone(),
+                history_window: p.tenant.service_health.history_window,
             }))
         },
     },
@@ -146,13 +147,14 @@ impl AuditFeed {
     }
 }
 
-/// One tenant's token cache, API client, audit feed and collectors.
-pub fn tenant(
+/// One tenant's token cache and the API client every call of the tenant
+/// goes through (also what `m365-exporter report` calls Graph with).
+pub fn api_client(
     t: &TenantConfig,
     http: &reqwest::Client,
     live: &Arc<Live>,
     opts: &RuntimeOptions,
-) -> Tenant {
+) -> Arc<ApiClient> {
     let tokens = Arc::new(TokenProvider::new(
         &t.name,
         crate::auth::credentials::build(t, live.clone()),
@@ -161,14 +163,24 @@ pub fn tenant(
     ));
     let mut roots = vec![t.endpoints.graph.as_str()];
     roots.extend(t.endpoints.management.as_deref());
-    let api = Arc::new(ApiClient::new(
+    Arc::new(ApiClient::new(
         &t.name,
         http.clone(),
         live.clone(),
         tokens,
         opts.retry.clone(),
         &roots,
-    ));
+    ))
+}
+
+/// One tenant's token cache, API client, audit feed and collectors.
+pub fn tenant(
+    t: &TenantConfig,
+    http: &reqwest::Client,
+    live: &Arc<Live>,
+    opts: &RuntimeOptions,
+) -> Tenant {
+    let api = api_client(t, http, live, opts);
     let feed = match t.activity.enabled {
         true => audit_feed(t, &api),
         false => None,

@@ -8,12 +8,14 @@
 //! [`build`] assembles a tenant from its configuration (the collector
 //! table); [`schedule`] runs and supervises each collector's refresh loop;
 //! [`slot`] holds the state rules of one refresh; [`store`] is what a scrape
-//! walks. One file per collector beside them.
+//! walks. One file per collector beside them, and [`history`], the track
+//! record's computation (pure; `service_health` and `report` use it).
 
 pub mod activity;
 pub mod app_credentials;
 pub mod build;
 pub mod fleet;
+pub mod history;
 pub mod messages;
 pub mod page;
 pub mod schedule;
@@ -49,7 +51,7 @@ impl CollectorKind {
     }
 }
 
-pub use page::{ActionRow, FeedRow, IssueRow, ServiceRow};
+pub use page::{ActionRow, FeedRow, IssueRow, ServiceRow, ServiceTrack};
 
 /// What one successful refresh produced.
 #[derive(Debug, Default)]

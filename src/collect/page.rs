@@ -10,6 +10,21 @@ pub struct ServiceRow {
     pub operational: bool,
     pub incidents: u32,
     pub advisories: u32,
+    /// Its track record over `service_health.history_window`.
+    pub track: Option<ServiceTrack>,
+}
+
+/// A service's track record as the status page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceTrack {
+    pub window_seconds: f64,
+    /// `m365_service_availability_ratio`.
+    pub availability: f64,
+    /// Incidents of the window (started in it, or before and still
+    /// covering part of it).
+    pub incidents: u32,
+    /// Seconds of the window under an incident.
+    pub incident_seconds: f64,
 }
 
 /// One unresolved service issue (incident or advisory).

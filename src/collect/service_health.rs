@@ -1,8 +1,10 @@
 //! `service_health`: Graph healthOverviews and issues → service status,
-//! operational flag, active issues by classification, issue info.
+//! operational flag, active issues by classification, issue info, and the
+//! track record over `history_window` (computed in [`super::history`]).
 
+use super::history::{self, TrackRecord, Window};
 use super::services::ServiceFilter;
-use super::{CollectError, Collector, CollectorKind, IssueRow, Outcome, ServiceRow};
+use super::{CollectError, Collector, CollectorKind, IssueRow, Outcome, ServiceRow, ServiceTrack};
 use crate::api::graph::{GraphClient, HealthOverview, Issue};
 use crate::metrics::{Family, SnapshotWriter};
 use crate::timefmt::parse_unix;
@@ -37,6 +39,8 @@ pub struct ServiceHealthCollector {
     pub interval: Duration,
     /// The tenant's service selection (shared with its `messages` collector).
     pub services: Arc<ServiceFilter>,
+    /// `service_health.history_window`.
+    pub history_window: Duration,
 }
 
 impl Collector for ServiceHealthCollector {
@@ -51,13 +55,24 @@ impl Collector for ServiceHealthCollector {
             let (overviews, issues) =
                 tokio::try_join!(self.graph.health_overviews(), self.graph.issues())?;
             let (overviews, issues) = self.services.health(overviews, issues);
-            Ok(render(&self.tenant, &overviews, &issues))
+            let window = Window {
+                end: crate::timefmt::now_unix(),
+                length: self.history_window.as_secs_f64(),
+            };
+            let track = history::compute(&overviews, &issues, window);
+            Ok(render(&self.tenant, &overviews, &issues, &track))
         })
     }
 }
 
-/// Pure: Graph's lists → metric text and status-page rows.
-pub fn render(tenant: &str, overviews: &[HealthOverview], issues: &[Issue]) -> Outcome {
+/// Pure: Graph's lists (and their track record) → metric text and
+/// status-page rows.
+pub fn render(
+    tenant: &str,
+    overviews: &[HealthOverview],
+    issues: &[Issue],
+    track: &TrackRecord,
+) -> Outcome {
     let mut w = SnapshotWriter::new();
     // Issues name their service by display name; healthOverviews maps it to the id.
     let id_by_name: HashMap<&str, &str> = overviews
@@ -156,6 +171,16 @@ pub fn render(tenant: &str, overviews: &[HealthOverview], issues: &[Issue]) -> O
             operational,
             incidents: count("incident"),
             advisories: count("advisory"),
+            track: track
+                .services
+                .iter()
+                .find(|r| r.service_id == o.id)
+                .map(|r| ServiceTrack {
+                    window_seconds: track.window.length,
+                    availability: r.availability(&track.window),
+                    incidents: r.incident.in_window,
+                    incident_seconds: r.incident.impact_seconds,
+                }),
         });
     }
     for ((service_id, classification), n) in &active {
@@ -169,6 +194,7 @@ pub fn render(tenant: &str, overviews: &[HealthOverview], issues: &[Issue]) -> O
             f64::from(*n),
         );
     }
+    history::write(&mut w, tenant, track);
     Outcome {
         rendered: w.finish(),
         services: rows,
@@ -187,6 +213,16 @@ mod tests {
             service: name.into(),
             status: status.into(),
         }
+    }
+
+    /// `render` with the track record of the last 30 days to 1970-01-02.
+    fn render(tenant: &str, overviews: &[HealthOverview], issues: &[Issue]) -> Outcome {
+        let window = Window {
+            end: 86_400.0,
+            length: 30.0 * 86_400.0,
+        };
+        let track = history::compute(overviews, issues, window);
+        super::render(tenant, overviews, issues, &track)
     }
 
     fn text(o: &Outcome, f: Family) -> String {
@@ -258,6 +294,7 @@ mod tests {
             feature_group: Some("Mail".into()),
             title: Some("Users can't \"send\"".into()),
             start_date_time: Some("1970-01-01T00:01:00Z".into()),
+            end_date_time: None,
             last_modified_date_time: None,
         };
         let issues = [

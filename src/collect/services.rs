@@ -150,6 +150,7 @@ mod tests {
             feature_group: None,
             title: None,
             start_date_time: None,
+            end_date_time: None,
             last_modified_date_time: None,
         }
     }

@@ -1,10 +1,11 @@
 //! The collector sections (`service_health`, `messages`, `app_credentials`;
 //! `activity` has its own module): `enabled` and `interval`, the service
-//! selection, and the `defaults` section that holds them for every tenant.
+//! selection and the track record's window, and the `defaults` section that
+//! holds them for every tenant.
 
 use super::activity::RawActivity;
 use super::error::{ConfigError, ErrFn};
-use super::values::{duration, serialize_duration};
+use super::values::{duration, history_window, serialize_duration};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -27,13 +28,15 @@ pub(super) struct RawCollector {
 }
 
 /// `service_health` takes the collector keys plus the service selection
-/// (a struct of its own, so `messages: {services: …}` stays an unknown key).
+/// and the track record's window (a struct of its own, so
+/// `messages: {services: …}` stays an unknown key).
 #[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServiceHealth {
     enabled: Option<bool>,
     interval: Option<String>,
     services: Option<RawServices>,
+    history_window: Option<String>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -80,7 +83,15 @@ pub struct ServiceHealthConfig {
     #[serde(serialize_with = "serialize_duration")]
     pub interval: Duration,
     pub services: ServiceSelection,
+    /// The track record's rolling window (`m365_service_availability_ratio`
+    /// and its neighbours).
+    #[serde(serialize_with = "serialize_duration")]
+    pub history_window: Duration,
 }
+
+/// `service_health.history_window` when not written: a month, the period
+/// of service reviews and of Microsoft's SLA.
+pub const DEFAULT_HISTORY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
 /// Which services (by healthOverviews `id`) a tenant exports. `include`
 /// empty means every service; `exclude` wins over `include`. Ids compare
@@ -162,6 +173,13 @@ pub(super) fn service_health(
             None => Ok(ids),
         }
     };
+    let window = own
+        .and_then(|r| r.history_window.clone())
+        .or_else(|| def.and_then(|r| r.history_window.clone()));
+    let history_window = match window {
+        Some(v) => history_window("service_health.history_window", &v, err)?,
+        None => DEFAULT_HISTORY_WINDOW,
+    };
     Ok(ServiceHealthConfig {
         enabled,
         interval,
@@ -169,5 +187,6 @@ pub(super) fn service_health(
             include: list("include", |s| s.include.clone())?,
             exclude: list("exclude", |s| s.exclude.clone())?,
         },
+        history_window,
     })
 }

@@ -34,13 +34,18 @@ pub mod values;
 pub mod yaml;
 
 pub use activity::{ActivityConfig, WebhookConfig, CONTENT_TYPES, DEFAULT_MAX_INFLIGHT_BYTES};
-pub use collectors::{CollectorConfig, ServiceHealthConfig, ServiceSelection};
+pub use collectors::{
+    CollectorConfig, ServiceHealthConfig, ServiceSelection, DEFAULT_HISTORY_WINDOW,
+};
 pub use credential::Credential;
 pub use error::ConfigError;
 pub use file::Config;
 pub use source::ConfigSource;
 pub use tenants::{Endpoints, TenantConfig};
-pub use values::{format_duration, is_guid, parse_duration, MAX_INTERVAL, MAX_WEBHOOK_EXPIRATION};
+pub use values::{
+    format_duration, is_guid, parse_duration, parse_history_window, MAX_HISTORY_WINDOW,
+    MAX_INTERVAL, MAX_WEBHOOK_EXPIRATION, MIN_HISTORY_WINDOW,
+};
 
 #[cfg(test)]
 mod tests;

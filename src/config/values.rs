@@ -33,6 +33,27 @@ pub(super) fn duration(key: &str, v: &str, err: &ErrFn) -> Result<Duration, Conf
     Ok(d)
 }
 
+/// Shortest and longest track-record window (`service_health.history_window`,
+/// `report --window`): at least a day, at most a quarter.
+pub const MIN_HISTORY_WINDOW: Duration = Duration::from_secs(86_400);
+pub const MAX_HISTORY_WINDOW: Duration = Duration::from_secs(90 * 86_400);
+
+/// The track record's window: 1d to 90d. Its own bounds (not the 7 days of
+/// the audit feed's retention): Graph lists resolved issues for longer, and
+/// service reviews look at a month or a quarter.
+pub(super) fn history_window(key: &str, v: &str, err: &ErrFn) -> Result<Duration, ConfigError> {
+    parse_history_window(v).map_err(|r| err(key, r))
+}
+
+/// [`history_window`] without a key, for the `report --window` flag.
+pub fn parse_history_window(v: &str) -> Result<Duration, String> {
+    let d = parse_duration(v)?;
+    match (MIN_HISTORY_WINDOW..=MAX_HISTORY_WINDOW).contains(&d) {
+        true => Ok(d),
+        false => Err(format!("{v:?} must be between 1d and 90d")),
+    }
+}
+
 /// `30s`, `5m`, `1h`, `7d`, `1h30m`.
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
     humantime::parse_duration(v.trim())

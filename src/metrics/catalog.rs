@@ -263,6 +263,30 @@ catalog! {
             help "Unix time an unresolved issue started.";
         IssueLastUpdate: gauge "m365_service_issue_last_update_timestamp_seconds" ["tenant", "issue_id"]
             help "Unix time an unresolved issue was last modified.";
+        HistoryWindow: gauge "m365_service_history_window_seconds" ["tenant"]
+            help "The track record's rolling window (service_health.history_window), in seconds."
+            notes "The track-record families below are computed over this window from Graph's issue list, resolved issues included (docs/track-record.md).";
+        ImpactSeconds: gauge "m365_service_impact_seconds" ["tenant", "service_id", "classification"]
+            help "Seconds of the track-record window covered by at least one issue of the classification (parallel issues counted once; falsePositive issues count nowhere)."
+            notes "`classification` is `incident` or `advisory`; both present, 0 when quiet, for every exported service.";
+        AvailabilityRatio: gauge "m365_service_availability_ratio" ["tenant", "service_id"]
+            help "Share of the track-record window without an incident: 1 - incident impact seconds / window seconds."
+            notes "1 for a service without incidents in the window (every exported service has a series). Microsoft's SLA and service credits are computed from Microsoft's own figures, not from this.";
+        IssuesStarted: gauge "m365_service_issues_started" ["tenant", "service_id", "classification"]
+            help "Issues (incidents, advisories) whose start lies in the track-record window."
+            notes "0-valued series for `incident` and `advisory` on every exported service.";
+        IssuesResolved: gauge "m365_service_issues_resolved" ["tenant", "service_id", "classification"]
+            help "Resolved issues whose end lies in the track-record window."
+            notes "0-valued series for `incident` and `advisory` on every exported service.";
+        TimeToResolveMean: gauge "m365_service_time_to_resolve_mean_seconds" ["tenant", "service_id", "classification"]
+            help "Mean end - start of the issues resolved in the track-record window, in seconds."
+            notes "Absent when none was resolved in the window.";
+        TimeToResolveMax: gauge "m365_service_time_to_resolve_max_seconds" ["tenant", "service_id", "classification"]
+            help "Longest end - start of the issues resolved in the track-record window, in seconds."
+            notes "Absent when none was resolved in the window.";
+        PostIncidentReviews: gauge "m365_service_post_incident_reviews" ["tenant", "service_id"]
+            help "Issues of the track-record window whose status is postIncidentReviewPublished (Microsoft published a post-incident review)."
+            notes "0 for every exported service without one.";
         Messages: gauge "m365_service_messages" ["tenant", "category", "severity"]
             help "Message-center posts currently listed, by category and severity."
             notes "0 for every documented (category, severity) pair.";

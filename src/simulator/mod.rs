@@ -181,7 +181,7 @@ pub struct Simulator {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("unknown scenario {0:?} (one of: healthy, incident, outage)")]
+    #[error("unknown scenario {0:?} (one of: healthy, incident, outage, history)")]
     UnknownScenario(String),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),

@@ -8,8 +8,10 @@
 //! Everything that comes from outside (names, titles, statuses, errors) is
 //! HTML-escaped; state is shown as a word and a symbol, not by colour alone.
 
+use crate::collect::history::percent;
 use crate::collect::{
-    ActionRow, CollectorKind, CollectorState, FeedRow, IssueRow, ServiceRow, Store, TenantRuntime,
+    ActionRow, CollectorKind, CollectorState, FeedRow, IssueRow, ServiceRow, ServiceTrack, Store,
+    TenantRuntime,
 };
 use crate::timefmt::rfc3339;
 use std::fmt::Write as _;
@@ -282,6 +284,9 @@ fn summary(h: &mut String, name: &str, v: &TenantView, now: f64) {
         if advisories == 1 { "y" } else { "ies" },
         n = esc(name),
     );
+    if let Some(text) = least_available(&v.services) {
+        let _ = write!(h, " · {text}");
+    }
     if !v.actions.is_empty() {
         let _ = write!(
             h,
@@ -309,6 +314,57 @@ fn summary(h: &mut String, name: &str, v: &TenantView, now: f64) {
         );
     }
     h.push_str("</li>");
+}
+
+/// Availability under this reads below target (the default of the optional
+/// `M365ServiceAvailabilityBelowTarget` alert).
+pub const AVAILABILITY_TARGET: f64 = 0.999;
+
+/// `30d`: the track record's window as the page names it.
+fn window_words(t: &ServiceTrack) -> String {
+    crate::config::format_duration(std::time::Duration::from_secs(
+        t.window_seconds.max(0.0) as u64
+    ))
+}
+
+/// The summary's word on the track record: the least available service
+/// over the window, or that no incident touched it.
+fn least_available(services: &[ServiceRow]) -> Option<String> {
+    let tracked: Vec<(&ServiceRow, &ServiceTrack)> = services
+        .iter()
+        .filter_map(|s| s.track.as_ref().map(|t| (s, t)))
+        .collect();
+    let window = window_words(tracked.first()?.1);
+    let worst = tracked
+        .iter()
+        .filter(|(_, t)| t.incident_seconds > 0.0)
+        .min_by(|a, b| {
+            a.1.availability
+                .total_cmp(&b.1.availability)
+                .then(a.0.name.cmp(&b.0.name))
+        });
+    Some(match worst {
+        None => format!("no incident time in the last {window}"),
+        Some((s, t)) => format!(
+            "least available over {window}: <strong>{}</strong> {} ({} incident{})",
+            esc(&s.name),
+            availability(t),
+            t.incidents,
+            if t.incidents == 1 { "" } else { "s" }
+        ),
+    })
+}
+
+/// An availability as the page shows it: a percentage, marked below target.
+fn availability(t: &ServiceTrack) -> String {
+    match t.availability < AVAILABILITY_TARGET {
+        true => format!(
+            "<span class=\"warn\" title=\"below the {} target\">▲ {}</span>",
+            percent(AVAILABILITY_TARGET),
+            percent(t.availability)
+        ),
+        false => percent(t.availability),
+    }
 }
 
 /// The blob lag of a content type, now.
@@ -397,9 +453,19 @@ fn services(h: &mut String, rows: &[ServiceRow]) {
         h.push_str("<p class=\"muted\">No service health yet.</p>");
         return;
     }
+    // Today's status, then the track record over the window beside it.
+    let window = rows
+        .iter()
+        .find_map(|r| r.track.as_ref())
+        .map(window_words)
+        .unwrap_or_else(|| "window".into());
     let rows = rows
         .iter()
         .map(|r| {
+            let (ratio, count) = match &r.track {
+                Some(t) => (availability(t), t.incidents.to_string()),
+                None => ("—".into(), "—".into()),
+            };
             vec![
                 cell(format!(
                     "<span title=\"{}\">{}</span>",
@@ -409,13 +475,26 @@ fn services(h: &mut String, rows: &[ServiceRow]) {
                 cell(badge(service_level(r), &r.status)),
                 Cell("num", r.incidents.to_string()),
                 Cell("num", r.advisories.to_string()),
+                Cell("num", ratio),
+                Cell("num", count),
             ]
         })
         .collect();
+    let (avail, count) = (
+        format!("Availability ({window})"),
+        format!("Incidents ({window})"),
+    );
     table(
         h,
         "services",
-        &["Service", "Status", "Incidents", "Advisories"],
+        &[
+            "Service",
+            "Status",
+            "Incidents",
+            "Advisories",
+            &avail,
+            &count,
+        ],
         rows,
     );
 }
@@ -596,6 +675,7 @@ mod tests {
                     operational: false,
                     incidents: 1,
                     advisories: 0,
+                    track: None,
                 }],
                 issues: vec![IssueRow {
                     id: X.into(),
@@ -670,6 +750,7 @@ mod tests {
             operational,
             incidents,
             advisories: 0,
+            track: None,
         }
     }
 
@@ -747,5 +828,54 @@ mod tests {
             (l, t.as_str()),
             (Level::Bad, "1 of 2 content types failing")
         );
+    }
+
+    fn tracked(name: &str, availability: f64, incidents: u32) -> ServiceRow {
+        ServiceRow {
+            track: Some(ServiceTrack {
+                window_seconds: 30.0 * 86_400.0,
+                availability,
+                incidents,
+                incident_seconds: (1.0 - availability) * 30.0 * 86_400.0,
+            }),
+            ..svc(name, "serviceOperational", true, 0)
+        }
+    }
+
+    /// The summary names the least available service over the window (its
+    /// name escaped, marked below 99.9 %), or says no incident touched it.
+    #[test]
+    fn summary_names_the_least_available_service() {
+        let rows = [
+            tracked("Teams", 0.99, 2),
+            tracked("<Exchange>", 0.95, 1),
+            tracked("Forms", 1.0, 0),
+        ];
+        let text = least_available(&rows).unwrap();
+        assert!(
+            text.starts_with("least available over 30d: <strong>&lt;Exchange&gt;</strong> "),
+            "{text}"
+        );
+        assert!(
+            text.contains("▲ 95.000 %") && text.ends_with("(1 incident)"),
+            "{text}"
+        );
+        assert_eq!(
+            least_available(&[tracked("Forms", 1.0, 0)]).as_deref(),
+            Some("no incident time in the last 30d")
+        );
+        assert_eq!(
+            least_available(&[svc("x", "serviceOperational", true, 0)]),
+            None
+        );
+        // The services table: today's status, then the window beside it.
+        let mut h = String::new();
+        services(&mut h, &rows);
+        assert!(
+            h.contains("Availability (30d)") && h.contains("Incidents (30d)"),
+            "{h}"
+        );
+        assert!(h.contains("▲ 99.000 %"), "{h}");
+        assert!(h.contains(">100 %<"), "{h}");
     }
 }

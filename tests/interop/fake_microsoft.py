@@ -198,6 +198,8 @@ def build_graph(now, rng):
                        "description": {"contentType": "html", "content": "<p>x</p>"}}],
         })
 
+    issues.extend(history_issues(now))
+
     msg_specs = [
         # category, severity, major, deadline (days from now or None), services
         ("planForChange", "normal", False, None, ["Microsoft Teams"]),
@@ -240,6 +242,56 @@ def build_graph(now, rng):
             "body": {"contentType": "html", "content": "<p>body</p>"},
         })
     return {"healthOverviews": health, "issues": issues, "messages": messages}
+
+
+def history_issues(now):
+    """Resolved issues of the last weeks, as the issues list keeps them
+    (serviceHealthIssue: endDateTime set, isResolved true): the track record
+    reads them. Two parallel Exchange incidents, a Teams incident that began
+    before a 30-day window and ended inside it, a false positive, a
+    post-incident review, one older than the window."""
+    def t(days_ago, hours=0.0, micro=0):
+        return graph_time((now - timedelta(days=days_ago, hours=hours)).replace(microsecond=micro))
+
+    specs = [
+        # id, service name, classification, status, start, end, title
+        ("EX480001", "Exchange Online", "incident", "serviceRestored",
+         t(12), t(12, -3, 500000), "Mailbox access failures"),
+        ("EX480002", "Exchange Online", "incident", "postIncidentReviewPublished",
+         t(12, -1), t(12, -5), "Outlook connection errors"),
+        ("TM470001", "Microsoft Teams", "incident", "serviceRestored",
+         t(31), t(29, 12), "Meetings fail to start"),
+        ("SP460001", "SharePoint Online", "advisory", "falsePositive",
+         t(3), t(2), "Reported page errors"),
+        ("LY450001", "Skype for Business", "incident", "serviceRestored",
+         t(40), t(38), "Calls dropped"),
+        ("OD440001", "OneDrive for Business", "advisory", "serviceRestored",
+         t(7), t(6, 12, 250000), "Sync slow"),
+        ("PB430001", "Power BI", "incident", "serviceRestored",
+         t(2), t(2, -0.75), "Reports do not load"),
+    ]
+    out = []
+    for iid, svc, cls, status, start, end, title in specs:
+        out.append({
+            "startDateTime": start,
+            "endDateTime": end,
+            "lastModifiedDateTime": end,
+            "title": title,
+            "id": iid,
+            "impactDescription": "Impact: " + title,
+            "classification": cls,
+            "origin": "microsoft",
+            "status": status,
+            "service": svc,
+            "feature": None,
+            "featureGroup": None,
+            "isResolved": True,
+            "highImpact": None,
+            "details": [],
+            "posts": [{"createdDateTime": start, "postType": "regular",
+                       "description": {"contentType": "html", "content": "<p>Resolved.</p>"}}],
+        })
+    return out
 
 
 ENUM_FIELDS = ("status", "classification", "origin", "category", "severity")

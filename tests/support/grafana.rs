@@ -13,6 +13,7 @@ pub const DASHBOARDS: &[(&str, &str)] = &[
     ("m365-service-health.json", "m365-service-health"),
     ("m365-audit-feed.json", "m365-audit-feed"),
     ("m365-exporter.json", "m365-exporter"),
+    ("m365-track-record.json", "m365-track-record"),
 ];
 
 /// Series Prometheus itself records for every target.

@@ -24,6 +24,7 @@ use m365_exporter::auth::credentials::managed::parse_mi_response;
 use m365_exporter::auth::grant::parse_token_response;
 use m365_exporter::auth::retry::TokenRetry;
 use m365_exporter::auth::tenant::{lookup, parse_discovery, TenantGuid};
+use m365_exporter::collect::history::{self, Window};
 use m365_exporter::collect::{messages, service_health, Outcome};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::BTreeSet;
@@ -90,6 +91,18 @@ fn api_error(f: &Fixture) -> ApiError {
         code,
         message,
     }
+}
+
+/// The 30 days to 2020-12-01T00:00:00Z: the month of the pages' examples.
+const DOCUMENTED_MONTH: Window = Window {
+    end: 1_606_780_800.0,
+    length: 30.0 * 86_400.0,
+};
+
+/// `service_health::render` with the track record of [`DOCUMENTED_MONTH`].
+fn render_health(overviews: &[HealthOverview], issues: &[Issue]) -> Outcome {
+    let track = history::compute(overviews, issues, DOCUMENTED_MONTH);
+    service_health::render("t", overviews, issues, &track)
 }
 
 // ------------------------------------------------------------- Management
@@ -426,7 +439,21 @@ fn graph_lists_in_either_casing() {
         ),
         ("incident", Some("microsoft"), "serviceRestored")
     );
-    let o = service_health::render("t", &overviews, &issues.value);
+    let o = render_health(&overviews, &issues.value);
+    // The track record of the documented issue: an Exchange incident from
+    // 2020-11-13T21:00:00Z to 2020-11-14T17:15:00Z, resolved (20 h 15 min).
+    let track = history::compute(&overviews, &issues.value, DOCUMENTED_MONTH);
+    let exchange = track
+        .services
+        .iter()
+        .find(|s| s.service_id == "Exchange")
+        .expect("Exchange");
+    assert_eq!(exchange.incident.impact_seconds, 72_900.0);
+    assert_eq!(
+        (exchange.incident.started, exchange.incident.resolved),
+        (1, 1)
+    );
+    assert_eq!(exchange.incident.time_to_resolve_max(), Some(72_900.0));
     assert!(o.services.iter().all(|s| s.operational), "{:?}", o.services);
     let info = String::from_utf8(
         o.rendered
@@ -441,8 +468,8 @@ fn graph_lists_in_either_casing() {
     let pascal: Page<Issue> = parse_page(&fixture("graph/issues_pascal.http").body).unwrap();
     let camel: Page<Issue> = parse_page(&fixture("graph/issues_camel.http").body).unwrap();
     assert_eq!(
-        families(&service_health::render("t", &overviews, &pascal.value)),
-        families(&service_health::render("t", &overviews, &camel.value))
+        families(&render_health(&overviews, &pascal.value)),
+        families(&render_health(&overviews, &camel.value))
     );
     let msgs = both::<Message>("messages").value;
     assert_eq!(
