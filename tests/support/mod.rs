@@ -8,7 +8,9 @@
 //! - [`mock_api`]: an `ApiClient` and token endpoint against wiremock;
 //! - [`procs`]: child processes stopped with the test, free ports, external
 //!   binaries;
-//! - [`tenant`]: the simulator's tenant as a config item ([`SimTenant`]).
+//! - [`tenant`]: the simulator's tenant as a config item ([`SimTenant`]);
+//! - [`tls`]: a CA and its leaves made in process, web config files, an
+//!   exporter started with one.
 // Each test uses some of these, never all.
 #![allow(dead_code)]
 
@@ -34,6 +36,7 @@ pub mod markdown;
 pub mod mock_api;
 pub mod procs;
 pub mod tenant;
+pub mod tls;
 
 pub use tenant::SimTenant;
 
