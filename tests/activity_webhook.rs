@@ -384,15 +384,6 @@ async fn receiver_answers_and_counts_every_kind_once_logged() {
 /// Live blobs each measurement waits for.
 const LIVE_BLOBS: f64 = 20.0;
 
-/// `polls` more polls of `tenant`'s feed from now.
-async fn polls(exp: &Running, tenant: &str, polls: u64) {
-    let from = exp.feed_status(tenant).await.unwrap().polls;
-    wait_for("the feed's polls", Duration::from_secs(60), || async {
-        (exp.feed_status(tenant).await.unwrap().polls >= from + polls).then_some(())
-    })
-    .await;
-}
-
 /// With live content every second: the listing calls made while the
 /// exporter fetched [`LIVE_BLOBS`] new blobs, how many of them each source
 /// announced first (webhook, listing), and how long they took from
@@ -446,7 +437,7 @@ async fn measure(webhook: bool) -> (usize, (f64, f64), Vec<Duration>) {
     };
     // Two more polls: a listing already under way when the last type's
     // first notification came has finished.
-    polls(&exp, tenant, 2).await;
+    more_polls(&exp, tenant, 2).await;
     let t = [("tenant", tenant)];
     let counts = |m: &[Sample]| {
         (
