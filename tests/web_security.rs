@@ -11,20 +11,8 @@ use m365_exporter::config::Config;
 use m365_exporter::web::web_config::WebConfig;
 use rcgen::ExtendedKeyUsagePurpose;
 use std::time::{Duration, Instant};
-use support::tls::{start, Ca, Files, TLS};
+use support::tls::{client, start, Ca, Files, TLS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn client(ca: &str, identity: Option<(String, String)>) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
-        .timeout(Duration::from_secs(10));
-    if let Some((cert, key)) = identity {
-        b = b.identity(reqwest::Identity::from_pem(format!("{cert}\n{key}").as_bytes()).unwrap());
-    }
-    b.build().unwrap()
-}
 
 /// Status of a GET through a fresh client (a new handshake) trusting `ca`;
 /// `None` when the connection fails.
