@@ -96,15 +96,19 @@ async fn sigkill_mid_download_then_restart_writes_every_record_once() {
     // Judge only once the second run has nothing left that could write
     // twice: listed past its start, nothing waiting to be fetched.
     let metrics = format!("http://127.0.0.1:{port}/metrics");
-    wait_for("the second run caught up", Duration::from_secs(90), || async {
-        let m = support::parse(&support::get(&metrics).await.2);
-        let t = [("tenant", "killed")];
-        let listed = support::select(&m, "m365_activity_listed_until_timestamp_seconds", &t);
-        (listed.len() == all_types().len()
-            && listed.iter().all(|s| s.value >= restarted)
-            && support::sum(&m, "m365_activity_backlog_blobs", &t) == 0.0)
-            .then_some(())
-    })
+    wait_for(
+        "the second run caught up",
+        Duration::from_secs(90),
+        || async {
+            let m = support::parse(&support::get(&metrics).await.2);
+            let t = [("tenant", "killed")];
+            let listed = support::select(&m, "m365_activity_listed_until_timestamp_seconds", &t);
+            (listed.len() == all_types().len()
+                && listed.iter().all(|s| s.value >= restarted)
+                && support::sum(&m, "m365_activity_backlog_blobs", &t) == 0.0)
+                .then_some(())
+        },
+    )
     .await;
     drop(second);
 

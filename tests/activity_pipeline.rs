@@ -86,9 +86,11 @@ async fn lag_grows_while_the_management_api_hangs() {
     });
     // With concurrency 1 a download that meets the hang means the one
     // before it is done: nothing moves from here on.
-    wait_for("a download held by the hang", Duration::from_secs(60), || async {
-        (sim.audit().blob_gets_held > 0).then_some(())
-    })
+    wait_for(
+        "a download held by the hang",
+        Duration::from_secs(60),
+        || async { (sim.audit().blob_gets_held > 0).then_some(()) },
+    )
     .await;
     let lag = |m: &[support::Sample]| {
         select(m, "m365_activity_blob_lag_seconds", &t)

@@ -510,10 +510,19 @@ async fn listing_calls_drop_with_notifications() {
     );
     // The same work, by two paths: notifications announced every new blob
     // and no listing was made; alone, listing found every one.
-    assert_eq!(hook_calls, 0, "notifications arriving: no listing within the hour");
-    assert!(hook_found.0 >= LIVE_BLOBS && hook_found.1 == 0.0, "{hook_found:?}");
+    assert_eq!(
+        hook_calls, 0,
+        "notifications arriving: no listing within the hour"
+    );
+    assert!(
+        hook_found.0 >= LIVE_BLOBS && hook_found.1 == 0.0,
+        "{hook_found:?}"
+    );
     assert!(poll_calls > 0, "polling lists");
-    assert!(poll_found.0 == 0.0 && poll_found.1 >= LIVE_BLOBS, "{poll_found:?}");
+    assert!(
+        poll_found.0 == 0.0 && poll_found.1 >= LIVE_BLOBS,
+        "{poll_found:?}"
+    );
 }
 
 #[tokio::test]
@@ -612,7 +621,12 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
     // last one's delivery has failed.
     let hook = || sim.audit().webhooks["Audit.Exchange"].clone();
     for i in 1..=DISABLE_AFTER_FAILURES {
-        assert_eq!(hook().status, "enabled", "disabled after {} failures", i - 1);
+        assert_eq!(
+            hook().status,
+            "enabled",
+            "disabled after {} failures",
+            i - 1
+        );
         let id = sim.audit().add_blob("Audit.Exchange", Duration::ZERO, 2);
         wait_for(
             "the blob's notification refused",
@@ -627,9 +641,16 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
         )
         .await;
     }
-    assert_eq!(hook().status, "disabled", "after {DISABLE_AFTER_FAILURES} failures in a row");
+    assert_eq!(
+        hook().status,
+        "disabled",
+        "after {DISABLE_AFTER_FAILURES} failures in a row"
+    );
     let m = scrape(&exp).await;
-    assert_eq!(wh(&m, "wrong", "unauthorized"), f64::from(DISABLE_AFTER_FAILURES));
+    assert_eq!(
+        wh(&m, "wrong", "unauthorized"),
+        f64::from(DISABLE_AFTER_FAILURES)
+    );
     assert_eq!(discovered(&m, "wrong", "webhook"), 0.0, "nothing queued");
     one_log_line(&["tenant=wrong", "webhook request refused"]);
     exp.stop().await.unwrap();
@@ -734,7 +755,10 @@ async fn the_configured_expiration_is_sent_to_start() {
     // `/start` said "expire 30 days from when I registered": between the
     // clock before the exporter started and after every type was hooked.
     for (ct, h) in &hooks {
-        let sent = h.expiration.as_deref().unwrap_or_else(|| panic!("{ct}: none sent"));
+        let sent = h
+            .expiration
+            .as_deref()
+            .unwrap_or_else(|| panic!("{ct}: none sent"));
         let at = m365_exporter::timefmt::parse_unix(sent)
             .unwrap_or_else(|| panic!("{ct}: {sent:?} is not a timestamp")) as i64;
         let days30 = 30 * 86_400;

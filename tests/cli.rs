@@ -261,14 +261,18 @@ fn secret_never_logged() {
         ]);
         let name = format!("exporter-{format}");
         let exp = ChildGuard::spawn(&name, cmd, dir.path());
-        wait_until("the rejected secret reported", Duration::from_secs(60), || {
-            exp.log_text().contains("invalid_client").then_some(())
-        });
+        wait_until(
+            "the rejected secret reported",
+            Duration::from_secs(60),
+            || exp.log_text().contains("invalid_client").then_some(()),
+        );
         // Rotate the secret file: the next token request reads it afresh.
         std::fs::write(&secret_file, good).unwrap();
-        wait_until("the rotated secret picked up", Duration::from_secs(60), || {
-            exp.log_text().contains("refresh recovered").then_some(())
-        });
+        wait_until(
+            "the rotated secret picked up",
+            Duration::from_secs(60),
+            || exp.log_text().contains("refresh recovered").then_some(()),
+        );
         exp.sigkill();
         let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap();
         assert!(

@@ -333,7 +333,10 @@ async fn short_lived_tokens_never_show_as_failure() {
         }
     }
     let used = &since_token[..since_token.len() - 1];
-    assert!(used.iter().all(|n| *n >= 2), "data requests per token: {since_token:?}");
+    assert!(
+        used.iter().all(|n| *n >= 2),
+        "data requests per token: {since_token:?}"
+    );
     exp.stop().await.unwrap();
 }
 

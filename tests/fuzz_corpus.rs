@@ -29,7 +29,9 @@ fn every_target_has_a_body_a_bin_and_seeds() {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     for name in &listed {
         assert!(
-            manifest.contains(&format!("name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\"")),
+            manifest.contains(&format!(
+                "name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\""
+            )),
             "{name} is not a [[bin]] of fuzz/Cargo.toml"
         );
         let target = std::fs::read_to_string(root.join(format!("fuzz_targets/{name}.rs"))).unwrap();

@@ -72,7 +72,10 @@ fn all_parsers(bytes: &[u8]) {
 #[test]
 fn every_unmutated_sample_parses() {
     for (i, s) in SAMPLES.iter().enumerate() {
-        assert!(sample_parses(i, s.as_bytes()), "sample {i} does not parse: {s}");
+        assert!(
+            sample_parses(i, s.as_bytes()),
+            "sample {i} does not parse: {s}"
+        );
     }
     use m365_exporter::config::Config;
     use m365_exporter::web::web_config::WebConfig;

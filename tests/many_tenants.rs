@@ -5,11 +5,11 @@
 mod support;
 
 use m365_exporter::cli::app::{Running, WebOptions};
+use m365_exporter::collect::fleet::first_delay;
 use m365_exporter::config::shard::Shard;
 use m365_exporter::config::Config;
 use m365_exporter::simulator::{SimOptions, Simulator};
 use std::collections::BTreeSet;
-use m365_exporter::collect::fleet::first_delay;
 use std::time::Duration;
 use support::{fast_retries, get, parse, select, wait_for, SimTenant};
 

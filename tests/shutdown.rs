@@ -9,9 +9,9 @@ mod support;
 use m365_exporter::simulator::{Faults, SimOptions, Simulator};
 use std::process::Command;
 use std::time::Duration;
-use support::activity::{all_types, now_ms, tenant_yaml, PUBLISHER};
+use support::activity::{all_types, now_ms, PUBLISHER};
 use support::procs::{self, ChildGuard};
-use support::wait_for;
+use support::{wait_for, SimTenant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Complete HTTP/1.1 responses at the start of `bytes` (status 200 and
@@ -59,22 +59,15 @@ async fn sigterm_finishes_the_scrape_in_flight_exits_0_and_checkpoints_the_sink(
         dir.path().join("audit.ndjson"),
         dir.path().join("config.yml"),
     );
-    std::fs::write(
-        &cfg,
-        format!(
-            "tenants:\n{}",
-            tenant_yaml(
-                "term",
-                &sim.url(),
-                &format!(
-                    "interval: 1s, lookback: 2d, publisher_id: {PUBLISHER}, concurrency: 2, state_file: \"{}\", output: \"{}\"",
-                    state.display(),
-                    out.display()
-                )
-            )
-        ),
-    )
-    .unwrap();
+    // Every collector on: a scrape body of tens of KB (see below).
+    let tenant = SimTenant::new("term", &sim.url())
+        .management(&sim.url())
+        .with(&format!(
+            "activity: {{enabled: true, interval: 1s, lookback: 2d, publisher_id: {PUBLISHER}, concurrency: 2, state_file: \"{}\", output: \"{}\"}}",
+            state.display(),
+            out.display()
+        ));
+    std::fs::write(&cfg, format!("tenants:\n{tenant}")).unwrap();
     let port = procs::free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
     cmd.arg("--config.file")
@@ -88,29 +81,52 @@ async fn sigterm_finishes_the_scrape_in_flight_exits_0_and_checkpoints_the_sink(
             .count()
     };
     let wanted = truth.ids.len();
-    wait_for("a part of the records in the sink", Duration::from_secs(90), || async {
-        (lines() >= wanted / 4).then_some(())
-    })
+    wait_for(
+        "a part of the records in the sink",
+        Duration::from_secs(90),
+        || async { (lines() >= wanted / 4).then_some(()) },
+    )
     .await;
 
-    // A scrape in flight: many requests pipelined on one connection whose
-    // reader takes one byte and then stops, so the server is blocked in the
-    // middle of writing when the signal comes (more bytes than the socket
-    // buffers can hold: the server's send buffer is at most tcp_wmem's
-    // maximum, the client's receive buffer is set small).
-    let body = support::get(&format!("http://127.0.0.1:{port}/metrics")).await.2;
+    // A scrape in flight: requests pipelined on one connection whose reader
+    // takes one byte and then stops, so the server is blocked in the middle
+    // of writing when the signal comes: more bytes than the socket buffers
+    // hold (the server's send buffer is at most tcp_wmem's maximum, the
+    // client's receive buffer is set small). The requests fit in the
+    // server's first 8 KiB read: none is left unread in the kernel when it
+    // closes (which would turn its close into a reset).
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let body = wait_for(
+        "service health and messages refreshed",
+        Duration::from_secs(90),
+        || async {
+            let body = support::get(&url).await.2;
+            let m = support::parse(&body);
+            ["service_health", "messages"]
+                .iter()
+                .all(|c| {
+                    support::select(&m, "m365_collector_success", &[("collector", c)])
+                        .iter()
+                        .any(|s| s.value == 1.0)
+                })
+                .then_some(body)
+        },
+    )
+    .await;
     let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
         .ok()
         .and_then(|t| t.split_whitespace().last()?.parse().ok())
         .unwrap_or(4 << 20);
-    let requests = 2 * wmem_max / body.len() + 50;
+    let one = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    let requests = 3 * wmem_max / 2 / body.len() + 20;
+    assert!(
+        requests * one.len() <= 8192,
+        "precondition: {requests} requests of a {} byte scrape do not fit in 8 KiB",
+        body.len()
+    );
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let mut conn = socket
-        .connect(([127, 0, 0, 1], port).into())
-        .await
-        .unwrap();
-    let one = b"GET /metrics HTTP/1.1\r\nHost: exporter\r\n\r\n";
+    let mut conn = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
     conn.write_all(&one.repeat(requests)).await.unwrap();
     let mut first = [0u8; 1];
     conn.read_exact(&mut first).await.unwrap();
@@ -122,7 +138,10 @@ async fn sigterm_finishes_the_scrape_in_flight_exits_0_and_checkpoints_the_sink(
         .expect("the connection is closed after the response in flight")
         .expect("closed cleanly, not reset");
     let (complete, left) = complete_responses(&got);
-    assert_eq!(left, 0, "the connection ended inside a response ({complete} complete)");
+    assert_eq!(
+        left, 0,
+        "the connection ended inside a response ({complete} complete)"
+    );
     assert!(complete >= 1);
     assert!(
         complete < requests,
@@ -148,5 +167,8 @@ async fn sigterm_finishes_the_scrape_in_flight_exits_0_and_checkpoints_the_sink(
             assert!(ids.insert(id.to_string()), "written twice: {l}");
         }
     }
-    println!("figures: records={wanted} in the sink at exit={at_exit} pipelined={requests} answered={complete}");
+    println!(
+        "figures: records={wanted} in the sink at exit={at_exit} scrape={} bytes pipelined={requests} answered={complete}",
+        body.len()
+    );
 }

@@ -96,7 +96,9 @@ async fn connect(addr: SocketAddr, ca: &str, offer: &Offer) -> Result<Negotiated
             .await
             .map_err(|e| format!("handshake: {e}"))?;
         let (_, conn) = tls.get_ref();
-        let version = conn.protocol_version().expect("a version after the handshake");
+        let version = conn
+            .protocol_version()
+            .expect("a version after the handshake");
         let suite = conn.negotiated_cipher_suite().expect("a suite").suite();
         let group = conn.negotiated_key_exchange_group().map(|g| g.name());
         tls.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -159,7 +161,11 @@ async fn max_version_tls12_negotiates_tls12_and_refuses_a_tls13_client() {
     let f = Files::new();
     let (r, ca) = serve("  max_version: TLS12\n", &f).await;
     let n = served(connect(r.addr, &ca.pem(), &Offer::default()).await);
-    assert_eq!(n.version, ProtocolVersion::TLSv1_2, "a client offering both");
+    assert_eq!(
+        n.version,
+        ProtocolVersion::TLSv1_2,
+        "a client offering both"
+    );
     let tls13 = Offer {
         versions: Some(vec![&rustls::version::TLS13]),
         ..Offer::default()
@@ -208,10 +214,7 @@ async fn cipher_suites_restrict_tls12_to_the_listed_ones() {
 async fn curve_preferences_restrict_the_key_exchange() {
     let f = Files::new();
     let (r, ca) = serve("  curve_preferences: [CurveP384]\n", &f).await;
-    for versions in [
-        vec![&rustls::version::TLS13],
-        vec![&rustls::version::TLS12],
-    ] {
+    for versions in [vec![&rustls::version::TLS13], vec![&rustls::version::TLS12]] {
         let v = versions[0].version;
         // The client's first choice (X25519) is not listed: P-384 it is.
         let all = Offer {

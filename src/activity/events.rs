@@ -403,7 +403,10 @@ mod tests {
             );
             assert!(t.contains(&line), "{line} in {t}");
         }
-        assert!(!t.contains("result=\"unknown_tenant\""), "no tenant to count it for");
+        assert!(
+            !t.contains("result=\"unknown_tenant\""),
+            "no tenant to count it for"
+        );
         // Without a webhook, none.
         let live = Live::new();
         Events::new(&live, "t", &["DLP.All".to_string()], false);
