@@ -13,9 +13,12 @@ use m365_exporter::secret::Secret;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// What a target does with libFuzzer's bytes.
+pub type Target = fn(&[u8]);
+
 /// Every target: its name (a `[[bin]]` of fuzz/Cargo.toml, a file in
 /// `fuzz_targets/`, a directory of `corpus/`) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("audit_blob", audit_blob),
     ("config", config),
     ("content_listing", content_listing),
