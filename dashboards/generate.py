@@ -610,7 +610,8 @@ def exporter():
                             "{{tenant}} · {{collector}}",
                             value_mappings([(1, "ok", "green"), (0, "failed", "red")]), h=7))
     p.append(timeseries(lay, "Time since last successful refresh",
-                        "now − m365_collector_last_success_timestamp_seconds, per collector.",
+                        "now − m365_collector_last_success_timestamp_seconds, per collector, "
+                        "beside now − its start (a collector with no success yet shows only that).",
                         "s",
                         [target("time() - max by (tenant, collector) "
                                 f"(m365_collector_last_success_timestamp_seconds{sel()})",
@@ -618,7 +619,13 @@ def exporter():
                          target("3 * max by (tenant, collector) "
                                 f"(m365_collector_interval_seconds{sel()}) + 300",
                                 "{{tenant}} {{collector}} stale threshold (M365CollectorStale)",
-                                ref="B")]))
+                                ref="B"),
+                         # Before a first success there is no last success:
+                         # the time since start is what M365CollectorNeverSucceeded watches.
+                         target("time() - max by (tenant, collector) "
+                                f"(m365_collector_start_timestamp_seconds{sel()})",
+                                "{{tenant}} {{collector}} since start (M365CollectorNeverSucceeded)",
+                                ref="C")]))
     p.append(timeseries(lay, "Refresh duration",
                         "Duration of the last refresh of each collector.",
                         "s",

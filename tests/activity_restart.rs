@@ -69,9 +69,13 @@ async fn kill_and_restart_writes_every_record_once() {
     let second = start(&sim, "restart", &extra).await;
     let m = wait_for("the rest fetched", Duration::from_secs(60), || async {
         let m = scrape(&second).await;
-        // The backlog gauge exists only once a poll has finished.
+        // The backlog gauge is served from the start: drained once a poll
+        // has listed every type (success) and nothing is left.
         let backlog = select(&m, "m365_activity_backlog_blobs", &t);
-        (!backlog.is_empty() && backlog.iter().all(|s| s.value == 0.0)).then_some(m)
+        (success(&m, "restart") == 1.0
+            && !backlog.is_empty()
+            && backlog.iter().all(|s| s.value == 0.0))
+        .then_some(m)
     })
     .await;
     second.stop().await.unwrap();

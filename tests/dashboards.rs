@@ -370,6 +370,7 @@ const REQUIRED_ALERTS: &[&str] = &[
     "M365APIThrottled",
     "M365CollectorFailing",
     "M365CollectorStale",
+    "M365CollectorNeverSucceeded",
     "M365ExporterDown",
     "M365ExporterRestarting",
     "M365TokenRenewalFailing",

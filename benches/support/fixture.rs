@@ -3,7 +3,6 @@
 //! a tenant adds): shared by the scrape bench and examples/scrape_profile.rs.
 #![allow(dead_code)]
 
-use arc_swap::ArcSwap;
 use m365_exporter::api::graph::{HealthOverview, Issue, Message};
 use m365_exporter::collect::slot::Idle;
 use m365_exporter::collect::{messages, service_health, CollectorKind, Outcome};
@@ -31,10 +30,7 @@ fn slot(kind: CollectorKind, outcome: Outcome) -> Arc<CollectorSlot> {
         outcome: Some(Arc::new(outcome)),
         ..CollectorState::default()
     };
-    Arc::new(CollectorSlot {
-        collector: Arc::new(Idle(kind)),
-        state: ArcSwap::from_pointee(st),
-    })
+    Arc::new(CollectorSlot::with_state(Arc::new(Idle(kind)), st))
 }
 
 pub fn store(tenants: usize) -> Store {

@@ -22,8 +22,20 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// A listing page or subscription list is small; a blob can be large.
 const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_BLOB_BYTES: usize = 128 * 1024 * 1024;
-/// Guards against a next-page loop.
-const MAX_PAGES: usize = 10_000;
+
+/// One page of a content listing.
+#[derive(Debug, Default)]
+pub struct ContentPage {
+    pub items: Vec<Content>,
+    /// Items without a usable id, URI or timestamps.
+    pub skipped: usize,
+    /// `NextPageUri` (with our `PublisherIdentifier`): where the listing
+    /// continues; None on its last page.
+    pub next: Option<String>,
+}
+
+/// A window's pages are followed at most this far (a next-page loop).
+pub const MAX_PAGES: usize = 10_000;
 
 /// The continuation header's spellings: the reference's `NextPageUri`, the
 /// troubleshooting guide's `NextPageUrl` (names compare without case, as
@@ -233,18 +245,15 @@ impl ManagementClient {
         }
     }
 
-    /// Every content item in `[start, end)`, following the next-page header
-    /// ([`next_page`]).
-    /// Items without a usable id, URI or timestamps are skipped and counted
-    /// in the second value (the caller logs them: never silent).
-    pub async fn list_content(
+    /// The URL of the first page of a listing of `[start, end)`.
+    pub async fn content_url(
         &self,
         content_type: &str,
         start: i64,
         end: i64,
-    ) -> Result<(Vec<Content>, usize), ApiError> {
+    ) -> Result<String, ApiError> {
         let (s, e) = (super::wire_time(start), super::wire_time(end));
-        let (mut url, publisher) = self
+        let (url, _) = self
             .feed_url(
                 "content_list",
                 "subscriptions/content",
@@ -255,18 +264,46 @@ impl ManagementClient {
                 ],
             )
             .await?;
-        let mut items = Vec::new();
-        let mut skipped = 0;
+        Ok(url)
+    }
+
+    /// One page of a content listing: the first page's URL
+    /// ([`ManagementClient::content_url`]) or a next page's. Items
+    /// without a usable id, URI or timestamps are skipped and counted (the
+    /// caller logs them: never silent); the lister follows `next` page by
+    /// page, so a failed page costs only itself.
+    pub async fn content_page(&self, url: &str) -> Result<ContentPage, ApiError> {
+        let (_, publisher) = self.ids("content_list").await?;
+        let resp = self
+            .call("content_list", Method::GET, url, MAX_PAGE_BYTES, None)
+            .await?;
+        let (items, skipped) = parse_content_page(&resp.body)
+            .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
+        let next = next_page(&resp.headers).map(|n| with_publisher(n, &publisher));
+        Ok(ContentPage {
+            items,
+            skipped,
+            next,
+        })
+    }
+
+    /// Every content item in `[start, end)`, all pages in one go (the
+    /// lister goes page by page instead); the second value counts the
+    /// items skipped.
+    pub async fn list_content(
+        &self,
+        content_type: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<(Vec<Content>, usize), ApiError> {
+        let mut url = self.content_url(content_type, start, end).await?;
+        let (mut items, mut skipped) = (Vec::new(), 0);
         for _ in 0..MAX_PAGES {
-            let resp = self
-                .call("content_list", Method::GET, &url, MAX_PAGE_BYTES, None)
-                .await?;
-            let (page, bad) = parse_content_page(&resp.body)
-                .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
-            items.extend(page);
-            skipped += bad;
-            match next_page(&resp.headers) {
-                Some(next) => url = with_publisher(next, &publisher),
+            let page = self.content_page(&url).await?;
+            items.extend(page.items);
+            skipped += page.skipped;
+            match page.next {
+                Some(next) => url = next,
                 None => return Ok((items, skipped)),
             }
         }
@@ -274,6 +311,12 @@ impl ManagementClient {
             operation: "content_list",
             message: format!("more than {MAX_PAGES} pages (next-page loop?)"),
         })
+    }
+
+    /// How long to wait before asking for a failed page again, the `n`-th
+    /// time (the tenant's retry policy, after its own attempts were spent).
+    pub fn page_backoff(&self, n: u32) -> std::time::Duration {
+        self.api.policy().backoff(n)
     }
 
     /// One blob's bytes, reserved from `budget` (in-flight bytes; see

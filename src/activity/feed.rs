@@ -1,5 +1,10 @@
 //! One supervised task per tenant that runs the feed's stages and publishes
-//! a [`FeedStatus`] on a `watch` after every poll and checkpoint.
+//! a [`FeedStatus`] on a `watch` as soon as it knows something: once its
+//! state is resumed, after subscriptions, after each content type's
+//! listing, before the downloads, while they move the backlog (at most
+//! every [`PUBLISH_EVERY`]) and at the end of every poll. A feed stuck in a
+//! hanging call is therefore seen (its backlog and blob lag) from its
+//! first seconds, not only once a poll completes.
 //!
 //! One poll: webhook notifications into the backlog → subscriptions (when
 //! due) → the lister offers each due, enabled type's new content to the
@@ -39,6 +44,8 @@ use tokio::sync::watch;
 const RESTART_AFTER: Duration = Duration::from_secs(1);
 /// How long a stop waits for the last checkpoint before aborting.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// While downloads move the backlog, its status is published this often.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// What a feed needs to run.
 pub struct FeedContext {
@@ -59,7 +66,7 @@ pub struct FeedHandle {
 }
 
 /// Start a tenant's feed (inside a tokio runtime); it publishes its status
-/// on `status` after every poll.
+/// on `status` (see the module's doc for when).
 pub fn spawn(ctx: Arc<FeedContext>, status: watch::Sender<FeedStatus>) -> FeedHandle {
     let (stop, stop_rx) = watch::channel(false);
     let task = AbortOnDrop(tokio::spawn(supervise(ctx, status, stop_rx)));
@@ -111,7 +118,8 @@ async fn run(
     tx: watch::Sender<FeedStatus>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let mut feed = Feed::start(ctx).await?;
+    let mut feed = Feed::start(ctx, tx).await?;
+    feed.publish();
     loop {
         let started = Instant::now();
         feed.poll(started, &stop).await;
@@ -119,7 +127,7 @@ async fn run(
             feed.close().await;
             return Err(e);
         }
-        tx.send_replace(feed.status());
+        feed.publish();
         if *stop.borrow() {
             break;
         }
@@ -158,11 +166,14 @@ struct Feed {
     polls: u64,
     /// A stage changed something since the last save.
     unsaved: Changed,
+    /// Where the status goes, and when it last went.
+    tx: watch::Sender<FeedStatus>,
+    published: Instant,
 }
 
 impl Feed {
     /// Resume from the files (the checkpoint's thread starts with them).
-    async fn start(ctx: Arc<FeedContext>) -> Result<Feed, String> {
+    async fn start(ctx: Arc<FeedContext>, tx: watch::Sender<FeedStatus>) -> Result<Feed, String> {
         let files = Files {
             tenant: ctx.tenant.clone(),
             tenant_id: ctx.tenant_id.clone(),
@@ -209,6 +220,8 @@ impl Feed {
             checkpoint,
             polls: 0,
             unsaved: Changed::default(),
+            tx,
+            published: Instant::now(),
             ctx,
         })
     }
@@ -217,7 +230,6 @@ impl Feed {
         let now = now_unix() as i64;
         self.applier.prune(now);
         self.backlog.prune(now);
-        self.polls += 1;
         let ctx = self.ctx.clone();
         let inbox = ctx.inbox.as_deref();
         if let Some(inbox) = inbox {
@@ -226,27 +238,38 @@ impl Feed {
         self.subs
             .poll(&ctx.client, &ctx.cfg, &ctx.tenant, inbox, &mut self.board)
             .await;
-        self.unsaved |= self
-            .lister
-            .poll(
-                started,
-                &mut self.subs,
-                &mut self.backlog,
-                &mut self.events,
-                &mut self.board,
-                stop,
-            )
-            .await;
+        self.publish();
+        let (due, sweep) = self.lister.round(started);
+        for ct in due {
+            if *stop.borrow() {
+                break;
+            }
+            self.unsaved |= self
+                .lister
+                .list_type(
+                    &ct,
+                    started,
+                    sweep,
+                    &mut self.subs,
+                    &mut self.backlog,
+                    &mut self.events,
+                    &mut self.board,
+                )
+                .await;
+            self.publish();
+        }
         if *stop.borrow() {
             return;
         }
         let expired = self.backlog.take_expired(now);
         self.events.expired(&expired);
         self.unsaved |= Changed(!expired.is_empty());
+        self.publish();
         self.download(started, stop).await;
         if self.unsaved.0 {
             self.save().await;
         }
+        self.polls += 1;
         let checkpoint = self.checkpoint.health().error.map(Problem::Failed);
         self.board.set(checkpoint::SCOPE, checkpoint);
         self.board.report(self.status().problems());
@@ -262,6 +285,9 @@ impl Feed {
             self.unsaved |= changed;
             if self.unsaved.0 && self.checkpoint.due() {
                 self.save().await;
+            }
+            if changed.0 && self.published.elapsed() >= PUBLISH_EVERY {
+                self.publish();
             }
             if *stop.borrow() {
                 break;
@@ -353,6 +379,12 @@ impl Feed {
             self.save().await;
         }
         self.checkpoint.close().await;
+    }
+
+    /// Publish the status now (the `activity` collector renders it at once).
+    fn publish(&mut self) {
+        self.published = Instant::now();
+        self.tx.send_replace(self.status());
     }
 
     fn status(&self) -> FeedStatus {

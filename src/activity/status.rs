@@ -1,4 +1,4 @@
-//! What the feed publishes after every poll (on a `tokio::sync::watch`), and
+//! What the feed publishes as it goes (on a `tokio::sync::watch`), and
 //! all the `activity` collector reads: per content type, the subscription,
 //! the cursor, the last error, the backlog and its oldest blob. Times are
 //! Unix seconds; ages are left to the reader, so that a lag computed from
@@ -43,10 +43,36 @@ pub struct FeedStatus {
 }
 
 impl FeedStatus {
-    /// `m365_collector_success{collector="activity"}`: every configured type
-    /// listed completely in its last poll, and the checkpoint being written.
+    /// Before the feed has run: every configured type, nothing known yet,
+    /// so that its series are served from the first scrape.
+    pub fn configured(types: &[String]) -> FeedStatus {
+        FeedStatus {
+            types: types
+                .iter()
+                .map(|ct| (ct.clone(), TypeStatus::default()))
+                .collect(),
+            ..FeedStatus::default()
+        }
+    }
+
+    /// Nothing has gone wrong yet, but the first poll has not completed
+    /// (its listings or downloads still running): not a success, not a
+    /// failure either.
+    /// Problems that do not touch health (a webhook not registered) do not
+    /// count here either.
+    pub fn warming_up(&self) -> bool {
+        self.polls == 0
+            && self.types.values().all(|t| t.problem.is_none())
+            && !self.feed_problems.contains_key(super::checkpoint::SCOPE)
+    }
+
+    /// `m365_collector_success{collector="activity"}`: a poll has completed,
+    /// every configured type listed completely in the last one, and the
+    /// checkpoint is being written. 0 while the first poll runs, so that a
+    /// feed stuck from its start never counts as a success.
     pub fn healthy(&self) -> bool {
-        self.types.values().all(|t| t.listed_ok)
+        self.polls > 0
+            && self.types.values().all(|t| t.listed_ok)
             && !self.feed_problems.contains_key(super::checkpoint::SCOPE)
     }
 
@@ -78,7 +104,10 @@ mod tests {
 
     #[test]
     fn healthy_means_every_type_listed() {
-        let mut s = FeedStatus::default();
+        let mut s = FeedStatus {
+            polls: 1,
+            ..FeedStatus::default()
+        };
         s.types.insert(
             "Audit.Exchange".into(),
             TypeStatus {

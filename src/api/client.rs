@@ -98,6 +98,11 @@ impl ApiClient {
         &self.live
     }
 
+    /// The retry policy (callers that retry a whole step reuse its backoff).
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
     /// The shared HTTP client (for calls that carry no token, e.g. the
     /// authority's discovery document).
     pub fn http(&self) -> &reqwest::Client {

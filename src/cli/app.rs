@@ -62,8 +62,6 @@ pub struct Running {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     webhook_server: Option<JoinHandle<std::io::Result<()>>>,
-    /// Exclusive locks on the audit feed's files, held while running.
-    _locks: crate::activity::lock::Locks,
 }
 
 impl Running {
@@ -124,6 +122,8 @@ impl Running {
         // reload): Microsoft's validation POST during the feed's
         // `subscriptions/start` finds the receiver.
         let fleet = Arc::new(Fleet::new(Arc::new(Live::new()), opts.clone()));
+        // The fleet holds each tenant's locks from here, with the tenant.
+        fleet.hold(locks);
         fleet.apply(config).await;
         let store = fleet.store().clone();
         let reloader = Arc::new(Reloader::new(source, shard, fleet.clone()));
@@ -190,7 +190,6 @@ impl Running {
             stop,
             server,
             webhook_server,
-            _locks: locks,
         })
     }
 

@@ -1,10 +1,14 @@
 //! `activity`: renders one tenant's audit feed. The feed itself runs as its
 //! own supervised task ([`crate::activity::feed`]), started and stopped by
 //! the fleet; this collector only reads the [`FeedStatus`] it publishes and
-//! turns it into samples.
+//! turns it into samples, at once whenever the feed publishes (the run loop
+//! is woken) and at least every interval. Its first refresh renders the
+//! configured types before the feed has run, so every type's backlog and
+//! lag are served from the first scrape.
 //! `m365_collector_success` is 1 when every configured content type listed
-//! completely in its last poll (and the checkpoint is being written); a
-//! type that cannot flow shows in its own series while the others flow.
+//! completely in its last poll (and the checkpoint is being written), 0
+//! until the first listing round has listed them all; a type that cannot
+//! flow shows in its own series while the others flow.
 //! The blob lag is rendered as an age, computed at scrape time, so it keeps
 //! growing while the feed or Microsoft hangs.
 
@@ -13,6 +17,7 @@ use crate::activity::status::FeedStatus;
 use crate::config::ActivityConfig;
 use crate::metrics::{Family, SnapshotWriter};
 use futures::future::BoxFuture;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -22,7 +27,8 @@ const RENDER_AT_LEAST: Duration = Duration::from_secs(10);
 pub struct ActivityCollector {
     tenant: String,
     interval: Duration,
-    status: watch::Receiver<FeedStatus>,
+    /// Marked seen at each render, so `wake` waits for a newer status.
+    status: Mutex<watch::Receiver<FeedStatus>>,
 }
 
 impl ActivityCollector {
@@ -32,18 +38,16 @@ impl ActivityCollector {
         ActivityCollector {
             tenant: tenant.to_string(),
             interval: interval(cfg),
-            status,
+            status: Mutex::new(status),
         }
     }
 
-    async fn poll(&self) -> Result<Outcome, CollectError> {
-        let mut rx = self.status.clone();
-        // The first refresh waits for the feed's first poll.
-        let status = rx
-            .wait_for(|s| s.polls > 0)
-            .await
-            .map_err(|_| CollectError("the activity feed stopped".into()))?
-            .clone();
+    fn receiver(&self) -> std::sync::MutexGuard<'_, watch::Receiver<FeedStatus>> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn poll(&self) -> Result<Outcome, CollectError> {
+        let status = self.receiver().borrow_and_update().clone();
         Ok(render(&self.tenant, &status))
     }
 }
@@ -73,11 +77,10 @@ pub fn render(tenant: &str, s: &FeedStatus) -> Outcome {
         });
         let labels = [("tenant", tenant), ("content_type", ct.as_str())];
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
-        w.sample(
-            Family::ActivitySubscription,
-            &labels,
-            flag(t.subscribed == Some(true)),
-        );
+        // Unknown until `subscriptions/list` answers: not "disabled".
+        if let Some(on) = t.subscribed {
+            w.sample(Family::ActivitySubscription, &labels, flag(on));
+        }
         w.sample(Family::ActivityBacklog, &labels, t.backlog_blobs as f64);
         // now − oldest pending contentCreated, at scrape time; 0 when none.
         w.age(Family::ActivityBlobLag, &labels, t.oldest_pending);
@@ -104,6 +107,7 @@ pub fn render(tenant: &str, s: &FeedStatus) -> Outcome {
             s.summary()
                 .unwrap_or_else(|| "not every content type listed".into())
         }),
+        warming_up: s.warming_up(),
         ..Outcome::default()
     }
 }
@@ -116,7 +120,18 @@ impl Collector for ActivityCollector {
         self.interval
     }
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
-        Box::pin(self.poll())
+        let outcome = self.poll();
+        Box::pin(async move { outcome })
+    }
+    fn wake(&self) -> BoxFuture<'_, ()> {
+        // A clone has seen what the collector last rendered.
+        let mut rx = self.receiver().clone();
+        Box::pin(async move {
+            if rx.changed().await.is_err() {
+                // The feed is gone (its tenant stopping): nothing more comes.
+                std::future::pending::<()>().await;
+            }
+        })
     }
 }
 

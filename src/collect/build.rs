@@ -9,7 +9,7 @@ use super::app_credentials::AppCredentialsCollector;
 use super::messages::MessagesCollector;
 use super::service_health::ServiceHealthCollector;
 use super::services::ServiceFilter;
-use super::slot::{CollectorSlot, CollectorState, TenantRuntime};
+use super::slot::{CollectorSlot, TenantRuntime};
 use super::Collector;
 use crate::activity::client::ManagementClient;
 use crate::activity::events::Events;
@@ -22,7 +22,6 @@ use crate::auth::tenant::TenantGuid;
 use crate::auth::TokenProvider;
 use crate::config::TenantConfig;
 use crate::metrics::Live;
-use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -189,12 +188,7 @@ pub fn tenant(
             .iter()
             .filter(|r| (r.enabled)(t))
             .filter_map(|r| (r.build)(&parts))
-            .map(|collector| {
-                Arc::new(CollectorSlot {
-                    collector,
-                    state: ArcSwap::from_pointee(CollectorState::default()),
-                })
-            })
+            .map(|collector| Arc::new(CollectorSlot::new(collector)))
             .collect(),
     };
     Tenant { runtime, feed }
@@ -239,6 +233,9 @@ fn audit_feed(t: &TenantConfig, api: &Arc<ApiClient>) -> Option<AuditFeed> {
         cfg.publisher_id.as_deref(),
         cfg.requests_per_minute,
     ));
+    // Served from the first scrape, before the feed runs (it may start
+    // later, spread over the fleet).
+    let status = FeedStatus::configured(&cfg.content_types);
     let ctx = FeedContext {
         tenant: t.name.clone(),
         tenant_id: t.tenant_id.clone(),
@@ -249,6 +246,6 @@ fn audit_feed(t: &TenantConfig, api: &Arc<ApiClient>) -> Option<AuditFeed> {
     };
     Some(AuditFeed {
         ctx: Arc::new(ctx),
-        status: watch::channel(FeedStatus::default()).0,
+        status: watch::channel(status).0,
     })
 }

@@ -14,6 +14,7 @@ use super::build::{self, http_client, RuntimeOptions};
 use super::schedule;
 use super::slot::TenantRuntime;
 use super::store::Store;
+use crate::activity::lock::{self, Locks};
 use crate::activity::status::FeedStatus;
 use crate::activity::webhook::Inbox;
 use crate::config::{Config, TenantConfig};
@@ -40,6 +41,8 @@ struct Member {
     feed: Option<JoinHandle<()>>,
     /// What the feed last published (its `activity` collector reads the same).
     feed_status: Option<watch::Receiver<FeedStatus>>,
+    /// The feed files' locks, held while the tenant runs.
+    locks: Locks,
 }
 
 /// The webhook inbox of every running tenant with `activity.webhook`, by
@@ -53,6 +56,9 @@ pub struct Changes {
     pub removed: Vec<String>,
     pub changed: Vec<String>,
     pub unchanged: usize,
+    /// Tenants not started (added) or left as they ran (changed) because
+    /// another process holds their feed files: (name, why).
+    pub refused: Vec<(String, String)>,
 }
 
 pub struct Fleet {
@@ -62,6 +68,9 @@ pub struct Fleet {
     opts: RuntimeOptions,
     /// Also serialises reloads.
     members: tokio::sync::Mutex<HashMap<String, Member>>,
+    /// Locks taken before the first apply (process start), handed to the
+    /// tenants that need them.
+    spare: std::sync::Mutex<Locks>,
 }
 
 /// Delay of the `i`-th of `n` tenants started together: an even spread over
@@ -82,7 +91,17 @@ impl Fleet {
             http: http_client(&opts),
             opts,
             members: Default::default(),
+            spare: Default::default(),
         }
+    }
+
+    /// Locks the next [`Fleet::apply`] hands to its tenants (the process
+    /// takes them before anything runs, to refuse to start on a conflict).
+    pub fn hold(&self, locks: Locks) {
+        self.spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(locks);
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -114,24 +133,39 @@ impl Fleet {
             .map(|t| (t.name.as_str(), t))
             .collect();
 
+        // Locks free to take: the ones held for the first apply and the
+        // removed tenants' (their files may pass to an added tenant).
+        let mut pool = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|p| p.into_inner()));
         // Stop the removed and the changed ones (all at once: a hanging
-        // refresh costs STOP_GRACE once, not per tenant).
+        // refresh costs STOP_GRACE once, not per tenant). A changed tenant
+        // first locks its new files: on a conflict it keeps running as it was.
         let mut stopping = Vec::new();
+        let mut relocked = HashMap::new();
         let mut names: Vec<String> = members.keys().cloned().collect();
         names.sort();
         for name in names {
             match wanted.get(name.as_str()) {
                 Some(t) if **t == members[&name].config => {}
-                other => {
-                    let m = members.remove(&name).expect("listed key");
-                    match other {
-                        None => changes.removed.push(name),
-                        Some(_) => changes.changed.push(name),
+                Some(t) => {
+                    let old = members.get_mut(&name).expect("listed key");
+                    match lock::acquire_tenant(t, &mut [&mut old.locks, &mut pool]) {
+                        Ok(l) => {
+                            relocked.insert(name.clone(), l);
+                            stopping.push(members.remove(&name).expect("listed key"));
+                            changes.changed.push(name);
+                        }
+                        Err(why) => refuse(&mut changes, name, why),
                     }
+                }
+                None => {
+                    let mut m = members.remove(&name).expect("listed key");
+                    pool.extend(std::mem::take(&mut m.locks));
                     stopping.push(m);
+                    changes.removed.push(name);
                 }
             }
         }
+        changes.unchanged = members.len() - changes.refused.len();
         // Removed tenants leave the scrape now, before their tasks wind down.
         self.publish(config, &members);
         futures::future::join_all(stopping.into_iter().map(stop_member)).await;
@@ -156,9 +190,20 @@ impl Fleet {
         let n = starting.len();
         let spread = self.opts.first_refresh_spread;
         for (i, t) in starting.into_iter().enumerate() {
-            if !changes.changed.contains(&t.name) {
-                changes.added.push(t.name.clone());
-            }
+            // Its files locked before its feed starts.
+            let locks = match relocked.remove(&t.name) {
+                Some(l) => l,
+                None => match lock::acquire_tenant(t, &mut [&mut pool]) {
+                    Ok(l) => {
+                        changes.added.push(t.name.clone());
+                        l
+                    }
+                    Err(why) => {
+                        refuse(&mut changes, t.name.clone(), why);
+                        continue;
+                    }
+                },
+            };
             let built = build::tenant(t, &self.http, &self.store.live, &self.opts);
             let runtime = Arc::new(built.runtime);
             let (stop, rx) = watch::channel(false);
@@ -182,10 +227,12 @@ impl Fleet {
                     tasks,
                     feed,
                     feed_status,
+                    locks,
                 },
             );
         }
-        changes.unchanged = config.tenants.len() - n;
+        // What is left of the pool (removed tenants' files) is released here.
+        drop(pool);
         self.publish(config, &members);
         changes
     }
@@ -223,6 +270,13 @@ impl Fleet {
         }
         futures::future::join_all(feeds).await;
     }
+}
+
+/// A tenant whose feed files another process holds is not started (or not
+/// restarted with its new configuration).
+fn refuse(changes: &mut Changes, name: String, why: String) {
+    tracing::error!(tenant = %name, error = %why, "tenant not (re)started: its audit feed files are locked by another process; the rest of the configuration is applied");
+    changes.refused.push((name, why));
 }
 
 /// Stop one tenant (reload): a refresh in flight may finish within

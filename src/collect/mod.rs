@@ -67,6 +67,10 @@ pub struct Outcome {
     /// `m365_collector_success` 0 and logs this once per change. Keep the
     /// text stable across runs.
     pub failing: Option<String>,
+    /// Current, but not a success yet, and not a failure either (the audit
+    /// feed before its first complete listing round): `success` 0, no
+    /// error, nothing logged.
+    pub warming_up: bool,
 }
 
 /// A refresh failure: what went wrong, in one log-friendly line.
@@ -90,6 +94,13 @@ pub trait Collector: Send + Sync {
     fn kind(&self) -> CollectorKind;
     fn interval(&self) -> Duration;
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>>;
+
+    /// Resolves when the collector's source has something new: the run
+    /// loop then refreshes at once instead of waiting for the interval.
+    /// Never, for collectors that poll.
+    fn wake(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
 
     /// A refresh still running after this is abandoned and counts as
     /// failed: four intervals, at least two minutes.

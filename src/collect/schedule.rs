@@ -9,7 +9,9 @@
 //! supervises itself ([`crate::activity::feed`]).
 
 use super::build::AuditFeed;
-use super::slot::{failed_in_part, next_state, next_wait, CollectorSlot, TenantRuntime};
+use super::slot::{
+    failed_in_part, next_state, next_wait, warming_up, CollectorSlot, TenantRuntime,
+};
 use super::{CollectError, Collector, Outcome};
 use crate::activity::feed;
 use crate::metrics::Live;
@@ -82,10 +84,13 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
         let result = refresh(slot.collector.as_ref()).await;
         failures = if result.is_err() { failures + 1 } else { 0 };
         let partial = result.as_ref().ok().and_then(|o| o.failing.clone());
+        let warming = result.as_ref().is_ok_and(|o| o.warming_up);
         let took = started.elapsed();
         let prev = slot.state.load_full();
         let mut next = next_state(&prev, result, took, interval);
-        if let Some(reason) = partial {
+        if warming {
+            warming_up(&prev, &mut next);
+        } else if let Some(reason) = partial {
             failed_in_part(&prev, &mut next, reason);
         }
         match (&prev.last_error, &next.last_error) {
@@ -97,7 +102,8 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
             }
             _ => {}
         }
-        if !prev.attempted && next.success {
+        // The first success with no failure logged before it.
+        if next.success && prev.last_success_unix.is_none() && prev.last_error.is_none() {
             tracing::info!(tenant = %tenant, collector = kind, took_ms = took.as_millis() as u64, "first refresh done");
         }
         slot.state.store(Arc::new(next));
@@ -108,6 +114,7 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
             .saturating_sub(took);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = slot.collector.wake() => {}
             _ = shutdown.changed() => return,
         }
         if *shutdown.borrow() {
@@ -193,10 +200,8 @@ async fn supervise<F, Fut>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::slot::CollectorState;
     use super::super::CollectorKind;
     use super::*;
-    use arc_swap::ArcSwap;
     use futures::future::BoxFuture;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -233,10 +238,7 @@ mod tests {
     }
 
     fn slot(c: Test) -> Arc<CollectorSlot> {
-        Arc::new(CollectorSlot {
-            collector: Arc::new(c),
-            state: ArcSwap::from_pointee(CollectorState::default()),
-        })
+        Arc::new(CollectorSlot::new(Arc::new(c)))
     }
 
     fn test(kind: CollectorKind, panics: u32, hang: bool) -> Test {

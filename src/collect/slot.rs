@@ -35,30 +35,29 @@ pub struct StateLines {
     text: String,
     /// (end in `text`, hash) per family of [`StateLines::FAMILIES`]; an
     /// empty range when the state has no such sample.
-    parts: [(usize, u64); 4],
+    parts: [(usize, u64); 5],
 }
 
 impl StateLines {
-    const FAMILIES: [Family; 4] = [
+    const FAMILIES: [Family; 5] = [
         Family::CollectorSuccess,
         Family::CollectorLastSuccess,
         Family::CollectorDuration,
         Family::CollectorInterval,
+        Family::CollectorStart,
     ];
 
-    pub(super) fn new(
-        tenant: &str,
-        kind: CollectorKind,
-        interval: Duration,
-        st: &CollectorState,
-    ) -> Self {
+    /// The lines of `slot` (of `tenant`) in state `st`.
+    pub(super) fn new(tenant: &str, slot: &CollectorSlot, st: &CollectorState) -> Self {
+        let kind = slot.collector.kind();
         let labels = [("tenant", tenant), ("collector", kind.as_str())];
-        let mut text = String::with_capacity(400);
-        let mut parts = [(0, 0); 4];
+        let mut text = String::with_capacity(500);
+        let mut parts = [(0, 0); 5];
         for (part, fam) in parts.iter_mut().zip(Self::FAMILIES) {
             let start = text.len();
             let v = match fam {
-                Family::CollectorInterval => Some(interval.as_secs_f64()),
+                Family::CollectorInterval => Some(slot.collector.interval().as_secs_f64()),
+                Family::CollectorStart => Some(slot.started_unix),
                 _ if !st.attempted => None,
                 Family::CollectorSuccess => Some(if st.success { 1.0 } else { 0.0 }),
                 Family::CollectorLastSuccess => st.last_success_unix,
@@ -86,6 +85,25 @@ impl StateLines {
 pub struct CollectorSlot {
     pub collector: Arc<dyn Collector>,
     pub state: ArcSwap<CollectorState>,
+    /// Unix time the slot was made (its tenant started).
+    pub started_unix: f64,
+}
+
+impl CollectorSlot {
+    /// A collector starting now, not refreshed yet.
+    pub fn new(collector: Arc<dyn Collector>) -> CollectorSlot {
+        CollectorSlot::with_state(collector, CollectorState::default())
+    }
+
+    /// A collector starting now in state `state` (tests and benches set
+    /// states by hand).
+    pub fn with_state(collector: Arc<dyn Collector>, state: CollectorState) -> CollectorSlot {
+        CollectorSlot {
+            collector,
+            state: ArcSwap::from_pointee(state),
+            started_unix: now_unix(),
+        }
+    }
 }
 
 /// A collector that never refreshes (every refresh fails): a slot whose
@@ -168,6 +186,16 @@ pub fn next_state(
             }
         }
     }
+}
+
+/// An `Ok` refresh that is not done yet ([`Outcome::warming_up`]): its
+/// outcome is current, but it is no success (success 0, last success
+/// unchanged) and no failure (no error).
+pub fn warming_up(prev: &CollectorState, next: &mut CollectorState) {
+    next.success = false;
+    next.last_success_unix = prev.last_success_unix;
+    next.last_success_at = prev.last_success_at;
+    next.last_error = None;
 }
 
 /// An `Ok` refresh that failed in part ([`Outcome::failing`]): its outcome

@@ -3,8 +3,7 @@
 //! family into a plain or a gzip body. Performance-critical (BENCHMARKS.md):
 //! a scrape only loads states and copies pre-rendered text.
 
-use super::slot::{CollectorState, StateLines, TenantRuntime};
-use super::CollectorKind;
+use super::slot::{CollectorSlot, CollectorState, StateLines, TenantRuntime};
 use crate::buffers::BufferPool;
 use crate::metrics::body::ScrapeBody;
 use crate::metrics::gzip::{GzipBody, SegmentCache};
@@ -14,7 +13,6 @@ use crate::timefmt::now_unix;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 /// Everything a scrape reads. The tenant list is swapped whole by a reload
 /// (see `fleet`); a scrape works on the list it loaded.
@@ -129,8 +127,7 @@ struct Scrape<'s> {
     #[allow(clippy::type_complexity)]
     states: Vec<(
         &'s str,
-        CollectorKind,
-        Duration,
+        &'s CollectorSlot,
         arc_swap::Guard<Arc<CollectorState>>,
     )>,
     now: i64,
@@ -147,14 +144,9 @@ impl<'s> Scrape<'s> {
             .iter()
             .filter(|t| only.is_none_or(|n| n == t.name))
             .flat_map(|t| {
-                t.slots.iter().map(|s| {
-                    (
-                        t.name.as_str(),
-                        s.collector.kind(),
-                        s.collector.interval(),
-                        s.state.load(),
-                    )
-                })
+                t.slots
+                    .iter()
+                    .map(|s| (t.name.as_str(), &**s, s.state.load()))
             })
             .collect();
         Scrape {
@@ -170,7 +162,7 @@ impl<'s> Scrape<'s> {
         let snapshots: usize = self
             .states
             .iter()
-            .filter_map(|(_, _, _, st)| st.outcome.as_ref())
+            .filter_map(|(_, _, st)| st.outcome.as_ref())
             .map(|o| o.rendered.len_bytes())
             .sum();
         16 * 1024 + snapshots + self.states.len() * 512
@@ -194,11 +186,10 @@ impl<'s> Scrape<'s> {
                 Family::CollectorSuccess
                 | Family::CollectorLastSuccess
                 | Family::CollectorDuration
-                | Family::CollectorInterval => {
-                    for (tenant, kind, interval, st) in &self.states {
-                        let lines = st
-                            .lines
-                            .get_or_init(|| StateLines::new(tenant, *kind, *interval, st));
+                | Family::CollectorInterval
+                | Family::CollectorStart => {
+                    for (tenant, slot, st) in &self.states {
+                        let lines = st.lines.get_or_init(|| StateLines::new(tenant, slot, st));
                         let (text, hash) = lines.get(fam);
                         match fam {
                             // A refresh changes these two: written anew each scrape.
@@ -212,7 +203,7 @@ impl<'s> Scrape<'s> {
                     }
                 }
                 _ => {
-                    for ((_, _, _, st), next) in self.states.iter().zip(&mut next_chunk) {
+                    for ((_, _, st), next) in self.states.iter().zip(&mut next_chunk) {
                         let Some(o) = &st.outcome else { continue };
                         // Families come in order and each snapshot's chunks
                         // are sorted by family: a cursor per state, rather
@@ -288,7 +279,8 @@ impl<'a, B: ScrapeBody<'a>> FamilyOut<'_, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::slot::{CollectorSlot, Idle};
+    use crate::collect::slot::Idle;
+    use crate::collect::CollectorKind;
     use crate::collect::Outcome;
     use crate::metrics::SnapshotWriter;
     use flate2::read::GzDecoder;
@@ -314,10 +306,7 @@ mod tests {
     }
 
     fn slot(kind: CollectorKind, st: CollectorState) -> Arc<CollectorSlot> {
-        Arc::new(CollectorSlot {
-            collector: Arc::new(Idle(kind)),
-            state: ArcSwap::from_pointee(st),
-        })
+        Arc::new(CollectorSlot::with_state(Arc::new(Idle(kind)), st))
     }
 
     fn refreshed(tenant: &str, version: u32) -> CollectorState {

@@ -1,7 +1,11 @@
 //! Configuration reload (SIGHUP, `POST /-/reload`), as Prometheus does it:
 //! the new file is validated completely before anything changes; a bad one
 //! is refused with one log line and `m365_config_last_reload_successful` 0,
-//! while the running tenants carry on.
+//! while the running tenants carry on. A valid file whose added or changed
+//! tenant's audit feed files are locked by another process is applied for
+//! every other tenant; that tenant is refused (not started, or kept running
+//! as it was), and the reload reports failure (`…_successful` 0, `POST
+//! /-/reload` 500) naming it, so that the next reload tries it again.
 //!
 //! The one module of `config` that looks past it: it hands the validated
 //! configuration to the running [`Fleet`].
@@ -40,6 +44,15 @@ impl Reloader {
         match self.source.load(self.shard) {
             Ok(config) => {
                 let applied = self.fleet.apply(&config).await;
+                if let Some((name, why)) = applied.refused.first() {
+                    self.fleet.store().live.reload_successful.set(0.0);
+                    tracing::error!(refused = applied.refused.len(), "configuration reload applied except for tenants whose feed files are locked elsewhere");
+                    return Err(ConfigError {
+                        source: "reload".into(),
+                        key: format!("tenants[{name}].activity"),
+                        reason: why.clone(),
+                    });
+                }
                 self.loaded();
                 tracing::info!(
                     added = applied.added.len(),

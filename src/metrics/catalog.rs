@@ -241,6 +241,9 @@ catalog! {
         CollectorInterval: gauge "m365_collector_interval_seconds" ["tenant", "collector"]
             help "Configured refresh interval of a collector, in seconds (for staleness alerts)."
             notes "Present from the start, before the first refresh (`M365CollectorStale` compares against it).";
+        CollectorStart: gauge "m365_collector_start_timestamp_seconds" ["tenant", "collector"]
+            help "Unix time a collector started: with its tenant, at process start or when a reload added or changed the tenant."
+            notes "Present from the start, before the first refresh (`M365CollectorNeverSucceeded` compares it with the interval while no success was recorded).";
         ServiceInfo: gauge "m365_service_info" ["tenant", "service_id", "service_name"]
             help "Microsoft 365 service known to the tenant's service health; always 1."
             notes "One series per exported service (`service_health.services` leaves services out).";

@@ -45,7 +45,8 @@ pub struct AuditOptions {
     pub https_webhooks: bool,
     /// Every call answers 401 AF10001.
     pub missing_permission: bool,
-    /// This many of the oldest `Audit.General` blobs answer AF20051 on GET.
+    /// This many of the oldest `Audit.General` blobs answer AF20051 on GET
+    /// (none in the `healthy` scenario, whatever this says).
     pub expired_blobs: usize,
     /// Every 4th blob of a type repeats a record of the blob before it.
     pub duplicates: bool,

@@ -29,6 +29,10 @@ pub struct Faults {
     pub listing_429_every: u32,
     /// Management API: every blob GET waits this long first.
     pub blob_delay: Duration,
+    /// Management API: this share (percent, 0–100) of continuation pages
+    /// (listings with a next-page token) answer 503, in a repeatable
+    /// pattern spread over the requests.
+    pub next_page_fail_percent: u32,
     /// Next N data requests: the connection breaks mid-body (headers
     /// promise more than is sent, then the stream errors: a reset).
     pub reset_next: u32,

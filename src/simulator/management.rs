@@ -312,7 +312,10 @@ async fn content(
     };
     let now_ms = crate::timefmt::now_unix() as i64 * 1_000;
     let base = base_url(&headers);
-    let throttle_every = st.faults().listing_429_every;
+    let (throttle_every, next_page_fail) = {
+        let f = st.faults();
+        (f.listing_429_every, f.next_page_fail_percent)
+    };
     let mut audit = st.audit();
     if audit.opts.forbidden_types.contains(&ct) {
         return mgmt_error(
@@ -374,6 +377,15 @@ async fn content(
             }
         },
     };
+    // A repeatable spread of the listings: a fixed share of continuation
+    // pages fails, a different one on each attempt.
+    if offset > 0 && mix(audit.listings) % 100 < u64::from(next_page_fail) {
+        return mgmt_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "AF50000",
+            "An internal error occurred. Retry the request.",
+        );
+    }
     let all = audit.listable(&ct, from, to, now_ms);
     let size = audit.opts.page_size.max(1);
     let header_name = audit.opts.next_page_header.clone();
@@ -410,6 +422,15 @@ async fn content(
         }
     }
     resp
+}
+
+/// SplitMix64's finaliser: a repeatable, well-spread value per request
+/// number (consecutive failures as likely as in a random run).
+fn mix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 async fn blob(

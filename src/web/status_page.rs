@@ -324,6 +324,14 @@ fn feed_state(feed: &[FeedRow], now: f64) -> (Level, String) {
     let problems = feed.iter().filter(|f| f.problem.is_some()).count();
     let worst_lag = feed.iter().map(|f| lag(f, now)).max().unwrap_or(0);
     let backlog: u64 = feed.iter().map(|f| f.backlog_blobs).sum();
+    // Its first seconds: the rows are the configured types (and the
+    // backlog resumed from the state file), the subscriptions not known yet.
+    if problems == 0 && feed.iter().all(|f| f.subscribed.is_none()) {
+        return (
+            Level::Unknown,
+            format!("starting ({backlog} blobs waiting)"),
+        );
+    }
     if problems > 0 {
         return (
             Level::Bad,
@@ -717,6 +725,14 @@ mod tests {
     fn feed_state_worst_decides() {
         let now = 100_000.0;
         assert_eq!(feed_state(&[], now).0, Level::Unknown);
+        let starting = FeedRow {
+            subscribed: None,
+            ..feed(None, Some(1))
+        };
+        assert_eq!(
+            feed_state(&[starting], now),
+            (Level::Unknown, "starting (3 blobs waiting)".into())
+        );
         assert_eq!(feed_state(&[feed(None, Some(99_000))], now).0, Level::Ok);
         let (l, t) = feed_state(&[feed(None, Some(90_000))], now);
         assert_eq!(
