@@ -99,6 +99,6 @@ soak-activity:
 	bash scripts/soak-activity.sh target/release/m365-exporter 3000000 400
 
 # cargo-fuzz on nightly, every target FUZZ_SECONDS (default 60) each; not part of
-# `make test` (tests/garbage_input.rs is its stable smoke run).
+# `make test` (tests/fuzz_corpus.rs and tests/garbage_input.rs are its stable smoke run).
 fuzz:
 	bash scripts/fuzz.sh

@@ -17,12 +17,30 @@ out=$(mktemp)
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log" "$out"' EXIT
 
-for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then break; fi
+# Generous deadlines (a loaded machine is slow), and a failure, not a lint of
+# whatever was there, when they pass.
+ready=
+for _ in $(seq 1 600); do
+    if curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then ready=1; break; fi
+    kill -0 $pid 2>/dev/null || break
     sleep 0.1
 done
-# Activity metrics appear after the first audit poll; give it a moment.
-sleep 2
+[ -n "$ready" ] || { echo "check-metrics: the demo never became ready; its log:" >&2; cat "$log" >&2; exit 1; }
+# The activity families appear with the audit feed's first poll and first
+# blob: wait for them, so that the lint covers them.
+want=(m365_activity_listed_until_timestamp_seconds m365_activity_records_total m365_activity_content_fetched_total)
+have=
+for _ in $(seq 1 600); do
+    if curl -fsS "http://127.0.0.1:$port/metrics" -o "$out" 2>/dev/null; then
+        have=1
+        for f in "${want[@]}"; do
+            grep -q "^$f{" "$out" || { have=; break; }
+        done
+        [ -n "$have" ] && break
+    fi
+    sleep 0.1
+done
+[ -n "$have" ] || { echo "check-metrics: the activity families (${want[*]}) never appeared" >&2; exit 1; }
 curl -fsS -D "$out.headers" "http://127.0.0.1:$port/metrics" -o "$out"
 grep -qi '^content-type: text/plain; version=0.0.4; charset=utf-8' "$out.headers" \
     || { echo "check-metrics: wrong Content-Type" >&2; cat "$out.headers" >&2; exit 1; }

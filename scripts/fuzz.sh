@@ -14,7 +14,13 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-    TARGETS=(config web_config graph_page content_listing audit_blob token_answer)
+    # Every target in fuzz/fuzz_targets/ (each is a [[bin]] of fuzz/Cargo.toml).
+    for f in fuzz/fuzz_targets/*.rs; do
+        t=$(basename "$f" .rs)
+        grep -q "^name = \"$t\"$" fuzz/Cargo.toml \
+            || { echo "fuzz: $f is not a [[bin]] of fuzz/Cargo.toml" >&2; exit 1; }
+        TARGETS+=("$t")
+    done
 fi
 
 if ! rustc +nightly --version >/dev/null 2>&1; then

@@ -16,11 +16,11 @@ use support::activity::{
 };
 use support::wait_for;
 
-fn spawn(config: &Path, dir: &Path, name: &str) -> ChildGuard {
+fn spawn(config: &Path, dir: &Path, name: &str, port: u16) -> ChildGuard {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_m365-exporter"));
     cmd.arg("--config.file")
         .arg(config)
-        .arg("--web.listen-address=127.0.0.1:0");
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
     ChildGuard::spawn(name, cmd, dir)
 }
 
@@ -68,7 +68,7 @@ async fn sigkill_mid_download_then_restart_writes_every_record_once() {
     )
     .unwrap();
 
-    let first = spawn(&cfg, dir.path(), "first");
+    let first = spawn(&cfg, dir.path(), "first", procs::free_port());
     let wanted = truth.ids.len();
     let at_kill = wait_for(
         "a third of the records in the sink",
@@ -85,15 +85,32 @@ async fn sigkill_mid_download_then_restart_writes_every_record_once() {
         "killed before the end ({at_kill}/{wanted})"
     );
 
-    let second = spawn(&cfg, dir.path(), "second");
+    let port = procs::free_port();
+    let restarted = (now_ms() / 1000) as f64;
+    let second = spawn(&cfg, dir.path(), "second", port);
     wait_for(
         "every record in the sink",
         Duration::from_secs(90),
         || async { (lines(&out).len() >= wanted).then_some(()) },
     )
     .await;
-    // Give a double write the chance to show up before judging.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Judge only once the second run has nothing left that could write
+    // twice: listed past its start, nothing waiting to be fetched.
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    wait_for(
+        "the second run caught up",
+        Duration::from_secs(90),
+        || async {
+            let m = support::parse(&support::get(&metrics).await.2);
+            let t = [("tenant", "killed")];
+            let listed = support::select(&m, "m365_activity_listed_until_timestamp_seconds", &t);
+            (listed.len() == all_types().len()
+                && listed.iter().all(|s| s.value >= restarted)
+                && support::sum(&m, "m365_activity_backlog_blobs", &t) == 0.0)
+                .then_some(())
+        },
+    )
+    .await;
     drop(second);
 
     assert_sink_exactly_once(&lines(&out), &sim, &truth.ids);

@@ -84,8 +84,14 @@ async fn lag_grows_while_the_management_api_hangs() {
         management_hang: true,
         ..slow
     });
-    // Let the download already past the hang finish.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // With concurrency 1 a download that meets the hang means the one
+    // before it is done: nothing moves from here on.
+    wait_for(
+        "a download held by the hang",
+        Duration::from_secs(60),
+        || async { (sim.audit().blob_gets_held > 0).then_some(()) },
+    )
+    .await;
     let lag = |m: &[support::Sample]| {
         select(m, "m365_activity_blob_lag_seconds", &t)
             .iter()
@@ -93,15 +99,15 @@ async fn lag_grows_while_the_management_api_hangs() {
             .fold(0.0, f64::max)
     };
     let m1 = scrape(&exp).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let m2 = scrape(&exp).await;
-    let grew = lag(&m2) - lag(&m1);
-    assert!(
-        (2.0..=4.5).contains(&grew),
-        "lag grew by {grew} s in 3 s ({} → {})",
-        lag(&m1),
-        lag(&m2)
-    );
+    // The lag is an age: it grows while nothing is fetched (by however
+    // much the wait took; how fast is not the point).
+    let m2 = wait_for("the lag grown by 2 s", Duration::from_secs(60), || async {
+        let m = scrape(&exp).await;
+        (lag(&m) >= lag(&m1) + 2.0).then_some(m)
+    })
+    .await;
+    let fetched = |m: &[support::Sample]| sum(m, "m365_activity_content_fetched_total", &t);
+    assert_eq!(fetched(&m1), fetched(&m2), "nothing fetched while hung");
     let oldest = |m: &[support::Sample]| {
         select(
             m,

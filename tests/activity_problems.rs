@@ -26,9 +26,9 @@ fn count(sim: &Simulator, path_end: &str) -> usize {
         .count()
 }
 
-/// Let the collector poll several more times (interval 300 ms).
-async fn several_polls() {
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+/// Five more polls of `tenant`'s feed (interval 300 ms).
+async fn several_polls(exp: &Running, tenant: &str) {
+    more_polls(exp, tenant, 5).await;
 }
 
 #[tokio::test]
@@ -48,7 +48,7 @@ async fn disabled_subscription_others_unaffected() {
         .collect();
     let truth = sim.audit().truth(&others, 0, now_ms());
     drained(&exp, "disabled", truth.blobs).await;
-    several_polls().await;
+    several_polls(&exp, "disabled").await;
     let m = scrape(&exp).await;
     let t = ("tenant", "disabled");
     for ct in all_types() {
@@ -100,12 +100,12 @@ async fn missing_permission_is_one_line_and_no_hammering() {
         ", start_subscriptions: true",
     )
     .await;
-    support::wait_for("a first refresh", Duration::from_secs(10), || async {
+    support::wait_for("a first refresh", Duration::from_secs(60), || async {
         let m = scrape(&exp).await;
         (!support::select(&m, "m365_collector_success", &[]).is_empty()).then_some(())
     })
     .await;
-    several_polls().await;
+    several_polls(&exp, "perm").await;
     let m = scrape(&exp).await;
     let t = ("tenant", "perm");
     assert_eq!(success(&m, t.1), 0.0);
@@ -150,11 +150,11 @@ async fn audit_log_off_is_reported_as_such() {
             ", start_subscriptions: true",
         )
         .await;
-        support::wait_for("five start attempts", Duration::from_secs(10), || async {
+        support::wait_for("five start attempts", Duration::from_secs(60), || async {
             (count(&sim, "/subscriptions/start") == 5).then_some(())
         })
         .await;
-        several_polls().await;
+        several_polls(&exp, tenant).await;
         let m = scrape(&exp).await;
         let t = ("tenant", tenant);
         assert_eq!(success(&m, t.1), 0.0, "{split:?}");
@@ -213,7 +213,7 @@ async fn without_start_subscriptions_missing_types_are_reported() {
         "",
     )
     .await;
-    several_polls().await;
+    several_polls(&exp, "nostart").await;
     let m = scrape(&exp).await;
     let t = ("tenant", "nostart");
     assert_eq!(sum(&m, "m365_activity_subscription_enabled", &[t]), 0.0);

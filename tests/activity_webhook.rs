@@ -14,6 +14,7 @@ use m365_exporter::activity::subscriptions::Subscriptions;
 use m365_exporter::activity::webhook::Inbox;
 use m365_exporter::auth::tenant::TenantGuid;
 use m365_exporter::cli::app::Running;
+use m365_exporter::simulator::webhooks::DISABLE_AFTER_FAILURES;
 use m365_exporter::simulator::{
     AuditOptions, Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_TENANT_ID,
 };
@@ -119,6 +120,10 @@ async fn handshake_then_content_within_seconds_while_listing_is_minutes_away() {
     assert!(hooks
         .values()
         .all(|h| h.status == "enabled" && h.auth_id == AUTH_ID));
+    assert!(
+        hooks.values().all(|h| h.expiration.is_none()),
+        "no expiration configured: none sent"
+    );
     let truth = sim.audit().truth(&all_types(), 0, now_ms());
     drained(&exp, "hooked", truth.blobs).await;
     let listed_before = listings(&sim);
@@ -135,9 +140,11 @@ async fn handshake_then_content_within_seconds_while_listing_is_minutes_away() {
         );
         let t0 = Instant::now();
         let id = sim.audit().add_blob(ct, Duration::ZERO, 3);
+        // Well within the 2-minute listing interval: a listing would show
+        // in the request count checked below.
         let m = wait_for(
             "the notified blob fetched",
-            Duration::from_secs(15),
+            Duration::from_secs(60),
             || async {
                 let m = scrape(&exp).await;
                 (sum(
@@ -361,7 +368,7 @@ async fn receiver_answers_and_counts_every_kind_once_logged() {
     // An accepted item goes to the backlog (this one 404s on download and
     // stays there, retried: nothing dropped).
     assert_eq!(post(url.clone(), Some(AUTH_ID), good.into()).await, 200);
-    let m = wait_for("the item queued", Duration::from_secs(10), || async {
+    let m = wait_for("the item queued", Duration::from_secs(60), || async {
         let m = scrape(&exp).await;
         (discovered(&m, "recv", "webhook") == 1.0).then_some(m)
     })
@@ -374,15 +381,20 @@ async fn receiver_answers_and_counts_every_kind_once_logged() {
     exp.stop().await.unwrap();
 }
 
-/// Listing calls in `window` after the first drain, and how long blobs took
-/// from publication to download, with live content every second.
-async fn measure(webhook: bool) -> (usize, Vec<Duration>) {
+/// Live blobs each measurement waits for.
+const LIVE_BLOBS: f64 = 20.0;
+
+/// With live content every second: the listing calls made while the
+/// exporter fetched [`LIVE_BLOBS`] new blobs, how many of them each source
+/// announced first (webhook, listing), and how long they took from
+/// publication to download (figures only: speed is not asserted here).
+async fn measure(webhook: bool) -> (usize, (f64, f64), Vec<Duration>) {
     let sim = sim_with(
         AuditOptions {
             blobs_per_type: 1,
             expired_blobs: 0,
             live_every: Some(Duration::from_secs(1)),
-            live_for: Duration::from_secs(120),
+            live_for: Duration::from_secs(600),
             ..AuditOptions::default()
         },
         Faults::default(),
@@ -406,7 +418,7 @@ async fn measure(webhook: bool) -> (usize, Vec<Duration>) {
         // Until its first notification a type is listed every interval.
         wait_for(
             "a notification for every type",
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             || async {
                 let m = scrape(&e).await;
                 let n = support::select(
@@ -423,10 +435,26 @@ async fn measure(webhook: bool) -> (usize, Vec<Duration>) {
     } else {
         start(&sim, tenant, ", interval: 1s").await
     };
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (l0, s0) = (listings(&sim), Instant::now());
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let calls = listings(&sim) - l0;
+    // Two more polls: a listing already under way when the last type's
+    // first notification came has finished.
+    more_polls(&exp, tenant, 2).await;
+    let t = [("tenant", tenant)];
+    let counts = |m: &[Sample]| {
+        (
+            sum(m, "m365_activity_content_fetched_total", &t),
+            discovered(m, tenant, "webhook"),
+            discovered(m, tenant, "listing"),
+        )
+    };
+    let (f0, w0, l0) = counts(&scrape(&exp).await);
+    let (calls0, s0) = (listings(&sim), Instant::now());
+    let m = wait_for("new blobs fetched", Duration::from_secs(120), || async {
+        let m = scrape(&exp).await;
+        (counts(&m).0 >= f0 + LIVE_BLOBS).then_some(m)
+    })
+    .await;
+    let calls = listings(&sim) - calls0;
+    let (_, w1, l1) = counts(&m);
     // Publication → download, for blobs published in the window.
     let started = sim.state().started;
     let (ref_i, ref_ms) = (Instant::now(), now_ms_f());
@@ -451,7 +479,7 @@ async fn measure(webhook: bool) -> (usize, Vec<Duration>) {
         }
     }
     exp.stop().await.unwrap();
-    (calls, lat)
+    (calls, (w1 - w0, l1 - l0), lat)
 }
 
 fn now_ms_f() -> i64 {
@@ -473,20 +501,28 @@ fn summary(l: &mut [Duration]) -> String {
 
 #[tokio::test]
 async fn listing_calls_drop_with_notifications() {
-    let (hook_calls, mut hook_lat) = measure(true).await;
-    let (poll_calls, mut poll_lat) = measure(false).await;
+    let (hook_calls, hook_found, mut hook_lat) = measure(true).await;
+    let (poll_calls, poll_found, mut poll_lat) = measure(false).await;
     println!(
-        "figures: 8 s of live content every 1 s for each of 5 types, interval 1s; listing calls: with notifications (poll_interval 1h) {hook_calls}, polling alone {poll_calls}; publication→download: webhook {}, polling {}",
+        "figures: {LIVE_BLOBS} new blobs of live content (every 1 s for each of 5 types), interval 1s; listing calls meanwhile: with notifications (poll_interval 1h) {hook_calls}, polling alone {poll_calls}; publication→download: webhook {}, polling {}",
         summary(&mut hook_lat),
         summary(&mut poll_lat)
     );
-    assert!(poll_calls >= 8, "polling lists every second: {poll_calls}");
+    // The same work, by two paths: notifications announced every new blob
+    // and no listing was made; alone, listing found every one.
     assert_eq!(
         hook_calls, 0,
         "notifications arriving: no listing within the hour"
     );
-    assert!(!hook_lat.is_empty(), "blobs fetched through notifications");
-    assert!(hook_lat.iter().all(|l| *l < Duration::from_secs(10)));
+    assert!(
+        hook_found.0 >= LIVE_BLOBS && hook_found.1 == 0.0,
+        "{hook_found:?}"
+    );
+    assert!(poll_calls > 0, "polling lists");
+    assert!(
+        poll_found.0 == 0.0 && poll_found.1 >= LIVE_BLOBS,
+        "{poll_found:?}"
+    );
 }
 
 #[tokio::test]
@@ -521,7 +557,22 @@ async fn safety_net_fetches_everything_and_nothing_twice() {
         ..Faults::default()
     });
     let cut = now_ms();
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Past the last notification that may still be on its way (1.5 s
+    // late), content published with none.
+    let after_cut = || {
+        let now = now_ms();
+        sim.audit()
+            .blobs
+            .iter()
+            .filter(|b| b.published_ms > cut + 2_000 && b.published_ms <= now)
+            .count()
+    };
+    wait_for(
+        "content published while notifications are missing",
+        Duration::from_secs(60),
+        || async { (after_cut() >= 5).then_some(()) },
+    )
+    .await;
     let truth = sim.audit().truth(&all_types(), 0, now_ms());
     let m = drained(&exp, t, truth.blobs).await;
     let gets = blob_gets(&sim);
@@ -533,16 +584,6 @@ async fn safety_net_fetches_everything_and_nothing_twice() {
     );
     let (w, l) = (discovered(&m, t, "webhook"), discovered(&m, t, "listing"));
     assert_eq!((w + l) as usize, truth.blobs, "each blob discovered once");
-    let after_cut = sim
-        .audit()
-        .blobs
-        .iter()
-        .filter(|b| b.published_ms > cut + 2_000 && b.published_ms <= now_ms())
-        .count();
-    assert!(
-        after_cut > 0,
-        "content published while notifications were missing"
-    );
     let dropped = sim
         .audit()
         .notifications
@@ -574,18 +615,42 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
     .await;
     let exp = start_hooked(&sim, "wrong", "2m", ", poll_interval: 10m", "wrong").await;
     all_hooked(&exp, "wrong", 5.0).await;
-    for _ in 0..3 {
-        sim.audit().add_blob("Audit.Exchange", Duration::ZERO, 2);
-        tokio::time::sleep(Duration::from_millis(400)).await;
+    // Microsoft disables a webhook after DISABLE_AFTER_FAILURES failed
+    // deliveries in a row, and blobs published close together travel in
+    // one notification: publish one blob per delivery, each only once the
+    // last one's delivery has failed.
+    let hook = || sim.audit().webhooks["Audit.Exchange"].clone();
+    for i in 1..=DISABLE_AFTER_FAILURES {
+        assert_eq!(
+            hook().status,
+            "enabled",
+            "disabled after {} failures",
+            i - 1
+        );
+        let id = sim.audit().add_blob("Audit.Exchange", Duration::ZERO, 2);
+        wait_for(
+            "the blob's notification refused",
+            Duration::from_secs(60),
+            || async {
+                sim.audit()
+                    .notifications
+                    .iter()
+                    .any(|n| n.content_ids.contains(&id) && n.status == 401)
+                    .then_some(())
+            },
+        )
+        .await;
     }
-    wait_for(
-        "Microsoft disables the failing webhook",
-        Duration::from_secs(20),
-        || async { (sim.audit().webhooks["Audit.Exchange"].status == "disabled").then_some(()) },
-    )
-    .await;
+    assert_eq!(
+        hook().status,
+        "disabled",
+        "after {DISABLE_AFTER_FAILURES} failures in a row"
+    );
     let m = scrape(&exp).await;
-    assert!(wh(&m, "wrong", "unauthorized") >= 3.0);
+    assert_eq!(
+        wh(&m, "wrong", "unauthorized"),
+        f64::from(DISABLE_AFTER_FAILURES)
+    );
     assert_eq!(discovered(&m, "wrong", "webhook"), 0.0, "nothing queued");
     one_log_line(&["tenant=wrong", "webhook request refused"]);
     exp.stop().await.unwrap();
@@ -654,13 +719,54 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
         .await;
     assert_eq!(starts(), n0, "not within the spacing");
     assert_eq!(subs.get("Audit.Exchange").webhook, Some(false));
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    subs.refresh();
-    subs.check(&client, &types, true, "again", Some(&inbox))
-        .await;
+    // Checked again until the spacing has passed: the first check after it
+    // re-registers, once.
+    let mut checks = 0;
+    while starts() == n0 {
+        checks += 1;
+        assert!(checks < 600, "never re-registered after the 2 s spacing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        subs.refresh();
+        subs.check(&client, &types, true, "again", Some(&inbox))
+            .await;
+    }
     assert_eq!(starts(), n0 + 1, "after the spacing");
     assert_eq!(subs.get("Audit.Exchange").webhook, Some(true));
     no_auth_id_in_logs();
+    exp.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_configured_expiration_is_sent_to_start() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let before = m365_exporter::timefmt::now_unix() as i64;
+    let exp = start_hooked(
+        &sim,
+        "expiring",
+        "2m",
+        ", poll_interval: 10m, expiration: 30d",
+        "expiring",
+    )
+    .await;
+    all_hooked(&exp, "expiring", 5.0).await;
+    let after = m365_exporter::timefmt::now_unix() as i64;
+    let hooks = sim.audit().webhooks.clone();
+    assert_eq!(hooks.len(), 5);
+    // `/start` said "expire 30 days from when I registered": between the
+    // clock before the exporter started and after every type was hooked.
+    for (ct, h) in &hooks {
+        let sent = h
+            .expiration
+            .as_deref()
+            .unwrap_or_else(|| panic!("{ct}: none sent"));
+        let at = m365_exporter::timefmt::parse_unix(sent)
+            .unwrap_or_else(|| panic!("{ct}: {sent:?} is not a timestamp")) as i64;
+        let days30 = 30 * 86_400;
+        assert!(
+            (before + days30..=after + days30).contains(&at),
+            "{ct}: {sent} is not 30 days after registration ({before}..{after})"
+        );
+    }
     exp.stop().await.unwrap();
 }
 
@@ -727,6 +833,18 @@ async fn receiver_on_the_main_listener_without_registration() {
     )
     .await;
     assert!(exp.webhook_addr.is_none());
+    // Before any notification, every result of the tenant is there at 0
+    // (M365AuditWebhookSilent needs `accepted`).
+    let m = scrape(&exp).await;
+    for result in m365_exporter::activity::webhook::RESULTS {
+        let at_zero = support::select(
+            &m,
+            "m365_activity_webhook_notifications_total",
+            &[("tenant", "mainl"), ("result", result)],
+        );
+        assert_eq!(at_zero.len(), 1, "{result}");
+        assert_eq!(at_zero[0].value, 0.0, "{result}");
+    }
     let url = format!("{}/webhook/mainl", exp.url());
     let http = reqwest::Client::new();
     let post = |auth: &'static str| {
@@ -739,7 +857,7 @@ async fn receiver_on_the_main_listener_without_registration() {
     assert_eq!(post("nope").await.unwrap().status().as_u16(), 401);
     let m = wait_for(
         "webhook state rendered",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || async {
             let m = scrape(&exp).await;
             let n =

@@ -4,7 +4,7 @@
 use support::procs;
 mod support;
 
-use procs::{free_port, ChildGuard};
+use procs::{free_port, wait_listening, wait_until, ChildGuard};
 use std::process::Command;
 use std::time::Duration;
 
@@ -237,6 +237,7 @@ fn secret_never_logged() {
         "--scenario=incident",
     ]);
     let _sim = ChildGuard::spawn("simulator", sim, dir.path());
+    wait_listening("the simulator", port);
     let url = format!("http://127.0.0.1:{port}");
     let good = m365_exporter::simulator::SIM_CLIENT_SECRET;
     let secret_file = write(&dir, "secret", "wrong-Sup3r-S3cret\n");
@@ -260,10 +261,18 @@ fn secret_never_logged() {
         ]);
         let name = format!("exporter-{format}");
         let exp = ChildGuard::spawn(&name, cmd, dir.path());
-        std::thread::sleep(Duration::from_secs(3));
+        wait_until(
+            "the rejected secret reported",
+            Duration::from_secs(60),
+            || exp.log_text().contains("invalid_client").then_some(()),
+        );
         // Rotate the secret file: the next token request reads it afresh.
         std::fs::write(&secret_file, good).unwrap();
-        std::thread::sleep(Duration::from_secs(3));
+        wait_until(
+            "the rotated secret picked up",
+            Duration::from_secs(60),
+            || exp.log_text().contains("refresh recovered").then_some(()),
+        );
         exp.sigkill();
         let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap();
         assert!(

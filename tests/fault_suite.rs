@@ -204,8 +204,7 @@ async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
         token_expires_in: Some(u64::MAX),
         ..Faults::default()
     });
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let m = all_healthy(&exp, "huge expires_in").await;
+    let logged = sim.requests().len();
     let renewed = |m: &[Sample]| {
         sum(
             m,
@@ -213,6 +212,22 @@ async fn every_upstream_fault_is_survived_counted_and_recovered_from() {
             &[("result", "success")],
         )
     };
+    // A token believed for 24 h expires, the API refuses it, the exporter
+    // renews it: a 401 after the switch, then a token request after it.
+    wait_for(
+        "a 401 for the expired token, then a renewal",
+        Duration::from_secs(90),
+        || async {
+            let reqs = sim.requests();
+            let first_401 = reqs[logged..].iter().position(|r| r.status == 401)?;
+            reqs[logged + first_401..]
+                .iter()
+                .any(|r| r.path.ends_with("/token") && r.status == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    let m = all_healthy(&exp, "huge expires_in").await;
     assert!(renewed(&m) > renewed(&before), "tokens renewed after 401");
     for s in select(&m, "m365_auth_token_expiry_timestamp_seconds", &[]) {
         let now = m365_exporter::timefmt::now_unix();

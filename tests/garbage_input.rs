@@ -1,9 +1,13 @@
 //! Every parser of outside data, fed truncated and mutated versions of real
 //! answers: errors, never panics. The stable smoke run of the cargo-fuzz
-//! targets in fuzz/ (`make fuzz`, nightly).
+//! targets in fuzz/ (`make fuzz`, nightly). A positive control first: each
+//! unmutated sample parses with the parser it was written for, so the
+//! mutations start from input that reaches the parsers' deep paths, not from
+//! something rejected at the first byte.
 
 use m365_exporter::activity::client::parse_content_page;
 use m365_exporter::activity::records::parse_blob;
+use m365_exporter::activity::webhook;
 use m365_exporter::api::error::parse_error_body;
 use m365_exporter::api::graph::{
     parse_json, parse_page, Application, HealthOverview, Issue, Message,
@@ -22,7 +26,29 @@ const SAMPLES: &[&str] = &[
     r#"{"token_type":"Bearer","expires_in":"3599","access_token":"abc"}"#,
     r#"{"@odata.context":"x","passwordCredentials":[{"customKeyIdentifier":null,"displayName":"e","endDateTime":"2027-05-01T10:00:00.1234567Z","hint":"Qx8","keyId":"6a2b6e3a-0000-4000-8000-000000000001","secretText":null}],"keyCredentials":[{"keyId":"6a2b6e3a-0000-4000-8000-000000000002","endDateTime":"2027-05-01T10:00:00Z","type":"AsymmetricX509Cert","usage":"Verify"}]}"#,
     r#"{"error":{"code":"AF20022","message":"No subscription found for the specified content type"}}"#,
+    r#"{"validationCode":"b0b5e8b9-3c3c-4b5e-8f4a-1c2d3e4f5a6b"}"#,
+    r#"[{"tenantId":"8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b","clientId":"c","contentType":"Audit.Exchange","contentId":"a$b","contentUri":"https://manage.office.com/api/v1.0/t/activity/feed/audit/a$b","contentCreated":"2026-11-27T08:00:00.000Z","contentExpiration":"2026-12-04T08:00:00.000Z"},{"contentId":"no uri"}]"#,
 ];
+
+/// Which parser accepts each of [`SAMPLES`], in order: the positive control.
+fn sample_parses(i: usize, b: &[u8]) -> bool {
+    match i {
+        0 => parse_page::<HealthOverview>(b).is_ok(),
+        1 => parse_page::<Issue>(b).is_ok(),
+        2 => parse_page::<Message>(b).is_ok(),
+        3 => parse_content_page(b).is_ok_and(|(items, skipped)| (items.len(), skipped) == (1, 0)),
+        4 => parse_blob(b).is_ok_and(|r| r.len() == 1 && r[0].id.is_some()),
+        5 => parse_token_response(200, b).is_ok(),
+        6 => parse_json::<Application>(b).is_ok_and(|a| {
+            let out = app_credentials::render("t", &a);
+            out.failing.is_none()
+        }),
+        7 => parse_error_body(b).0.as_deref() == Some("AF20022"),
+        8 => webhook::parse(b) == Ok(webhook::Body::Validation),
+        9 => matches!(webhook::parse(b), Ok(webhook::Body::Items(items, 1)) if items.len() == 1),
+        _ => false,
+    }
+}
 
 fn all_parsers(bytes: &[u8]) {
     let _ = parse_page::<HealthOverview>(bytes);
@@ -33,6 +59,7 @@ fn all_parsers(bytes: &[u8]) {
     }
     let _ = parse_content_page(bytes);
     let _ = parse_blob(bytes);
+    let _ = webhook::parse(bytes);
     let _ = parse_error_body(bytes);
     for status in [200, 400, 401, 503] {
         let _ = parse_token_response(status, bytes);
@@ -40,6 +67,24 @@ fn all_parsers(bytes: &[u8]) {
     if let Ok(s) = std::str::from_utf8(bytes) {
         let _ = parse_unix(s);
     }
+}
+
+#[test]
+fn every_unmutated_sample_parses() {
+    for (i, s) in SAMPLES.iter().enumerate() {
+        assert!(
+            sample_parses(i, s.as_bytes()),
+            "sample {i} does not parse: {s}"
+        );
+    }
+    use m365_exporter::config::Config;
+    use m365_exporter::web::web_config::WebConfig;
+    Config::parse(YAML_SAMPLES[0], "g.yml").expect("the config sample parses");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["s.crt", "s.key", "ca.crt"] {
+        std::fs::write(dir.path().join(f), "x").unwrap();
+    }
+    WebConfig::parse(YAML_SAMPLES[1], "g.yml", dir.path()).expect("the web config sample parses");
 }
 
 #[test]

@@ -1,10 +1,7 @@
 //! Audit content blobs (JSON arrays of records) and their timestamps.
+//! The body is `m365_exporter_fuzz::audit_blob` (fuzz/src/lib.rs), which the stable
+//! suite also runs over this target's corpus (tests/fuzz_corpus.rs).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = m365_exporter::activity::records::parse_blob(data);
-    if let Ok(s) = std::str::from_utf8(data) {
-        let _ = m365_exporter::timefmt::parse_unix(s);
-    }
-});
+fuzz_target!(|data: &[u8]| m365_exporter_fuzz::audit_blob(data));

@@ -1,11 +1,7 @@
 //! Graph pages (health overviews, issues, messages) and Graph/Management error bodies.
+//! The body is `m365_exporter_fuzz::graph_page` (fuzz/src/lib.rs), which the stable
+//! suite also runs over this target's corpus (tests/fuzz_corpus.rs).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use m365_exporter::api::graph::{parse_page, HealthOverview, Issue, Message};
 
-fuzz_target!(|data: &[u8]| {
-    let _ = parse_page::<HealthOverview>(data);
-    let _ = parse_page::<Issue>(data);
-    let _ = parse_page::<Message>(data);
-    let _ = m365_exporter::api::error::parse_error_body(data);
-});
+fuzz_target!(|data: &[u8]| m365_exporter_fuzz::graph_page(data));

@@ -186,4 +186,37 @@ mod tests {
             assert!(t.contains(line), "{line} in {t}");
         }
     }
+
+    /// A record without `Id` cannot be recognised again: it is counted and
+    /// written every time its blob is applied, never remembered, and never
+    /// taken for a duplicate of another.
+    #[test]
+    fn records_without_an_id_are_counted_and_written_each_time() {
+        let live = Live::new();
+        let mut events = Events::new(&live, "t", &["Audit.Exchange".to_string()], false);
+        let mut a = Applier::new("t", &[], true, RecentIds::default());
+        let body = Bytes::from_static(
+            br#"[{"Workload":"Exchange","Operation":"Send"},
+                 {"Workload":"Exchange","Operation":"Send"},
+                 {"Id":"","Workload":"Exchange"},
+                 {"Id":"c","Workload":"Exchange"}]"#,
+        );
+        let ev = events.of("Audit.Exchange");
+        let lines = |n: &NewRecords| {
+            let mut out = Vec::new();
+            n.lines.as_ref().unwrap().write_to(&mut out).unwrap();
+            String::from_utf8(out).unwrap().lines().count()
+        };
+        let first = a.apply(&body, &content(), ev).unwrap();
+        assert_eq!((first.records, first.duplicates, lines(&first)), (4, 0, 4));
+        assert_eq!(a.recent().len(), 2, "only the ids: \"\" and \"c\"");
+        // Again: the two without Id are new each time; the others are not.
+        let again = a.apply(&body, &content(), ev).unwrap();
+        assert_eq!((again.records, again.duplicates, lines(&again)), (2, 2, 2));
+        assert_eq!(a.recent().len(), 2);
+        let mut out = Vec::new();
+        live.encode(None, &mut out);
+        let t = String::from_utf8(out).unwrap();
+        assert!(t.contains("m365_activity_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",workload=\"Exchange\",operation=\"\"} 6\n"), "{t}");
+    }
 }

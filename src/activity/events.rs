@@ -66,8 +66,8 @@ pub struct Events {
 }
 
 impl Events {
-    /// Handles for `types`, their blob counters present at 0 (and the
-    /// discovery sources too, with a webhook).
+    /// Handles for `types`, their blob counters present at 0 (and, with a
+    /// webhook, the discovery sources and every result the receiver counts).
     pub fn new(live: &Live, tenant: &str, types: &[String], webhook: bool) -> Events {
         let mut events = Events {
             tenant: Arc::from(tenant),
@@ -86,6 +86,14 @@ impl Events {
         };
         for ct in types {
             events.of(ct).touch(webhook);
+        }
+        if webhook {
+            // Counted by the receiver (`crate::web::receiver`), which has no
+            // tenant list of its own to start them from.
+            for result in super::webhook::RESULTS {
+                live.webhook_notifications
+                    .with_label_values(&[tenant, result]);
+            }
         }
         events
     }
@@ -367,7 +375,7 @@ mod tests {
     #[test]
     fn a_type_no_longer_configured_gets_its_series_on_first_use() {
         let live = Live::new();
-        let mut ev = Events::new(&live, "t", &[], true);
+        let mut ev = Events::new(&live, "t", &[], false);
         assert!(!text(&live).contains("m365_activity_"));
         ev.of("DLP.All").fetched();
         let t = text(&live);
@@ -378,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn a_webhook_makes_both_sources_exist() {
+    fn a_webhook_makes_both_sources_and_every_result_exist() {
         let live = Live::new();
         Events::new(&live, "t", &["DLP.All".to_string()], true);
         let t = text(&live);
@@ -387,5 +395,21 @@ mod tests {
                 "m365_activity_content_discovered_total{{tenant=\"t\",content_type=\"DLP.All\",source=\"{source}\"}} 0\n"
             )));
         }
+        // M365AuditWebhookSilent needs `accepted` before the first
+        // notification (or the first since a restart).
+        for result in super::super::webhook::RESULTS {
+            let line = format!(
+                "m365_activity_webhook_notifications_total{{tenant=\"t\",result=\"{result}\"}} 0\n"
+            );
+            assert!(t.contains(&line), "{line} in {t}");
+        }
+        assert!(
+            !t.contains("result=\"unknown_tenant\""),
+            "no tenant to count it for"
+        );
+        // Without a webhook, none.
+        let live = Live::new();
+        Events::new(&live, "t", &["DLP.All".to_string()], false);
+        assert!(!text(&live).contains("m365_activity_webhook_notifications_total"));
     }
 }

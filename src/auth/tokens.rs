@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 struct Cached {
     value: Secret,
     /// Renew at or after this instant.
-    renew_at: Instant,
+    /// tokio's clock (the real one outside tests): tests pause it.
+    renew_at: tokio::time::Instant,
 }
 
 /// Per-tenant token cache keyed by audience.
@@ -61,12 +62,12 @@ impl TokenProvider {
         // wait for, and then reuse, the one token being fetched.
         let mut guard = slot.lock().await;
         if let Some(c) = guard.as_ref() {
-            if Instant::now() < c.renew_at {
+            if tokio::time::Instant::now() < c.renew_at {
                 return Ok(c.value.clone());
             }
         }
         let issued = self.fetch_with_retry(audience).await?;
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         // Whatever the credential said, no arithmetic below can overflow.
         let lifetime = issued.lifetime.min(MAX_TOKEN_LIFETIME);
         let renew_at = now + lifetime.saturating_sub(renew_margin(lifetime));
@@ -193,12 +194,16 @@ mod tests {
         assert_eq!(c.n.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn renews_before_expiry() {
         let (c, p) = provider(Duration::from_millis(400));
         let a = p.token("aud").await.unwrap();
-        // margin is 100 ms: at 320 ms the token is due for renewal, not yet expired.
-        tokio::time::sleep(Duration::from_millis(320)).await;
+        // The margin is 100 ms: reused until 300 ms, renewed from then on,
+        // before the token expires at 400 ms.
+        tokio::time::advance(Duration::from_millis(299)).await;
+        assert_eq!(p.token("aud").await.unwrap(), a);
+        assert_eq!(c.n.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_millis(1)).await;
         let b = p.token("aud").await.unwrap();
         assert_ne!(a, b);
         assert_eq!(c.n.load(Ordering::SeqCst), 2);

@@ -232,6 +232,12 @@ impl Running {
         format!("{}://{}", self.scheme, self.addr)
     }
 
+    /// What tenant `tenant`'s audit feed last published (its polls, each
+    /// type's state); None without a feed.
+    pub async fn feed_status(&self, tenant: &str) -> Option<crate::activity::status::FeedStatus> {
+        self.fleet.feed_status(tenant).await
+    }
+
     /// Stop collectors and the server (in-flight requests complete).
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);

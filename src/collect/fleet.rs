@@ -15,6 +15,7 @@ use super::schedule;
 use super::slot::TenantRuntime;
 use super::store::Store;
 use crate::activity::lock::{self, Locks};
+use crate::activity::status::FeedStatus;
 use crate::activity::webhook::Inbox;
 use crate::config::{Config, TenantConfig};
 use crate::metrics::Live;
@@ -38,6 +39,8 @@ struct Member {
     tasks: Vec<JoinHandle<()>>,
     /// The audit feed's task: it ends when the feed has stopped.
     feed: Option<JoinHandle<()>>,
+    /// What the feed last published (its `activity` collector reads the same).
+    feed_status: Option<watch::Receiver<FeedStatus>>,
     /// The feed files' locks, held while the tenant runs.
     locks: Locks,
 }
@@ -103,6 +106,16 @@ impl Fleet {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// What the audit feed of running tenant `tenant` last published (None
+    /// without one). Tests wait on it (e.g. for a number of polls) instead
+    /// of sleeping.
+    pub async fn feed_status(&self, tenant: &str) -> Option<FeedStatus> {
+        let members = self.members.lock().await;
+        let rx = members.get(tenant)?.feed_status.as_ref()?;
+        let status = rx.borrow().clone();
+        Some(status)
     }
 
     /// The running tenants' webhook inboxes (the receiver reads them).
@@ -197,6 +210,7 @@ impl Fleet {
             let delay = |interval| first_delay(i, n, interval, spread);
             let tasks = schedule::spawn(&runtime, rx.clone(), &self.store.live, delay);
             let inbox = built.feed.as_ref().and_then(|f| f.inbox().cloned());
+            let feed_status = built.feed.as_ref().map(|f| f.status.subscribe());
             // The feed starts with its collector's first refresh (which waits
             // for the feed's first poll): feeds spread as refreshes do.
             let feed = built.feed.map(|f| {
@@ -212,6 +226,7 @@ impl Fleet {
                     stop,
                     tasks,
                     feed,
+                    feed_status,
                     locks,
                 },
             );

@@ -468,6 +468,231 @@ fn durations() {
     assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
 }
 
+/// Every refusal of the validator, one row each: (what the row changes in
+/// [`OK`]: the text replaced and its replacement, the key the error must
+/// name, a part of its reason). Bounds are also derived from the schema in
+/// `schema::tests`; this table pins the reason an operator reads.
+#[test]
+fn each_validation_branch_names_its_key_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("blank");
+    std::fs::write(&blank, " \n\t\n").unwrap();
+    let blank = blank.display().to_string();
+    const SECRET: &str = "client_secret: s3cr3t-value";
+    const MSG: &str = "messages: {enabled: false}";
+    const ENDPOINTS: &str = r#"endpoints: {login: "http://127.0.0.1:1", graph: "http://127.0.0.1:1/", management: "http://127.0.0.1:1"}"#;
+    let activity = |keys: &str| format!("activity: {{enabled: true, {keys}}}");
+    let hook = |keys: &str| activity(&format!("webhook: {{{keys}}}"));
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        // Durations: zero is refused everywhere, each with its own upper bound.
+        (
+            "interval: 30s",
+            "interval: 0s".into(),
+            "tenants[0].service_health.interval",
+            "greater than zero",
+        ),
+        (
+            MSG,
+            "messages: {interval: 0s}".into(),
+            "tenants[0].messages.interval",
+            "greater than zero",
+        ),
+        (
+            MSG,
+            activity("interval: 0s"),
+            "tenants[0].activity.interval",
+            "greater than zero",
+        ),
+        (
+            MSG,
+            activity("lookback: 0s"),
+            "tenants[0].activity.lookback",
+            "greater than zero",
+        ),
+        (
+            MSG,
+            activity("overlap: 0s"),
+            "tenants[0].activity.overlap",
+            "greater than zero",
+        ),
+        (
+            MSG,
+            activity("overlap: 25h"),
+            "tenants[0].activity.overlap",
+            "at most 24h",
+        ),
+        (
+            MSG,
+            activity("lookback: 8d"),
+            "tenants[0].activity.lookback",
+            "at most 7d",
+        ),
+        (
+            MSG,
+            hook("address: \"https://e/w\", auth_id: x, expiration: 0s"),
+            "tenants[0].activity.webhook.expiration",
+            "greater than zero",
+        ),
+        (
+            MSG,
+            hook("address: \"https://e/w\", auth_id: x, expiration: 366d"),
+            "tenants[0].activity.webhook.expiration",
+            "at most 365d",
+        ),
+        (
+            MSG,
+            hook("address: \"https://e/w\", auth_id: x, silence: 0s"),
+            "tenants[0].activity.webhook.silence",
+            "greater than zero",
+        ),
+        (
+            MSG,
+            hook("address: \"https://e/w\", auth_id: x, poll_interval: 30s"),
+            "tenants[0].activity.webhook.poll_interval",
+            "at least activity.interval",
+        ),
+        // Counts.
+        (
+            MSG,
+            activity("concurrency: 0"),
+            "tenants[0].activity.concurrency",
+            "between 1 and 64",
+        ),
+        (
+            MSG,
+            activity("concurrency: 65"),
+            "tenants[0].activity.concurrency",
+            "between 1 and 64",
+        ),
+        (
+            MSG,
+            activity("requests_per_minute: 0"),
+            "tenants[0].activity.requests_per_minute",
+            "between 1 and 2000",
+        ),
+        (
+            MSG,
+            activity("requests_per_minute: 2001"),
+            "tenants[0].activity.requests_per_minute",
+            "between 1 and 2000",
+        ),
+        (
+            MSG,
+            activity("max_inflight_bytes: 1KiB"),
+            "tenants[0].activity.max_inflight_bytes",
+            "from 1MiB to 4GiB",
+        ),
+        // Content types and the publisher.
+        (
+            MSG,
+            activity("content_types: []"),
+            "tenants[0].activity.content_types",
+            "empty",
+        ),
+        (
+            MSG,
+            activity("content_types: [Audit.Exchange, Audit.Teams]"),
+            "tenants[0].activity.content_types",
+            "\"Audit.Teams\" is not one of",
+        ),
+        (
+            MSG,
+            activity("publisher_id: contoso.onmicrosoft.com"),
+            "tenants[0].activity.publisher_id",
+            "not a GUID",
+        ),
+        // Endpoints and the webhook address: http(s) with a host only.
+        (
+            ENDPOINTS,
+            r#"endpoints: {login: "ftp://127.0.0.1:1"}"#.into(),
+            "tenants[0].endpoints.login",
+            "not an http(s) URL",
+        ),
+        (
+            ENDPOINTS,
+            r#"endpoints: {graph: "file:///etc/passwd"}"#.into(),
+            "tenants[0].endpoints.graph",
+            "not an http(s) URL",
+        ),
+        (
+            ENDPOINTS,
+            r#"endpoints: {management: "127.0.0.1:1"}"#.into(),
+            "tenants[0].endpoints.management",
+            "not an http(s) URL",
+        ),
+        (
+            MSG,
+            hook("address: \"ftp://e/w\", auth_id: x"),
+            "tenants[0].activity.webhook.address",
+            "not an http(s) URL",
+        ),
+        (
+            MSG,
+            hook("auth_id: x"),
+            "tenants[0].activity.webhook.address",
+            "missing",
+        ),
+        (
+            MSG,
+            hook("address: \"https://e/w\""),
+            "tenants[0].activity.webhook.auth_id_file",
+            "missing",
+        ),
+        (
+            MSG,
+            hook("address: \"https://e/w\", auth_id: \"a b\""),
+            "tenants[0].activity.webhook.auth_id",
+            "printable ASCII",
+        ),
+        (
+            MSG,
+            hook(&format!("address: \"https://e/w\", auth_id_file: {blank}")),
+            "tenants[0].activity.webhook.auth_id_file",
+            "non-empty",
+        ),
+        // Credentials: empty inline, blank files.
+        (
+            SECRET,
+            "client_secret: \"\"".into(),
+            "tenants[0].client_secret",
+            "empty",
+        ),
+        (
+            SECRET,
+            format!("client_secret_file: {blank}"),
+            "tenants[0].client_secret_file",
+            "is empty",
+        ),
+        (
+            SECRET,
+            format!("federated_token_file: {blank}"),
+            "tenants[0].federated_token_file",
+            "is empty",
+        ),
+        (
+            SECRET,
+            "managed_identity: {client_id: nope}".into(),
+            "tenants[0].managed_identity.client_id",
+            "not a GUID",
+        ),
+    ];
+    for (from, to, key, reason) in &cases {
+        assert!(OK.contains(from), "{from:?} is not in the base config");
+        let e = fails(&OK.replacen(from, to, 1));
+        assert_eq!(&e.key, key, "{to}: {e}");
+        assert!(e.reason.contains(reason), "{to}: {e}");
+        assert!(!e.to_string().contains("s3cr3t-value"), "{e}");
+    }
+    // No tenants: the key missing, or a list without items.
+    for (text, reason) in [("defaults: {}\n", "missing"), ("tenants: []\n", "empty")] {
+        let e = fails(text);
+        assert_eq!(e.key, "tenants", "{e}");
+        assert!(e.reason.starts_with(reason), "{e}");
+    }
+    // The base is valid: each refusal above comes from its one change.
+    parse(OK).unwrap();
+}
+
 /// `check-config` shows each tenant's GUID after its `tenant_id`, and the
 /// GUID as the effective `publisher_id` where none is set.
 #[test]

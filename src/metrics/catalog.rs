@@ -367,7 +367,7 @@ catalog! {
             help "Audit content blobs that never parsed, kept aside raw in the quarantine directory and taken out of the backlog.";
         WebhookNotifications: counter "m365_activity_webhook_notifications_total" ["tenant", "result"]
             help "Webhook POSTs and items received, by result: accepted and foreign count content items; validation, unauthorized, malformed, too_large and unknown_tenant count requests."
-            notes "`unknown_tenant` (with `tenant` empty) counts requests for a tenant without a webhook.";
+            notes "`unknown_tenant` (with `tenant` empty) counts requests for a tenant without a webhook; tenants with `activity.webhook` have every other result from the start, at 0.";
         ActivityDiscovered: counter "m365_activity_content_discovered_total" ["tenant", "content_type", "source"]
             help "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once."
             notes "`source` is `listing` or `webhook`; tenants with `activity.webhook` have both from the start, at 0.";

@@ -199,6 +199,9 @@ pub struct AuditState {
     /// Counters driving the every-Nth fault switches.
     pub listings: u64,
     pub blob_gets: u64,
+    /// Blob downloads that arrived while `management_hang` held every call:
+    /// a test sees that a client's download slot is stuck, not sleeping.
+    pub blob_gets_held: u64,
     /// content type → the webhook registered on its subscription.
     pub webhooks: BTreeMap<String, SimWebhook>,
     /// Every notification POST sent.
@@ -248,6 +251,7 @@ impl AuditState {
             rejected_windows: 0,
             listings: 0,
             blob_gets: 0,
+            blob_gets_held: 0,
             webhooks: BTreeMap::new(),
             notifications: Vec::new(),
             gen: RecordGen::new(0x5eed_a0d1_7000_0001),

@@ -438,6 +438,9 @@ async fn blob(
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    if st.faults().management_hang {
+        st.audit().blob_gets_held += 1;
+    }
     if let Err(r) = preamble(&st, &tenant, &headers).await {
         return r;
     }

@@ -72,16 +72,6 @@ impl Hub {
     }
 }
 
-/// Every `result` value but `unknown_tenant` (which has no tenant).
-pub const RESULTS: [&str; 6] = [
-    "accepted",
-    "validation",
-    "unauthorized",
-    "malformed",
-    "too_large",
-    "foreign",
-];
-
 /// The receiver's route, with its own state.
 pub fn routes<S>(hub: Arc<Hub>) -> Router<S> {
     Router::new().route(PATH, post(receive)).with_state(hub)

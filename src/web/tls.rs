@@ -13,7 +13,7 @@ use rustls::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -265,10 +265,7 @@ impl Acceptor {
             let n = tcp.peek(&mut first).await?;
             // 0x16: a TLS handshake record. Anything else is not TLS.
             if n == 1 && first[0] != 0x16 {
-                let _ = tcp
-                    .write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
-                    .await;
-                let _ = tcp.shutdown().await;
+                refuse_plain_http(&mut tcp).await;
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     "plain HTTP on a TLS listener",
@@ -283,6 +280,26 @@ impl Acceptor {
             .map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
             })?
+    }
+}
+
+/// Answer a plain-HTTP request with 400 and close without a reset: what the
+/// client sent is read and thrown away until it closes (64 KiB at most; the
+/// handshake timeout bounds the time). Closing with its request unread
+/// would send a TCP reset, which can destroy the answer before the client
+/// has read it, leaving it a connection error instead of the 400.
+async fn refuse_plain_http(tcp: &mut TcpStream) {
+    let _ = tcp
+        .write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+        .await;
+    let _ = tcp.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let mut left = 64 * 1024usize;
+    while left > 0 {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
     }
 }
 

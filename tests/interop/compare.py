@@ -476,6 +476,10 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
     revoked_at = truth.get("revoked_at")
     unauth = [r for r in reqs if r.get("auth") and r["auth"] != "revoked"]
     late401 = [r for r in reqs if r.get("auth") == "revoked" and r["t"] > revoked_at + 5]
+    if truth.get("revoke_after", -1) >= 0:
+        # asked for: the check below must not vanish because the timer has not fired
+        c.add("the fake revoked every token (--revoke-after %gs)" % truth["revoke_after"],
+              revoked_at is not None, "  the revocation timer has not fired")
     if revoked_at is not None:
         n401 = sum(1 for r in reqs if r.get("auth") == "revoked")
         c.add("after a token revocation the exporter renews at once (%d x 401, none later than 5 s)" % n401,
@@ -681,6 +685,11 @@ def main():
         return 1
     waited = args.wait - (deadline - time.time())
     print("== interop[%s]: %s after %.1fs" % (args.label, "settled" if streak >= 2 else "DID NOT SETTLE", waited))
+    # A round that did not settle fails even if its last evaluation passed:
+    # late content unpublished, or a revocation not yet made, is unchecked.
+    checks.add("the round settled (two clean evaluations in a row, late content published) within %gs" % args.wait,
+               streak >= 2, "  late_published=%r revoked_at=%r" % (truth.get("late_published") if truth else None,
+                                                                   truth.get("revoked_at") if truth else None))
     for name, ok, detail in checks.results:
         print("  %s  %s" % ("ok  " if ok else "FAIL", name))
         if not ok and detail:

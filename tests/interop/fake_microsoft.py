@@ -41,7 +41,7 @@ The documented variants (each as Microsoft's pages or field reports show it):
                       DataServiceException text split at its first ": " between
                       code and message as issues #89 (message), power-platform#184
                       (straddle) show it, or before the exception's name (code)
-  --imds-updating S   IMDS answers 404 then 410 for S seconds after start
+  --imds-updating S   IMDS answers 404, then 410 until S seconds after its first request
 """
 
 import argparse
@@ -483,6 +483,9 @@ class State:
         self.late_published = False
         self.revoked = set()
         self.revoked_at = None
+        # IMDS while its host is updated (--imds-updating): attempts so far, the first one's time.
+        self.imds_attempts = 0
+        self.imds_first = None
 
     def revoke_all(self):
         """Every issued token stops working at once (a signing-key rollover,
@@ -764,10 +767,18 @@ def make_handler(st):
                 return self.send_json(400, {"error": "invalid_request",
                                             "error_description": "Required metadata header not specified"},
                                       api="login", extra=extra)
-            since = time.time() - st.started.timestamp()
-            if since < args.imds_updating:
+            # The update starts with the first IMDS request (not the fake's
+            # start: a slow exporter would miss it): 404 to the first, 410
+            # to the next, and to every one for S seconds after the first.
+            with st.lock:
+                n = st.imds_attempts
+                st.imds_attempts += 1
+                if st.imds_first is None:
+                    st.imds_first = time.time()
+                since = time.time() - st.imds_first
+            if args.imds_updating > 0 and (n < 2 or since < args.imds_updating):
                 extra["transient"] = True
-                status = 404 if since < args.imds_updating / 3 else 410
+                status = 404 if n == 0 else 410
                 return self.send_json(status, {"error": "unavailable",
                                                "error_description": "IMDS is being updated"},
                                       api="login", extra=extra)

@@ -218,3 +218,16 @@ pub fn assert_sink_exactly_once(
     }
     assert_eq!(&seen, ids, "every record exactly once");
 }
+
+/// Wait until `tenant`'s feed has made `n` more polls from now: a "nothing
+/// more happened" count taken after it spans those polls, however slow the
+/// machine (never vacuous).
+pub async fn more_polls(exp: &Running, tenant: &str, n: u64) {
+    let from = exp.feed_status(tenant).await.expect("a feed").polls;
+    wait_for(
+        &format!("{n} more polls of {tenant}'s feed"),
+        Duration::from_secs(90),
+        || async { (exp.feed_status(tenant).await?.polls >= from + n).then_some(()) },
+    )
+    .await;
+}

@@ -60,6 +60,11 @@ impl ChildGuard {
         }
     }
 
+    /// Everything the process has written so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The last `lines` lines of the process' output.
     pub fn log_tail(&self, lines: usize) -> String {
         let mut text = String::new();
@@ -83,6 +88,24 @@ impl ChildGuard {
 }
 
 impl ChildGuard {
+    /// Send SIGTERM to the process itself (not its group): what a service
+    /// manager does to stop it.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", self.child.id());
+    }
+
+    /// Wait for the process to exit on its own (generous `limit`: a
+    /// condition, not a speed), and reap it.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        wait_until(&format!("{} to exit", self.name), limit, || {
+            self.child.try_wait().expect("wait")
+        })
+    }
+
     /// `kill -9` now, no grace (crash tests), and reap.
     pub fn sigkill(mut self) {
         self.signal_group("-KILL");
@@ -109,6 +132,30 @@ impl Drop for ChildGuard {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Poll `f` every 100 ms until it returns Some, or panic after `limit`: the
+/// blocking twin of `support::wait_for`, for tests without a runtime.
+pub fn wait_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Wait until something accepts connections on 127.0.0.1:`port` (a child
+/// process started listening).
+pub fn wait_listening(what: &str, port: u16) {
+    wait_until(what, Duration::from_secs(60), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
