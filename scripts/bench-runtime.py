@@ -23,6 +23,10 @@
   shows), then the shape:
   growth after warm-up in MiB per 10 minutes (least squares). `--soak-only`
   skips everything else (the full soak is `make soak`: 30 minutes).
+- with --tenant-minutes M, instead of all the above: idle RSS of 1 tenant, then
+  N tenants left running M minutes after /-/ready with RSS every 30 s and the
+  per-tenant figure against the 1-tenant reading (no scrape: memory held by
+  the tenants and the allocator only; `make bench-tenants-30`).
 
 With --heap-profile DHAT_BIN (a `cargo build --profile dhat --features dhat-heap`
 binary, `make heap-profile`), instead of all the above: 1 and N tenants run with that
@@ -251,6 +255,44 @@ def soak(procs, binary, work, minutes, feed_every):
     procs.stop(p)
 
 
+def tenant_curve(procs, binary, work, n, minutes):
+    """RSS of n tenants every 30 s for `minutes` after /-/ready, per tenant against 1."""
+    sim = simulator(procs, binary)
+    cfg1 = os.path.join(work, "curve-one.yml")
+    config(cfg1, [plain_tenant_yaml(0, sim)])
+    port = free_port()
+    p = exporter(procs, binary, cfg1, port)
+    assert wait(f"http://127.0.0.1:{port}/-/ready", 60), "1 tenant not ready"
+    time.sleep(65)
+    one = rss_kib(p.pid)
+    procs.stop(p)
+    print(f"idle RSS, 1 tenant, 65 s after ready: {one / 1024:.1f} MiB", flush=True)
+    cfgn = os.path.join(work, "curve-many.yml")
+    config(cfgn, [plain_tenant_yaml(i, sim) for i in range(n)])
+    port = free_port()
+    t0 = time.monotonic()
+    p = exporter(procs, binary, cfgn, port)
+    assert wait(f"http://127.0.0.1:{port}/-/ready", 600), f"{n} tenants not ready"
+    ready = time.monotonic()
+    print(f"{n} tenants ready after {ready - t0:.1f} s; RSS every 30 s (minutes after ready):",
+          flush=True)
+    samples = []
+    while time.monotonic() < ready + minutes * 60:
+        time.sleep(max(0.0, ready + (len(samples) + 1) * 30 - time.monotonic()))
+        assert p.poll() is None, "exporter died"
+        rss = rss_kib(p.pid)
+        samples.append(((time.monotonic() - ready) / 60, rss / 1024))
+        print(f"  +{samples[-1][0]:5.1f} min  {rss / 1024:6.1f} MiB  "
+              f"{(rss - one) / (n - 1):5.1f} KiB per tenant", flush=True)
+    after5 = [v for t, v in samples if t >= 5]
+    last = samples[-1][1]
+    print(f"{n} tenants, {minutes:g} min: RSS {samples[0][1]:.1f} MiB at +0.5 min, "
+          f"{after5[0] if after5 else last:.1f} at +5, max {max(v for _, v in samples):.1f}, "
+          f"last {last:.1f} MiB = {(last * 1024 - one) / (n - 1):.1f} KiB per tenant; "
+          f"from minute 5 on: min {min(after5 or [last]):.1f}, max {max(after5 or [last]):.1f} MiB")
+    procs.stop(p)
+
+
 def heap_profile(procs, binary, dhat_binary, work, n):
     """dhat-heap.json of 1 and n tenants (65 s after /-/ready, no scrape), compared."""
     sim = simulator(procs, binary)  # the plain binary: no profile of the simulator
@@ -284,6 +326,8 @@ def main():
     ap.add_argument("--soak-only", action="store_true", help="only the soak")
     ap.add_argument("--heap-profile", metavar="DHAT_BIN",
                     help="dhat profiles of 1 and --tenants tenants, then per-tenant sites")
+    ap.add_argument("--tenant-minutes", type=float, default=0,
+                    help="only: N tenants for this many minutes, RSS every 30 s")
     ap.add_argument("--soak-feed-every", default="60s",
                     help="simulator --audit-live-every during the soak")
     a = ap.parse_args()
@@ -296,6 +340,9 @@ def main():
         print(f"binary: {os.path.getsize(binary) / 1e6:.1f} MB ({binary})")
         if a.heap_profile:
             heap_profile(procs, binary, os.path.abspath(a.heap_profile), work, a.tenants)
+            return 0
+        if a.tenant_minutes:
+            tenant_curve(procs, binary, work, a.tenants, a.tenant_minutes)
             return 0
         if a.soak_only:
             soak(procs, binary, work, a.soak_minutes, a.soak_feed_every)

@@ -1,9 +1,12 @@
 //! Big buffers reused instead of mapped afresh: scrape bodies, audit blobs.
 //!
-//! With the fixed mmap threshold of `crate::allocator`, every buffer above
-//! 256 KiB is a fresh mmap: a 10 MB scrape body (1,000 tenants) page-faulted
-//! ~2,600 fresh pages per scrape, and each audit blob its own hundreds, in
-//! the kernel, before anything was written (BENCHMARKS.md). A buffer leaves
+//! With glibc's malloc and a fixed mmap threshold (the allocator before
+//! jemalloc), every buffer above 256 KiB was a fresh mmap: a 10 MB scrape
+//! body (1,000 tenants) page-faulted ~2,600 fresh pages per scrape, and
+//! each audit blob its own hundreds, in the kernel, before anything was
+//! written (BENCHMARKS.md). jemalloc (`crate::allocator`) gives freed pages
+//! back about a second later, so a big buffer freed between scrapes would
+//! fault in again all the same: the pool keeps them. A buffer leaves
 //! as [`Bytes`] whose owner hands it back here once the last reader (hyper
 //! sending a body, the feed applying a blob) drops it.
 

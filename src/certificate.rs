@@ -1,8 +1,11 @@
 //! A client certificate file and the JWT client assertion it signs, as the
-//! Microsoft identity platform documents ("certificate credentials"): header
-//! `x5t#S256` and `x5t` (SHA-256 and SHA-1 thumbprints of the certificate),
-//! claims `aud` = the token endpoint, `iss` = `sub` = the client id, a fresh
-//! `jti`, `nbf`/`iat` = now, `exp` = now + 10 min, signed RS256.
+//! Microsoft identity platform's current "certificate credentials" page
+//! documents it: header `alg` PS256 (RSASSA-PSS with SHA-256) with
+//! `x5t#S256` (the certificate's SHA-256 thumbprint), claims `aud` = the
+//! token endpoint the request is posted to, `iss` = `sub` = the client id,
+//! a fresh `jti`, `nbf`/`iat` = now, `exp` = now + 10 min. The older page's
+//! pair (RS256 with the SHA-1 `x5t`) is the other documented one; a mix of
+//! the two is neither (docs/credentials.md says why this pair).
 //!
 //! A leaf shared by three rooms: the configuration refuses a file that does
 //! not parse here (at load, exit 2), the certificate credential
@@ -18,12 +21,25 @@ use serde::{Deserialize, Serialize};
 /// Lifetime of one client assertion (Microsoft accepts up to 10 min).
 pub const ASSERTION_LIFETIME: i64 = 600;
 
+/// The signature algorithm of the assertion (with `x5t#S256`).
+pub const ASSERTION_ALGORITHM: Algorithm = Algorithm::PS256;
+
+/// The algorithm/thumbprint pairs Microsoft documents for a certificate
+/// assertion: the current page's (PS256, `x5t#S256`) and the older page's
+/// (RS256, `x5t`). The simulator accepts exactly these.
+pub fn documented_pair(alg: Algorithm, x5t: bool, x5t_s256: bool) -> bool {
+    matches!(
+        (alg, x5t, x5t_s256),
+        (Algorithm::PS256, false, true) | (Algorithm::RS256, true, false)
+    )
+}
+
 /// A parsed certificate and its private key.
 pub struct CertificateMaterial {
     key: EncodingKey,
-    /// base64url(SHA-1(DER)).
+    /// base64url(SHA-1(DER)) (not sent: the older page's header).
     pub x5t: String,
-    /// base64url(SHA-256(DER)).
+    /// base64url(SHA-256(DER)), sent as `x5t#S256`.
     pub x5t_s256: String,
     /// The certificate's notAfter, Unix seconds.
     pub not_after: i64,
@@ -105,7 +121,7 @@ impl CertificateMaterial {
         // Sign once and verify with the certificate: a key from another
         // certificate is a configuration error, not a 401 an hour later.
         let probe = material.assertion("urn:check", "check")?;
-        let mut v = Validation::new(Algorithm::RS256);
+        let mut v = Validation::new(ASSERTION_ALGORITHM);
         v.validate_exp = false;
         v.validate_aud = false;
         v.required_spec_claims.clear();
@@ -114,7 +130,8 @@ impl CertificateMaterial {
         Ok(material)
     }
 
-    /// A signed client assertion for `token_url`.
+    /// A signed client assertion for `token_url` (its `aud`: the endpoint
+    /// the request goes to, in every cloud).
     pub fn assertion(&self, token_url: &str, client_id: &str) -> Result<String, String> {
         let now = now_unix() as i64;
         let claims = AssertionClaims {
@@ -126,8 +143,7 @@ impl CertificateMaterial {
             iat: now,
             exp: now + ASSERTION_LIFETIME,
         };
-        let mut header = Header::new(Algorithm::RS256);
-        header.x5t = Some(self.x5t.clone());
+        let mut header = Header::new(ASSERTION_ALGORITHM);
         header.x5t_s256 = Some(self.x5t_s256.clone());
         jsonwebtoken::encode(&header, &claims, &self.key)
             .map_err(|e| format!("cannot sign the client assertion: {e}"))

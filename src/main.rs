@@ -192,6 +192,17 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let imds_updating = match args.imds_updating.as_deref().map(parse_duration) {
+        None => std::time::Duration::ZERO,
+        Some(Ok(d)) if d <= std::time::Duration::from_secs(3_600) => d,
+        Some(_) => {
+            eprintln!(
+                "m365-exporter: --imds-updating: {:?} is not a duration like 10s (at most 1h)",
+                args.imds_updating.as_deref().unwrap_or_default()
+            );
+            return ExitCode::from(2);
+        }
+    };
     let read = |flag: &str, p: &Option<std::path::PathBuf>| match p {
         None => Ok(None),
         Some(p) => std::fs::read_to_string(p)
@@ -215,8 +226,18 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         scenario: args.scenario.clone(),
         token_lifetime,
         any_tenant: args.any_tenant,
+        pascal_enums: args.pascal_enums,
+        imds_updating,
         audit: m365_exporter::simulator::AuditOptions {
             live_every: audit_live_every,
+            next_page_header: args.next_page_header.clone(),
+            audit_log_off: args.audit_off.is_some(),
+            audit_off_split: args
+                .audit_off
+                .as_deref()
+                .and_then(m365_exporter::simulator::AuditOffSplit::parse)
+                .unwrap_or(m365_exporter::simulator::AuditOffSplit::Message),
+            https_webhooks: args.https_webhooks,
             ..Default::default()
         },
         // --faults: the periodic pattern on every data API, plus Microsoft's
@@ -250,8 +271,9 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
         args.faults
     );
     println!(
-        "  tenant_id:     {}",
-        m365_exporter::simulator::SIM_TENANT_ID
+        "  tenant_id:     {} (or its domain {})",
+        m365_exporter::simulator::SIM_TENANT_ID,
+        m365_exporter::simulator::SIM_TENANT_DOMAIN
     );
     println!(
         "  client_id:     {}",
@@ -271,10 +293,21 @@ async fn run_simulator(args: SimulatorArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn check_config(path: Option<&std::path::Path>) -> ExitCode {
-    match load(path) {
-        Ok(c) => {
-            print!("{}", c.to_redacted_yaml());
+async fn check_config(path: Option<&std::path::Path>) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(e) => return config_exit(e),
+    };
+    let http = m365_exporter::api::transport::client(
+        m365_exporter::cli::check::LOOKUP_TIMEOUT,
+        m365_exporter::cli::check::LOOKUP_TIMEOUT,
+    );
+    match m365_exporter::cli::check::check(&config, &http).await {
+        Ok(checked) => {
+            print!("{}", checked.yaml);
+            for w in checked.warnings {
+                eprintln!("m365-exporter: warning: {w}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => config_exit(e),
@@ -330,7 +363,7 @@ async fn run() -> ExitCode {
         Some(Command::Serve(a)) => serve(a).await,
         Some(Command::Demo(a)) => run_demo(a).await,
         Some(Command::Simulator(a)) => run_simulator(a).await,
-        Some(Command::CheckConfig(a)) => check_config(a.config_file.as_deref()),
+        Some(Command::CheckConfig(a)) => check_config(a.config_file.as_deref()).await,
         Some(Command::Healthcheck(a)) => healthcheck(a).await,
     }
 }

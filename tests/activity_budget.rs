@@ -30,7 +30,13 @@ async fn setup() -> (MockServer, ManagementClient) {
     }
     let uri = s.uri();
     let (api, _) = mock_api::api_client(&uri);
-    let client = ManagementClient::new(api, &uri, TENANT, TENANT, 2_000);
+    let client = ManagementClient::new(
+        api,
+        &uri,
+        std::sync::Arc::new(m365_exporter::auth::tenant::TenantGuid::known(TENANT)),
+        None,
+        2_000,
+    );
     (s, client)
 }
 

@@ -12,11 +12,13 @@ mod support;
 use m365_exporter::activity::client::ManagementClient;
 use m365_exporter::activity::subscriptions::Subscriptions;
 use m365_exporter::activity::webhook::Inbox;
+use m365_exporter::auth::tenant::TenantGuid;
 use m365_exporter::cli::app::Running;
 use m365_exporter::simulator::{
     AuditOptions, Faults, SimOptions, Simulator, SIM_CLIENT_ID, SIM_TENANT_ID,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::activity::*;
 use support::start_with_webhook_listener;
@@ -220,6 +222,38 @@ async fn refused_validation_fails_start_clearly_and_polling_still_works() {
     ]);
     assert!(line.contains("/webhook/nosuch"), "{line}");
     assert!(sim.audit().webhooks.is_empty());
+    no_auth_id_in_logs();
+    exp.stop().await.unwrap();
+}
+
+/// Microsoft refuses a webhook address that is not https (AF20021 "The
+/// address must begin with HTTPS"): the log line names the scheme, not a
+/// failed validation, and polling continues.
+#[tokio::test]
+async fn a_plain_http_address_is_refused_for_its_scheme() {
+    capture_logs();
+    let sim = sim_with(
+        AuditOptions {
+            started: false,
+            https_webhooks: true,
+            ..AuditOptions::default()
+        },
+        Faults::default(),
+    )
+    .await;
+    let exp = start_hooked(&sim, "plain", "300ms", "", "plain").await;
+    let truth = sim.audit().truth(&all_types(), 0, now_ms());
+    let m = drained(&exp, "plain", truth.blobs).await;
+    assert_eq!(
+        sum(&m, "m365_activity_webhook_enabled", &[("tenant", "plain")]),
+        0.0
+    );
+    let line = one_log_line(&["plain", "AF20021", "polling continues"]);
+    assert!(
+        line.contains("must begin with https://, not http://"),
+        "{line}"
+    );
+    assert!(!line.contains("validation POST"), "{line}");
     no_auth_id_in_logs();
     exp.stop().await.unwrap();
 }
@@ -561,10 +595,16 @@ async fn wrong_auth_id_from_microsoft_is_refused_and_the_webhook_disabled_then_r
     sim.set_faults(Faults::default());
     let url = sim.url();
     let (api, _) = support::sim_api("w", &url, Duration::from_secs(5), fast().retry);
-    let client = ManagementClient::new(api, &url, SIM_TENANT_ID, SIM_TENANT_ID, 2_000);
+    let client = ManagementClient::new(
+        api,
+        &url,
+        Arc::new(TenantGuid::known(SIM_TENANT_ID)),
+        None,
+        2_000,
+    );
     let hook_cfg = m365_exporter::config::Config::parse(
         &format!(
-            "tenants:\n  - name: w\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    client_secret: x\n    activity: {{webhook: {{address: \"{}\", auth_id: {AUTH_ID}}}}}\n",
+            "tenants:\n  - name: w\n    tenant_id: {SIM_TENANT_ID}\n    client_id: {SIM_CLIENT_ID}\n    client_secret: x\n    endpoints: {{management: \"{url}\"}}\n    activity: {{webhook: {{address: \"{}\", auth_id: {AUTH_ID}}}}}\n",
             sim.audit().webhooks["Audit.Exchange"].address
         ),
         "test",

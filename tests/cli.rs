@@ -142,6 +142,59 @@ fn simulator_rejects_a_bad_audit_live_every() {
     }
 }
 
+/// A domain `tenant_id`: `check-config` shows the GUID the Management API
+/// will be called with (`tenant_guid`, and the effective `publisher_id`);
+/// a domain the authority says is no tenant's is exit 2 naming the key; an
+/// authority out of reach is a warning, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_resolves_a_domain_tenant_id() {
+    use m365_exporter::simulator::{SimOptions, Simulator, SIM_TENANT_DOMAIN, SIM_TENANT_ID};
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let with = |tenant_id: &str, login: &str| {
+        tenant(&format!(
+            "    endpoints: {{login: \"{login}\", management: \"{login}\"}}\n    activity: {{enabled: true}}\n"
+        ))
+        .replace("8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b", tenant_id)
+    };
+    let url = sim.url();
+    let run = |name: &str, text: String| {
+        let p = write(&dir, name, &text);
+        tokio::task::spawn_blocking(move || check_config(&p))
+    };
+    let (code, out, err) = run("domain.yml", with(SIM_TENANT_DOMAIN, &url))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "tenant_id: {SIM_TENANT_DOMAIN}\n  tenant_guid: {SIM_TENANT_ID}\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("publisher_id: {SIM_TENANT_ID}")),
+        "{out}"
+    );
+    let (code, _, err) = run("nowhere.yml", with("nowhere.example", &url))
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("tenants[0].tenant_id"), "{err}");
+    assert!(err.contains("AADSTS90002"), "{err}");
+    // Nothing listens on port 9 of loopback: a warning, the config is valid.
+    let (code, out, err) = run("down.yml", with(SIM_TENANT_DOMAIN, "http://127.0.0.1:9"))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("tenant_guid: null"), "{out}");
+    assert!(
+        err.contains("warning") && err.contains("tenants[0].tenant_id"),
+        "{err}"
+    );
+    sim.stop().await;
+}
+
 #[test]
 fn environment_mode() {
     let out = Command::new(BIN)

@@ -84,17 +84,18 @@ fn assertion_verifies_with_the_certificate_key_and_claims_are_right() {
             .unwrap(),
         )
         .unwrap();
-        assert_eq!(raw["alg"], "RS256");
+        // Entra's current certificate-credentials page: PS256 with
+        // x5t#S256, and no SHA-1 x5t beside it.
+        assert_eq!(raw["alg"], "PS256");
         assert_eq!(raw["typ"], "JWT");
         assert_eq!(raw["x5t#S256"], c.x5t_s256.as_str());
-        assert_eq!(raw["x5t"], c.x5t.as_str());
+        assert!(raw.get("x5t").is_none(), "{raw}");
         let header = jsonwebtoken::decode_header(&jwt).unwrap();
-        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.alg, Algorithm::PS256);
         assert_eq!(header.x5t_s256.as_deref(), Some(c.x5t_s256.as_str()));
-        assert_eq!(header.x5t.as_deref(), Some(c.x5t.as_str()));
         // Verified with the public key openssl extracted from the certificate.
         let key = DecodingKey::from_rsa_pem(c.public_key_pem.as_bytes()).unwrap();
-        let mut v = Validation::new(Algorithm::RS256);
+        let mut v = Validation::new(Algorithm::PS256);
         v.set_audience(&[&url]);
         v.set_issuer(&[SIM_CLIENT_ID]);
         v.sub = Some(SIM_CLIENT_ID.into());
@@ -177,29 +178,25 @@ async fn simulator_refuses_a_wrong_key() {
         .assertion(&url, SIM_CLIENT_ID)
         .unwrap();
     assert_eq!(post(good).await.status(), 200);
-    // A's thumbprints, B's signature.
-    let now = chrono::Utc::now().timestamp();
-    let mut h = Header::new(Algorithm::RS256);
-    h.x5t_s256 = Some(a.x5t_s256.clone());
-    h.x5t = Some(a.x5t.clone());
+    // A's thumbprint, B's signature.
     let b_key = &b.pem_pkcs8[b.pem_pkcs8.find("-----BEGIN PRIVATE KEY").unwrap()..];
-    let forged = jsonwebtoken::encode(
-        &h,
-        &AssertionClaims {
-            aud: url.clone(),
-            iss: SIM_CLIENT_ID.into(),
-            sub: SIM_CLIENT_ID.into(),
-            jti: "x".into(),
-            nbf: now,
-            iat: now,
-            exp: now + 300,
-        },
-        &EncodingKey::from_rsa_pem(b_key.as_bytes()).unwrap(),
-    )
-    .unwrap();
+    let a_key = &a.pem_pkcs8[a.pem_pkcs8.find("-----BEGIN PRIVATE KEY").unwrap()..];
+    let forged = sign(&a, Algorithm::PS256, false, true, &url, b_key);
     let r = post(forged).await;
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("AADSTS700027"));
+    // The older page's pair (RS256 with x5t) is documented too: accepted.
+    let older = sign(&a, Algorithm::RS256, true, false, &url, a_key);
+    assert_eq!(post(older).await.status(), 200);
+    // A pair no page documents (what this exporter once sent: RS256 with
+    // x5t#S256, with or without x5t) is refused, signature or not.
+    for (x5t, x5t_s256) in [(false, true), (true, true)] {
+        let mixed = sign(&a, Algorithm::RS256, x5t, x5t_s256, &url, a_key);
+        let r = post(mixed).await;
+        assert_eq!(r.status(), 401);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("not a documented pair"), "{body}");
+    }
     // B's own assertion: B is not registered.
     let other = CertificateMaterial::from_pem(b.pem_pkcs8.as_bytes())
         .unwrap()
@@ -207,6 +204,36 @@ async fn simulator_refuses_a_wrong_key() {
         .unwrap();
     assert_eq!(post(other).await.status(), 401);
     sim.stop().await;
+}
+
+/// An assertion for `aud` with `cert`'s thumbprint(s) in the header as
+/// chosen, signed `alg` with `key_pem` (PKCS#8).
+fn sign(
+    cert: &TestCert,
+    alg: Algorithm,
+    x5t: bool,
+    x5t_s256: bool,
+    aud: &str,
+    key_pem: &str,
+) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut h = Header::new(alg);
+    h.x5t = x5t.then(|| cert.x5t.clone());
+    h.x5t_s256 = x5t_s256.then(|| cert.x5t_s256.clone());
+    jsonwebtoken::encode(
+        &h,
+        &AssertionClaims {
+            aud: aud.into(),
+            iss: SIM_CLIENT_ID.into(),
+            sub: SIM_CLIENT_ID.into(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            nbf: now,
+            iat: now,
+            exp: now + 300,
+        },
+        &EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
 }
 
 /// A simulator holding `registered` certificate(s) and an exporter whose
@@ -439,6 +466,29 @@ async fn managed_identity_imds_and_app_service_against_the_simulator() {
         .err()
         .unwrap();
     assert_eq!(e.status, Some(401));
+    sim.stop().await;
+}
+
+/// IMDS while its host is updated (404, then 410): the token comes once
+/// the update is over; the failures before are retried, not reported.
+#[tokio::test]
+async fn managed_identity_waits_for_an_imds_update() {
+    let sim = Simulator::start(SimOptions {
+        imds_updating: Duration::from_secs(2),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    managed_identity_works(&sim, MiEndpoint::Imds { root: sim.url() }).await;
+    let answers: Vec<u16> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/metadata/identity/oauth2/token")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answers.first(), Some(&404), "{answers:?}");
+    assert!(answers.contains(&410), "{answers:?}");
+    assert_eq!(answers.last(), Some(&200), "{answers:?}");
     sim.stop().await;
 }
 

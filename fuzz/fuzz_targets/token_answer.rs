@@ -7,5 +7,5 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let status = [200u16, 400, 401, 429, 500, 503][usize::from(first) % 6];
-    let _ = m365_exporter::auth::parse_token_response(status, body);
+    let _ = m365_exporter::auth::grant::parse_token_response(status, body);
 });

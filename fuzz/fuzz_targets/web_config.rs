@@ -4,7 +4,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = m365_exporter::web_config::WebConfig::parse(
+        let _ = m365_exporter::web::web_config::WebConfig::parse(
             text,
             "web.yml",
             std::path::Path::new("/nonexistent"),

@@ -1,10 +1,13 @@
-//! Management Activity API calls for one tenant. Every URL leaves here with
-//! `PublisherIdentifier` (the tenant's dedicated quota), including the
-//! `NextPageUri` and `contentUri` URLs Microsoft hands back; every call first
-//! takes a token from the tenant's request budget.
+//! Management Activity API calls for one tenant. Every URL names the tenant
+//! by its GUID (a domain `tenant_id` is resolved first: [`TenantGuid`]) and
+//! leaves here with `PublisherIdentifier` (the tenant's dedicated quota;
+//! default: the tenant GUID), including the next-page and `contentUri` URLs
+//! Microsoft hands back; every call first takes a token from the tenant's
+//! request budget.
 
 use super::Content;
 use crate::api::{Api, ApiClient, ApiError, Call};
+use crate::auth::tenant::TenantGuid;
 use crate::buffers::BufferPool;
 use crate::timefmt::parse_unix;
 use bytes::Bytes;
@@ -19,8 +22,24 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// A listing page or subscription list is small; a blob can be large.
 const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_BLOB_BYTES: usize = 128 * 1024 * 1024;
-/// Guards against a `NextPageUri` loop.
+/// Guards against a next-page loop.
 const MAX_PAGES: usize = 10_000;
+
+/// The continuation header's spellings: the reference's `NextPageUri`, the
+/// troubleshooting guide's `NextPageUrl` (names compare without case, as
+/// HTTP says; see docs/microsoft.md).
+pub const NEXT_PAGE_HEADERS: [&str; 2] = ["NextPageUri", "NextPageUrl"];
+
+/// The next page's URL, if the answer names one (in either spelling).
+pub fn next_page(headers: &reqwest::header::HeaderMap) -> Option<&str> {
+    NEXT_PAGE_HEADERS.iter().find_map(|name| {
+        headers
+            .get(*name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    })
+}
 
 /// A subscription as `subscriptions/list` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -78,9 +97,9 @@ pub struct ManagementClient {
     api: Arc<ApiClient>,
     /// The Management root, also the token audience.
     root: String,
-    /// `{root}/api/v1.0/{tenant_id}/activity/feed`
-    feed: String,
-    publisher_id: String,
+    tenant: Arc<TenantGuid>,
+    /// `activity.publisher_id`; None: the tenant GUID.
+    publisher_id: Option<String>,
     budget: DefaultDirectRateLimiter,
 }
 
@@ -88,16 +107,15 @@ impl ManagementClient {
     pub fn new(
         api: Arc<ApiClient>,
         root: &str,
-        tenant_id: &str,
-        publisher_id: &str,
+        tenant: Arc<TenantGuid>,
+        publisher_id: Option<&str>,
         requests_per_minute: u32,
     ) -> Self {
-        let root = root.trim_end_matches('/').to_string();
         ManagementClient {
-            feed: format!("{root}/api/v1.0/{tenant_id}/activity/feed"),
+            root: root.trim_end_matches('/').to_string(),
             api,
-            root,
-            publisher_id: publisher_id.to_string(),
+            tenant,
+            publisher_id: publisher_id.map(str::to_string),
             budget: RateLimiter::direct(budget_quota(requests_per_minute)),
         }
     }
@@ -106,17 +124,38 @@ impl ManagementClient {
         &self.api
     }
 
-    /// `url` with our `PublisherIdentifier`.
-    pub fn with_publisher(&self, url: &str) -> String {
-        with_publisher(url, &self.publisher_id)
+    /// The tenant, by GUID once known.
+    pub fn tenant(&self) -> &TenantGuid {
+        &self.tenant
     }
 
-    fn feed_url(&self, path: &str, params: &[(&str, &str)]) -> String {
-        let base = format!("{}/{path}", self.feed);
-        match reqwest::Url::parse_with_params(&base, params) {
-            Ok(u) => self.with_publisher(u.as_str()),
+    /// The tenant GUID and the `PublisherIdentifier`, or why the GUID is
+    /// not known (then nothing is sent).
+    async fn ids(&self, operation: &'static str) -> Result<(String, String), ApiError> {
+        let guid = self.tenant.guid().await.map_err(|e| ApiError::Unresolved {
+            operation,
+            tenant_id: self.tenant.configured().to_string(),
+            message: e.message,
+        })?;
+        let publisher = self.publisher_id.clone().unwrap_or_else(|| guid.clone());
+        Ok((guid, publisher))
+    }
+
+    /// `{root}/api/v1.0/{tenant GUID}/activity/feed/{path}?{params}&PublisherIdentifier=…`,
+    /// and the publisher id.
+    async fn feed_url(
+        &self,
+        operation: &'static str,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<(String, String), ApiError> {
+        let (guid, publisher) = self.ids(operation).await?;
+        let base = format!("{}/api/v1.0/{guid}/activity/feed/{path}", self.root);
+        let url = match reqwest::Url::parse_with_params(&base, params) {
+            Ok(u) => with_publisher(u.as_str(), &publisher),
             Err(_) => base,
-        }
+        };
+        Ok((url, publisher))
     }
 
     async fn call(
@@ -144,7 +183,9 @@ impl ManagementClient {
     }
 
     pub async fn subscriptions(&self) -> Result<Vec<Subscription>, ApiError> {
-        let url = self.feed_url("subscriptions/list", &[]);
+        let (url, _) = self
+            .feed_url("subscriptions_list", "subscriptions/list", &[])
+            .await?;
         let resp = self
             .call(
                 "subscriptions_list",
@@ -168,7 +209,13 @@ impl ManagementClient {
         content_type: &str,
         webhook: Option<&StartWebhook<'_>>,
     ) -> Result<(), ApiError> {
-        let url = self.feed_url("subscriptions/start", &[("contentType", content_type)]);
+        let (url, _) = self
+            .feed_url(
+                "subscriptions_start",
+                "subscriptions/start",
+                &[("contentType", content_type)],
+            )
+            .await?;
         let body = webhook.map(StartWebhook::body);
         match self
             .call(
@@ -186,7 +233,8 @@ impl ManagementClient {
         }
     }
 
-    /// Every content item in `[start, end)`, following `NextPageUri`.
+    /// Every content item in `[start, end)`, following the next-page header
+    /// ([`next_page`]).
     /// Items without a usable id, URI or timestamps are skipped and counted
     /// in the second value (the caller logs them: never silent).
     pub async fn list_content(
@@ -196,14 +244,17 @@ impl ManagementClient {
         end: i64,
     ) -> Result<(Vec<Content>, usize), ApiError> {
         let (s, e) = (super::wire_time(start), super::wire_time(end));
-        let mut url = self.feed_url(
-            "subscriptions/content",
-            &[
-                ("contentType", content_type),
-                ("startTime", &s),
-                ("endTime", &e),
-            ],
-        );
+        let (mut url, publisher) = self
+            .feed_url(
+                "content_list",
+                "subscriptions/content",
+                &[
+                    ("contentType", content_type),
+                    ("startTime", &s),
+                    ("endTime", &e),
+                ],
+            )
+            .await?;
         let mut items = Vec::new();
         let mut skipped = 0;
         for _ in 0..MAX_PAGES {
@@ -214,19 +265,14 @@ impl ManagementClient {
                 .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
             items.extend(page);
             skipped += bad;
-            match resp
-                .headers
-                .get("NextPageUri")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-            {
-                Some(next) if !next.is_empty() => url = self.with_publisher(next),
-                _ => return Ok((items, skipped)),
+            match next_page(&resp.headers) {
+                Some(next) => url = with_publisher(next, &publisher),
+                None => return Ok((items, skipped)),
             }
         }
         Err(ApiError::Malformed {
             operation: "content_list",
-            message: format!("more than {MAX_PAGES} pages (NextPageUri loop?)"),
+            message: format!("more than {MAX_PAGES} pages (next-page loop?)"),
         })
     }
 
@@ -239,7 +285,8 @@ impl ManagementClient {
         budget: &Arc<Semaphore>,
         budget_bytes: usize,
     ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
-        let url = self.with_publisher(content_uri);
+        let (_, publisher) = self.ids("blob").await?;
+        let url = with_publisher(content_uri, &publisher);
         self.budget.until_ready().await;
         let (resp, permit) = self
             .api
@@ -419,6 +466,31 @@ mod tests {
             )
         );
         assert_eq!(with_publisher("not a url", p), "not a url");
+    }
+
+    /// Both spellings, in any case; `NextPageUri` wins when both are sent.
+    #[test]
+    fn next_page_header_spellings() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        for name in ["NextPageUri", "NextPageUrl", "nextpageurl", "NEXTPAGEURI"] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static(" https://manage.office.com/next "),
+            );
+            assert_eq!(
+                next_page(&h),
+                Some("https://manage.office.com/next"),
+                "{name}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert("NextPageUrl", HeaderValue::from_static("u"));
+        h.insert("NextPageUri", HeaderValue::from_static("i"));
+        assert_eq!(next_page(&h), Some("i"));
+        h.insert("NextPageUri", HeaderValue::from_static(" "));
+        assert_eq!(next_page(&h), Some("u"), "an empty one names no page");
+        assert_eq!(next_page(&HeaderMap::new()), None);
     }
 
     #[test]

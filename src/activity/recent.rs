@@ -3,8 +3,9 @@
 //! by age (ids older than Microsoft's retention cannot come back) and by
 //! count ([`MAX_IDS`]; the oldest hours go first).
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// About 21 MB at the cap (a 16-byte key plus a 4-byte hour per id).
 pub const MAX_IDS: usize = 1_000_000;
@@ -51,8 +52,9 @@ pub struct RecentIds {
     dir: Vec<u32>,
     /// 128 − bits of the directory.
     shift: u32,
-    /// Inserted since the last merge (never also in `keys`).
-    fresh: HashMap<u128, i32>,
+    /// Inserted since the last merge (never also in `keys`). FxHash: the
+    /// keys are UUID bits or FNV hashes already.
+    fresh: FxHashMap<u128, i32>,
     /// hour → how many ids carry it (for age and count eviction).
     per_hour: BTreeMap<i32, usize>,
     /// The newest hour whose ids the count cap dropped (in this process).
@@ -296,6 +298,7 @@ impl<'de> Deserialize<'de> for RecentIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn keys_distinguish_guid_and_other_ids() {

@@ -10,7 +10,7 @@
 
 use super::board::Board;
 use super::client::{ManagementClient, StartWebhook};
-use super::problem::{classify, Problem};
+use super::problem::{classify, webhook_refused, Problem};
 use super::webhook::Inbox;
 use crate::config::ActivityConfig;
 use std::collections::BTreeMap;
@@ -184,13 +184,7 @@ impl Subscriptions {
             sub.last_start = Some(Instant::now());
             let mut result = client.start(ct, hook.as_ref()).await;
             if let (Some(h), Err(e)) = (&hook, &result) {
-                let why = match e.code() {
-                    Some("AF20021") => format!(
-                        "webhook not registered: Microsoft could not validate {} (AF20021; the address must answer its validation POST with 200); polling continues",
-                        h.address
-                    ),
-                    _ => format!("webhook not registered ({}); polling continues", classify(e).short()),
-                };
+                let why = webhook_refused(h.address, e, &classify(e).short());
                 sub.webhook = Some(false);
                 sub.webhook_problem = Some(why);
                 if enabled {

@@ -98,6 +98,17 @@ impl ApiClient {
         &self.live
     }
 
+    /// The shared HTTP client (for calls that carry no token, e.g. the
+    /// authority's discovery document).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The counters, shared.
+    pub fn live_arc(&self) -> Arc<Live> {
+        self.live.clone()
+    }
+
     /// An answer arrived but could not be understood (a 2xx with a truncated
     /// or foreign body): counted under `m365_api_errors_total` as
     /// `MalformedResponse`, returned as [`ApiError::Malformed`].

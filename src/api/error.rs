@@ -14,8 +14,12 @@ pub const FOREIGN_HOST: &str = "ForeignHost";
 /// Anything else is folded (see [`error_label`]), so a service that invents
 /// codes cannot grow the label space.
 pub const KNOWN_ERROR_CODES: &[&str] = &[
-    // Management Activity API
+    // Management Activity API: the reference's "Errors" table, every code
+    // (docs/microsoft.md), plus AF20024 and AF20055 seen in practice.
     "AF10001",
+    "AF20001",
+    "AF20002",
+    "AF20003",
     "AF20010",
     "AF20011",
     "AF20012",
@@ -30,6 +34,8 @@ pub const KNOWN_ERROR_CODES: &[&str] = &[
     "AF20050",
     "AF20051",
     "AF20052",
+    "AF20053",
+    "AF20054",
     "AF20055",
     "AF429",
     "AF50000",
@@ -121,6 +127,14 @@ pub enum ApiError {
         operation: &'static str,
         message: String,
     },
+    /// The call needs the tenant GUID and the domain `tenant_id` could not
+    /// be resolved to it (yet): nothing was sent.
+    #[error("{operation}: the tenant GUID of {tenant_id} is not known: {message}")]
+    Unresolved {
+        operation: &'static str,
+        tenant_id: String,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -143,6 +157,15 @@ pub(super) fn is_retryable_status(status: u16, code: Option<&str>) -> bool {
 }
 
 /// Graph and Management API errors are `{"error":{"code":"…","message":"…"}}`.
+///
+/// Returns the code when it looks like one (letters, digits, `_`, `.`, `-`;
+/// at most 64 characters) and the message. Microsoft's Management API at
+/// times splits a .NET exception's text at its first `": "` into `code` and
+/// `message` (office-365-management-api#89, power-platform#184): such a
+/// `code` is no code, so it is put back in front of the message, and the
+/// text reads as it was thrown. A body in the single-quoted form the
+/// troubleshooting guide prints (`{'error':{'code':'AF429',…}}`) is read
+/// too; anything else is its first 200 bytes as the message.
 pub fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
     #[derive(serde::Deserialize)]
     struct Outer {
@@ -153,18 +176,36 @@ pub fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
         code: Option<String>,
         message: Option<String>,
     }
-    match serde_json::from_slice::<Outer>(body) {
-        Ok(o) => (
-            o.error.code.filter(|c| !c.is_empty() && c.len() <= 64),
-            o.error.message.unwrap_or_default(),
-        ),
-        Err(_) => {
+    let parsed = serde_json::from_slice::<Outer>(body).ok().or_else(|| {
+        // Only a body that opens like a Python dict is re-read this way.
+        let text = std::str::from_utf8(body).ok()?.trim_start();
+        text.starts_with("{'")
+            .then(|| serde_json::from_str::<Outer>(&text.replace('\'', "\"")).ok())
+            .flatten()
+    });
+    match parsed {
+        Some(o) => {
+            let message = o.error.message.unwrap_or_default();
+            match o.error.code.map(|c| c.trim().to_string()) {
+                Some(c) if is_code(&c) => (Some(c), message),
+                Some(c) if !c.is_empty() => (None, format!("{c}: {message}")),
+                _ => (None, message),
+            }
+        }
+        None => {
             let text = String::from_utf8_lossy(&body[..body.len().min(200)])
                 .trim()
                 .to_string();
             (None, text)
         }
     }
+}
+
+/// Whether `c` can be an error code (`AF20022`, `Authorization_RequestDenied`).
+fn is_code(c: &str) -> bool {
+    (1..=64).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -183,9 +224,39 @@ mod tests {
         assert_eq!((c, m.as_str()), (None, "<html>bad gateway</html>"));
     }
 
+    /// A non-code in `code` (Microsoft's split of an exception's text) is
+    /// put back in front of the message.
+    #[test]
+    fn a_split_exception_reads_whole_again() {
+        let (c, m) = parse_error_body(br#"{"error":{"code":"StartSubscription [CorrId=1][TenantId=t] failed. Exception","message":"Microsoft.Office.Compliance.Audit.DataServiceException: Tenant t does not exist."}}"#);
+        assert_eq!(c, None);
+        assert_eq!(m, "StartSubscription [CorrId=1][TenantId=t] failed. Exception: Microsoft.Office.Compliance.Audit.DataServiceException: Tenant t does not exist.");
+        let (c, _) = parse_error_body(br#"{"error":{"code":"","message":"m"}}"#);
+        assert_eq!(c, None);
+        let long = format!(
+            r#"{{"error":{{"code":"{}","message":"m"}}}}"#,
+            "A".repeat(65)
+        );
+        assert_eq!(parse_error_body(long.as_bytes()).0, None);
+    }
+
+    /// The troubleshooting guide prints its throttling answer with single
+    /// quotes: still read as AF429.
+    #[test]
+    fn single_quoted_body() {
+        let (c, m) = parse_error_body(b"{'error':{'code':'AF429','message':'Too many requests. Method=GetBlob, PublisherId=00000000-0000-0000-0000-000000000000'}}");
+        assert_eq!(c.as_deref(), Some("AF429"));
+        assert!(m.starts_with("Too many requests."), "{m}");
+        let (c, _) = parse_error_body(b"{'error': broken");
+        assert_eq!(c, None);
+    }
+
     #[test]
     fn error_codes_are_bounded() {
         assert_eq!(error_label(Some("AF20022"), 400), "AF20022");
+        for documented in ["AF20001", "AF20002", "AF20003", "AF20053", "AF20054"] {
+            assert_eq!(error_label(Some(documented), 400), documented);
+        }
         assert_eq!(error_label(Some("TooManyRequests"), 429), "TooManyRequests");
         assert_eq!(error_label(Some("Made-Up-42"), 400), "HTTP400");
         assert_eq!(error_label(None, 502), "HTTP502");

@@ -1,6 +1,13 @@
 //! Microsoft Graph client: the three `admin/serviceAnnouncement` lists, each
 //! followed through `@odata.nextLink` to its end, and the app registration's
 //! own credentials (`applications(appId='…')`).
+//!
+//! Enum values (status, classification, origin, category, severity) are
+//! read without regard to case and kept in the v1.0 schema's camelCase
+//! spelling: the schema documents `serviceOperational`, `incident`, while
+//! Microsoft's own API pages print `"ServiceOperational"`, `"Incident"`
+//! (docs/microsoft.md). A value the schema does not list passes through
+//! verbatim.
 
 use crate::api::{Api, ApiClient, ApiError, Call};
 use reqwest::Method;
@@ -13,11 +20,73 @@ const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Guards against a nextLink loop.
 const MAX_PAGES: usize = 1_000;
 
+/// `serviceHealthStatus` members (v1.0 schema).
+pub const STATUSES: [&str; 18] = [
+    "serviceOperational",
+    "investigating",
+    "restoringService",
+    "verifyingService",
+    "serviceRestored",
+    "postIncidentReviewPublished",
+    "serviceDegradation",
+    "serviceInterruption",
+    "extendedRecovery",
+    "falsePositive",
+    "investigationSuspended",
+    "resolved",
+    "mitigatedExternal",
+    "mitigated",
+    "resolvedExternal",
+    "confirmed",
+    "reported",
+    "unknownFutureValue",
+];
+/// `serviceHealthClassificationType` members.
+pub const CLASSIFICATIONS: [&str; 3] = ["advisory", "incident", "unknownFutureValue"];
+/// `serviceHealthOrigin` members.
+pub const ORIGINS: [&str; 4] = ["microsoft", "thirdParty", "customer", "unknownFutureValue"];
+/// `serviceUpdateCategory` members.
+pub const CATEGORIES: [&str; 4] = [
+    "preventOrFixIssue",
+    "planForChange",
+    "stayInformed",
+    "unknownFutureValue",
+];
+/// `serviceUpdateSeverity` members.
+pub const SEVERITIES: [&str; 4] = ["normal", "high", "critical", "unknownFutureValue"];
+
+/// `value` as the schema spells it when it is one of `members` in any
+/// case; else unchanged.
+pub fn canonical(value: String, members: &[&str]) -> String {
+    match members.iter().find(|m| m.eq_ignore_ascii_case(&value)) {
+        Some(m) if **m != value => m.to_string(),
+        _ => value,
+    }
+}
+
+// `deserialize_with` of each enum field.
+fn status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d).map(|v| canonical(v, &STATUSES))
+}
+fn classification<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d).map(|v| canonical(v, &CLASSIFICATIONS))
+}
+fn origin<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d).map(|v| v.map(|v| canonical(v, &ORIGINS)))
+}
+fn category<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d).map(|v| canonical(v, &CATEGORIES))
+}
+fn severity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d).map(|v| canonical(v, &SEVERITIES))
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthOverview {
     pub id: String,
     pub service: String,
+    #[serde(deserialize_with = "status")]
     pub status: String,
 }
 
@@ -28,11 +97,11 @@ pub struct Issue {
     /// The service's display name (not its id).
     #[serde(default)]
     pub service: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "classification")]
     pub classification: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "origin")]
     pub origin: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "status")]
     pub status: String,
     #[serde(default)]
     pub is_resolved: bool,
@@ -52,9 +121,9 @@ pub struct Issue {
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "category")]
     pub category: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "severity")]
     pub severity: String,
     #[serde(default)]
     pub is_major_change: Option<bool>,
@@ -193,6 +262,49 @@ mod tests {
         assert_eq!(p.next_link.as_deref(), Some("http://h/next"));
         assert!(parse_page::<Issue>(b"{\"value\": [").is_err());
         assert!(parse_page::<Issue>(b"{\"value\": [{\"noid\":1}]}").is_err());
+    }
+
+    /// Microsoft's pages print PascalCase, the schema camelCase: both read
+    /// as the schema's spelling; a value it does not list stays verbatim.
+    #[test]
+    fn enum_values_in_any_case() {
+        let p: Page<Issue> = parse_page(br#"{"value":[{"id":"EX226792","service":"Exchange Online","classification":"Incident","origin":"Microsoft","status":"ServiceRestored","isResolved":true},{"id":"X","classification":"INCIDENT","origin":"ThirdParty","status":"serviceMaintenanceWindow"}]}"#).unwrap();
+        let i = &p.value[0];
+        assert_eq!(
+            (
+                i.classification.as_str(),
+                i.origin.as_deref(),
+                i.status.as_str()
+            ),
+            ("incident", Some("microsoft"), "serviceRestored")
+        );
+        let i = &p.value[1];
+        assert_eq!(
+            (
+                i.classification.as_str(),
+                i.origin.as_deref(),
+                i.status.as_str()
+            ),
+            ("incident", Some("thirdParty"), "serviceMaintenanceWindow")
+        );
+        let m: Page<Message> = parse_page(br#"{"value":[{"id":"MC172851","category":"StayInformed","severity":"Normal"},{"id":"MC2","category":"planForChange","severity":"HIGH"}]}"#).unwrap();
+        assert_eq!(
+            (m.value[0].category.as_str(), m.value[0].severity.as_str()),
+            ("stayInformed", "normal")
+        );
+        assert_eq!(
+            (m.value[1].category.as_str(), m.value[1].severity.as_str()),
+            ("planForChange", "high")
+        );
+        let o: Page<HealthOverview> = parse_page(br#"{"value":[{"service":"Exchange Online","status":"ServiceOperational","id":"Exchange"}]}"#).unwrap();
+        assert_eq!(o.value[0].status, "serviceOperational");
+        assert!(
+            parse_page::<Issue>(br#"{"value":[{"id":"X","origin":null}]}"#)
+                .unwrap()
+                .value[0]
+                .origin
+                .is_none()
+        );
     }
 
     #[test]

@@ -24,12 +24,6 @@ impl AuthError {
             message: e.to_string(),
         }
     }
-    pub(super) fn retryable(&self) -> bool {
-        match self.status {
-            None => true,
-            Some(s) => s == 429 || s >= 500,
-        }
-    }
 }
 
 /// A token as a credential returned it.
@@ -47,6 +41,12 @@ pub trait Credential: Send + Sync {
         http: &'a reqwest::Client,
         audience: &'a str,
     ) -> BoxFuture<'a, Result<IssuedToken, AuthError>>;
+
+    /// How a failed request is tried again (default: Entra ID's token
+    /// endpoint; managed identity has its platform's policy).
+    fn retry(&self) -> super::retry::TokenRetry {
+        super::retry::TokenRetry::Standard
+    }
 }
 
 #[derive(Deserialize)]

@@ -91,8 +91,13 @@ impl TokenProvider {
         }
     }
 
+    /// Ask the credential until it answers or its [`super::retry::TokenRetry`] policy
+    /// gives up (only then is the failure the caller's): each attempt is
+    /// counted. The waits run on tokio's clock (tests pause it).
     async fn fetch_with_retry(&self, audience: &str) -> Result<IssuedToken, AuthError> {
-        let mut attempt = 0u32;
+        let policy = self.credential.retry();
+        let first = tokio::time::Instant::now();
+        let (mut attempt, mut gone) = (0u32, 0u32);
         loop {
             attempt += 1;
             let started = Instant::now();
@@ -117,13 +122,17 @@ impl TokenProvider {
                 .token_requests
                 .with_label_values(&[self.tenant.as_str(), result])
                 .inc();
-            match res {
+            let e = match res {
                 Ok(t) => return Ok(t),
-                Err(e) if e.retryable() && attempt < 3 => {
-                    tracing::debug!(tenant = %self.tenant, error = %e, attempt, "token request failed, retrying");
-                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                Err(e) => e,
+            };
+            gone += u32::from(e.status == Some(410));
+            match policy.next(e.status, attempt, gone, first.elapsed()) {
+                Some(wait) => {
+                    tracing::debug!(tenant = %self.tenant, error = %e, attempt, wait_ms = wait.as_millis() as u64, "token request failed, retrying");
+                    tokio::time::sleep(wait).await;
                 }
-                Err(e) => return Err(e),
+                None => return Err(e),
             }
         }
     }
@@ -207,6 +216,87 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(b, b2);
         assert_eq!(c.n.load(Ordering::SeqCst), 2);
+    }
+
+    /// Answers `script` in turn (an HTTP status, or 200 for a token),
+    /// as an IMDS endpoint would; counts the requests.
+    struct Imds {
+        script: Vec<u16>,
+        n: AtomicU32,
+    }
+
+    impl Credential for Imds {
+        fn fetch<'a>(
+            &'a self,
+            _: &'a reqwest::Client,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<IssuedToken, AuthError>> {
+            Box::pin(async move {
+                let n = self.n.fetch_add(1, Ordering::SeqCst) as usize;
+                match self.script.get(n).copied().unwrap_or(200) {
+                    200 => Ok(IssuedToken {
+                        value: Secret::new("t"),
+                        lifetime: Duration::from_secs(3600),
+                    }),
+                    status => Err(AuthError {
+                        status: Some(status),
+                        code: None,
+                        message: format!("IMDS answered {status}"),
+                    }),
+                }
+            })
+        }
+        fn retry(&self) -> crate::auth::retry::TokenRetry {
+            crate::auth::retry::TokenRetry::Imds
+        }
+    }
+
+    fn imds(script: &[u16]) -> (Arc<Imds>, TokenProvider, Arc<Live>) {
+        let c = Arc::new(Imds {
+            script: script.to_vec(),
+            n: AtomicU32::new(0),
+        });
+        let live = Arc::new(Live::new());
+        let p = TokenProvider::new("t", c.clone(), reqwest::Client::new(), live.clone());
+        (c, p, live)
+    }
+
+    /// A host update: 404s, then 410s for over a minute, then a token. The
+    /// caller gets the token (no failure reported), every attempt counted;
+    /// the clock is tokio's, paused: no test waits the minute.
+    #[tokio::test(start_paused = true)]
+    async fn managed_identity_waits_out_an_imds_update() {
+        let script = [404, 404, 410, 410, 410, 410, 410];
+        let (c, p, live) = imds(&script);
+        let began = tokio::time::Instant::now();
+        assert!(p.token("aud").await.is_ok());
+        assert_eq!(c.n.load(Ordering::SeqCst) as usize, script.len() + 1);
+        assert!(
+            began.elapsed() >= Duration::from_secs(30),
+            "{:?}",
+            began.elapsed()
+        );
+        let failed = live
+            .token_requests
+            .with_label_values(&["t", "failure"])
+            .get();
+        assert_eq!(failed as usize, script.len());
+    }
+
+    /// 410 for longer than the policy's 70 s: the failure reaches the
+    /// caller only once the policy gives up, after at least 70 s.
+    #[tokio::test(start_paused = true)]
+    async fn managed_identity_gives_up_after_70_seconds_of_410() {
+        let (c, p, _) = imds(&[410; 20]);
+        let began = tokio::time::Instant::now();
+        let e = p.token("aud").await.unwrap_err();
+        assert_eq!(e.status, Some(410));
+        assert!(began.elapsed() >= crate::auth::retry::IMDS_GONE_FOR);
+        assert!(c.n.load(Ordering::SeqCst) < 20);
+        // A refusal is not retried.
+        let (c, p, _) = imds(&[403]);
+        assert!(p.token("aud").await.is_err());
+        assert_eq!(c.n.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

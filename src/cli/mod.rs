@@ -1,7 +1,7 @@
 //! The process: the command line, defined here (exporter-toolkit
 //! conventions: dotted long flags), and what its commands run: [`app`] (the
 //! exporter assembled and started, for `serve` and `demo`, and for tests that
-//! run it in-process), [`demo`], [`healthcheck`], [`logging`] (`--log.*`),
+//! run it in-process), [`check`] (`check-config`), [`demo`], [`healthcheck`], [`logging`] (`--log.*`),
 //! and [`docs`] (docs/configuration.md, from these flags and the config
 //! schema). `main.rs` parses the line and calls them.
 //!
@@ -11,6 +11,7 @@
 //! is this room.
 
 pub mod app;
+pub mod check;
 pub mod demo;
 pub mod docs;
 pub mod healthcheck;
@@ -140,6 +141,28 @@ pub struct SimulatorArgs {
     /// permission Application.Read.All.
     #[arg(long = "app-forbidden")]
     pub app_forbidden: bool,
+    /// Graph enum values in PascalCase (`ServiceOperational`, `Incident`),
+    /// as Microsoft's API pages print them, instead of the schema's camelCase.
+    #[arg(long = "pascal-enums")]
+    pub pascal_enums: bool,
+    /// The Management API's continuation header: `NextPageUri` (the
+    /// reference) or `NextPageUrl` (the troubleshooting guide).
+    #[arg(long = "next-page-header", default_value = "NextPageUri", value_parser = ["NextPageUri", "NextPageUrl"])]
+    pub next_page_header: String,
+    /// The tenant's unified audit log is off: `subscriptions/start` answers
+    /// "DataServiceException: Tenant … does not exist", the text split
+    /// between the error's code and message where field reports show it:
+    /// message, straddle, code.
+    #[arg(long = "audit-off", num_args = 0..=1, default_missing_value = "message", value_parser = crate::simulator::AuditOffSplit::ALL)]
+    pub audit_off: Option<String>,
+    /// Refuse webhook addresses that are not https:// with AF20021 ("The
+    /// address must begin with HTTPS"), as Microsoft does.
+    #[arg(long = "https-webhooks")]
+    pub https_webhooks: bool,
+    /// Azure IMDS is being updated for this long after start (e.g. 10s):
+    /// its token endpoint answers 404, then 410.
+    #[arg(long = "imds-updating")]
+    pub imds_updating: Option<String>,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -19,6 +19,7 @@ use crate::activity::status::FeedStatus;
 use crate::activity::webhook::Inbox;
 use crate::api::graph::GraphClient;
 use crate::api::{ApiClient, RetryPolicy};
+use crate::auth::tenant::TenantGuid;
 use crate::auth::TokenProvider;
 use crate::config::TenantConfig;
 use crate::metrics::Live;
@@ -227,11 +228,20 @@ fn audit_feed(t: &TenantConfig, api: &Arc<ApiClient>) -> Option<AuditFeed> {
             root,
         ))
     });
+    // A domain `tenant_id` is resolved to the GUID on the feed's first
+    // call (and again with backoff while that fails).
+    let tenant = Arc::new(TenantGuid::new(
+        &t.name,
+        &t.tenant_id,
+        &t.endpoints.login,
+        api.http().clone(),
+        Some(api.live_arc()),
+    ));
     let client = Arc::new(ManagementClient::new(
         api.clone(),
         root,
-        &t.tenant_id,
-        &cfg.publisher_id,
+        tenant,
+        cfg.publisher_id.as_deref(),
         cfg.requests_per_minute,
     ));
     let ctx = FeedContext {

@@ -80,7 +80,8 @@ pub struct ActivityConfig {
     pub interval: Duration,
     pub content_types: Vec<String>,
     pub start_subscriptions: bool,
-    pub publisher_id: String,
+    /// `PublisherIdentifier`; None: the tenant GUID.
+    pub publisher_id: Option<String>,
     #[serde(serialize_with = "serialize_duration")]
     pub lookback: Duration,
     /// Trailing window re-listed every poll, for late-indexed content.
@@ -166,10 +167,12 @@ pub struct WebhookConfig {
     pub silence: Duration,
 }
 
+/// `management_overridden`: `endpoints.management` is set (a simulator, a
+/// test, a proxy), so a webhook address may be plain http.
 pub(super) fn activity(
     own: Option<&RawActivity>,
     def: Option<&RawActivity>,
-    tenant_id: &str,
+    management_overridden: bool,
     err: &ErrFn,
 ) -> Result<ActivityConfig, ConfigError> {
     // A tenant's own value wins over the defaults', field by field.
@@ -214,12 +217,14 @@ pub(super) fn activity(
             ));
         }
     }
-    let publisher_id =
-        pick(own, def, |a| a.publisher_id.clone()).unwrap_or_else(|| tenant_id.to_string());
-    if !is_guid(&publisher_id) && publisher_id != tenant_id {
+    // Microsoft's troubleshooting guide: "the PublisherIdentifier is the
+    // Tenant GUID" (ISVs: their own tenant's GUID). Unset: the tenant GUID,
+    // resolved at start when `tenant_id` is a domain.
+    let publisher_id = pick(own, def, |a| a.publisher_id.clone());
+    if let Some(p) = publisher_id.as_deref().filter(|p| !is_guid(p)) {
         return Err(err(
             "activity.publisher_id",
-            format!("{publisher_id:?} is not a GUID"),
+            format!("{p:?} is not a GUID (the PublisherIdentifier is a tenant GUID)"),
         ));
     }
     let concurrency = pick(own, def, |a| a.concurrency).unwrap_or(4);
@@ -254,7 +259,7 @@ pub(super) fn activity(
         ));
     }
     let webhook = match own.and_then(|a| a.webhook.as_ref()) {
-        Some(w) => Some(webhook(w, interval, err)?),
+        Some(w) => Some(webhook(w, interval, !management_overridden, err)?),
         None => None,
     };
     let reconcile = reconcile(
@@ -340,15 +345,35 @@ fn reconcile(
 }
 
 /// `activity.webhook` of one tenant (not taken from `defaults`: the address
-/// and authId are the tenant's own).
-fn webhook(w: &RawWebhook, interval: Duration, err: &ErrFn) -> Result<WebhookConfig, ConfigError> {
+/// and authId are the tenant's own). `https_only`: Microsoft's Management
+/// API is the one calling (the reference: "Required HTTPS endpoint"; it
+/// refuses another scheme with AF20021 "The address must begin with HTTPS").
+fn webhook(
+    w: &RawWebhook,
+    interval: Duration,
+    https_only: bool,
+    err: &ErrFn,
+) -> Result<WebhookConfig, ConfigError> {
     let key = |k: &str| format!("activity.webhook.{k}");
     let address = w
         .address
         .clone()
         .ok_or_else(|| err(&key("address"), "missing".into()))?;
     match reqwest::Url::parse(&address) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(u) if u.host().is_none() => {
+            return Err(err(
+                &key("address"),
+                format!("{address:?} is not an http(s) URL (Microsoft requires https)"),
+            ))
+        }
+        Ok(u) if u.scheme() == "https" => {}
+        Ok(u) if u.scheme() == "http" && !https_only => {}
+        Ok(u) if u.scheme() == "http" => {
+            return Err(err(
+                &key("address"),
+                format!("{address:?} is not https: Microsoft refuses any other scheme (AF20021 \"The address must begin with HTTPS\"); plain http is accepted only with endpoints.management set (a simulator or test)"),
+            ))
+        }
         _ => {
             return Err(err(
                 &key("address"),

@@ -73,4 +73,30 @@ impl Config {
     pub fn to_redacted_yaml(&self) -> String {
         yaml::to_string(self)
     }
+
+    /// [`Self::to_redacted_yaml`] with each tenant's GUID as `check-config`
+    /// found it (`guids[i]` for `tenants[i]`; None: not resolved):
+    /// `tenant_guid` after `tenant_id`, and the GUID as the effective
+    /// `activity.publisher_id` where that is unset.
+    pub fn to_redacted_yaml_with_guids(&self, guids: &[Option<String>]) -> String {
+        yaml::to_string_edited(self, |tree| {
+            let Some(tenants) = tree
+                .get_mut("tenants")
+                .and_then(yaml::Tree::as_sequence_mut)
+            else {
+                return;
+            };
+            for (t, guid) in tenants.iter_mut().zip(guids) {
+                let value = guid.clone().map_or(yaml::Tree::Null, yaml::Tree::String);
+                if let Some(p) = t
+                    .get_mut("activity")
+                    .and_then(|a| a.get_mut("publisher_id"))
+                    .filter(|p| p.is_null())
+                {
+                    *p = value.clone();
+                }
+                yaml::insert_after(t, "tenant_id", "tenant_guid", value);
+            }
+        })
+    }
 }

@@ -164,7 +164,7 @@ pub const KEYS: &[Key] = &[
         ..key("name", Tenant, Type::Name, Required)
     },
     Key {
-        meaning: "The directory (tenant) id, or its primary domain.",
+        meaning: "The directory (tenant) id, or its primary domain: a domain is resolved to the tenant GUID at start (the authority's OpenID discovery document; `check-config` shows it), which the Management API needs.",
         ..key("tenant_id", Tenant, Type::GuidOrDomain, Required)
     },
     Key {
@@ -366,13 +366,14 @@ pub const KEYS: &[Key] = &[
         )
     },
     Key {
+        rules: "a GUID (Microsoft: the tenant's GUID; an ISV's own tenant GUID)",
         meaning: "`PublisherIdentifier` sent on every call (the tenant's own quota).",
         example: "11111111-2222-3333-4444-555555555555",
         ..key(
             "activity.publisher_id",
             Collector,
             Type::Guid,
-            Derived("the `tenant_id`"),
+            Derived("the tenant GUID (a domain `tenant_id` is resolved at start)"),
         )
     },
     Key {
@@ -440,6 +441,7 @@ pub const KEYS: &[Key] = &[
         ..key("activity.webhook", TenantOnly, Type::Section, Unset)
     },
     Key {
+        rules: "`https://` (Microsoft refuses another scheme, AF20021); `http://` only with `endpoints.management` set",
         meaning: "The URL Microsoft posts to, ending in `/webhook/<tenant name>` (behind a proxy, the proxy's public URL).",
         ..key("activity.webhook.address", TenantOnly, Type::Url, Required)
     },

@@ -137,6 +137,7 @@ pub(super) fn build_tenant(
     };
     let roots = cloud.roots();
     let ep = t.endpoints.unwrap_or_default();
+    let management_overridden = ep.management.is_some();
     let root = |k: &str,
                 v: Option<String>,
                 default: Option<&str>|
@@ -187,7 +188,7 @@ pub(super) fn build_tenant(
     let activity = activity(
         t.activity.as_ref(),
         defaults.activity.as_ref(),
-        &tenant_id,
+        management_overridden,
         &err,
     )?;
     if activity.enabled && endpoints.management.is_none() {

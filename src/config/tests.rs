@@ -32,7 +32,7 @@ fn valid_file_merges_defaults() {
     assert!(!t.messages.enabled);
     assert_eq!(t.messages.interval, Duration::from_secs(300));
     assert_eq!(t.endpoints.graph, "http://127.0.0.1:1");
-    assert_eq!(t.activity.publisher_id, t.tenant_id);
+    assert_eq!(t.activity.publisher_id, None, "unset: the tenant GUID");
     assert!(!t.activity.enabled);
 }
 
@@ -259,6 +259,54 @@ fn feed_files_are_unique_across_tenants() {
     .unwrap();
 }
 
+/// The PublisherIdentifier is a tenant GUID: a domain or any other word is
+/// refused, whatever `tenant_id` is (issue: a domain went verbatim into it).
+#[test]
+fn publisher_id_must_be_a_guid() {
+    let with = |tenant: &str, publisher: &str| {
+        OK.replace("8f3c2a1e-1111-2222-3333-444455556666", tenant)
+            .replace(
+                "messages: {enabled: false}",
+                &format!("activity: {{enabled: true, publisher_id: {publisher}}}"),
+            )
+    };
+    for (tenant, publisher) in [
+        ("contoso.onmicrosoft.com", "contoso.onmicrosoft.com"),
+        ("8f3c2a1e-1111-2222-3333-444455556666", "contoso"),
+    ] {
+        let e = fails(&with(tenant, publisher));
+        assert_eq!(e.key, "tenants[0].activity.publisher_id", "{e}");
+        assert!(e.reason.contains("not a GUID"), "{e}");
+    }
+    let c = parse(&with(
+        "contoso.onmicrosoft.com",
+        "11111111-2222-3333-4444-555555555555",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.tenants[0].activity.publisher_id.as_deref(),
+        Some("11111111-2222-3333-4444-555555555555")
+    );
+}
+
+/// Microsoft calls only an https webhook (AF20021 otherwise); plain http is
+/// for a simulator or test, i.e. with the Management endpoint overridden.
+#[test]
+fn webhook_address_must_be_https_against_microsoft() {
+    let hook = "activity: {enabled: true, webhook: {address: \"http://e.example/webhook/contoso\", auth_id: x}}";
+    let overridden = OK.replace("messages: {enabled: false}", hook);
+    parse(&overridden).expect("endpoints.management set: http allowed");
+    let microsoft = overridden.replace(
+        "endpoints: {login: \"http://127.0.0.1:1\", graph: \"http://127.0.0.1:1/\", management: \"http://127.0.0.1:1\"}",
+        "endpoints: {login: \"http://127.0.0.1:1\", graph: \"http://127.0.0.1:1/\"}",
+    );
+    assert_ne!(microsoft, overridden);
+    let e = fails(&microsoft);
+    assert_eq!(e.key, "tenants[0].activity.webhook.address");
+    assert!(e.reason.contains("must begin with HTTPS"), "{e}");
+    parse(&microsoft.replace("http://e.example", "https://e.example")).unwrap();
+}
+
 #[test]
 fn webhook_keys() {
     let with = |w: &str| {
@@ -478,4 +526,27 @@ fn durations() {
         Duration::from_secs(7 * 86_400)
     );
     assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+}
+
+/// `check-config` shows each tenant's GUID after its `tenant_id`, and the
+/// GUID as the effective `publisher_id` where none is set.
+#[test]
+fn redacted_yaml_with_guids() {
+    let c = parse(&OK.replace(
+        "8f3c2a1e-1111-2222-3333-444455556666",
+        "contoso.onmicrosoft.com",
+    ))
+    .unwrap();
+    let g = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
+    let out = c.to_redacted_yaml_with_guids(&[Some(g.into())]);
+    assert!(
+        out.contains(&format!(
+            "tenant_id: contoso.onmicrosoft.com\n  tenant_guid: {g}\n"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("publisher_id: {g}")), "{out}");
+    assert!(!out.contains("s3cr3t-value"), "{out}");
+    let out = c.to_redacted_yaml_with_guids(&[None]);
+    assert!(out.contains("tenant_guid: null"), "{out}");
 }

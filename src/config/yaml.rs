@@ -41,6 +41,42 @@ pub fn to_string<T: Serialize>(v: &T) -> String {
     serde_norway::to_string(v).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }
 
+/// Render a value as YAML after `edit` changed its tree (`check-config`
+/// adds what it found out: each tenant's GUID). Maps keep their order.
+pub fn to_string_edited<T: Serialize>(v: &T, edit: impl FnOnce(&mut Tree)) -> String {
+    match serde_norway::to_value(v) {
+        Ok(mut tree) => {
+            edit(&mut tree);
+            to_string(&tree)
+        }
+        Err(e) => format!("# cannot render: {e}\n"),
+    }
+}
+
+/// A YAML document as a tree.
+pub type Tree = serde_norway::Value;
+
+/// `map` with `key: value` right after `after` (or at the end).
+pub fn insert_after(map: &mut Tree, after: &str, key: &str, value: Tree) {
+    let Some(m) = map.as_mapping_mut() else {
+        return;
+    };
+    let mut out = serde_norway::Mapping::new();
+    let mut placed = false;
+    for (k, v) in std::mem::take(m) {
+        let here = k.as_str() == Some(after);
+        out.insert(k, v);
+        if here {
+            out.insert(key.into(), value.clone());
+            placed = true;
+        }
+    }
+    if !placed {
+        out.insert(key.into(), value);
+    }
+    *m = out;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

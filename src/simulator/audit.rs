@@ -24,8 +24,11 @@ pub struct AuditOptions {
     pub live_every: Option<Duration>,
     /// How far ahead live blobs are made (default 6 h; tests use less).
     pub live_for: Duration,
-    /// Items per content listing page (small, so `NextPageUri` is exercised).
+    /// Items per content listing page (small, so paging is exercised).
     pub page_size: usize,
+    /// The continuation header's name: `NextPageUri` (the reference) or
+    /// `NextPageUrl` (the troubleshooting guide).
+    pub next_page_header: String,
     /// Subscriptions enabled from the start (else AF20022 until `/start`).
     pub started: bool,
     /// Content types whose subscription an admin disabled (AF20023).
@@ -33,6 +36,13 @@ pub struct AuditOptions {
     /// The tenant's unified audit log is off: `/start` fails with
     /// "DataServiceException: Tenant … does not exist", nothing is enabled.
     pub audit_log_off: bool,
+    /// Where that answer's exception text is split between `code` and
+    /// `message` (field reports show more than one place).
+    pub audit_off_split: AuditOffSplit,
+    /// `/start` with a webhook address that is not https answers AF20021
+    /// "The address must begin with HTTPS", as Microsoft does (off by
+    /// default: tests post to plain-http receivers).
+    pub https_webhooks: bool,
     /// Every call answers 401 AF10001.
     pub missing_permission: bool,
     /// This many of the oldest `Audit.General` blobs answer AF20051 on GET.
@@ -76,6 +86,9 @@ impl Default for AuditOptions {
             live_every: None,
             live_for: Duration::from_secs(6 * 3_600),
             page_size: 5,
+            next_page_header: "NextPageUri".into(),
+            audit_off_split: AuditOffSplit::Message,
+            https_webhooks: false,
             started: true,
             disabled: Vec::new(),
             audit_log_off: false,
@@ -92,6 +105,53 @@ impl Default for AuditOptions {
             failed_queries: 0,
             query_forbidden: false,
             query_page_size: 20,
+        }
+    }
+}
+
+/// Where Microsoft splits the "unified audit log off" exception's text
+/// (`StartSubscription [...] failed. Exception: Microsoft.Office.Compliance
+/// .Audit.DataServiceException: Tenant … does not exist.`) between the error
+/// body's `code` and `message`: at its first `": "`, so where depends on
+/// the text before the exception.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOffSplit {
+    /// office-365-management-api#89: `code` ends with "failed. Exception",
+    /// the exception in `message`.
+    Message,
+    /// power-platform#184: the split falls inside the AppId; `message`
+    /// holds the rest of the prefix and the exception.
+    Straddle,
+    /// A prefix without `": "`: the exception's name lands in `code`,
+    /// "Tenant … does not exist." in `message`.
+    Code,
+}
+
+impl AuditOffSplit {
+    pub const ALL: [&'static str; 3] = ["message", "straddle", "code"];
+
+    pub fn parse(s: &str) -> Option<AuditOffSplit> {
+        match s {
+            "message" => Some(AuditOffSplit::Message),
+            "straddle" => Some(AuditOffSplit::Straddle),
+            "code" => Some(AuditOffSplit::Code),
+            _ => None,
+        }
+    }
+
+    /// The error body's (`code`, `message`) for a tenant, content type,
+    /// client and publisher id.
+    pub fn body(self, tenant: &str, ct: &str, app: &str, publisher: &str) -> (String, String) {
+        let exception = format!("Microsoft.Office.Compliance.Audit.DataServiceException: Tenant {tenant} does not exist.\r\n   at Microsoft.Office.Compliance.Audit.API.AzureManager.<GetSubscriptionTableClientForTenantAsync>d__51.MoveNext()\r\n--- End of stack trace from previous location where exception was thrown ---");
+        let corr = "00000000-0000-0000-0000-000000000000";
+        let text = match self {
+            AuditOffSplit::Message => format!("StartSubscription [CorrId={corr}][TenantId={tenant},ContentType={ct},ApplicationId={app},PublisherId={publisher}] failed. Exception: {exception}"),
+            AuditOffSplit::Straddle => format!("StartSubscription [CorrId={corr}][TenantId={tenant},ContentType={ct},ApplicationId={app},PublisherId={publisher}][AppId: {app}] failed. Exception: {exception}"),
+            AuditOffSplit::Code => format!("StartSubscription[CorrId={corr}]failed.Exception {exception}"),
+        };
+        match text.split_once(": ") {
+            Some((code, message)) => (code.to_string(), message.to_string()),
+            None => (text, String::new()),
         }
     }
 }

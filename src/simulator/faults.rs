@@ -56,6 +56,9 @@ pub struct Faults {
     pub webhook_delay: Duration,
     /// Webhooks: notifications carry a wrong `Webhook-AuthID`.
     pub webhook_wrong_auth: bool,
+    /// The OpenID discovery document answers 503 (the authority out of
+    /// reach when a domain tenant id is resolved).
+    pub discovery_down: bool,
 }
 
 /// What to do with one data request.

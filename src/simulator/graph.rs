@@ -1,5 +1,7 @@
 //! Graph `admin/serviceAnnouncement` lists, paged by `$skiptoken` with an
-//! absolute `@odata.nextLink`, as Graph does.
+//! absolute `@odata.nextLink`, as Graph does; enum values in the schema's
+//! camelCase, or (`pascal_enums`) in the PascalCase Microsoft's API pages
+//! print.
 
 use super::faults::{graph_error, respond};
 use super::token::bearer_ok;
@@ -44,18 +46,39 @@ pub async fn gate(st: &SimState, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
+/// Enum-valued properties of the three lists.
+const ENUM_FIELDS: [&str; 5] = ["status", "classification", "origin", "category", "severity"];
+
+/// `serviceRestored` → `ServiceRestored` in every enum field of `items`.
+fn pascal_case(items: &mut serde_json::Value) {
+    for item in items.as_array_mut().into_iter().flatten() {
+        for f in ENUM_FIELDS {
+            if let Some(serde_json::Value::String(v)) = item.get_mut(f) {
+                let mut c = v.chars();
+                if let Some(first) = c.next() {
+                    *v = first.to_uppercase().chain(c).collect();
+                }
+            }
+        }
+    }
+}
+
 fn page<T: Serialize>(
     items: &[T],
     skip: usize,
     size: usize,
     context: &str,
     next_base: &str,
+    pascal: bool,
 ) -> String {
     let end = (skip + size).min(items.len());
     let mut body = serde_json::json!({
         "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#admin/serviceAnnouncement/{context}"),
         "value": items.get(skip..end).unwrap_or(&[]),
     });
+    if pascal {
+        pascal_case(&mut body["value"]);
+    }
     if end < items.len() {
         body["@odata.nextLink"] =
             serde_json::Value::String(format!("{next_base}?$skiptoken={end}"));
@@ -85,12 +108,19 @@ async fn list(
         "{}/v1.0/admin/serviceAnnouncement/{list}",
         base_url(&headers)
     );
-    let size = st.opts.page_size.max(1);
+    let (size, pascal) = (st.opts.page_size.max(1), st.opts.pascal_enums);
     let data = st.scenario();
     let body = match list.as_str() {
-        "healthOverviews" => page(&data.overviews, skip, size, "healthOverviews", &next_base),
-        "issues" => page(&data.issues, skip, size, "issues", &next_base),
-        "messages" => page(&data.messages, skip, size, "messages", &next_base),
+        "healthOverviews" => page(
+            &data.overviews,
+            skip,
+            size,
+            "healthOverviews",
+            &next_base,
+            pascal,
+        ),
+        "issues" => page(&data.issues, skip, size, "issues", &next_base, pascal),
+        "messages" => page(&data.messages, skip, size, "messages", &next_base, pascal),
         _ => {
             return graph_error(
                 StatusCode::BAD_REQUEST,

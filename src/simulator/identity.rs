@@ -1,6 +1,7 @@
 //! Managed identity token endpoints, in their published forms:
 //! - Azure IMDS: `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=…`
-//!   with `Metadata: true`; answers `expires_in`/`expires_on` as strings.
+//!   with `Metadata: true`; answers `expires_in`/`expires_on` as strings;
+//!   while its host is updated (`imds_updating`), 404 and then 410.
 //! - App Service / Container Apps: `GET /msi/token?api-version=2019-08-01&resource=…`
 //!   with `X-IDENTITY-HEADER`; answers `expires_on` (Unix seconds, string).
 
@@ -50,6 +51,23 @@ async fn imds(
     let Some(resource) = url_param(&q, "resource") else {
         return imds_error("Required query variable 'resource' is missing");
     };
+    let updating = st.opts.imds_updating;
+    let since = st.started.elapsed();
+    if since < updating {
+        // Azure IMDS during a host update: first the identity is not found,
+        // then the endpoint is gone until the update completes.
+        let (status, what) = match since < updating / 3 {
+            true => (
+                StatusCode::NOT_FOUND,
+                "Identity not found: IMDS is being updated",
+            ),
+            false => (StatusCode::GONE, "IMDS is undergoing updates"),
+        };
+        return json(
+            status,
+            serde_json::json!({"error": "unavailable", "error_description": what}),
+        );
+    }
     let (token, secs) = issue(&st, resource.trim_end_matches('/'));
     let now = crate::timefmt::now_unix() as u64;
     json(

@@ -1,6 +1,8 @@
 //! The Office 365 Management Activity API, as Microsoft documents it and as
 //! it behaves in practice: subscriptions list/start, content listing with
-//! window validation and `NextPageUri` paging, blob GETs, and Microsoft's
+//! window validation and paging by `NextPageUri` (or the troubleshooting
+//! guide's `NextPageUrl`), blob GETs, the tenant in the URL as a GUID
+//! (AF20013 otherwise), and Microsoft's
 //! `{"error":{"code":"AF…","message":"…"}}` answers. Every request goes
 //! through [`gate`] (auth and the generic faults) and is recorded by the
 //! simulator's request log, `PublisherIdentifier` included.
@@ -56,7 +58,14 @@ async fn preamble(st: &SimState, tenant: &str, headers: &HeaderMap) -> Result<()
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     gate(st, headers).await?;
-    if tenant != st.opts.tenant_id {
+    if !crate::config::is_guid(tenant) {
+        return Err(mgmt_error(
+            StatusCode::BAD_REQUEST,
+            "AF20013",
+            &format!("The tenant ID passed in the URL ({tenant}) is not a valid GUID."),
+        ));
+    }
+    if !tenant.eq_ignore_ascii_case(&st.opts.tenant_id) {
         return Err(mgmt_error(
             StatusCode::BAD_REQUEST,
             "AF20010",
@@ -174,14 +183,15 @@ async fn start(
     {
         let audit = st.audit();
         if audit.opts.audit_log_off {
-            // The shape seen in practice: a non-code in `code`, the .NET
-            // exception with its stack in `message`.
+            // The shapes seen in practice: the .NET exception's text split
+            // at its first ": " between `code` and `message`.
             let publisher = url_param(&q, "PublisherIdentifier").unwrap_or_default();
-            return mgmt_error(
-                StatusCode::BAD_REQUEST,
-                &format!("StartSubscription [CorrId=00000000-0000-0000-0000-000000000000][TenantId={tenant},ContentType={ct},ApplicationId={},PublisherId={publisher}] failed. Exception", st.opts.client_id),
-                &format!("Microsoft.Office.Compliance.Audit.DataServiceException: Tenant {tenant} does not exist.\r\n   at Microsoft.Office.Compliance.Audit.API.AzureManager.<GetSubscriptionTableClientForTenantAsync>d__51.MoveNext()\r\n--- End of stack trace from previous location where exception was thrown ---"),
-            );
+            let (code, message) =
+                audit
+                    .opts
+                    .audit_off_split
+                    .body(&tenant, &ct, &st.opts.client_id, &publisher);
+            return mgmt_error(StatusCode::BAD_REQUEST, &code, &message);
         }
         if audit.subs.get(&ct) == Some(&SubStatus::DisabledByAdmin) {
             return mgmt_error(
@@ -198,7 +208,20 @@ async fn start(
             );
         }
     }
-    // Microsoft validates the address before it answers (no lock held).
+    // Microsoft validates the address before it answers (no lock held);
+    // an address that is not https it refuses outright.
+    if let Some((address, _, _)) = &webhook {
+        let https = address
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
+        if st.audit().opts.https_webhooks && !https {
+            return mgmt_error(
+                StatusCode::BAD_REQUEST,
+                "AF20021",
+                &format!("The webhook endpoint {address} could not be validated. The address must begin with HTTPS."),
+            );
+        }
+    }
     if let Some((address, auth, _)) = &webhook {
         if let Err(why) = webhooks::validate(address, auth).await {
             return mgmt_error(
@@ -353,6 +376,7 @@ async fn content(
     };
     let all = audit.listable(&ct, from, to, now_ms);
     let size = audit.opts.page_size.max(1);
+    let header_name = audit.opts.next_page_header.clone();
     let end_ix = (offset + size).min(all.len());
     let page: Vec<serde_json::Value> = all
         .get(offset..end_ix)
@@ -378,8 +402,11 @@ async fn content(
             }
             qp.append_pair("nextPage", &format!("sim{end_ix}"));
         }
-        if let Ok(v) = HeaderValue::from_str(next.as_str()) {
-            resp.headers_mut().insert("NextPageUri", v);
+        if let (Ok(name), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(header_name.as_bytes()),
+            HeaderValue::from_str(next.as_str()),
+        ) {
+            resp.headers_mut().insert(name, v);
         }
     }
     resp

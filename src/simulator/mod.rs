@@ -22,7 +22,7 @@ pub mod scenario;
 pub mod token;
 pub mod webhooks;
 
-pub use audit::{AuditOptions, AuditState, Truth};
+pub use audit::{AuditOffSplit, AuditOptions, AuditState, Truth};
 pub use faults::Faults;
 pub use scenario::{ScenarioData, SCENARIOS};
 
@@ -40,6 +40,9 @@ use tokio::sync::oneshot;
 pub const SIM_TENANT_ID: &str = "8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b";
 pub const SIM_CLIENT_ID: &str = "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5";
 pub const SIM_CLIENT_SECRET: &str = "simulator-secret-not-for-production";
+/// The simulated tenant's primary domain: tokens are issued for it as for
+/// the GUID, and the OpenID discovery document resolves it to the GUID.
+pub const SIM_TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
 
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -64,6 +67,15 @@ pub struct SimOptions {
     pub federated_token: Option<String>,
     /// The `X-IDENTITY-HEADER` value the App Service identity endpoint expects.
     pub identity_header: String,
+    /// The tenant's domain (see [`SIM_TENANT_DOMAIN`]).
+    pub tenant_domain: String,
+    /// Graph enum values in PascalCase (`ServiceOperational`, `Incident`),
+    /// as Microsoft's API pages print them, instead of the schema's camelCase.
+    pub pascal_enums: bool,
+    /// IMDS is being updated for this long after start: its token endpoint
+    /// answers 404 for the first third, then 410 (as Azure IMDS does during
+    /// a host update); the App Service endpoint is unaffected.
+    pub imds_updating: Duration,
 }
 
 /// `IDENTITY_HEADER` the simulator's App Service endpoint accepts by default.
@@ -85,6 +97,9 @@ impl Default for SimOptions {
             client_certificate: None,
             federated_token: None,
             identity_header: SIM_IDENTITY_HEADER.into(),
+            tenant_domain: SIM_TENANT_DOMAIN.into(),
+            pascal_enums: false,
+            imds_updating: Duration::ZERO,
         }
     }
 }

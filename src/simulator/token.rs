@@ -1,13 +1,14 @@
 //! `POST /{tenant}/oauth2/v2.0/token`: the v2 client-credentials grant, with
 //! a client secret, a certificate client assertion (verified against the
 //! configured certificate) or a federated token (compared with the
-//! configured value).
+//! configured value); and `GET /{tenant}/v2.0/.well-known/openid-configuration`,
+//! the discovery document whose `issuer` names the tenant's GUID.
 
 use super::SimState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +22,12 @@ pub struct Issued {
 }
 
 pub fn routes() -> Router<Arc<SimState>> {
-    Router::new().route("/{tenant}/oauth2/v2.0/token", post(token))
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery),
+        )
 }
 
 fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
@@ -61,6 +67,26 @@ fn verify_assertion(st: &SimState, token_url: &str, assertion: &str) -> Result<(
             }
         }
     };
+    // Entra's pages document two pairs: PS256 with x5t#S256 (current) and
+    // RS256 with x5t (older); anything else is refused.
+    if !crate::certificate::documented_pair(
+        header.alg,
+        header.x5t.is_some(),
+        header.x5t_s256.is_some(),
+    ) {
+        return refuse(
+            700027,
+            &format!(
+                "Client assertion failed signature validation: algorithm {:?} with {} is not a documented pair (PS256 with x5t#S256, or RS256 with x5t).",
+                header.alg,
+                match (header.x5t.is_some(), header.x5t_s256.is_some()) {
+                    (true, true) => "x5t and x5t#S256",
+                    (true, false) => "x5t",
+                    _ => "x5t#S256",
+                }
+            ),
+        );
+    }
     let Some(pem) = &o.client_certificate else {
         return refuse(700027, "Client assertion contains an invalid signature. No certificate is registered for the application.");
     };
@@ -85,7 +111,7 @@ fn verify_assertion(st: &SimState, token_url: &str, assertion: &str) -> Result<(
             "Client assertion failed signature validation. The key was not found.",
         );
     };
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    let mut v = jsonwebtoken::Validation::new(header.alg);
     v.set_audience(&[token_url]);
     v.set_issuer(&[o.client_id.as_str()]);
     v.sub = Some(o.client_id.clone());
@@ -142,9 +168,7 @@ async fn token(
         }
     }
     let o = &st.opts;
-    let known = tenant == o.tenant_id
-        || (o.any_tenant && (crate::config::is_guid(&tenant) || tenant.contains('.')));
-    if !known {
+    if !known_tenant(&st, &tenant) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -202,6 +226,64 @@ async fn token(
     let (value, secs) = issue(&st, audience);
     let secs = st.faults().token_expires_in.unwrap_or(secs);
     let body = serde_json::json!({"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": value});
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Whether tokens are issued for `tenant`: the simulated tenant by GUID or
+/// domain, or (with `any_tenant`) any GUID or domain.
+fn known_tenant(st: &SimState, tenant: &str) -> bool {
+    let o = &st.opts;
+    tenant.eq_ignore_ascii_case(&o.tenant_id)
+        || tenant.eq_ignore_ascii_case(&o.tenant_domain)
+        || (o.any_tenant && (crate::config::is_guid(tenant) || tenant.contains('.')))
+}
+
+/// The OpenID Connect discovery document of the v2.0 endpoint, as Entra ID
+/// serves it (the fields a client reads; `issuer` and `token_endpoint` name
+/// the tenant GUID whichever name was asked). With `any_tenant`, a domain
+/// is the simulated tenant's.
+async fn discovery(
+    State(st): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if st.faults().discovery_down {
+        return oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            50001,
+            "The service is temporarily unavailable.",
+        );
+    }
+    if !known_tenant(&st, &tenant) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        );
+    }
+    let guid = match crate::config::is_guid(&tenant) {
+        true => tenant.to_ascii_lowercase(),
+        false => st.opts.tenant_id.clone(),
+    };
+    let base = super::base_url(&headers);
+    let body = serde_json::json!({
+        "token_endpoint": format!("{base}/{guid}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{guid}/discovery/v2.0/keys"),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "issuer": format!("https://login.microsoftonline.com/{guid}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+    });
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
         body.to_string(),

@@ -15,6 +15,7 @@ Last line: "RESULT <label> passed=N failed=M".
 import argparse
 import json
 import math
+import re
 import sys
 import time
 import urllib.request
@@ -27,6 +28,45 @@ CATEGORIES = ["preventOrFixIssue", "planForChange", "stayInformed"]
 SEVERITIES = ["normal", "high", "critical"]
 CONTENT_TYPES = ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint",
                  "Audit.General", "DLP.All"]
+# Graph v1.0 schema's enum members: a value matching one in any case is
+# exported in this spelling; anything else verbatim.
+ENUMS = {
+    "status": ["serviceOperational", "investigating", "restoringService", "verifyingService",
+               "serviceRestored", "postIncidentReviewPublished", "serviceDegradation",
+               "serviceInterruption", "extendedRecovery", "falsePositive", "investigationSuspended",
+               "resolved", "mitigatedExternal", "mitigated", "resolvedExternal", "confirmed",
+               "reported", "unknownFutureValue"],
+    "classification": ["advisory", "incident", "unknownFutureValue"],
+    "origin": ["microsoft", "thirdParty", "customer", "unknownFutureValue"],
+    "category": ["preventOrFixIssue", "planForChange", "stayInformed", "unknownFutureValue"],
+    "severity": ["normal", "high", "critical", "unknownFutureValue"],
+}
+
+
+def canon(field, v):
+    if v is None:
+        return v
+    for m in ENUMS[field]:
+        if m.lower() == v.lower():
+            return m
+    return v
+
+
+def canonical(obj):
+    """A Graph object with its enum values in the schema's spelling."""
+    out = dict(obj)
+    for f in ENUMS:
+        if isinstance(out.get(f), str):
+            out[f] = canon(f, out[f])
+    return out
+
+
+def error_label(code, status):
+    """The exporter's error_code label of an answer: the code when it is one
+    (a non-code, e.g. a split exception text, is no code), else HTTP<status>."""
+    if code and re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", code):
+        return code
+    return "HTTP%d" % status
 
 
 def get(url, timeout=5):
@@ -119,7 +159,8 @@ def record_ts(s):
 # ------------------------------------------------------------ expectations
 
 def expected_health(truth, now):
-    g = truth["graph"]
+    # Served PascalCase or camelCase: expected in the schema's camelCase.
+    g = {k: [canonical(o) for o in v] for k, v in truth["graph"].items()}
     ov = g["healthOverviews"]
     exp = {}
 
@@ -259,8 +300,9 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
 
     # --- exporter health
     for coll in ("service_health", "messages", "activity", "app_credentials"):
+        want = 0 if coll == "activity" and truth.get("audit_off") else 1
         got = series(metrics, "m365_collector_success", T).get(frozenset({"collector": coll}.items()))
-        c.add("m365_collector_success{collector=%s} == 1" % coll, got == 1, "got %r" % got)
+        c.add("m365_collector_success{collector=%s} == %d" % (coll, want), got == want, "got %r" % got)
 
     # --- service health and messages, every family of docs/metrics.md
     exp = expected_health(truth, now)
@@ -285,7 +327,8 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
     # --- activity
     act = expected_activity(truth, ops)
     total_records = 0
-    for ct in CONTENT_TYPES:
+    audit_off = truth.get("audit_off")
+    for ct in ([] if audit_off else CONTENT_TYPES):
         p = act[ct]
         total_records += p["unique"]
         ctk = frozenset({"content_type": ct}.items())
@@ -322,6 +365,21 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
     # --- the fake's request log
     reqs = reqs_after
     mgmt = [r for r in reqs if r["api"] == "management"]
+    if audit_off:
+        # The unified audit log off (split %s): reported as such, /start
+        # once per content type (again only after 15 minutes), nothing listed.
+        starts = [r for r in mgmt if r.get("op") == "subscriptions/start"]
+        listed = [r for r in mgmt if r.get("op") in ("subscriptions/content", "audit")]
+        c.add("audit log off (%s split): /start once per content type (%d), nothing listed (%d)" % (
+            audit_off, len(starts), len(listed)),
+            sorted(r.get("contentType") for r in starts) == sorted(CONTENT_TYPES) and not listed,
+            "  starts: %r" % [r.get("contentType") for r in starts])
+        for ct in CONTENT_TYPES:
+            got = series(metrics, "m365_activity_subscription_enabled", T).get(frozenset({"content_type": ct}.items()))
+            c.add("m365_activity_subscription_enabled{content_type=%s} == 0" % ct, got == 0, "got %r" % got)
+        page = metrics.get("__status_page__", "")
+        c.add("the status page says the unified audit log is off",
+              "unified audit log off" in page, "page: %r" % page[:300])
     missing = [r for r in mgmt if r["publisher"] is None]
     wrong = [r for r in mgmt if r["publisher"] not in (None, truth["publisher_id"])]
     c.add("PublisherIdentifier on every management request (%d requests)" % len(mgmt),
@@ -338,16 +396,17 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
                                      for r in late401[:10]))
     c.add("every Graph/Management call carries a valid bearer token of the API's audience",
           not unauth, "\n".join("  %s %s %s: %s" % (r["api"], r["method"], r["path"], r["auth"]) for r in unauth[:20]))
-    rejected = [r for r in reqs if r["api"] in ("graph", "management", "login", "unknown")
+    rejected = [r for r in reqs if r["api"] in ("graph", "management", "login", "openid", "unknown")
                 and r["status"] >= 400 and not r.get("throttled") and not r.get("transient")
                 and r.get("code") != "AF20051" and r.get("auth") != "revoked"
+                and not (audit_off and r.get("op") == "subscriptions/start")
                 and not (r.get("op") == "subscriptions/content" and r["status"] == 400
                          and r.get("contentType") in truth["unsubscribed_at_start"])]
     c.add("no request rejected by the fake (bad window, bad route, bad token request)",
           not rejected, "\n".join("  %s %s %s?%s -> %s %s" % (r["api"], r["method"], r["path"], r["query"], r["status"],
                                                             r.get("window", "")) for r in rejected[:20]))
 
-    blobs = truth["blobs"]
+    blobs = [] if audit_off else truth["blobs"]
     gets = [r for r in mgmt if r.get("op") == "audit"]
     throttled = [r for r in gets if r.get("throttled")]
     ok200 = {}
@@ -359,11 +418,32 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
           "  blobs fetched more than once: %s\n  never fetched: %s" % (
               [k for k, v in ok200.items() if v > 1][:5],
               [b["contentId"] for b in blobs if b["contentId"] not in ok200][:5]))
+    if truth.get("domain"):
+        # tenant_id is the domain: the GUID looked up once (discovery), then
+        # in every Management URL (the fake answers AF20013 otherwise).
+        lookups = [r for r in reqs if r["api"] == "openid"]
+        guid_paths = all("/%s/activity/feed/" % truth["tenant_id"] in r["path"] for r in mgmt)
+        c.add("a domain tenant_id: one discovery lookup (%d), the GUID in every Management URL" % len(lookups),
+              len(lookups) == 1 and guid_paths and mgmt,
+              "  paths: %r" % sorted({r["path"].split("/activity/")[0] for r in mgmt})[:5])
 
     # tokens: one per audience per lifetime
     life = truth["token_lifetime"]
     auds = {truth["graph_root"]: [], truth["management_root"]: []}
-    logins = [r for r in reqs if r["api"] == "login"]
+    if truth.get("imds_updating"):
+        # A managed identity while IMDS's host is updated: 404, then 410,
+        # retried (not reported) until tokens come; every attempt counted.
+        imds = [r for r in reqs if r.get("imds")]
+        statuses = [r["status"] for r in imds]
+        failures = sum(v for k, v in series(metrics, "m365_auth_token_requests_total", T).items()
+                       if dict(k).get("result") == "failure")
+        c.add("IMDS updating: 404 and 410 retried until a token (%s), each attempt counted (%g failures)" % (
+            ",".join(str(x) for x in statuses[:12]), failures),
+            404 in statuses and 410 in statuses and statuses.count(200) >= 2
+            and failures == sum(1 for x in statuses if x != 200),
+            "  answers: %r" % statuses)
+    # Issued tokens (IMDS's 404/410 while updating are attempts, not issues).
+    logins = [r for r in reqs if r["api"] == "login" and r["status"] == 200]
     for r in logins:
         auds.setdefault(r.get("audience"), []).append(r["t"])
     detail = []
@@ -428,7 +508,7 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
         for rs, into in ((reqs_before, lo), (reqs_after, hi)):
             for r in rs:
                 if r["api"] == api and r["status"] >= 400:
-                    code = r.get("code") or "HTTP%d" % r["status"]
+                    code = error_label(r.get("code"), r["status"])
                     into[code] = into.get(code, 0) + 1
         bad = [(k, mine.get(k, 0), lo.get(k, 0), hi.get(k, 0)) for k in sorted(set(mine) | set(hi))
                if not lo.get(k, 0) <= mine.get(k, 0) <= hi.get(k, 0)]
@@ -490,6 +570,7 @@ def main():
             metrics = parse_metrics(text)
             metrics["__content_type__"] = ctype
             metrics["__probe__"] = get(args.exporter + "/probe?target=" + args.tenant)
+            metrics["__status_page__"] = get(args.exporter + "/")
             after = json.loads(get(args.fake + "/_requests"))
             truth = json.loads(get(args.fake + "/_truth"))
             checks, stats = evaluate(args, truth, metrics, before, after)

@@ -9,6 +9,8 @@ misreading shared by the exporter and its simulator shows up here.
 Standard library only.  One server, one port, every API:
 
   POST /{tenant}/oauth2/v2.0/token                      Entra ID (v2.0)
+  GET  /{tenant}/v2.0/.well-known/openid-configuration  OpenID discovery (issuer names the GUID)
+  GET  /metadata/identity/oauth2/token?resource=        Azure IMDS (managed identity)
   GET  /v1.0/admin/serviceAnnouncement/{healthOverviews,issues,messages}
   GET  /v1.0/applications(appId='{client id}')?$select=passwordCredentials,keyCredentials
   GET  /api/v1.0/{tenant}/activity/feed/subscriptions/list
@@ -25,11 +27,27 @@ Usage: fake_microsoft.py PORT [--faults] [--token-lifetime S]
        [--expires-in-string] [--graph-root URL] [--management-root URL]
        [--tenant-id G] [--client-id G] [--client-secret S] [--publisher-id G]
        [--unsubscribed CT] [--late-after S]
+       [--pascal-enums] [--next-page-header NextPageUri|NextPageUrl]
+       [--domain NAME] [--audit-off message|straddle|code] [--imds-updating S]
+
+The documented variants (each as Microsoft's pages or field reports show it):
+  --pascal-enums      Graph enum values as the API pages print them
+                      ("ServiceOperational", "Incident", "StayInformed", "Normal")
+  --next-page-header  the troubleshooting guide's NextPageUrl spelling
+  --domain NAME       the tenant's domain works at the token endpoint and in
+                      the discovery document; a Management URL naming the
+                      tenant by anything but its GUID is AF20013 ("not a valid GUID")
+  --audit-off SPLIT   unified audit logging off: /start answers the
+                      DataServiceException text split at its first ": " between
+                      code and message as issues #89 (message), power-platform#184
+                      (straddle) show it, or before the exception's name (code)
+  --imds-updating S   IMDS answers 404 then 410 for S seconds after start
 """
 
 import argparse
 import json
 import random
+import re
 import secrets
 import sys
 import threading
@@ -224,6 +242,20 @@ def build_graph(now, rng):
     return {"healthOverviews": health, "issues": issues, "messages": messages}
 
 
+ENUM_FIELDS = ("status", "classification", "origin", "category", "severity")
+
+
+def pascal(item):
+    """A Graph object with its enum values as Microsoft's API pages print
+    them: the first letter upper-cased (serviceRestored -> ServiceRestored)."""
+    out = dict(item)
+    for f in ENUM_FIELDS:
+        v = out.get(f)
+        if isinstance(v, str) and v:
+            out[f] = v[0].upper() + v[1:]
+    return out
+
+
 def build_application(now):
     """The app registration (Graph `application` resource): client secrets
     (passwordCredential) and certificates (keyCredential) as Graph returns
@@ -389,7 +421,9 @@ class State:
         self.graph = build_graph(self.started, self.rng)
         self.application = build_application(self.started)
         self.application["appId"] = args.client_id
-        self.audit = Audit(args.tenant_id, self.started, self.rng, set(args.unsubscribed), args.faults)
+        # With the unified audit log off nothing is subscribed, nor can be.
+        unsubscribed = set(args.unsubscribed) | (set(CONTENT_TYPES) if args.audit_off else set())
+        self.audit = Audit(args.tenant_id, self.started, self.rng, unsubscribed, args.faults)
         self.tokens = {}          # access_token -> (audience, expiry unix)
         self.requests = []
         self.counters = {}
@@ -433,6 +467,28 @@ class State:
             for k, ct in enumerate(["Audit.Exchange", "Audit.SharePoint", "Audit.General", "Audit.AzureActiveDirectory"]):
                 self.audit.add_blob(ct, now - timedelta(minutes=4 + 3 * k), dup=(k == 1))
             self.late_published = True
+
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def audit_off_body(split, tenant, ct, app, publisher):
+    """/start with the unified audit log off: the .NET exception's text,
+    split at its first ": " into the error's code and message."""
+    exception = ("Microsoft.Office.Compliance.Audit.DataServiceException: Tenant %s does not exist.\r\n"
+                 "   at Microsoft.Office.Compliance.Audit.API.AzureManager.GetSubscriptionTableClientForTenant(String tenantId)"
+                 % tenant)
+    corr = str(uuid.uuid4())
+    if split == "message":      # MicrosoftDocs/office-365-management-api#89
+        text = "StartSubscription [TenantId=%s,ContentType=%s,ApplicationId=%s,PublisherId=%s] failed. Exception: %s" % (
+            tenant, ct, app, publisher, exception)
+    elif split == "straddle":   # MicrosoftDocs/power-platform#184
+        text = "StartSubscription [CorrId=%s][TenantId=%s,ContentType=%s,ApplicationId=%s,PublisherId=%s][AppId: %s] failed. Exception: %s" % (
+            corr, tenant, ct, app, publisher, app, exception)
+    else:                       # a prefix without ": ": the exception's name lands in code
+        text = "StartSubscription[CorrId=%s]failed.Exception %s" % (corr, exception)
+    code, _, message = text.partition(": ")
+    return code, message
 
 
 def make_handler(st):
@@ -540,6 +596,10 @@ def make_handler(st):
                         return self.send_json(200, st.requests)
                 if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
                     return self.token(parts[0])
+                if len(parts) == 4 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
+                    return self.discovery(parts[0])
+                if u.path == "/metadata/identity/oauth2/token":
+                    return self.imds(u)
                 if parts[:3] == ["v1.0", "admin", "serviceAnnouncement"] and len(parts) == 4:
                     return self.graph(parts[3], u)
                 if len(parts) == 2 and parts[0] == "v1.0" and unquote(parts[1]).startswith("applications("):
@@ -567,8 +627,15 @@ def make_handler(st):
                 "revoked_at": st.revoked_at,
                 "revoke_after": args.revoke_after,
                 "unsubscribed_at_start": args.unsubscribed,
+                "audit_off": args.audit_off,
+                "domain": args.domain,
+                "pascal_enums": args.pascal_enums,
+                "next_page_header": args.next_page_header,
+                "imds_updating": args.imds_updating,
                 "subscribed": dict(st.audit.subscribed),
-                "graph": st.graph,
+                # as served: with --pascal-enums, PascalCase
+                "graph": {k: [pascal(o) for o in v] for k, v in st.graph.items()}
+                if args.pascal_enums else st.graph,
                 "application": st.application,
                 "blobs": blobs,
             })
@@ -597,7 +664,7 @@ def make_handler(st):
                     "correlation_id": str(uuid.uuid4()),
                 }, api="login", extra=extra)
 
-            if tenant != args.tenant_id:
+            if tenant not in (args.tenant_id, args.domain):
                 return fail(400, "invalid_request", "AADSTS90002", "Tenant '%s' not found." % tenant)
             if f.get("grant_type") != "client_credentials":
                 return fail(400, "unsupported_grant_type", "AADSTS70003", "grant_type")
@@ -615,6 +682,58 @@ def make_handler(st):
                 "expires_in": life,
                 "ext_expires_in": life,
                 "access_token": tok,
+            }, api="login", extra=extra)
+
+        def discovery(self, tenant):
+            """The v2.0 OpenID Connect discovery document: issuer and
+            token_endpoint name the tenant's GUID, whichever name was asked."""
+            if tenant not in (args.tenant_id, args.domain):
+                return self.send_json(400, {"error": "invalid_tenant", "error_description":
+                                            "AADSTS90002: Tenant '%s' not found." % tenant,
+                                            "error_codes": [90002]}, api="openid", extra={"tenant": tenant})
+            g = args.tenant_id
+            self.send_json(200, {
+                "token_endpoint": "%s/%s/oauth2/v2.0/token" % (self.base(), g),
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+                "jwks_uri": "%s/%s/discovery/v2.0/keys" % (self.base(), g),
+                "issuer": "https://login.microsoftonline.com/%s/v2.0" % g,
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com",
+            }, api="openid", extra={"tenant": tenant})
+
+        def imds(self, u):
+            """Azure IMDS's token endpoint (api-version 2018-02-01): the
+            resource as audience, numbers as strings; while the host is
+            being updated, 404 and then 410."""
+            q = {k: v[0] for k, v in parse_qs(u.query).items()}
+            audience = (q.get("resource") or "").rstrip("/")
+            extra = {"audience": audience, "imds": True}
+            if self.headers.get("Metadata") != "true":
+                return self.send_json(400, {"error": "invalid_request",
+                                            "error_description": "Required metadata header not specified"},
+                                      api="login", extra=extra)
+            since = time.time() - st.started.timestamp()
+            if since < args.imds_updating:
+                extra["transient"] = True
+                status = 404 if since < args.imds_updating / 3 else 410
+                return self.send_json(status, {"error": "unavailable",
+                                               "error_description": "IMDS is being updated"},
+                                      api="login", extra=extra)
+            if audience not in (args.graph_root, args.management_root):
+                return self.send_json(400, {"error": "invalid_resource",
+                                            "error_description": "AADSTS500011: resource %s" % audience},
+                                      api="login", extra=extra)
+            tok = "eyJ0eXAiOiJKV1QiLCJub25jZSI6" + secrets.token_urlsafe(48)
+            st.tokens[tok] = (audience, time.time() + args.token_lifetime)
+            now = int(time.time())
+            self.send_json(200, {
+                "access_token": tok,
+                "refresh_token": "",
+                "expires_in": str(args.token_lifetime),
+                "expires_on": str(now + args.token_lifetime),
+                "not_before": str(now),
+                "resource": q.get("resource"),
+                "token_type": "Bearer",
             }, api="login", extra=extra)
 
         # ---------------------------------------------------------- Graph
@@ -650,6 +769,8 @@ def make_handler(st):
                     headers={"Retry-After": "1"}, api="graph", extra=extra)
             items = st.graph[what]
             page = items[skip: skip + GRAPH_PAGE]
+            if args.pascal_enums:
+                page = [pascal(item) for item in page]
             obj = {"@odata.context": "%s/v1.0/$metadata#admin/serviceAnnouncement/%s" % (self.base(), what),
                    "value": page}
             if skip + GRAPH_PAGE < len(items):
@@ -703,6 +824,8 @@ def make_handler(st):
                 return self.af(401, "AF10001",
                                "The permission set () sent in the request does not include the expected permission (%s)." % bad,
                                extra)
+            if not GUID.match(tenant):
+                return self.af(400, "AF20013", "The tenant ID passed in the URL (%s) is not a valid GUID." % tenant, extra)
             if tenant != args.tenant_id:
                 return self.af(400, "AF20010", "The tenant ID passed in the URL (%s) does not match the tenant ID passed in the access token." % tenant, extra)
             pub = qq.get("PublisherIdentifier")
@@ -724,6 +847,10 @@ def make_handler(st):
                 extra["contentType"] = ct
                 if ct not in CONTENT_TYPES:
                     return self.af(400, "AF20020", "The specified content type is not valid.", extra)
+                if args.audit_off:
+                    code, message = audit_off_body(args.audit_off, args.tenant_id, ct, args.client_id,
+                                                   qq.get("PublisherIdentifier") or "")
+                    return self.af(400, code, message, extra)
                 if st.audit.subscribed[ct]:
                     return self.af(400, "AF20024", "The subscription is already enabled. No property change.", extra)
                 st.audit.subscribed[ct] = True
@@ -791,7 +918,7 @@ def make_handler(st):
             if nxt < len(items):
                 # the reference's form: absolute, api/v1, the window again and
                 # nextPage; no PublisherIdentifier
-                headers["NextPageUri"] = "%s/api/v1/%s/activity/feed/subscriptions/content?contentType=%s&startTime=%s&endTime=%s&nextPage=%sR%06d" % (
+                headers[args.next_page_header] = "%s/api/v1/%s/activity/feed/subscriptions/content?contentType=%s&startTime=%s&endTime=%s&nextPage=%sR%06d" % (
                     base, tenant, ct, quote(s or "", safe=":"), quote(e or "", safe=":"),
                     start.strftime("%Y%m%d%H"), nxt)
             extra["items"] = len(out)
@@ -834,6 +961,11 @@ def main():
     ap.add_argument("--late-after", type=float, default=6.0,
                     help="publish late content this many seconds after start (negative: never)")
     ap.add_argument("--seed", type=int, default=20261127)
+    ap.add_argument("--pascal-enums", action="store_true")
+    ap.add_argument("--next-page-header", default="NextPageUri", choices=["NextPageUri", "NextPageUrl"])
+    ap.add_argument("--domain", default=None, help="the tenant's domain (token endpoint, discovery)")
+    ap.add_argument("--audit-off", default=None, choices=["message", "straddle", "code"])
+    ap.add_argument("--imds-updating", type=float, default=0.0)
     ap.add_argument("--revoke-after", type=float, default=-1,
                     help="revoke every issued token this many seconds after start (negative: never)")
     args = ap.parse_args()

@@ -2,7 +2,13 @@
 # Interop test: m365-exporter against an independent fake of Microsoft's
 # published formats (tests/interop/fake_microsoft.py), once clean and once
 # with faults (429/Retry-After on Graph and listings, 403 AF429 on blobs,
-# short string-typed token lifetimes, a subscription to start).
+# short string-typed token lifetimes, a subscription to start); then as
+# Microsoft's pages show it where they differ from the reference forms
+# (`documented`: PascalCase Graph enums, the NextPageUrl header, the tenant
+# named by its domain, a managed identity whose IMDS answers 404/410 while
+# its host is updated), and with the unified audit log off, the answer
+# split each way field reports show (`audit-off-*`). Each run must report
+# exactly what the clean run's rules expect.
 #
 #   tests/interop/run.sh [path/to/m365-exporter]     (default target/debug/m365-exporter)
 #
@@ -42,6 +48,7 @@ wait_http() { # url, seconds
 }
 
 tenant_id=3f2a7c51-9e0b-4d6a-8c1e-5b7d90a4e2f6
+domain=contoso.example
 client_id=a8e0c4d2-61f3-4b7e-9d05-2c9b8f1e7a34
 secret='Qx8~interop.fake-secret_0123456789abcdef'
 publisher=d7b1e2c9-4a6f-4e3b-b0d8-91c5f27a6e13
@@ -67,13 +74,25 @@ one_run() { # label, fake flags...
         --publisher-id "$publisher" "$@" >"$dir/fake.log" 2>&1 &
     pids+=($!)
     local start_subs=false
-    case " $* " in *" --unsubscribed "*) start_subs=true ;; esac
+    case " $* " in *" --unsubscribed "* | *" --audit-off "*) start_subs=true ;; esac
+    # The tenant as the configuration names it (GUID, or the domain with
+    # no publisher_id: the GUID then), and its credential.
+    local tenant=$tenant_id publisher_line="publisher_id: $publisher"
+    case " $* " in *" --domain "*)
+        tenant=$domain
+        publisher_line="# publisher_id unset: the tenant GUID" ;;
+    esac
+    local credential="client_secret_file: $dir/secret" env=()
+    case " $* " in *" --imds-updating "*)
+        credential="managed_identity: {}"
+        env=(AZURE_POD_IDENTITY_AUTHORITY_HOST="http://127.0.0.1:$fp") ;;
+    esac
     cat >"$dir/config.yml" <<EOF
 tenants:
   - name: interop
-    tenant_id: $tenant_id
+    tenant_id: $tenant
     client_id: $client_id
-    client_secret_file: $dir/secret
+    $credential
     endpoints:
       login: http://127.0.0.1:$fp
       graph: $graph
@@ -85,7 +104,7 @@ tenants:
       enabled: true
       interval: 2s
       lookback: 30h
-      publisher_id: $publisher
+      $publisher_line
       start_subscriptions: $start_subs
       operations: [${operations//,/, }]
 EOF
@@ -94,7 +113,8 @@ EOF
         total_fail=$((total_fail + 1))
         return
     fi
-    "$bin" --config.file="$dir/config.yml" --web.listen-address="127.0.0.1:$ep" \
+    env -u IDENTITY_ENDPOINT -u IDENTITY_HEADER "${env[@]}" \
+        "$bin" --config.file="$dir/config.yml" --web.listen-address="127.0.0.1:$ep" \
         --log.level=info >"$dir/exporter.log" 2>&1 &
     local xp=$!
     pids+=($xp)
@@ -114,11 +134,14 @@ EOF
     kill "$xp" 2>/dev/null
 }
 
-runs=${INTEROP_RUNS:-clean faults}
+runs=${INTEROP_RUNS:-clean faults documented audit-off-message audit-off-straddle audit-off-code}
 for r in $runs; do
     case $r in
     clean) one_run clean --token-lifetime 3599 ;;
     faults) one_run faults --faults --token-lifetime 16 --expires-in-string --unsubscribed DLP.All --revoke-after 5 ;;
+    documented) one_run documented --token-lifetime 3599 --pascal-enums --next-page-header NextPageUrl \
+        --domain "$domain" --publisher-id "$tenant_id" --imds-updating 4 ;;
+    audit-off-*) one_run "$r" --token-lifetime 3599 --audit-off "${r#audit-off-}" ;;
     *) echo "interop: unknown run $r"; total_fail=$((total_fail + 1)) ;;
     esac
 done

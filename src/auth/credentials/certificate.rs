@@ -1,6 +1,6 @@
 //! Certificate credential: each token request carries a JWT client assertion
-//! signed RS256 with the certificate's private key ([`crate::certificate`]
-//! makes and checks it).
+//! signed PS256 with the certificate's private key, its `x5t#S256` header
+//! naming the certificate ([`crate::certificate`] makes and checks it).
 //!
 //! The PEM file (certificate, then or after it the RSA private key, PKCS#1
 //! `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`) is re-read on every token

@@ -8,10 +8,13 @@
 //!   SDKs' override) replaces the IMDS root; the tests point it at the simulator.
 //!
 //! `client_id` selects a user-assigned identity; without it the system-assigned
-//! one answers. These endpoints are local to the host: requests never go
+//! one answers. Failed requests are retried as azure-identity retries them
+//! ([`TokenRetry::Imds`], [`TokenRetry::AppService`]): IMDS answers 404 and
+//! 410 for minutes while its host is updated. These endpoints are local to the host: requests never go
 //! through an HTTP proxy.
 
 use crate::auth::grant::{local_error, parse_token_response, AuthError, Credential, IssuedToken};
+use crate::auth::retry::TokenRetry;
 use crate::secret::Secret;
 use crate::timefmt::now_unix;
 use futures::future::BoxFuture;
@@ -127,6 +130,13 @@ pub fn parse_mi_response(status: u16, body: &[u8]) -> Result<IssuedToken, AuthEr
 }
 
 impl Credential for ManagedIdentityCredential {
+    fn retry(&self) -> TokenRetry {
+        match self.endpoint {
+            MiEndpoint::Imds { .. } => TokenRetry::Imds,
+            MiEndpoint::AppService { .. } => TokenRetry::AppService,
+        }
+    }
+
     fn fetch<'a>(
         &'a self,
         _shared: &'a reqwest::Client,
