@@ -129,6 +129,10 @@ mod tests {
     #[test]
     fn docs_show_the_table() {
         let docs = include_str!("../../docs/activity.md");
-        assert!(docs.contains(&markdown()), "docs/activity.md: {}", markdown());
+        assert!(
+            docs.contains(&markdown()),
+            "docs/activity.md: {}",
+            markdown()
+        );
     }
 }
