@@ -745,6 +745,7 @@ def exporter():
                             "Whether Prometheus can scrape the exporter (up).",
                             'up{job=~"$job"}', "{{job}} {{instance}}",
                             value_mappings([(1, "up", "green"), (0, "down", "red")]), w=12, h=8))
+    p.extend(process_panels(lay))
     p.append(state_timeline(lay, "Configuration reload",
                             "Whether the last configuration load or reload (SIGHUP, POST /-/reload) "
                             "succeeded (m365_config_last_reload_successful); a refused one leaves the "
@@ -766,6 +767,69 @@ def exporter():
     return dashboard("m365-exporter", "M365 exporter",
                      "Health of m365-exporter itself: collectors, requests to Microsoft, throttling, "
                      "tokens and scrapes.", p)
+
+
+# M365ExporterRestarting: more than this many starts in its window.
+RESTART_WINDOW = "30m"
+RESTARTS_ALLOWED = 2
+
+
+def process_panels(lay):
+    """The exporter process: memory, CPU, restarts, file descriptors (the process_* families,
+    read from /proc/self at each scrape of /metrics)."""
+    job = '{job=~"$job"}'
+    restarts = timeseries(
+        lay, "Restarts",
+        f"Starts of each exporter in the {RESTART_WINDOW} before each point "
+        f"(changes of process_start_time_seconds): what M365ExporterRestarting watches. "
+        f"Above the {RESTARTS_ALLOWED} line it warns (a crash loop: out-of-memory kills, failing "
+        "probes, panics).",
+        "none",
+        [target(f"changes(process_start_time_seconds{job}[{RESTART_WINDOW}])", "{{instance}}")],
+        w=12, h=8)
+    d = restarts["fieldConfig"]["defaults"]
+    d["min"] = 0
+    d["thresholds"] = thresholds("green", RESTARTS_ALLOWED + 0.5, "orange")
+    d["custom"]["thresholdsStyle"] = {"mode": "dashed"}
+    fds = timeseries(
+        lay, "File descriptors in use",
+        "Open file descriptors of each exporter as a share of its limit "
+        "(process_open_fds / process_max_fds): sockets to Microsoft and to scrapers, the audit "
+        "feed's files. Near 100 % new connections and files fail: raise the limit "
+        "(LimitNOFILE, the container's ulimit).",
+        "percentunit",
+        [target(f"process_open_fds{job} / process_max_fds{job}", "{{instance}}")],
+        w=12, h=8)
+    fds["fieldConfig"]["defaults"]["min"] = 0
+    return [
+        timeseries(lay, "Resident memory",
+                   "Resident memory of each exporter (process_resident_memory_bytes). It should "
+                   "stay flat for weeks at a level set by the tenant count (BENCHMARKS.md); a "
+                   "climb to the memory limit before each restart means out-of-memory kills.",
+                   "bytes",
+                   [target(f"process_resident_memory_bytes{job}", "{{instance}}")]),
+        timeseries(lay, "CPU",
+                   "CPU time of each exporter per second, user and system together "
+                   "(rate of process_cpu_seconds_total): 1 = one core busy.",
+                   "percentunit",
+                   [target(f"rate(process_cpu_seconds_total{job}[{RI}])", "{{instance}}")]),
+        restarts,
+        fds,
+        timeseries(lay, "Virtual memory",
+                   "Address space of each exporter (process_virtual_memory_bytes), and its limit "
+                   "(process_virtual_memory_max_bytes, RLIMIT_AS) where one is set: no limit line "
+                   "when unlimited (2^64). Far above the resident memory by design (thread stacks, "
+                   "the allocator's reserved arenas); only the limit matters.",
+                   "bytes",
+                   [target(f"process_virtual_memory_bytes{job}", "{{instance}}"),
+                    target(f"process_virtual_memory_max_bytes{job} < {UNLIMITED}",
+                           "{{instance}} limit", ref="B")]),
+    ]
+
+
+# process_virtual_memory_max_bytes when RLIMIT_AS is unlimited is 2^64; anything below 2^63
+# is a real limit.
+UNLIMITED = "2^63"
 
 
 # What M365APIThrottled computes: the share of a tenant's requests to an API that were

@@ -371,6 +371,7 @@ const REQUIRED_ALERTS: &[&str] = &[
     "M365CollectorFailing",
     "M365CollectorStale",
     "M365ExporterDown",
+    "M365ExporterRestarting",
     "M365TokenRenewalFailing",
     "M365CertificateExpiringSoon",
     "M365AppCredentialExpiringSoon",

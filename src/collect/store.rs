@@ -24,6 +24,9 @@ pub struct Store {
     /// Deflate segments of stable text, kept across gzip scrapes.
     gzip: SegmentCache,
     buffers: Arc<BufferPool>,
+    /// Writes the `process_*` families (tests: a fixed text, so that two
+    /// scrapes can be compared).
+    process: fn(&mut String),
 }
 
 impl Store {
@@ -33,7 +36,14 @@ impl Store {
             live,
             gzip: SegmentCache::new(),
             buffers: BufferPool::new(),
+            process: crate::metrics::process::encode,
         }
+    }
+
+    /// The same store with the process families written by `f`.
+    #[cfg(test)]
+    fn with_process(self, f: fn(&mut String)) -> Store {
+        Store { process: f, ..self }
     }
 
     /// The current tenants, in configuration order.
@@ -91,7 +101,7 @@ impl Store {
     /// least that capacity).
     fn render_plain(&self, only: Option<&str>, buffer: impl FnOnce(usize) -> Vec<u8>) -> String {
         let tenants = self.tenants();
-        let scrape = Scrape::new(&tenants, &self.live, only);
+        let scrape = Scrape::new(&tenants, &self.live, only, self.process);
         // Sized up front: growing a multi-megabyte body by doubling copied
         // it about twice more (BENCHMARKS.md).
         let size = scrape.size_hint();
@@ -104,7 +114,7 @@ impl Store {
 
     fn gzip_with(&self, volatile: String, out: Vec<u8>) -> (Vec<u8>, String) {
         let tenants = self.tenants();
-        let scrape = Scrape::new(&tenants, &self.live, None);
+        let scrape = Scrape::new(&tenants, &self.live, None, self.process);
         let mut body = GzipBody::new(&self.gzip, volatile);
         scrape.walk(&mut body);
         body.finish(out)
@@ -115,6 +125,7 @@ impl Store {
 struct Scrape<'s> {
     live: &'s Live,
     only: Option<&'s str>,
+    process: fn(&mut String),
     #[allow(clippy::type_complexity)]
     states: Vec<(
         &'s str,
@@ -126,7 +137,12 @@ struct Scrape<'s> {
 }
 
 impl<'s> Scrape<'s> {
-    fn new(tenants: &'s [Arc<TenantRuntime>], live: &'s Live, only: Option<&'s str>) -> Self {
+    fn new(
+        tenants: &'s [Arc<TenantRuntime>],
+        live: &'s Live,
+        only: Option<&'s str>,
+        process: fn(&mut String),
+    ) -> Self {
         let states = tenants
             .iter()
             .filter(|t| only.is_none_or(|n| n == t.name))
@@ -144,6 +160,7 @@ impl<'s> Scrape<'s> {
         Scrape {
             live,
             only,
+            process,
             states,
             now: now_unix() as i64,
         }
@@ -216,6 +233,10 @@ impl<'s> Scrape<'s> {
             }
         }
         self.live.encode_text(self.only, body.volatile());
+        // Exporter-wide: on /metrics, not on /probe.
+        if self.only.is_none() {
+            (self.process)(body.volatile());
+        }
     }
 }
 
@@ -341,7 +362,7 @@ mod tests {
     #[test]
     fn gzip_scrapes_reuse_cached_segments_as_tenants_change() {
         let live = Arc::new(Live::new());
-        let store = Store::new((0..300).map(tenant).collect(), live.clone());
+        let store = Store::new((0..300).map(tenant).collect(), live.clone()).with_process(fixed);
         assert_gzip_is_plain(&store);
         let first = store.gzip_cache().compressed();
         assert!(first >= 5, "{first} segments");
@@ -383,6 +404,29 @@ mod tests {
         let mut text = Vec::new();
         GzDecoder::new(&gz[..]).read_to_end(&mut text).unwrap();
         assert_eq!(text, store.render(None));
+    }
+
+    /// Process families that do not change between two scrapes.
+    fn fixed(out: &mut String) {
+        out.push_str("# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds 7\n");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_families_on_metrics_not_on_probe() {
+        let store = Store::new((0..2).map(tenant).collect(), Arc::new(Live::new()));
+        let all = String::from_utf8(store.render(None)).unwrap();
+        let one = String::from_utf8(store.render(Some("tenant-0001"))).unwrap();
+        for f in crate::metrics::ProcessFamily::ALL {
+            assert!(all.contains(f.header()), "{all}");
+            assert!(!one.contains(f.def().name), "{one}");
+        }
+        // In the gzip body too, after the live families.
+        let store = store.with_process(fixed);
+        let gz = store.scrape(None, Encoding::Gzip);
+        let mut text = String::new();
+        GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
+        assert!(text.ends_with("process_open_fds 7\n"), "{text}");
     }
 
     #[test]

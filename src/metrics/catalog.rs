@@ -121,6 +121,10 @@ macro_rules! catalog {
             $l:ident: $lkind:ident $lname:literal [$($llabel:literal),*]
                 $(buckets $lbuckets:expr,)? help $lhelp:literal $(notes $lnotes:literal)?;
         )*}
+        process {$(
+            $p:ident: $pkind:ident $pname:literal
+                help $phelp:literal $(notes $pnotes:literal)?;
+        )*}
     ) => {
         /// The snapshot families: rendered by a collector once per refresh
         /// ([`super::SnapshotWriter`]), copied by each scrape; in
@@ -178,6 +182,34 @@ macro_rules! catalog {
                 match self {$(
                     LiveFamily::$l => def!($lkind $lname [$($llabel),*] $lhelp
                         notes [$($lnotes)?] buckets [$($lbuckets)?]),
+                )*}
+            }
+        }
+
+        /// The process families every Prometheus exporter serves (named,
+        /// typed and helped as client_golang's process collector), read
+        /// from `/proc/self` at scrape time ([`super::process`]); on
+        /// `/metrics` only, without labels.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ProcessFamily { $($p),* }
+
+        impl ProcessFamily {
+            pub const ALL: &'static [ProcessFamily] = &[$(ProcessFamily::$p),*];
+
+            pub fn def(self) -> &'static Def {
+                match self {$(
+                    ProcessFamily::$p => def!($pkind $pname [] $phelp
+                        notes [$($pnotes)?] buckets []),
+                )*}
+            }
+
+            /// `# HELP` and `# TYPE` lines, put together at compile time.
+            pub fn header(self) -> &'static str {
+                match self {$(
+                    ProcessFamily::$p => concat!(
+                        "# HELP ", $pname, " ", $phelp, "\n# TYPE ", $pname, " ",
+                        stringify!($pkind), "\n"
+                    ),
                 )*}
             }
         }
@@ -328,14 +360,37 @@ catalog! {
             help "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once."
             notes "`source` is `listing` or `webhook`; tenants with `activity.webhook` have both from the start, at 0.";
     }
+    process {
+        CpuSeconds: counter "process_cpu_seconds_total"
+            help "Total user and system CPU time spent in seconds."
+            notes "Linux only, like every `process_*` family: read from `/proc/self/stat` at scrape time; served on `/metrics`, not on `/probe`.";
+        OpenFds: gauge "process_open_fds"
+            help "Number of open file descriptors."
+            notes "The entries of `/proc/self/fd`.";
+        MaxFds: gauge "process_max_fds"
+            help "Maximum number of open file descriptors."
+            notes "The soft limit `RLIMIT_NOFILE`; alert on `process_open_fds / process_max_fds`.";
+        VirtualMemory: gauge "process_virtual_memory_bytes"
+            help "Virtual memory size in bytes.";
+        VirtualMemoryMax: gauge "process_virtual_memory_max_bytes"
+            help "Maximum amount of virtual memory available in bytes."
+            notes "The soft limit `RLIMIT_AS`; 18446744073709552000 (2^64) when unlimited, as client_golang serves it.";
+        ResidentMemory: gauge "process_resident_memory_bytes"
+            help "Resident memory size in bytes.";
+        StartTime: gauge "process_start_time_seconds"
+            help "Start time of the process since unix epoch in seconds."
+            notes "Boot time plus the process's start in clock ticks (1/100 s); `changes()` over it counts restarts (`M365ExporterRestarting`).";
+    }
 }
 
-/// Every family of the catalog: the snapshot families, then the live ones.
+/// Every family of the catalog: the snapshot families, the live ones, then
+/// the process ones.
 pub fn all() -> impl Iterator<Item = &'static Def> {
     Family::ALL
         .iter()
         .map(|f| f.def())
         .chain(LiveFamily::ALL.iter().map(|f| f.def()))
+        .chain(ProcessFamily::ALL.iter().map(|f| f.def()))
 }
 
 /// The family named `name`, if the catalog has it.
@@ -432,7 +487,15 @@ mod tests {
         let mut seen = HashSet::new();
         for d in all() {
             assert!(seen.insert(d.name), "{} twice", d.name);
-            assert!(d.name.starts_with("m365_"), "{}", d.name);
+            // Ours are m365_*; the process_* families keep the names every
+            // exporter uses.
+            let process = ProcessFamily::ALL.iter().any(|p| p.def().name == d.name);
+            assert!(
+                d.name
+                    .starts_with(if process { "process_" } else { "m365_" }),
+                "{}",
+                d.name
+            );
             assert!(
                 d.name
                     .chars()
@@ -473,6 +536,18 @@ mod tests {
                     f.kind(),
                     n = f.name()
                 )
+            );
+        }
+    }
+
+    #[test]
+    fn process_headers_are_help_and_type() {
+        for f in ProcessFamily::ALL {
+            let d = f.def();
+            assert!(d.labels.is_empty(), "{}", d.name);
+            assert_eq!(
+                f.header(),
+                format!("# HELP {n} {}\n# TYPE {n} {}\n", d.help, d.kind, n = d.name)
             );
         }
     }

@@ -12,7 +12,11 @@
 //!   records), in [`family`] vectors that write themselves to text without a
 //!   gather step.
 //!
-//! A scrape walks both once, into a [`body::ScrapeBody`]: the plain body, or a
+//! - **process metrics** ([`ProcessFamily`], [`process`]): the `process_*`
+//!   families every exporter serves, read from `/proc/self` by the scrape
+//!   of `/metrics`.
+//!
+//! A scrape walks them once, into a [`body::ScrapeBody`]: the plain body, or a
 //! gzip body spliced from cached deflate segments ([`gzip`]).
 
 pub mod body;
@@ -21,9 +25,10 @@ pub mod exposition;
 pub mod family;
 pub mod gzip;
 pub mod live;
+pub mod process;
 pub mod text;
 
-pub use catalog::{Family, Kind, LiveFamily};
+pub use catalog::{Family, Kind, LiveFamily, ProcessFamily};
 pub use exposition::Encoding;
 pub use live::Live;
 pub use text::SnapshotWriter;
