@@ -377,7 +377,7 @@ async fn a_failed_query_fails_its_window_and_is_retried() {
         3,
         "the failed window queried again"
     );
-    let q = &sim.audit().queries;
+    let q = sim.audit().queries.clone();
     assert_eq!(
         (q[0].start_ms, q[0].end_ms),
         (q[1].start_ms, q[1].end_ms),
@@ -458,7 +458,7 @@ async fn a_restart_in_the_middle_of_a_query_resumes_it() {
     let second = start(&sim, TENANT, &keys(&f, "")).await;
     let m = reconciled(&second, 2.0).await;
     second.stop().await.unwrap();
-    let q = &sim.audit().queries;
+    let q = sim.audit().queries.clone();
     assert_eq!(
         q.len(),
         2,

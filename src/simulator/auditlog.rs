@@ -201,15 +201,15 @@ async fn create(State(st): State<Arc<SimState>>, headers: HeaderMap, body: Strin
     json(StatusCode::CREATED, body)
 }
 
-fn find(st: &SimState, id: &str) -> Result<(SimQuery, std::time::Duration), Response> {
+fn find(st: &SimState, id: &str) -> Result<(SimQuery, std::time::Duration), Box<Response>> {
     let audit = st.audit();
     match audit.queries.iter().find(|q| q.id == id) {
         Some(q) => Ok((q.clone(), audit.opts.query_delay)),
-        None => Err(graph_error(
+        None => Err(Box::new(graph_error(
             StatusCode::NOT_FOUND,
             "NotFound",
             "The audit log query was not found.",
-        )),
+        ))),
     }
 }
 
@@ -226,7 +226,7 @@ async fn status(
             StatusCode::OK,
             query_json(&q, status_of(&q, delay), &base_url(&headers)),
         ),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -241,7 +241,7 @@ async fn records(
     }
     let (q, delay) = match find(&st, &id) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if status_of(&q, delay) != "succeeded" {
         return graph_error(
