@@ -744,6 +744,41 @@ def audit_feed():
                         "cps",
                         [target(f"sum by (tenant, result) (rate(m365_activity_webhook_notifications_total{sel()}[{RI}]))",
                                 "{{tenant}} {{result}}")]))
+    # Completeness: the feed reconciled against the Audit Log Query API (activity.reconcile).
+    p.append(row(lay, "Completeness"))
+    p.append(timeseries(lay, "Proven complete until (age)",
+                        "now − the end of the newest window reconciled against Microsoft's Audit Log "
+                        "Query API without failure (activity.reconcile): the feed is proven complete, or "
+                        "repaired, up to there. It trails now by settle + window + interval at most; "
+                        "beyond settle + window + 2 × interval M365AuditReconcileStalled fires.",
+                        "s",
+                        [target(f"time() - max by (tenant) (m365_activity_reconciled_until_timestamp_seconds{sel()})",
+                                "{{tenant}}"),
+                         target(f"max by (tenant) (m365_activity_reconcile_stalled_after_seconds{sel()})",
+                                "{{tenant}} stalled after", ref="B")]))
+    p.append(timeseries(lay, "Records still missing after repair",
+                        "Records the Audit Log Query API holds that are still missing from the feed after "
+                        "repair, in the last reconciled window, by content type (0 when complete); above "
+                        "0 M365AuditFeedIncomplete fires.",
+                        "none",
+                        [target(f"max by (tenant, content_type) (m365_activity_reconcile_missing_records{sel()})",
+                                "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "Reconciled records per hour by result",
+                        "Records of reconciled windows in the hour before each point: matched (the feed had "
+                        "delivered them), missing (it had not), repaired (written to the sink from the "
+                        "query's auditData). Missing records recovered by re-listing count as listing gaps.",
+                        "none",
+                        [target(f"sum by (tenant, content_type, result) "
+                                f"(increase(m365_activity_reconcile_records_total{sel()}[{HOUR}]))",
+                                "{{tenant}} {{content_type}} {{result}}")]))
+    p.append(timeseries(lay, "Reconciled windows per hour by result",
+                        "Windows reconciled in the hour before each point: complete, repaired, incomplete "
+                        "(records still missing, or a truncated reference), failed (no usable answer; "
+                        "retried later).",
+                        "none",
+                        [target(f"sum by (tenant, result) "
+                                f"(increase(m365_activity_reconcile_windows_total{sel()}[{HOUR}]))",
+                                "{{tenant}} {{result}}")], stack=True))
     return dashboard("m365-audit-feed", "M365 audit feed",
                      "Office 365 Management Activity API per tenant and content type: subscriptions, "
                      "backlog, blob lag, record delay, record rates, throttling and expired content.", p)

@@ -101,6 +101,12 @@ fn each_bad_input_has_its_own_message_and_exit_2() {
             "cannot read /nonexistent/s",
         ),
         ("yaml.yml", "tenants: [".to_string(), "", "while parsing"),
+        (
+            "reconcile.yml",
+            tenant("    cloud: gcc\n    activity: {enabled: true, reconcile: {enabled: true}}\n"),
+            "tenants[0].activity.reconcile",
+            "in the global cloud only",
+        ),
     ];
     for (file, text, key, reason) in cases {
         let p = write(&dir, file, text);

@@ -2,7 +2,7 @@
 //! docs/metrics.md), and the catalog is what it serves. One exporter against
 //! the simulator with every collector on and every series made to appear:
 //! service health and messages, the audit feed with a webhook (validated,
-//! then notified), a poison blob and an expired one, app credentials, a
+//! then notified) and reconciled against the Audit Log Query API, a poison blob and an expired one, app credentials, a
 //! second tenant with a certificate credential, one throttled and one failed
 //! request. Its `/metrics` must hold only catalog families, each with the
 //! catalog's TYPE and HELP, and every sample with exactly the catalog's
@@ -151,7 +151,7 @@ async fn served_families_are_the_catalog_and_the_catalog_is_served() {
             .with("service_health: {interval: 1s}")
             .with("messages: {interval: 1s}")
             .with(&format!(
-                "activity: {{enabled: true, interval: 1s, lookback: 2d, start_subscriptions: true, requests_per_minute: 2000, state_file: \"{}\", {webhook}}}",
+                "activity: {{enabled: true, interval: 1s, lookback: 2d, start_subscriptions: true, requests_per_minute: 2000, state_file: \"{}\", reconcile: {{enabled: true, interval: 10s, settle: 0s, window: 24h}}, {webhook}}}",
                 dir.path().join("state.json").display()
             ))
             .with("app_credentials: {enabled: true, interval: 1s}");

@@ -72,6 +72,32 @@ impl Applier {
         c: &Content,
         ev: &mut TypeEvents,
     ) -> Result<NewRecords, String> {
+        self.apply_from(body, c.created, true, ev)
+    }
+
+    /// Records from another source than a blob (the reconciler's repair: a
+    /// JSON array of the query's `auditData` objects), deduplicated,
+    /// counted and remembered like a blob's; `at` stands in for a record
+    /// without `CreationTime`. No record delay is observed: there is no
+    /// `contentCreated` to measure it against.
+    pub fn repair(
+        &mut self,
+        body: &Bytes,
+        at: i64,
+        ev: &mut TypeEvents,
+    ) -> Result<NewRecords, String> {
+        self.apply_from(body, at, false, ev)
+    }
+
+    /// `created`: the blob's contentCreated (or the stand-in time);
+    /// `delay`: observe each record's delay against it.
+    fn apply_from(
+        &mut self,
+        body: &Bytes,
+        created: i64,
+        delay: bool,
+        ev: &mut TypeEvents,
+    ) -> Result<NewRecords, String> {
         let records = parse_blob(body)?;
         let mut out = NewRecords::default();
         let mut lines = self.sink.then(|| Lines::new(body.clone()));
@@ -88,7 +114,7 @@ impl Applier {
         // (workload, operation): a handful per blob, not one per record.
         let mut counts: Vec<(&str, &str, u64)> = Vec::new();
         for r in &records {
-            let when = r.creation_time.map(|t| t as i64).unwrap_or(c.created);
+            let when = r.creation_time.map(|t| t as i64).unwrap_or(created);
             if let Some(id) = r.id.as_deref().map(key) {
                 if self.recent.contains(id) || !in_blob.insert(id) {
                     out.duplicates += 1;
@@ -116,8 +142,8 @@ impl Applier {
                 Some((_, _, n)) => *n += 1,
                 None => counts.push((workload, op, 1)),
             }
-            if let Some(t) = r.creation_time {
-                ev.delay().observe((c.created as f64 - t).max(0.0));
+            if let Some(t) = r.creation_time.filter(|_| delay) {
+                ev.delay().observe((created as f64 - t).max(0.0));
             }
         }
         for (workload, op, n) in counts {
@@ -174,13 +200,22 @@ mod tests {
         assert_eq!(a.recent().len(), 2);
 
         assert!(a.apply(&Bytes::from_static(b"[{"), &content(), ev).is_err());
+        // A repair of one known and one new record: the new one only, its
+        // line and id, counted, no delay observed.
+        let repaired = Bytes::from_static(
+            br#"[{"Id":"b","Workload":"Exchange"},{"Id":"c","Workload":"Exchange","CreationTime":"2027-01-15T08:00:00"}]"#,
+        );
+        let n = a.repair(&repaired, 1_800_000_000, ev).unwrap();
+        assert_eq!((n.records, n.duplicates), (1, 1));
+        assert_eq!(a.take_new_ids().len(), idlog::ENTRY as usize);
+        assert!(a.recent().contains(key("c")));
         let mut out = Vec::new();
         live.encode(None, &mut out);
         let t = String::from_utf8(out).unwrap();
         for line in [
-            "m365_activity_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",workload=\"Exchange\",operation=\"\"} 1\n",
+            "m365_activity_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",workload=\"Exchange\",operation=\"\"} 2\n",
             "m365_activity_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",workload=\"Exchange\",operation=\"MailItemsAccessed\"} 1\n",
-            "m365_activity_records_duplicate_total{tenant=\"t\",content_type=\"Audit.Exchange\"} 4\n",
+            "m365_activity_records_duplicate_total{tenant=\"t\",content_type=\"Audit.Exchange\"} 5\n",
             "m365_activity_record_delay_seconds_count{tenant=\"t\",content_type=\"Audit.Exchange\"} 1\n",
         ] {
             assert!(t.contains(line), "{line} in {t}");

@@ -75,6 +75,11 @@ impl Backlog {
         self.handled.retain(|_, created| *created >= cutoff);
     }
 
+    /// contentCreated of the oldest pending blob, of any type.
+    pub fn oldest_pending(&self) -> Option<i64> {
+        self.pending.values().map(|c| c.created).min()
+    }
+
     pub fn waiting(&self, content_type: &str) -> Waiting {
         let mut w = Waiting::default();
         for c in self
@@ -132,6 +137,7 @@ mod tests {
         );
         assert_eq!(b.waiting("Audit.Exchange").oldest_created, Some(20));
         assert_eq!(b.waiting("Audit.General"), Waiting::default());
+        assert_eq!(b.oldest_pending(), Some(5));
     }
 
     #[test]

@@ -298,6 +298,139 @@ impl TypeEvents {
     }
 }
 
+/// How a reconciled window ended (`m365_activity_reconcile_windows_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowResult {
+    /// Nothing missing.
+    Complete,
+    /// Records were missing and none is left missing.
+    Repaired,
+    /// Records still missing after repair, or a reference that cannot prove
+    /// completeness (truncated at the smallest window, records without ids).
+    Incomplete,
+    /// No usable answer (the query failed, was cancelled, timed out, was
+    /// refused); the window is tried again later.
+    Failed,
+}
+
+impl WindowResult {
+    pub const ALL: [WindowResult; 4] = [
+        WindowResult::Complete,
+        WindowResult::Repaired,
+        WindowResult::Incomplete,
+        WindowResult::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowResult::Complete => "complete",
+            WindowResult::Repaired => "repaired",
+            WindowResult::Incomplete => "incomplete",
+            WindowResult::Failed => "failed",
+        }
+    }
+}
+
+/// What one reconciled window counted, per content type (`matched`,
+/// `missing`, `repaired`) and still missing after repair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordTally {
+    pub matched: u64,
+    pub missing: u64,
+    pub repaired: u64,
+    pub still_missing: u64,
+}
+
+/// The reconciler's events for one tenant: windows by result, records by
+/// content type and result, every configured series present at 0 from the
+/// start (so alerts see the first missing record, not only the second).
+pub struct ReconcileEvents {
+    tenant: Arc<str>,
+    windows: Vec<(WindowResult, Arc<Counter>)>,
+    /// content type → (matched, missing, repaired).
+    records: BTreeMap<String, [Arc<Counter>; 3]>,
+    family: Arc<IntCounterVec>,
+}
+
+impl ReconcileEvents {
+    pub fn new(live: &Live, tenant: &str, types: &[String]) -> ReconcileEvents {
+        let windows = WindowResult::ALL
+            .iter()
+            .map(|r| {
+                (
+                    *r,
+                    live.reconcile_windows
+                        .with_label_values(&[tenant, r.as_str()]),
+                )
+            })
+            .collect();
+        let mut ev = ReconcileEvents {
+            tenant: Arc::from(tenant),
+            windows,
+            records: BTreeMap::new(),
+            family: live.reconcile_records.clone(),
+        };
+        for ct in types {
+            ev.of(ct);
+        }
+        ev
+    }
+
+    fn of(&mut self, ct: &str) -> &[Arc<Counter>; 3] {
+        if !self.records.contains_key(ct) {
+            let series = ["matched", "missing", "repaired"]
+                .map(|r| self.family.with_label_values(&[&self.tenant, ct, r]));
+            self.records.insert(ct.to_string(), series);
+        }
+        self.records.get(ct).expect("inserted above when missing")
+    }
+
+    /// Window `[start, end)` ended with `result`; `tally` per content type.
+    pub fn window(
+        &mut self,
+        start: i64,
+        end: i64,
+        result: WindowResult,
+        tally: &BTreeMap<String, RecordTally>,
+    ) {
+        if let Some((_, c)) = self.windows.iter().find(|(r, _)| *r == result) {
+            c.inc();
+        }
+        let mut sum = RecordTally::default();
+        for (ct, t) in tally {
+            let [matched, missing, repaired] = self.of(ct);
+            matched.inc_by(t.matched);
+            missing.inc_by(t.missing);
+            repaired.inc_by(t.repaired);
+            sum.matched += t.matched;
+            sum.missing += t.missing;
+            sum.repaired += t.repaired;
+            sum.still_missing += t.still_missing;
+        }
+        let (from, to) = (crate::timefmt::rfc3339(start), crate::timefmt::rfc3339(end));
+        match result {
+            WindowResult::Complete => {
+                tracing::debug!(tenant = %self.tenant, from = %from, to = %to, matched = sum.matched,
+                    "audit feed reconciled: complete")
+            }
+            WindowResult::Repaired => {
+                tracing::warn!(tenant = %self.tenant, from = %from, to = %to, matched = sum.matched,
+                    missing = sum.missing, repaired = sum.repaired,
+                    "audit feed reconciled: records were missing from the feed; re-listed and repaired")
+            }
+            WindowResult::Incomplete => {
+                tracing::warn!(tenant = %self.tenant, from = %from, to = %to, matched = sum.matched,
+                    missing = sum.missing, repaired = sum.repaired, still_missing = sum.still_missing,
+                    "audit feed reconciled: records are still missing after repair (or the reference is incomplete)")
+            }
+            WindowResult::Failed => {
+                tracing::debug!(tenant = %self.tenant, from = %from, to = %to,
+                    "audit feed reconciliation failed for this window; tried again later")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +516,39 @@ mod tests {
             "m365_activity_content_fetched_total{tenant=\"t\",content_type=\"DLP.All\"} 1\n"
         ));
         assert!(!t.contains("m365_activity_content_listed_total"), "{t}");
+    }
+
+    #[test]
+    fn reconcile_series_start_at_zero_and_count_per_window() {
+        let live = Live::new();
+        let mut ev = ReconcileEvents::new(&live, "t", &["Audit.Exchange".to_string()]);
+        let t = text(&live);
+        for r in ["complete", "repaired", "incomplete", "failed"] {
+            assert!(t.contains(&format!(
+                "m365_activity_reconcile_windows_total{{tenant=\"t\",result=\"{r}\"}} 0\n"
+            )));
+        }
+        for r in ["matched", "missing", "repaired"] {
+            assert!(t.contains(&format!(
+                "m365_activity_reconcile_records_total{{tenant=\"t\",content_type=\"Audit.Exchange\",result=\"{r}\"}} 0\n"
+            )));
+        }
+        let tally = BTreeMap::from([(
+            "Audit.Exchange".to_string(),
+            RecordTally {
+                matched: 5,
+                missing: 2,
+                repaired: 2,
+                still_missing: 0,
+            },
+        )]);
+        ev.window(0, 3_600, WindowResult::Repaired, &tally);
+        let t = text(&live);
+        assert!(t.contains(
+            "m365_activity_reconcile_windows_total{tenant=\"t\",result=\"repaired\"} 1\n"
+        ));
+        assert!(t.contains("m365_activity_reconcile_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",result=\"matched\"} 5\n"));
+        assert!(t.contains("m365_activity_reconcile_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",result=\"repaired\"} 2\n"));
     }
 
     #[test]

@@ -16,8 +16,14 @@
 //! the checkpoint saves. A content type that cannot flow is reported in its
 //! own status and does not stop the others. If the task panics, or the sink
 //! cannot be written, the supervisor restarts it from the last checkpoint.
+//!
+//! With `activity.reconcile`, each poll ends with a slice of the
+//! [`Reconciler`]'s work; it sees the other stages through [`Stages`] (their
+//! progress and record ids; a re-list into the backlog; repaired records
+//! applied and handed to the checkpoint like a blob's).
 
 use super::apply::Applier;
+use super::auditquery::AuditQueryClient;
 use super::backlog::Backlog;
 use super::board::Board;
 use super::checkpoint::{self, Checkpoint, Files};
@@ -26,6 +32,7 @@ use super::downloader::{Batch, Downloader, Fetched, MIN_DOWNLOAD_WINDOW};
 use super::events::Events;
 use super::lister::Lister;
 use super::problem::{classify, Problem};
+use super::reconcile::{FeedAccess, Reconciler};
 use super::state::State;
 use super::status::{FeedStatus, TypeStatus};
 use super::subscriptions::Subscriptions;
@@ -56,6 +63,8 @@ pub struct FeedContext {
     pub client: Arc<ManagementClient>,
     /// Webhook notifications, with `activity.webhook`.
     pub inbox: Option<Arc<Inbox>>,
+    /// The Audit Log Query API, with `activity.reconcile`.
+    pub queries: Option<Arc<AuditQueryClient>>,
 }
 
 /// The running feed, and the means to stop it. Dropping it aborts the feed
@@ -183,6 +192,8 @@ struct Feed {
     downloader: Downloader,
     applier: Applier,
     checkpoint: Checkpoint,
+    /// With `activity.reconcile`.
+    reconciler: Option<Reconciler>,
     polls: u64,
     /// A stage changed something since the last save.
     unsaved: Changed,
@@ -218,7 +229,15 @@ impl Feed {
         }
         let checkpoint = Checkpoint::start(files, &resumed);
         let cfg = &ctx.cfg;
-        let state = resumed.state;
+        let mut state = resumed.state;
+        let reconciler = ctx
+            .queries
+            .clone()
+            .filter(|_| cfg.reconcile.enabled)
+            .map(|q| {
+                let saved = state.reconcile.take();
+                Reconciler::new(q, &ctx.tenant, cfg, saved, ctx.api.live(), now)
+            });
         Ok(Feed {
             events: Events::new(
                 ctx.api.live(),
@@ -249,6 +268,7 @@ impl Feed {
                 resumed.recent,
             ),
             checkpoint,
+            reconciler,
             polls: 0,
             unsaved: Changed::default(),
             tx,
@@ -297,6 +317,9 @@ impl Feed {
         self.unsaved |= Changed(!expired.is_empty());
         self.publish();
         self.download(started, stop).await;
+        if !*stop.borrow() {
+            self.reconcile().await;
+        }
         if self.unsaved.0 {
             self.save().await;
         }
@@ -389,12 +412,34 @@ impl Feed {
         }
     }
 
+    /// A slice of the reconciler's work (a second or more, at most 30 s).
+    async fn reconcile(&mut self) {
+        let Some(r) = self.reconciler.as_mut() else {
+            return;
+        };
+        let budget = self
+            .ctx
+            .cfg
+            .interval
+            .clamp(Duration::from_secs(1), Duration::from_secs(30));
+        let mut stages = Stages {
+            types: &self.ctx.cfg.content_types,
+            lister: &mut self.lister,
+            backlog: &mut self.backlog,
+            applier: &mut self.applier,
+            checkpoint: &self.checkpoint,
+            events: &mut self.events,
+        };
+        self.unsaved |= r.poll(&mut stages, budget).await;
+    }
+
     async fn save(&mut self) {
         self.unsaved = Changed(false);
         let state = State {
             cursors: self.lister.cursors.clone(),
             newest: self.lister.newest.clone(),
             backlog: self.backlog.clone(),
+            reconcile: self.reconciler.as_ref().map(|r| r.cursor().clone()),
             ..State::default()
         };
         let ids = self.applier.take_new_ids();
@@ -457,6 +502,61 @@ impl Feed {
             polls: self.polls,
             types,
             feed_problems: self.board.scopes().clone(),
+            reconcile: self.reconciler.as_ref().map(Reconciler::status),
         }
+    }
+}
+
+/// The feed's stages as the reconciler sees them.
+struct Stages<'a> {
+    types: &'a [String],
+    lister: &'a mut Lister,
+    backlog: &'a mut Backlog,
+    applier: &'a mut Applier,
+    checkpoint: &'a Checkpoint,
+    events: &'a mut Events,
+}
+
+impl FeedAccess for Stages<'_> {
+    fn finished_with(&self, end: i64) -> bool {
+        self.types
+            .iter()
+            .all(|ct| self.lister.cursors.get(ct).is_some_and(|c| *c >= end))
+            && self.backlog.oldest_pending().is_none_or(|o| o >= end)
+    }
+
+    fn delivered(&self, key: u128) -> bool {
+        self.applier.recent().contains(key)
+    }
+
+    fn remembered_from(&self) -> Option<i64> {
+        self.applier
+            .recent()
+            .complete_from_hour()
+            .map(|h| i64::from(h) * 3_600)
+    }
+
+    async fn relist(&mut self, content_type: &str, start: i64, end: i64) -> Result<usize, String> {
+        self.lister
+            .relist(content_type, start, end, self.backlog, self.events)
+            .await
+            .map_err(|p| p.short())
+    }
+
+    async fn repair(
+        &mut self,
+        content_type: &str,
+        records: bytes::Bytes,
+        at: i64,
+    ) -> Result<u64, String> {
+        let new = self
+            .applier
+            .repair(&records, at, self.events.of(content_type))?;
+        if let Some(lines) = new.lines {
+            // Through the one writer, ordered with the blobs' lines: the
+            // next save covers them and their ids together.
+            self.checkpoint.sink(lines, None).await;
+        }
+        Ok(new.records as u64)
     }
 }

@@ -228,6 +228,36 @@ impl Lister {
         *cursor = (*cursor).max(end);
     }
 
+    /// Re-list `[start, end)` of `ct` on demand, whatever the schedule:
+    /// the reconciler's repair (and any later source that asks for a time
+    /// range again). Windows of at most 24 h inside Microsoft's 7 days;
+    /// every item new to the backlog is a listing gap (logged, counted) and
+    /// is fetched as usual. The cursors are left alone. Returns how many
+    /// items were new.
+    pub async fn relist(
+        &mut self,
+        ct: &str,
+        start: i64,
+        end: i64,
+        backlog: &mut Backlog,
+        events: &mut Events,
+    ) -> Result<usize, Problem> {
+        let before = backlog.pending_len();
+        let mut offer = Offer {
+            backlog,
+            ev: events.of(ct),
+            accepted: false,
+        };
+        let mut from = start.max(earliest_start(now_unix() as i64));
+        while from < end {
+            let to = (from + MAX_WINDOW_SECS).min(end);
+            let w = self.new_window(ct, from, to, Some(to)).await?;
+            self.window(ct, w, &mut offer).await?;
+            from = to;
+        }
+        Ok(offer.backlog.pending_len().saturating_sub(before))
+    }
+
     async fn new_window(
         &self,
         ct: &str,

@@ -30,6 +30,7 @@
 //! shared [`crate::metrics::Live`], everything else flows up as status.
 
 pub mod apply;
+pub mod auditquery;
 pub mod backlog;
 pub mod board;
 pub mod checkpoint;
@@ -44,6 +45,8 @@ pub mod lock;
 pub mod problem;
 pub mod quarantine;
 pub mod recent;
+pub mod reconcile;
+pub mod record_types;
 pub mod records;
 pub mod sink;
 pub mod state;

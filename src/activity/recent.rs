@@ -57,6 +57,8 @@ pub struct RecentIds {
     fresh: FxHashMap<u128, i32>,
     /// hour → how many ids carry it (for age and count eviction).
     per_hour: BTreeMap<i32, usize>,
+    /// The newest hour whose ids the count cap dropped (in this process).
+    evicted_through: Option<i32>,
 }
 
 impl PartialEq for RecentIds {
@@ -242,6 +244,21 @@ impl RecentIds {
         }
         if let Some(c) = cutoff {
             self.retain_hours(|h| h > c);
+            self.evicted_through = Some(self.evicted_through.map_or(c, |e| e.max(c)));
+        }
+    }
+
+    /// The oldest hour from which this set holds every id it was given:
+    /// before it, the count cap may have dropped ids (None: nothing was
+    /// dropped but by age). A set at the cap's eviction target is not
+    /// trusted before its oldest hour: an earlier process may have evicted.
+    /// The reconciler compares only windows from here on (a dropped id
+    /// would read as a missing record).
+    pub fn complete_from_hour(&self) -> Option<i32> {
+        match self.evicted_through {
+            Some(h) => Some(h.saturating_add(1)),
+            None if self.len() >= MAX_IDS / 10 * 9 => self.per_hour.keys().next().copied(),
+            None => None,
         }
     }
 }
@@ -316,9 +333,17 @@ mod tests {
         for i in 0..10u128 {
             r.insert(i, i as i64 * 3_600);
         }
+        assert_eq!(r.complete_from_hour(), None);
         r.evict_until(5);
         assert_eq!(r.len(), 5);
         assert!(!r.contains(4) && r.contains(5));
+        assert_eq!(r.complete_from_hour(), Some(5), "hours 0-4 were dropped");
+        // Pruning by age is not a loss.
+        let mut r = RecentIds::default();
+        r.insert(1, 0);
+        r.insert(2, 20 * 86_400);
+        r.prune(20 * 86_400);
+        assert_eq!((r.len(), r.complete_from_hour()), (1, None));
     }
 
     /// The set as it was before the compact layout (a `HashMap`), with the

@@ -15,6 +15,7 @@
 use super::backlog::Backlog;
 use super::idlog::IdsMark;
 use super::recent::RecentIds;
+use super::reconcile::Cursor;
 use super::sink::SinkMark;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,6 +39,10 @@ pub struct State {
     #[serde(default)]
     pub ids: Option<IdsMark>,
     pub sink: Option<SinkMark>,
+    /// With `activity.reconcile`: its cursor and the query in flight
+    /// (absent from files written before it, or without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<Cursor>,
 }
 
 #[derive(Serialize)]
@@ -206,6 +211,22 @@ mod tests {
         save(&path, &encode(&sample(), T, 1)).unwrap();
         assert_eq!(load(&path, T), Ok(Loaded::Found(Box::new(sample()))));
         assert!(!sibling(&path, "tmp").exists());
+    }
+
+    #[test]
+    fn the_reconcile_cursor_is_saved_and_older_files_still_load() {
+        let mut s = sample();
+        s.recent_ids = RecentIds::default();
+        let before = String::from_utf8(encode(&s, T, 1)).unwrap();
+        assert!(!before.contains("reconcile"), "absent when unused");
+        // A file written before the reconciler existed.
+        assert_eq!(decode(before.as_bytes(), T).unwrap().reconcile, None);
+        s.reconcile = Some(Cursor {
+            until: 1_800_000_000,
+            proven: 1_800_000_000,
+            ..Cursor::default()
+        });
+        assert_eq!(decode(&encode(&s, T, 1), T).unwrap(), s);
     }
 
     #[test]

@@ -40,6 +40,25 @@ pub struct FeedStatus {
     /// Problems of the feed as a whole (`download`, `state_file`,
     /// `<content type> webhook`), from the problem board.
     pub feed_problems: BTreeMap<String, Problem>,
+    /// With `activity.reconcile`: how far the feed is proven complete.
+    pub reconcile: Option<ReconcileStatus>,
+}
+
+/// The reconciler's findings (a failing reconciler never fails the feed:
+/// it shows here, in its own metrics and on the status page).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReconcileStatus {
+    /// End of the newest window reconciled without failure (before any:
+    /// the start of the first window).
+    pub until: i64,
+    /// Per configured content type: records still missing after repair in
+    /// the last reconciled window.
+    pub missing: BTreeMap<String, u64>,
+    /// settle + window + 2 × interval, in seconds: how far `until` may
+    /// trail now before reconciliation counts as stalled.
+    pub stalled_after: i64,
+    /// Why the last attempt failed, if it did (one stable line).
+    pub problem: Option<String>,
 }
 
 impl FeedStatus {

@@ -33,7 +33,9 @@ tenants:
     messages: {{interval: 30s}}
     # A small request budget makes the first catch-up take a few polls, so
     # the backlog and blob lag panels show a feed behind and draining.
-    activity: {{enabled: true, interval: 15s, lookback: 2d, start_subscriptions: true, requests_per_minute: 60{webhook}}}
+    # Reconciled against the simulated Audit Log Query API at once (no
+    # settle), a day at a time: the expired blob's records are repaired.
+    activity: {{enabled: true, interval: 15s, lookback: 2d, start_subscriptions: true, requests_per_minute: 60, reconcile: {{enabled: true, interval: 1m, settle: 0s, window: 24h}}{webhook}}}
     # The simulated app registration: the `incident` scenario's client
     # secret expires in 20 days, so the expiry panel and warning show.
     app_credentials: {{enabled: true}}

@@ -12,7 +12,7 @@
 //! The blob lag is rendered as an age, computed at scrape time, so it keeps
 //! growing while the feed or Microsoft hangs.
 
-use super::{CollectError, Collector, CollectorKind, FeedRow, Outcome};
+use super::{CollectError, Collector, CollectorKind, CompletenessRow, FeedRow, Outcome};
 use crate::activity::status::FeedStatus;
 use crate::config::ActivityConfig;
 use crate::metrics::{Family, SnapshotWriter};
@@ -100,9 +100,25 @@ pub fn render(tenant: &str, s: &FeedStatus) -> Outcome {
             }
         }
     }
+    let completeness = s.reconcile.as_ref().map(|r| {
+        let t = [("tenant", tenant)];
+        w.sample(Family::ReconciledUntil, &t, r.until as f64);
+        w.sample(Family::ReconcileStalledAfter, &t, r.stalled_after as f64);
+        for (ct, n) in &r.missing {
+            let labels = [("tenant", tenant), ("content_type", ct.as_str())];
+            w.sample(Family::ReconcileMissing, &labels, *n as f64);
+        }
+        CompletenessRow {
+            reconciled_until_unix: r.until,
+            missing: r.missing.values().sum(),
+            stalled_after_secs: r.stalled_after,
+            problem: r.problem.clone(),
+        }
+    });
     Outcome {
         rendered: w.finish(),
         feed,
+        completeness,
         failing: (!s.healthy()).then(|| {
             s.summary()
                 .unwrap_or_else(|| "not every content type listed".into())
@@ -185,5 +201,32 @@ mod tests {
         assert!(!text(Family::ActivityListedUntil).contains("DLP.All"));
         assert!(text(Family::ActivityLastError).contains("\"DLP.All\"} 990"));
         assert!(text(Family::ActivityOldestPending).contains("} 500"));
+        assert!(o.completeness.is_none() && text(Family::ReconciledUntil).is_empty());
+
+        // With reconcile: its gauges, and a failing reconciler never fails the feed.
+        s.types.get_mut("DLP.All").unwrap().problem = None;
+        s.types.get_mut("DLP.All").unwrap().listed_ok = true;
+        s.reconcile = Some(crate::activity::status::ReconcileStatus {
+            until: 7_200,
+            missing: [
+                ("Audit.Exchange".to_string(), 3),
+                ("DLP.All".to_string(), 0),
+            ]
+            .into(),
+            stalled_after: 100_800,
+            problem: Some("refused".into()),
+        });
+        let o = render("t", &s);
+        assert!(o.failing.is_none());
+        let text = |f| String::from_utf8(o.rendered.get(f).unwrap_or_default().to_vec()).unwrap();
+        assert_eq!(
+            text(Family::ReconciledUntil),
+            "m365_activity_reconciled_until_timestamp_seconds{tenant=\"t\"} 7200\n"
+        );
+        assert!(text(Family::ReconcileMissing).contains("content_type=\"Audit.Exchange\"} 3\n"));
+        assert!(text(Family::ReconcileMissing).contains("content_type=\"DLP.All\"} 0\n"));
+        assert!(text(Family::ReconcileStalledAfter).contains("} 100800\n"));
+        let c = o.completeness.unwrap();
+        assert_eq!((c.reconciled_until_unix, c.missing), (7_200, 3));
     }
 }

@@ -11,8 +11,9 @@ use super::service_health::ServiceHealthCollector;
 use super::services::ServiceFilter;
 use super::slot::{CollectorSlot, TenantRuntime};
 use super::Collector;
+use crate::activity::auditquery::AuditQueryClient;
 use crate::activity::client::ManagementClient;
-use crate::activity::events::Events;
+use crate::activity::events::{Events, ReconcileEvents};
 use crate::activity::feed::FeedContext;
 use crate::activity::status::FeedStatus;
 use crate::activity::webhook::Inbox;
@@ -220,6 +221,10 @@ fn audit_feed(t: &TenantConfig, api: &Arc<ApiClient>) -> Option<AuditFeed> {
         &cfg.content_types,
         cfg.webhook.is_some(),
     );
+    let queries = cfg.reconcile.enabled.then(|| {
+        ReconcileEvents::new(api.live(), &t.name, &cfg.content_types);
+        Arc::new(AuditQueryClient::new(api.clone(), &t.endpoints.graph))
+    });
     let inbox = cfg.webhook.clone().map(|w| {
         Arc::new(Inbox::new(
             &t.name,
@@ -255,6 +260,7 @@ fn audit_feed(t: &TenantConfig, api: &Arc<ApiClient>) -> Option<AuditFeed> {
         api: api.clone(),
         client,
         inbox,
+        queries,
     };
     Some(AuditFeed {
         ctx: Arc::new(ctx),

@@ -51,7 +51,7 @@ impl CollectorKind {
     }
 }
 
-pub use page::{ActionRow, FeedRow, IssueRow, ServiceRow, ServiceTrack};
+pub use page::{ActionRow, CompletenessRow, FeedRow, IssueRow, ServiceRow, ServiceTrack};
 
 /// What one successful refresh produced.
 #[derive(Debug, Default)]
@@ -64,6 +64,8 @@ pub struct Outcome {
     pub actions: Vec<ActionRow>,
     /// The audit feed per content type (status page).
     pub feed: Vec<FeedRow>,
+    /// With `activity.reconcile`: how far the feed is proven complete.
+    pub completeness: Option<CompletenessRow>,
     /// Current, but failed in part (the audit feed with one content type
     /// down while the others flow): the run loop publishes the outcome, sets
     /// `m365_collector_success` 0 and logs this once per change. Keep the

@@ -67,3 +67,16 @@ pub struct FeedRow {
     /// Why this content type is not flowing, if it is not.
     pub problem: Option<String>,
 }
+
+/// How far one tenant's audit feed is proven complete (`activity.reconcile`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletenessRow {
+    /// End of the newest window reconciled without failure.
+    pub reconciled_until_unix: i64,
+    /// Records still missing after repair in the last reconciled window.
+    pub missing: u64,
+    /// How far `reconciled_until_unix` may trail now before it is stalled.
+    pub stalled_after_secs: i64,
+    /// Why reconciling fails, if it does.
+    pub problem: Option<String>,
+}

@@ -3,7 +3,8 @@
 
 use super::error::{ConfigError, ErrFn};
 use super::values::{
-    duration, format_duration, is_guid, serialize_duration, serialize_option_duration,
+    duration, format_duration, is_guid, parse_duration, serialize_duration,
+    serialize_option_duration,
 };
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,19 @@ pub(super) struct RawActivity {
     operations: Option<Vec<String>>,
     max_inflight_bytes: Option<RawBytes>,
     webhook: Option<RawWebhook>,
+    reconcile: Option<RawReconcile>,
+}
+
+/// `activity.reconcile`: the completeness check against the Audit Log
+/// Query API (see docs/activity.md); merged over `defaults` key by key.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReconcile {
+    enabled: Option<bool>,
+    interval: Option<String>,
+    settle: Option<String>,
+    window: Option<String>,
+    repair: Option<bool>,
 }
 
 /// `activity.webhook`: Management API notifications (see docs/activity.md).
@@ -88,6 +102,8 @@ pub struct ActivityConfig {
     pub max_inflight_bytes: usize,
     /// Notifications as a second source of content (None: polling only).
     pub webhook: Option<WebhookConfig>,
+    /// Completeness checked against the Audit Log Query API.
+    pub reconcile: ReconcileConfig,
 }
 
 /// A file mode written as octal text (`"0600"`): read and write for the
@@ -129,6 +145,50 @@ impl Serialize for FileMode {
         s.collect_str(self)
     }
 }
+
+/// `activity.reconcile`: each `window` of the feed, once it ended `settle`
+/// ago and the feed has finished with it, compared with Microsoft Purview's
+/// Audit Log Query API (Graph), and what is missing repaired.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReconcileConfig {
+    pub enabled: bool,
+    /// Time between runs (a run reconciles every window that is due).
+    #[serde(serialize_with = "serialize_duration")]
+    pub interval: Duration,
+    /// How long after a window ends it is first reconciled (Microsoft
+    /// backfills records late).
+    #[serde(serialize_with = "serialize_duration")]
+    pub settle: Duration,
+    /// The span one audit-log query covers.
+    #[serde(serialize_with = "serialize_duration")]
+    pub window: Duration,
+    /// Re-list the window, then write what is still missing from the
+    /// query's `auditData`.
+    pub repair: bool,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            enabled: false,
+            interval: Duration::from_secs(6 * 3_600),
+            settle: Duration::from_secs(86_400),
+            window: Duration::from_secs(3_600),
+            repair: true,
+        }
+    }
+}
+
+/// `activity.reconcile.interval` bounds.
+pub const RECONCILE_INTERVAL: (Duration, Duration) =
+    (Duration::from_secs(10), Duration::from_secs(86_400));
+/// `activity.reconcile.settle` at most: a window must still be in
+/// Microsoft's 7 days when it is re-listed, a day of it at most.
+pub const RECONCILE_SETTLE_MAX: Duration = Duration::from_secs(6 * 86_400);
+/// `activity.reconcile.window` bounds (Microsoft lists content in at most
+/// 24 h windows).
+pub const RECONCILE_WINDOW: (Duration, Duration) =
+    (Duration::from_secs(300), Duration::from_secs(86_400));
 
 /// `activity.webhook`: where Microsoft posts notifications, the authId it
 /// must send, and how listing continues beside them.
@@ -255,7 +315,13 @@ pub(super) fn activity(
         Some(w) => Some(webhook(w, interval, !management_overridden, err)?),
         None => None,
     };
+    let reconcile = reconcile(
+        own.and_then(|a| a.reconcile.as_ref()),
+        def.and_then(|a| a.reconcile.as_ref()),
+        err,
+    )?;
     Ok(ActivityConfig {
+        reconcile,
         webhook,
         max_inflight_bytes,
         enabled: pick(own, def, |a| a.enabled).unwrap_or(false),
@@ -271,6 +337,64 @@ pub(super) fn activity(
         output: own.and_then(|a| a.output.clone()),
         file_mode,
         operations: pick(own, def, |a| a.operations.clone()).unwrap_or_default(),
+    })
+}
+
+/// `activity.reconcile`, a tenant's keys over the defaults' (the cloud is
+/// checked with the tenant: the query API is in the global cloud only).
+fn reconcile(
+    own: Option<&RawReconcile>,
+    def: Option<&RawReconcile>,
+    err: &ErrFn,
+) -> Result<ReconcileConfig, ConfigError> {
+    fn pick<T: Clone>(
+        own: Option<&RawReconcile>,
+        def: Option<&RawReconcile>,
+        f: fn(&RawReconcile) -> Option<T>,
+    ) -> Option<T> {
+        own.and_then(f).or_else(|| def.and_then(f))
+    }
+    let d = ReconcileConfig::default();
+    // Zero is a valid settle, so the bounds are checked here, not by `duration`.
+    let bounded = |k: &str,
+                   f: fn(&RawReconcile) -> Option<String>,
+                   default,
+                   (lo, hi): (Duration, Duration),
+                   words: &str| {
+        let key = format!("activity.reconcile.{k}");
+        let Some(v) = pick(own, def, f) else {
+            return Ok(default);
+        };
+        let v = parse_duration(&v).map_err(|r| err(&key, r))?;
+        if v < lo || v > hi {
+            return Err(err(&key, format!("must be from {words}")));
+        }
+        Ok(v)
+    };
+    Ok(ReconcileConfig {
+        enabled: pick(own, def, |r| r.enabled).unwrap_or(d.enabled),
+        interval: bounded(
+            "interval",
+            |r| r.interval.clone(),
+            d.interval,
+            RECONCILE_INTERVAL,
+            "10s to 24h",
+        )?,
+        settle: bounded(
+            "settle",
+            |r| r.settle.clone(),
+            d.settle,
+            (Duration::ZERO, RECONCILE_SETTLE_MAX),
+            "0s to 6d",
+        )?,
+        window: bounded(
+            "window",
+            |r| r.window.clone(),
+            d.window,
+            RECONCILE_WINDOW,
+            "5m to 24h",
+        )?,
+        repair: pick(own, def, |r| r.repair).unwrap_or(d.repair),
     })
 }
 

@@ -33,7 +33,9 @@ pub mod tenants;
 pub mod values;
 pub mod yaml;
 
-pub use activity::{ActivityConfig, WebhookConfig, CONTENT_TYPES, DEFAULT_MAX_INFLIGHT_BYTES};
+pub use activity::{
+    ActivityConfig, ReconcileConfig, WebhookConfig, CONTENT_TYPES, DEFAULT_MAX_INFLIGHT_BYTES,
+};
 pub use collectors::{
     CollectorConfig, ServiceHealthConfig, ServiceSelection, DEFAULT_HISTORY_WINDOW,
 };

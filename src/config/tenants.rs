@@ -197,6 +197,15 @@ pub(super) fn build_tenant(
             format!("activity is enabled but Microsoft publishes no Management API host for cloud {:?}: set endpoints.management", t.cloud.unwrap_or_default()),
         ));
     }
+    if activity.enabled && activity.reconcile.enabled && cloud != Cloud::Global {
+        return Err(err(
+            "activity.reconcile",
+            format!(
+                "Microsoft offers the Audit Log Query API in the global cloud only, not in cloud {:?}: set activity.reconcile.enabled: false for this tenant",
+                t.cloud.unwrap_or_default()
+            ),
+        ));
+    }
     Ok(TenantConfig {
         name,
         tenant_id,

@@ -137,6 +137,66 @@ fn china_activity_needs_management_endpoint() {
 }
 
 #[test]
+fn reconcile_defaults_merge_and_the_global_cloud_only() {
+    let c = parse(&OK.replace(
+        "defaults:\n",
+        "defaults:\n  activity: {reconcile: {enabled: true, window: 2h}}\n",
+    ))
+    .unwrap();
+    let r = &c.tenants[0].activity.reconcile;
+    assert!(r.enabled && r.repair);
+    assert_eq!(r.window, Duration::from_secs(7_200));
+    assert_eq!(r.interval, Duration::from_secs(6 * 3_600));
+    assert_eq!(r.settle, Duration::from_secs(86_400));
+    let out = c.to_redacted_yaml();
+    assert!(
+        out.contains("reconcile:") && out.contains("settle: 1d"),
+        "{out}"
+    );
+    // The tests' settings: zero settle is allowed.
+    let quick = "activity: {enabled: true, reconcile: {enabled: true, interval: 10s, settle: 0s, window: 24h}}";
+    let c = parse(&OK.replace("messages: {enabled: false}", quick)).unwrap();
+    assert_eq!(c.tenants[0].activity.reconcile.settle, Duration::ZERO);
+    for (cloud, ok) in [
+        ("global", true),
+        ("gcc", false),
+        ("gcc-high", false),
+        ("dod", false),
+    ] {
+        let text = OK.replace(
+            "messages: {enabled: false}",
+            &format!("cloud: {cloud}\n    {quick}"),
+        );
+        match parse(&text) {
+            Ok(_) => assert!(ok, "{cloud} accepted"),
+            Err(e) => {
+                assert!(!ok, "{cloud}: {e}");
+                assert_eq!(e.key, "tenants[0].activity.reconcile");
+                assert!(e.reason.contains("global cloud only"), "{e}");
+                assert!(e.reason.contains(cloud), "{e}");
+            }
+        }
+    }
+    // Off, or without the feed: nothing to refuse.
+    let off = "cloud: gcc\n    activity: {enabled: false, reconcile: {enabled: true}}";
+    parse(&OK.replace("messages: {enabled: false}", off)).unwrap();
+    for (bad, key) in [
+        ("interval: 9s", "interval"),
+        ("settle: 7d", "settle"),
+        ("window: 4m", "window"),
+        ("window: 25h", "window"),
+        ("settle: soon", "settle"),
+    ] {
+        let text = OK.replace(
+            "messages: {enabled: false}",
+            &format!("activity: {{reconcile: {{{bad}}}}}"),
+        );
+        let e = fails(&text);
+        assert_eq!(e.key, format!("tenants[0].activity.reconcile.{key}"), "{e}");
+    }
+}
+
+#[test]
 fn max_inflight_bytes_sizes() {
     let with = |v: &str| {
         OK.replace(

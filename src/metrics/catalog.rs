@@ -319,6 +319,15 @@ catalog! {
             help "Unix time of the last webhook notification that named a content type.";
         ActivityLastContent: gauge "m365_activity_last_content_created_timestamp_seconds" ["tenant", "content_type"]
             help "Unix time of the newest contentCreated seen in the content listing.";
+        ReconciledUntil: gauge "m365_activity_reconciled_until_timestamp_seconds" ["tenant"]
+            help "Unix time of the end of the newest window reconciled against the Audit Log Query API without failure: the feed is proven complete (or repaired) up to here."
+            notes "Only with `activity.reconcile`. Before the first window is reconciled: the start of the first window (nothing before it is in scope). See docs/activity.md.";
+        ReconcileMissing: gauge "m365_activity_reconcile_missing_records" ["tenant", "content_type"]
+            help "Records the Audit Log Query API holds that are still missing from the feed after repair, in the last reconciled window (0 when complete)."
+            notes "Only with `activity.reconcile`; every configured content type, 0 until a window says otherwise.";
+        ReconcileStalledAfter: gauge "m365_activity_reconcile_stalled_after_seconds" ["tenant"]
+            help "How far m365_activity_reconciled_until_timestamp_seconds may trail now before reconciliation counts as stalled: settle + window + 2 x interval of activity.reconcile, in seconds."
+            notes "Only with `activity.reconcile`; `M365AuditReconcileStalled` compares against it. A window is reconciled once it has wholly ended `settle` ago, and runs come every `interval`: the newest reconciled window normally trails now by up to settle + window + interval.";
     }
     live {
         ApiRequests: counter "m365_api_requests_total" ["tenant", "api", "operation", "code"]
@@ -368,6 +377,12 @@ catalog! {
         WebhookNotifications: counter "m365_activity_webhook_notifications_total" ["tenant", "result"]
             help "Webhook POSTs and items received, by result: accepted and foreign count content items; validation, unauthorized, malformed, too_large and unknown_tenant count requests."
             notes "`unknown_tenant` (with `tenant` empty) counts requests for a tenant without a webhook; tenants with `activity.webhook` have every other result from the start, at 0.";
+        ReconcileWindows: counter "m365_activity_reconcile_windows_total" ["tenant", "result"]
+            help "Windows reconciled against the Audit Log Query API, by result: complete (nothing missing), repaired (missing records re-listed or written from the query), incomplete (records still missing after repair, or the reference truncated), failed (no usable answer; retried later)."
+            notes "Only with `activity.reconcile`; the four results present from the start, at 0.";
+        ReconcileRecords: counter "m365_activity_reconcile_records_total" ["tenant", "content_type", "result"]
+            help "Records of reconciled windows by result: matched (the feed had delivered them), missing (it had not, when compared), repaired (written to the sink from the query's auditData)."
+            notes "Only with `activity.reconcile`; every configured content type and result present from the start, at 0. Missing records recovered by re-listing the window count in m365_activity_listing_gaps_total and m365_activity_records_total, not as repaired.";
         ActivityDiscovered: counter "m365_activity_content_discovered_total" ["tenant", "content_type", "source"]
             help "Audit content blobs by the source that announced them first (webhook or listing); each contentId counted once."
             notes "`source` is `listing` or `webhook`; tenants with `activity.webhook` have both from the start, at 0.";

@@ -27,6 +27,8 @@ pub struct Live {
     pub collector_panics: Arc<IntCounterVec>,
     pub activity_quarantined: Arc<IntCounterVec>,
     pub webhook_notifications: Arc<IntCounterVec>,
+    pub reconcile_windows: Arc<IntCounterVec>,
+    pub reconcile_records: Arc<IntCounterVec>,
     pub activity_discovered: Arc<IntCounterVec>,
     pub activity_state_resets: Arc<IntCounterVec>,
 }
@@ -92,6 +94,8 @@ impl Live {
             collector_panics: counter(&mut r, F::CollectorPanics),
             activity_quarantined: counter(&mut r, F::ActivityQuarantined),
             webhook_notifications: counter(&mut r, F::WebhookNotifications),
+            reconcile_windows: counter(&mut r, F::ReconcileWindows),
+            reconcile_records: counter(&mut r, F::ReconcileRecords),
             activity_discovered: counter(&mut r, F::ActivityDiscovered),
             activity_state_resets: counter(&mut r, F::ActivityStateResets),
             registry: r,

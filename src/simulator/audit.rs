@@ -58,6 +58,23 @@ pub struct AuditOptions {
     pub forbidden_types: Vec<String>,
     /// Every record carries a `Workload` of its own (label-cap tests).
     pub distinct_workloads: bool,
+    /// The oldest this many `Audit.Exchange` blobs are never listed nor
+    /// notified: their records exist only in the Audit Log Query API.
+    pub unlisted_blobs: usize,
+    /// The next this many oldest `Audit.Exchange` blobs are listed (and
+    /// notified) only `late_by` after the simulator starts.
+    pub late_blobs: usize,
+    pub late_by: Duration,
+    /// The Audit Log Query API: a query is `notStarted`, then `running`,
+    /// then done this long after it was created.
+    pub query_delay: Duration,
+    /// The first this many queries end `failed`.
+    pub failed_queries: usize,
+    /// Every Audit Log Query API call answers 403 (the app lacks
+    /// `AuditLogsQuery.Read.All`).
+    pub query_forbidden: bool,
+    /// Records per page of a query's records.
+    pub query_page_size: usize,
 }
 
 impl Default for AuditOptions {
@@ -82,6 +99,13 @@ impl Default for AuditOptions {
             poison_blobs: 0,
             forbidden_types: Vec::new(),
             distinct_workloads: false,
+            unlisted_blobs: 0,
+            late_blobs: 0,
+            late_by: Duration::ZERO,
+            query_delay: Duration::from_millis(300),
+            failed_queries: 0,
+            query_forbidden: false,
+            query_page_size: 20,
         }
     }
 }
@@ -153,6 +177,9 @@ pub struct SimBlob {
     pub expired: bool,
     /// GET answers a body that is not JSON.
     pub poison: bool,
+    /// Listed from this Unix ms on (`i64::MAX`: never; else contentCreated
+    /// or later).
+    pub listed_from_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +233,8 @@ pub struct AuditState {
     pub webhooks: BTreeMap<String, SimWebhook>,
     /// Every notification POST sent.
     pub notifications: Vec<SentNotification>,
+    /// Audit Log Query API queries created, in order.
+    pub queries: Vec<super::auditlog::SimQuery>,
     gen: RecordGen,
     serial: u64,
 }
@@ -254,6 +283,7 @@ impl AuditState {
             blob_gets_held: 0,
             webhooks: BTreeMap::new(),
             notifications: Vec::new(),
+            queries: Vec::new(),
             gen: RecordGen::new(0x5eed_a0d1_7000_0001),
             serial: 0,
             opts,
@@ -302,6 +332,14 @@ impl AuditState {
             st.blobs[i].poison = true;
             st.blobs[i].body =
                 "<html><body>Service Unavailable: upstream returned garbage</body></html>".into();
+        }
+        let exchange = st.blobs_sorted_indices("Audit.Exchange");
+        let (unlisted, late) = (st.opts.unlisted_blobs, st.opts.late_blobs);
+        let late_until = base_ms + st.opts.late_by.as_millis() as i64;
+        for (n, i) in exchange.into_iter().enumerate().take(unlisted + late) {
+            let b = &mut st.blobs[i];
+            b.listed_from_ms = if n < unlisted { i64::MAX } else { late_until };
+            b.published_ms = b.published_ms.max(b.listed_from_ms);
         }
         st
     }
@@ -391,6 +429,7 @@ impl AuditState {
             records: truth,
             expired: false,
             poison: false,
+            listed_from_ms: created_ms,
         });
         content_id
     }
@@ -405,6 +444,7 @@ impl AuditState {
                     && b.created_ms >= start_ms
                     && b.created_ms < end_ms
                     && b.created_ms <= now_ms
+                    && b.listed_from_ms <= now_ms
             })
             .collect()
     }

@@ -12,6 +12,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod auditlog;
 pub mod faults;
 pub mod graph;
 pub mod identity;
@@ -319,6 +320,7 @@ fn router(state: Arc<SimState>) -> Router {
         .merge(graph::routes())
         .merge(applications::routes())
         .merge(management::routes())
+        .merge(auditlog::routes())
         .with_state(state)
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let st = recorder.clone();

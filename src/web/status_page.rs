@@ -10,8 +10,8 @@
 
 use crate::collect::history::percent;
 use crate::collect::{
-    ActionRow, CollectorKind, CollectorState, FeedRow, IssueRow, ServiceRow, ServiceTrack, Store,
-    TenantRuntime,
+    ActionRow, CollectorKind, CollectorState, CompletenessRow, FeedRow, IssueRow, ServiceRow,
+    ServiceTrack, Store, TenantRuntime,
 };
 use crate::timefmt::rfc3339;
 use std::fmt::Write as _;
@@ -77,6 +77,8 @@ struct TenantView {
     issues: Vec<IssueRow>,
     actions: Vec<ActionRow>,
     feed: Option<Vec<FeedRow>>,
+    /// With `activity.reconcile`.
+    completeness: Option<CompletenessRow>,
     collectors: Vec<(CollectorKind, std::sync::Arc<CollectorState>)>,
 }
 
@@ -102,6 +104,9 @@ fn view(t: &TenantRuntime) -> TenantView {
             v.feed = Some(rows);
         }
         if let Some(o) = &st.outcome {
+            if o.completeness.is_some() {
+                v.completeness = o.completeness.clone();
+            }
             v.services.extend(o.services.iter().cloned());
             v.issues.extend(o.issues.iter().cloned());
             v.actions.extend(o.actions.iter().cloned());
@@ -245,7 +250,11 @@ fn tenant_level(v: &TenantView, now: f64) -> Level {
         true => Level::Bad,
         false => Level::Ok,
     };
-    services.min(feed).min(collectors)
+    let completeness = v
+        .completeness
+        .as_ref()
+        .map_or(Level::Ok, |c| completeness_state(c, now).0);
+    services.min(feed).min(collectors).min(completeness)
 }
 
 /// One line per tenant: services, issues, deadlines, audit feed.
@@ -299,6 +308,10 @@ fn summary(h: &mut String, name: &str, v: &TenantView, now: f64) {
     if let Some(feed) = &v.feed {
         let (level, text) = feed_state(feed, now);
         let _ = write!(h, " · audit feed {}", badge(level, &text));
+    }
+    if let Some(c) = &v.completeness {
+        let (level, text) = completeness_state(c, now);
+        let _ = write!(h, " · {}", badge(level, &text));
     }
     if failing > 0 {
         let _ = write!(
@@ -406,6 +419,26 @@ fn feed_state(feed: &[FeedRow], now: f64) -> (Level, String) {
     (Level::Ok, format!("keeping up ({backlog} blobs waiting)"))
 }
 
+/// How far the audit feed is proven complete: "reconciled until …, N
+/// missing"; a warning when records stay missing, reconciling fails, or it
+/// trails now by more than it should.
+fn completeness_state(c: &CompletenessRow, now: f64) -> (Level, String) {
+    let mut text = format!(
+        "reconciled until {}, {} missing",
+        rfc3339(c.reconciled_until_unix),
+        c.missing
+    );
+    let behind = now as i64 - c.reconciled_until_unix > c.stalled_after_secs;
+    if behind {
+        text.push_str(" (stalled)");
+    }
+    let level = match c.missing > 0 || c.problem.is_some() || behind {
+        true => Level::Warn,
+        false => Level::Ok,
+    };
+    (level, text)
+}
+
 fn tenant(h: &mut String, name: &str, v: &TenantView, now: f64) {
     let _ = write!(
         h,
@@ -417,6 +450,18 @@ fn tenant(h: &mut String, name: &str, v: &TenantView, now: f64) {
     actions(h, &v.actions, now);
     if let Some(feed) = &v.feed {
         audit(h, feed, now);
+    }
+    if let Some(c) = &v.completeness {
+        let (level, text) = completeness_state(c, now);
+        let _ = write!(
+            h,
+            "<p class=\"completeness\">Completeness {}{}</p>",
+            badge(level, &text),
+            c.problem
+                .as_deref()
+                .map(|p| format!(" {}", esc(p)))
+                .unwrap_or_default()
+        );
     }
     collectors(h, &v.collectors, now);
     h.push_str("</section>");
@@ -767,6 +812,40 @@ mod tests {
         assert_eq!(
             names,
             ["C down", "D degraded, incidents", "B degraded", "A ok"]
+        );
+    }
+
+    #[test]
+    fn completeness_line() {
+        let mut c = CompletenessRow {
+            reconciled_until_unix: 1_800_000_000,
+            missing: 0,
+            stalled_after_secs: 100_000,
+            problem: None,
+        };
+        let now = 1_800_050_000.0;
+        assert_eq!(
+            completeness_state(&c, now),
+            (
+                Level::Ok,
+                "reconciled until 2027-01-15T08:00:00Z, 0 missing".to_string()
+            )
+        );
+        c.missing = 4;
+        assert_eq!(completeness_state(&c, now).0, Level::Warn);
+        c.missing = 0;
+        let (l, t) = completeness_state(&c, now + 60_000.0);
+        assert_eq!(l, Level::Warn);
+        assert!(t.ends_with("(stalled)"), "{t}");
+        let v = TenantView {
+            completeness: Some(c),
+            ..TenantView::default()
+        };
+        let mut h = String::new();
+        summary(&mut h, "t", &v, now);
+        assert!(
+            h.contains("reconciled until 2027-01-15T08:00:00Z, 0 missing"),
+            "{h}"
         );
     }
 
