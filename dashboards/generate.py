@@ -654,6 +654,15 @@ def audit_feed():
                         [target(hourly("m365_activity_content_quarantined_total", "tenant, content_type",
                                        "m365_activity_content_listed_total"),
                                 "{{tenant}} {{content_type}}")]))
+    p.append(timeseries(lay, "State resets per hour",
+                        "Times a tenant's feed state was set aside or refused "
+                        "(m365_activity_state_resets_total: a corrupt state file resumed from the id "
+                        "log, an unknown file at activity.output moved aside), in the hour before each "
+                        "point. Above 0: read the exporter's log and the README's Security section.",
+                        "none",
+                        [target(hourly("m365_activity_state_resets_total", "tenant",
+                                       "m365_activity_content_listed_total"),
+                                "{{tenant}}")]))
     p.append(timeseries(lay, "Newest content age",
                         "now − newest contentCreated seen, per content type. Grows steadily when the "
                         "feed has stalled.",
