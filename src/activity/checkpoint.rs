@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// Problem scope of a failing checkpoint (`m365_collector_success` 0).
-pub const SCOPE: &str = "state_file";
+pub use super::problem::CHECKPOINT_SCOPE as SCOPE;
 /// A save at most this often while blobs are being applied.
 pub const EVERY: Duration = Duration::from_secs(2);
 /// Orders queued for the thread; a full queue makes the feed wait.

@@ -18,6 +18,20 @@
 
 use super::downloader::QUARANTINE_AFTER;
 use super::Content;
+
+/// Every `result` of `m365_activity_webhook_notifications_total` but
+/// `unknown_tenant` (which has no tenant): a tenant with a webhook has each
+/// from the start, at 0 (see `Events::new`), so `increase()` and
+/// M365AuditWebhookSilent see a tenant that never received a notification,
+/// or none since a restart.
+pub const WEBHOOK_RESULTS: [&str; 6] = [
+    "accepted",
+    "validation",
+    "unauthorized",
+    "malformed",
+    "too_large",
+    "foreign",
+];
 use crate::api::ApiError;
 use crate::metrics::family::{Cell, Counter, Histogram, HistogramVec, IntCounterVec, MetricVec};
 use crate::metrics::Live;
@@ -90,7 +104,7 @@ impl Events {
         if webhook {
             // Counted by the receiver (`crate::web::receiver`), which has no
             // tenant list of its own to start them from.
-            for result in super::webhook::RESULTS {
+            for result in WEBHOOK_RESULTS {
                 live.webhook_notifications
                     .with_label_values(&[tenant, result]);
             }
@@ -563,7 +577,7 @@ mod tests {
         }
         // M365AuditWebhookSilent needs `accepted` before the first
         // notification (or the first since a restart).
-        for result in super::super::webhook::RESULTS {
+        for result in WEBHOOK_RESULTS {
             let line = format!(
                 "m365_activity_webhook_notifications_total{{tenant=\"t\",result=\"{result}\"}} 0\n"
             );

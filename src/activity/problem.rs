@@ -4,6 +4,11 @@
 
 use crate::api::ApiError;
 
+/// Problem scope of a failing checkpoint (`m365_collector_success` 0);
+/// here, not in `checkpoint`, so the status can name it without depending
+/// on the checkpoint.
+pub const CHECKPOINT_SCOPE: &str = "state_file";
+
 /// Why a content type (or the feed as a whole) is not flowing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {

@@ -82,7 +82,9 @@ impl FeedStatus {
     pub fn warming_up(&self) -> bool {
         self.polls == 0
             && self.types.values().all(|t| t.problem.is_none())
-            && !self.feed_problems.contains_key(super::checkpoint::SCOPE)
+            && !self
+                .feed_problems
+                .contains_key(super::problem::CHECKPOINT_SCOPE)
     }
 
     /// `m365_collector_success{collector="activity"}`: a poll has completed,
@@ -92,7 +94,9 @@ impl FeedStatus {
     pub fn healthy(&self) -> bool {
         self.polls > 0
             && self.types.values().all(|t| t.listed_ok)
-            && !self.feed_problems.contains_key(super::checkpoint::SCOPE)
+            && !self
+                .feed_problems
+                .contains_key(super::problem::CHECKPOINT_SCOPE)
     }
 
     /// Every problem, by content type or scope.
@@ -154,7 +158,7 @@ mod tests {
         );
         assert!(s.healthy(), "download trouble shows in the lag, not here");
         s.feed_problems.insert(
-            crate::activity::checkpoint::SCOPE.into(),
+            crate::activity::problem::CHECKPOINT_SCOPE.into(),
             Problem::Failed("cannot write".into()),
         );
         assert!(!s.healthy());

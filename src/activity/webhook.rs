@@ -26,19 +26,7 @@ pub const MAX_BODY: usize = 1 << 20;
 /// safety-net listing finds them.
 pub const MAX_QUEUED: usize = 100_000;
 
-/// Every `result` of `m365_activity_webhook_notifications_total` but
-/// `unknown_tenant` (which has no tenant): a tenant with a webhook has each
-/// from the start, at 0 (see `Events::new`), so `increase()` and
-/// M365AuditWebhookSilent see a tenant that never received a notification,
-/// or none since a restart.
-pub const RESULTS: [&str; 6] = [
-    "accepted",
-    "validation",
-    "unauthorized",
-    "malformed",
-    "too_large",
-    "foreign",
-];
+pub use super::events::WEBHOOK_RESULTS as RESULTS;
 
 /// What a webhook POST carries.
 #[derive(Debug, PartialEq)]

@@ -264,12 +264,7 @@ impl Truth {
     }
 }
 
-pub fn iso_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
+pub use super::iso_ms;
 
 impl AuditState {
     pub fn new(opts: AuditOptions, tenant_id: &str, base_unix: i64) -> Self {

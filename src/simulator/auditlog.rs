@@ -120,7 +120,7 @@ fn records_in(st: &SimState, start_ms: i64, end_ms: i64) -> Vec<String> {
             let resource_id: String = c.id.chars().rev().collect();
             let rec = format!(
                 r#"{{"id":"{resource_id}","createdDateTime":"{}","auditLogRecordType":"{}","operation":{},"organizationId":"{}","service":{},"auditData":{}}}"#,
-                super::audit::iso_ms(t * 1_000),
+                super::iso_ms(t * 1_000),
                 record_type(&b.content_type, &c.workload),
                 serde_json::Value::String(c.operation),
                 audit.tenant_id,
@@ -139,8 +139,8 @@ fn query_json(q: &SimQuery, status: &str, base: &str) -> String {
         "@odata.context": format!("{base}/v1.0/$metadata#security/auditLog/queries/$entity"),
         "id": q.id,
         "displayName": "",
-        "filterStartDateTime": super::audit::iso_ms(q.start_ms),
-        "filterEndDateTime": super::audit::iso_ms(q.end_ms),
+        "filterStartDateTime": super::iso_ms(q.start_ms),
+        "filterEndDateTime": super::iso_ms(q.end_ms),
         "status": status,
         "isRecordCountLimitExceeded": false,
     })

@@ -131,6 +131,15 @@ pub fn url_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Milliseconds since the epoch as ISO 8601 with milliseconds, as
+/// Microsoft writes times (Management API and Audit Log Query API alike).
+pub fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
 /// `http://host:port` as the client addressed us (links and audiences the
 /// simulator hands out point back at it).
 pub fn base_url(headers: &axum::http::HeaderMap) -> String {
