@@ -139,7 +139,13 @@ pub fn classify(e: &ApiError) -> Problem {
     }
     // Stable across runs: the operation and the code or status, not the
     // message (which may carry ids or timestamps).
-    let what = match e {
+    Problem::Failed(stable_line(e))
+}
+
+/// One line per cause, stable across runs: the operation and the code or
+/// status, not the message (which may carry ids or timestamps).
+pub fn stable_line(e: &ApiError) -> String {
+    match e {
         ApiError::Status {
             operation,
             status,
@@ -150,8 +156,7 @@ pub fn classify(e: &ApiError) -> Problem {
             code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
         ),
         other => other.to_string(),
-    };
-    Problem::Failed(what)
+    }
 }
 
 #[cfg(test)]

@@ -743,16 +743,7 @@ fn lasting(e: &ApiError) -> bool {
 fn describe(e: &ApiError) -> String {
     match e {
         ApiError::Status { status: 403, .. } => "the Audit Log Query API refused the app (HTTP 403): grant the Microsoft Graph application permission AuditLogsQuery.Read.All with admin consent; the feed itself is unaffected".into(),
-        ApiError::Status {
-            operation,
-            status,
-            code,
-            ..
-        } => format!(
-            "{operation}: HTTP {status}{}",
-            code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
-        ),
-        other => other.to_string(),
+        other => super::problem::stable_line(other),
     }
 }
 
