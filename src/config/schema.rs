@@ -4,6 +4,10 @@
 //! at every mapping the keys listed are exactly the keys the parser accepts,
 //! every default is what the parser fills in, every bound is where the parser
 //! starts refusing, and a key said to work under `defaults` does.
+//!
+//! It is the one long production file on purpose: a table, one row per
+//! key, read top to bottom like docs/configuration.md. Split by room, a
+//! key's row would no longer sit beside its siblings' defaults and bounds.
 
 use super::activity::CONTENT_TYPES;
 use super::cloud::Cloud;
