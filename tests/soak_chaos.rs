@@ -147,19 +147,36 @@ async fn soak(plan: Plan) {
     }];
     let mut max_backlog = 0.0f64;
     let mut baseline = None;
-    while started.elapsed() < plan.chaos {
-        if baseline.is_none() && started.elapsed() >= plan.chaos / 2 {
-            // Halfway: kill -9, then restart on the same files at once (the
-            // same webhook port: it is the registered address).
-            runs.last_mut().unwrap().cpu_s = cpu_seconds(exporter.pid());
-            exporter.sigkill();
-            baseline = Some(files.saved_sink_lines());
-            port = procs::free_port();
-            exporter = spawn(&plan.exporter, &files, "second", port, hook_port);
-            runs.push(Run {
-                started: Some(Instant::now()),
-                ..Run::default()
-            });
+    let mut killed_at: Option<Duration> = None;
+    loop {
+        let elapsed = started.elapsed();
+        // The second process gets its half of the chaos too.
+        if elapsed >= killed_at.map_or(plan.chaos, |k| plan.chaos.max(k + plan.chaos / 2)) {
+            break;
+        }
+        // Halfway, once the first process has saved records (a kill
+        // before that proves nothing): kill -9, then restart on the same
+        // files at once (the same webhook port: it is the registered
+        // address).
+        if killed_at.is_none() && elapsed >= plan.chaos / 2 {
+            if files.saved_sink_lines().is_some_and(|n| n > 0) {
+                runs.last_mut().unwrap().cpu_s = cpu_seconds(exporter.pid());
+                exporter.sigkill();
+                killed_at = Some(elapsed);
+                baseline = files.saved_sink_lines();
+                port = procs::free_port();
+                exporter = spawn(&plan.exporter, &files, "second", port, hook_port);
+                runs.push(Run {
+                    started: Some(Instant::now()),
+                    ..Run::default()
+                });
+            } else {
+                assert!(
+                    elapsed < plan.chaos + plan.drain_limit,
+                    "the first exporter saved no record in {elapsed:?}; its log:\n{}",
+                    exporter.log_tail(40)
+                );
+            }
         }
         sample(
             &mut exporter,
@@ -324,26 +341,37 @@ fn chaos_faults() -> Faults {
     }
 }
 
-/// Adds one-shot faults while the chaos lasts (until aborted): a reset
-/// every 5 s, a hang every 20 s, a storm of ten 503s every 30 s, a 429
-/// with `Retry-After: 2` every 15 s.
+/// Adds one-shot faults while the chaos lasts (until aborted), in
+/// proportion to the data requests the simulator answers, as a flaky
+/// upstream does (faults per second would starve a client that backs off:
+/// every request it still makes would fail): a reset every 25 requests, a
+/// 429 with `Retry-After: 2` every 60, a storm of six 503s in a row every
+/// 200, and a hang (which holds a download slot for the exporter's 60 s
+/// request timeout) every 100 but at most one a minute.
 async fn drive_faults(st: std::sync::Arc<SimState>) {
-    let mut tick = 0u64;
+    let requests = || st.api_requests.load(std::sync::atomic::Ordering::SeqCst);
+    let (mut reset, mut throttle, mut storm, mut hang) = (0, 0, 0, 0);
+    let mut hung_at: Option<Instant> = None;
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        tick += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n = requests();
         let mut f = st.faults();
-        if tick.is_multiple_of(5) {
+        if n >= reset + 25 {
+            reset = n;
             f.reset_next += 1;
         }
-        if tick.is_multiple_of(20) {
-            f.hang_next += 1;
-        }
-        if tick.is_multiple_of(30) {
-            f.server_error_next += 10;
-        }
-        if tick.is_multiple_of(15) {
+        if n >= throttle + 60 {
+            throttle = n;
             f.throttle_next += 1;
+        }
+        if n >= storm + 200 {
+            storm = n;
+            f.server_error_next += 6;
+        }
+        if n >= hang + 100 && hung_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            hang = n;
+            hung_at = Some(Instant::now());
+            f.hang_next += 1;
         }
     }
 }
@@ -376,19 +404,18 @@ impl Files {
 
     /// Lines of the sink up to the mark of the saved state: what a restart
     /// keeps (bytes past it belong to blobs it fetches again).
-    fn saved_sink_lines(&self) -> usize {
-        let state: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&self.state).expect("a saved state"))
-                .expect("the state file is JSON");
-        let len = state["state"]["sink"]["len"]
-            .as_u64()
-            .expect("the state holds the sink's mark");
-        let sink = std::fs::read(&self.sink).expect("the sink");
-        sink.get(..len as usize)
-            .unwrap_or(&sink)
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
+    fn saved_sink_lines(&self) -> Option<usize> {
+        let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&self.state).ok()?)
+            .expect("the state file is JSON");
+        let len = state["state"]["sink"]["len"].as_u64()?;
+        let sink = std::fs::read(&self.sink).expect("the sink the state names");
+        Some(
+            sink.get(..len as usize)
+                .unwrap_or(&sink)
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count(),
+        )
     }
 }
 
