@@ -105,7 +105,7 @@ soak-activity:
 soak-chaos:
 	$(CARGO) build --release --bin m365-exporter
 	SOAK_CHAOS_EXPORTER=$(CURDIR)/target/release/m365-exporter \
-		$(CARGO) test --test soak_chaos -- --ignored --nocapture chaos_soak_ten_minutes
+		$(CARGO) test --test soak_chaos -- --nocapture chaos_soak
 
 # cargo-fuzz on nightly, every target FUZZ_SECONDS (default 60) each; not part of
 # `make test` (tests/fuzz_corpus.rs and tests/garbage_input.rs are its stable smoke run).

@@ -9,9 +9,9 @@
 //! it added to the sink; the backlog never held more than 10 minutes of the
 //! feed; the lag is back under two polls.
 //!
-//! `chaos_soak_one_minute` runs in `make test` (the debug binary, one minute
-//! of faults); `make soak-chaos` runs `chaos_soak_ten_minutes` on the
-//! release binary (`SOAK_CHAOS_EXPORTER`), which also holds the exporter's
+//! In `make test` it runs one minute of faults on the debug binary;
+//! `make soak-chaos` runs ten on the release binary (`SOAK_CHAOS_EXPORTER`)
+//! and also holds the exporter's
 //! RSS flat within 2 MiB from each process' third minute on and prints the
 //! figures BENCHMARKS.md quotes. Outcomes only: every wait is on a
 //! condition with a generous deadline, nothing asserts on wall time.
@@ -50,42 +50,40 @@ struct Plan {
     drain_limit: Duration,
 }
 
+/// One minute on the debug binary (`make test`), or, when
+/// `SOAK_CHAOS_EXPORTER` names a binary (`make soak-chaos` sets it to the
+/// release build), `SOAK_CHAOS_MINUTES` (default 10) on it with RSS judged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_soak_one_minute() {
-    soak(Plan {
-        chaos: Duration::from_secs(60),
-        live_every: Duration::from_secs(2),
-        interval: 2,
-        overlap: "1m",
-        page_size: 8,
-        exporter: PathBuf::from(env!("CARGO_BIN_EXE_m365-exporter")),
-        rss: false,
-        drain_limit: Duration::from_secs(360),
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "ten minutes on the release binary: `make soak-chaos`"]
-async fn chaos_soak_ten_minutes() {
-    let exporter = std::env::var_os("SOAK_CHAOS_EXPORTER")
-        .map(PathBuf::from)
-        .expect("SOAK_CHAOS_EXPORTER: the exporter binary to soak (make soak-chaos sets it)");
-    let minutes: u64 = std::env::var("SOAK_CHAOS_MINUTES")
-        .ok()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(10);
-    soak(Plan {
-        chaos: Duration::from_secs(60 * minutes),
-        live_every: Duration::from_secs(3),
-        interval: 5,
-        overlap: "2m",
-        page_size: 10,
-        exporter,
-        rss: true,
-        drain_limit: Duration::from_secs(600),
-    })
-    .await;
+async fn chaos_soak() {
+    let plan = match std::env::var_os("SOAK_CHAOS_EXPORTER") {
+        None => Plan {
+            chaos: Duration::from_secs(60),
+            live_every: Duration::from_secs(2),
+            interval: 2,
+            overlap: "1m",
+            page_size: 8,
+            exporter: PathBuf::from(env!("CARGO_BIN_EXE_m365-exporter")),
+            rss: false,
+            drain_limit: Duration::from_secs(360),
+        },
+        Some(exporter) => {
+            let minutes: u64 = std::env::var("SOAK_CHAOS_MINUTES")
+                .ok()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(10);
+            Plan {
+                chaos: Duration::from_secs(60 * minutes),
+                live_every: Duration::from_secs(3),
+                interval: 5,
+                overlap: "2m",
+                page_size: 10,
+                exporter: PathBuf::from(exporter),
+                rss: true,
+                drain_limit: Duration::from_secs(600),
+            }
+        }
+    };
+    soak(plan).await;
 }
 
 /// What one exporter process did while it ran.
