@@ -179,6 +179,9 @@ impl<'s> Scrape<'s> {
                 header: false,
             };
             match fam {
+                // Exporter-wide: on /metrics, not on /probe (one target's
+                // series; the exporter's own build is the /metrics job's).
+                Family::BuildInfo if self.only.is_some() => {}
                 Family::BuildInfo => {
                     let (text, hash) = build_info();
                     out.stable(*hash, text);
@@ -409,6 +412,12 @@ mod tests {
         for f in crate::metrics::ProcessFamily::ALL {
             assert!(all.contains(f.header()), "{all}");
             assert!(!one.contains(f.def().name), "{one}");
+        }
+        // No exporter-wide family on /probe: every sample there is the
+        // tenant's (build_info, like the process families, is on /metrics).
+        assert!(all.contains("\nm365_exporter_build_info{"), "{all}");
+        for line in one.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.contains("tenant=\"tenant-0001\""), "{line}");
         }
         // In the gzip body too, after the live families.
         let store = store.with_process(fixed);
