@@ -251,7 +251,7 @@ mod tests {
     }
 
     async fn eventually(what: &str, f: impl Fn() -> bool) {
-        let until = Instant::now() + Duration::from_secs(20);
+        let until = Instant::now() + Duration::from_secs(60);
         while !f() {
             assert!(Instant::now() < until, "timed out waiting for: {what}");
             tokio::time::sleep(Duration::from_millis(20)).await;
