@@ -372,8 +372,11 @@ mod tests {
         let live = Arc::new(Live::new());
         let store = Store::new((0..300).map(tenant).collect(), live.clone()).with_process(fixed);
         assert_gzip_is_plain(&store);
+        // At least the two runs of stable text (before and after the
+        // volatile last-success lines); how many more is chance (5 to 14
+        // in 200 runs).
         let first = store.gzip_cache().compressed();
-        assert!(first >= 5, "{first} segments");
+        assert!(first >= 2, "{first} segments");
         assert_eq!(store.gzip_cache().len() as u64, first, "each block once");
 
         // Nothing stable changed (the live counters did): no stable
