@@ -33,6 +33,20 @@ fn lag(m: &[Sample], tenant: &str, ct: &str) -> Option<f64> {
     .map(|s| s.value)
 }
 
+/// The first scrape in which `ok(scrape, content_type)` holds for every
+/// content type (60 s deadline: it only stops a hung test).
+async fn until_every_type(
+    exp: &Running,
+    what: &str,
+    ok: impl Fn(&[Sample], &str) -> bool,
+) -> Vec<Sample> {
+    wait_for(what, Duration::from_secs(60), || async {
+        let m = scrape(exp).await;
+        all_types().into_iter().all(|ct| ok(&m, ct)).then_some(m)
+    })
+    .await
+}
+
 /// Every blob GET hangs from the start: the feed's first poll never
 /// completes, yet backlog and lag are served for every type, the lag
 /// grows with the clock, and the collector says 0.
@@ -50,39 +64,21 @@ async fn cold_start_into_hanging_downloads_is_seen() {
     let t = "cold";
     // Served while no download has ended (the first poll cannot complete:
     // asserted below); how soon is a figure, not a check here.
-    let first = wait_for(
-        "backlog and lag for every type",
-        Duration::from_secs(60),
-        || async {
-            let m = scrape(&exp).await;
-            all_types()
-                .iter()
-                .all(|ct| {
-                    value(
-                        &m,
-                        "m365_activity_backlog_blobs",
-                        &[("tenant", t), ("content_type", ct)],
-                    ) > 0.0
-                        && lag(&m, t, ct).is_some_and(|l| l > 0.0)
-                })
-                .then_some(m)
-        },
-    )
+    let first = until_every_type(&exp, "backlog and lag for every type", |m, ct| {
+        value(
+            m,
+            "m365_activity_backlog_blobs",
+            &[("tenant", t), ("content_type", ct)],
+        ) > 0.0
+            && lag(m, t, ct).is_some_and(|l| l > 0.0)
+    })
     .await;
     assert_eq!(success(&first, t), 0.0, "no poll has completed");
     // The lag is an age: it grows with the clock while nothing downloads
     // (by however long the wait takes; how fast is not the point).
-    let second = wait_for(
-        "every lag grown by 2 s",
-        Duration::from_secs(60),
-        || async {
-            let m = scrape(&exp).await;
-            all_types()
-                .iter()
-                .all(|ct| lag(&m, t, ct).unwrap_or(0.0) >= lag(&first, t, ct).unwrap_or(0.0) + 2.0)
-                .then_some(m)
-        },
-    )
+    let second = until_every_type(&exp, "every lag grown by 2 s", |m, ct| {
+        lag(m, t, ct).unwrap_or(0.0) >= lag(&first, t, ct).unwrap_or(0.0) + 2.0
+    })
     .await;
     assert_eq!(success(&second, t), 0.0);
     exp.stop().await.unwrap();
