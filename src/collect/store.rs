@@ -217,7 +217,7 @@ impl<'s> Scrape<'s> {
                         }
                         if let Some(c) = chunks.get(*next).filter(|c| c.family == fam) {
                             *next += 1;
-                            out.stable(c.hash, &c.text);
+                            out.stable(c.hash, o.rendered.text(c));
                         }
                         if o.rendered.has_ages(fam) {
                             o.rendered.write_ages(fam, self.now, out.volatile());

@@ -447,7 +447,11 @@ fn both<T: serde::de::DeserializeOwned + std::fmt::Debug + PartialEq>(name: &str
 }
 
 fn families(o: &Outcome) -> Vec<String> {
-    o.rendered.families.iter().map(|c| c.text.clone()).collect()
+    o.rendered
+        .families
+        .iter()
+        .map(|c| o.rendered.text(c).to_string())
+        .collect()
 }
 
 #[test]
