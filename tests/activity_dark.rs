@@ -243,3 +243,93 @@ async fn reload_takes_and_releases_the_feed_locks() {
     assert_eq!(value(&m, "m365_config_last_reload_successful", &[]), 1.0);
     exp.stop().await.unwrap();
 }
+
+fn last_success(m: &[Sample], tenant: &str) -> Option<f64> {
+    select(
+        m,
+        "m365_collector_last_success_timestamp_seconds",
+        &[("tenant", tenant), ("collector", "activity")],
+    )
+    .first()
+    .map(|s| s.value)
+}
+
+/// A feed that has succeeded, then gets stuck (every blob GET hangs, so
+/// each poll lists but downloads nothing): its last success stays at the
+/// end of its last poll that moved, however often the collector renders
+/// the status and however many polls end without progress, so
+/// `M365CollectorStale` can fire; once downloads answer again, it moves.
+#[tokio::test]
+async fn a_feed_stuck_after_its_first_poll_stops_succeeding() {
+    let sim = sim_with(AuditOptions::default(), Faults::default()).await;
+    let t = "stuck";
+    let config = support::activity::config(&sim.url(), t, "");
+    // A hanging GET gives up after 1 s, once: polls end, without progress.
+    let opts = RuntimeOptions {
+        request_timeout: Duration::from_secs(1),
+        retry: RetryPolicy {
+            max_attempts: 1,
+            base: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            max_retry_after: Duration::from_millis(50),
+        },
+        ..RuntimeOptions::default()
+    };
+    let exp = Running::start(&config, &WebOptions::default(), &opts)
+        .await
+        .unwrap();
+    let truth = sim.audit().truth(&all_types(), 0, now_ms());
+    drained(&exp, t, truth.blobs).await;
+    wait_for("a successful poll", Duration::from_secs(30), || async {
+        let m = scrape(&exp).await;
+        (success(&m, t) == 1.0 && last_success(&m, t).is_some()).then_some(())
+    })
+    .await;
+
+    sim.set_faults(Faults {
+        blob_delay: Duration::from_secs(3_600),
+        ..Faults::default()
+    });
+    for ct in all_types() {
+        sim.audit().add_blob(ct, Duration::from_secs(60), 3);
+    }
+    // Listed (the backlog shows them), never downloaded.
+    let stuck_at = wait_for("the new blobs listed", Duration::from_secs(30), || async {
+        let m = scrape(&exp).await;
+        let backlog = select(&m, "m365_activity_backlog_blobs", &[("tenant", t)]);
+        (backlog.len() == all_types().len() && backlog.iter().all(|s| s.value > 0.0))
+            .then(|| last_success(&m, t))
+            .flatten()
+    })
+    .await;
+    // Polls keep ending (each lists every type), none moves a blob.
+    more_polls(&exp, t, 3).await;
+    let m = scrape(&exp).await;
+    assert!(
+        select(&m, "m365_activity_backlog_blobs", &[("tenant", t)])
+            .iter()
+            .all(|s| s.value > 0.0),
+        "nothing downloaded"
+    );
+    assert_eq!(
+        last_success(&m, t),
+        Some(stuck_at),
+        "no success while stuck (it would read {} s old by now)",
+        m365_exporter::timefmt::now_unix() - stuck_at
+    );
+
+    // Downloads answer again: the next poll moves, and succeeds.
+    sim.set_faults(Faults::default());
+    wait_for(
+        "a success after the stall",
+        Duration::from_secs(60),
+        || async {
+            let m = scrape(&exp).await;
+            last_success(&m, t)
+                .is_some_and(|s| s > stuck_at)
+                .then_some(())
+        },
+    )
+    .await;
+    exp.stop().await.unwrap();
+}

@@ -167,13 +167,10 @@ async fn corrupt_state_file_is_set_aside() {
     )
     .await;
     let truth = sim.audit().truth(&all_types(), 0, now_ms());
-    let m = drained(&exp, "corrupt", truth.blobs).await;
+    drained(&exp, "corrupt", truth.blobs).await;
     let t = ("tenant", "corrupt");
-    assert_eq!(
-        sum(&m, "m365_activity_records_total", &[t]) as u64,
-        truth.records.values().sum::<u64>(),
-        "started over from lookback"
-    );
+    // Started over from lookback: every record, once saved.
+    counted(&exp, &[t], truth.records.values().sum::<u64>()).await;
     exp.stop().await.unwrap();
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -270,4 +267,94 @@ async fn a_truncated_state_file_writes_no_record_twice() {
     third.stop().await.unwrap();
     assert_eq!(std::fs::read(&state).unwrap(), &whole[..whole.len() / 2]);
     assert_sink_exactly_once(&sink_lines(&out), &sim, &truth.ids);
+}
+
+/// A sink write that fails for real (the output's name swapped for a link
+/// to `/dev/full`: ENOSPC on the next append, as root too) restarts the
+/// feed from its last checkpoint; once the file is back, the blobs fetched
+/// after that checkpoint are fetched again and their records land in the
+/// sink once, and `m365_activity_records_total` equals the sink's lines:
+/// records count when the writer confirms them, not when they are applied.
+#[tokio::test]
+async fn sink_write_failure_then_restart_counts_each_record_once() {
+    capture_logs();
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, out) = (
+        dir.path().join("state.json"),
+        dir.path().join("audit.ndjson"),
+    );
+    let tenant = "sinkfull";
+    let t = [("tenant", tenant)];
+    let exp = start(
+        &sim,
+        tenant,
+        &format!(
+            ", state_file: {}, output: {}",
+            state.display(),
+            out.display()
+        ),
+    )
+    .await;
+    let truth = sim.audit().truth(&all_types(), 0, now_ms());
+    drained(&exp, tenant, truth.blobs).await;
+    // Drained and saved: the checkpoint has closed the sink's file, so the
+    // next append opens the name again.
+    wait_for(
+        "the drained state saved",
+        Duration::from_secs(30),
+        || async { (sink_lines(&out).len() == truth.ids.len()).then_some(()) },
+    )
+    .await;
+    more_polls(&exp, tenant, 2).await;
+
+    let kept = dir.path().join("audit.ndjson.kept");
+    std::fs::rename(&out, &kept).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &out).unwrap();
+    let mut added = 0;
+    for ct in ["Audit.Exchange", "Audit.SharePoint", "DLP.All"] {
+        sim.audit().add_blob(ct, Duration::from_secs(60), 7);
+        added += 7;
+    }
+    wait_for(
+        "the sink write to fail",
+        Duration::from_secs(60),
+        || async {
+            let failed = log_lines(&[tenant, "activity feed stopped", "No space left"]);
+            (!failed.is_empty()).then_some(())
+        },
+    )
+    .await;
+    // The file is back: the restart after this one writes again.
+    std::fs::remove_file(&out).unwrap();
+    std::fs::rename(&kept, &out).unwrap();
+
+    let expected = truth.ids.len() + added;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (counted, lines) = loop {
+        let m = scrape(&exp).await;
+        let counted = sum(&m, "m365_activity_records_total", &t) as usize;
+        let lines = sink_lines(&out).len();
+        let backlog = select(&m, "m365_activity_backlog_blobs", &t);
+        let settled = success(&m, tenant) == 1.0
+            && !backlog.is_empty()
+            && backlog.iter().all(|s| s.value == 0.0)
+            && lines == expected;
+        if (settled && counted == lines) || std::time::Instant::now() > deadline {
+            break (counted, lines);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    exp.stop().await.unwrap();
+    let restarts = log_lines(&[tenant, "activity feed stopped; restarting"]).len();
+    println!(
+        "figures: sink_lines={lines} records_total={counted} restarts={restarts} added={added}"
+    );
+    assert_eq!(lines, expected, "every record in the sink");
+    assert_eq!(
+        counted, lines,
+        "m365_activity_records_total equals the sink's lines (after {restarts} restart(s))"
+    );
+    let all = sim.audit().truth(&all_types(), 0, now_ms());
+    assert_sink_exactly_once(&sink_lines(&out), &sim, &all.ids);
 }

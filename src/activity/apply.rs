@@ -1,11 +1,13 @@
 //! The apply stage: a fetched blob's records, which are new (by record
 //! `Id`, against the remembered ids and the blob itself), the sink lines
-//! they add, and their counts (`m365_activity_records_total` with a bounded
-//! `workload`, duplicates, record delay) reported through the content
-//! type's [`TypeEvents`]. It owns the record ids of the last 7 days and the
-//! ids remembered since the last save, which the checkpoint persists.
+//! they add, and their counts: duplicates and record delay reported at once
+//! through the content type's [`TypeEvents`]; new records as a
+//! [`RecordCounts`] (`m365_activity_records_total`, bounded `workload`)
+//! that goes with the lines to the checkpoint, which counts it once it has
+//! written them. It owns the record ids of the last 7 days and the ids
+//! remembered since the last save, which the checkpoint persists.
 
-use super::events::TypeEvents;
+use super::events::{RecordCounts, TypeEvents};
 use super::idlog;
 use super::recent::{key, RecentIds};
 use super::records::{parse_blob, Lines};
@@ -21,6 +23,8 @@ pub struct NewRecords {
     pub lines: Option<Lines>,
     pub records: usize,
     pub duplicates: u64,
+    /// The new records by series, to be counted by the checkpoint.
+    pub counts: RecordCounts,
 }
 
 pub struct Applier {
@@ -64,7 +68,8 @@ impl Applier {
         std::mem::take(&mut self.new_ids)
     }
 
-    /// Parse, dedupe, count and remember; `Err` (nothing counted or
+    /// Parse, dedupe, count (the new records only into the returned
+    /// [`NewRecords::counts`]) and remember; `Err` (nothing counted or
     /// remembered) when the blob does not parse.
     pub fn apply(
         &mut self,
@@ -147,7 +152,7 @@ impl Applier {
             }
         }
         for (workload, op, n) in counts {
-            ev.records(workload, op, n);
+            out.counts.add(ev.records(workload, op), n);
         }
         ev.duplicates(out.duplicates);
         out.lines = lines.filter(|l| !l.is_empty());
@@ -185,17 +190,26 @@ mod tests {
         let ev = events.of("Audit.Exchange");
         let n = a.apply(&body, &content(), ev).unwrap();
         assert_eq!((n.records, n.duplicates), (2, 1));
+        assert_eq!(n.counts.records(), 2);
+        let mut early = Vec::new();
+        live.encode(None, &mut early);
+        assert!(
+            String::from_utf8(early).unwrap().contains("m365_activity_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",workload=\"Exchange\",operation=\"\"} 0\n"),
+            "not counted until the checkpoint says so"
+        );
         let mut written = Vec::new();
         n.lines.unwrap().write_to(&mut written).unwrap();
         let written = String::from_utf8(written).unwrap();
         assert_eq!(written.lines().count(), 2);
         assert!(written.contains(r#""Id":"b""#));
+        n.counts.count();
         assert_eq!(a.take_new_ids().len(), 2 * idlog::ENTRY as usize);
         assert!(a.take_new_ids().is_empty(), "taken");
         // The same blob again: nothing new, no lines, no ids.
         let again = a.apply(&body, &content(), ev).unwrap();
         assert_eq!((again.records, again.duplicates), (0, 3));
         assert!(again.lines.is_none());
+        assert!(again.counts.is_empty(), "a duplicate never counts");
         assert!(a.take_new_ids().is_empty());
         assert_eq!(a.recent().len(), 2);
 
@@ -208,6 +222,7 @@ mod tests {
         let n = a.repair(&repaired, 1_800_000_000, ev).unwrap();
         assert_eq!((n.records, n.duplicates), (1, 1));
         assert_eq!(a.take_new_ids().len(), idlog::ENTRY as usize);
+        n.counts.count();
         assert!(a.recent().contains(key("c")));
         let mut out = Vec::new();
         live.encode(None, &mut out);
@@ -244,10 +259,12 @@ mod tests {
         };
         let first = a.apply(&body, &content(), ev).unwrap();
         assert_eq!((first.records, first.duplicates, lines(&first)), (4, 0, 4));
+        first.counts.count();
         assert_eq!(a.recent().len(), 2, "only the ids: \"\" and \"c\"");
         // Again: the two without Id are new each time; the others are not.
         let again = a.apply(&body, &content(), ev).unwrap();
         assert_eq!((again.records, again.duplicates, lines(&again)), (2, 2, 2));
+        again.counts.count();
         assert_eq!(a.recent().len(), 2);
         let mut out = Vec::new();
         live.encode(None, &mut out);

@@ -5,7 +5,8 @@
 //! bounded channel; how each file is written is its own module's business,
 //! this one only orders the writes:
 //!
-//! - `Sink`: a fetched blob's new lines, appended at once (not synced);
+//! - `Write`: a fetched blob's new lines, appended at once (not synced),
+//!   with the counts of its new records;
 //! - `Quarantine`: a blob that never parsed, kept aside raw;
 //! - `Save`: on a timer ([`EVERY`]), only when something changed: sync the
 //!   sink, append the ids remembered since the last save to the id log
@@ -17,7 +18,16 @@
 //! every blob fetched after it; those are fetched and written again, once.
 //! A sink write that fails makes the checkpoint stop saving (`fatal`): the
 //! feed then restarts from the last saved state, which is consistent.
+//!
+//! Counts follow the same rule: `m365_activity_records_total` counts a
+//! record once this thread has made it stay. With a state file that is the
+//! save that covers it (whatever was written after the last save is fetched
+//! again after a restart, so it is counted then, once); with only an
+//! output, the append (nothing is ever cut back); with no file at all, at
+//! once. The counter therefore equals the records in the sink, whatever
+//! restarted the feed, and a duplicate, never written, never counts.
 
+use super::events::RecordCounts;
 use super::idlog::{self, IdsMark};
 use super::quarantine;
 use super::recent::RecentIds;
@@ -257,7 +267,8 @@ pub struct Health {
 const COMPACT_CHUNK: usize = 13_107 * idlog::ENTRY as usize;
 
 enum Order {
-    Sink(Lines, Option<OwnedSemaphorePermit>),
+    /// New lines (none without an output) and the counts of their records.
+    Write(Option<Lines>, RecordCounts, Option<OwnedSemaphorePermit>),
     Quarantine(String, Bytes),
     /// The next part of a fresh id-log generation (every remembered id);
     /// the following `Save` with `full` finishes it.
@@ -283,6 +294,8 @@ pub struct Checkpoint {
     log_entries: u64,
     full_next: bool,
     persistent: bool,
+    /// There is a state file or an output: counts wait for the thread.
+    files: bool,
 }
 
 impl Checkpoint {
@@ -298,10 +311,12 @@ impl Checkpoint {
             files,
             ids: resumed.ids,
             unsaved_ids: Vec::new(),
+            uncounted: RecordCounts::default(),
             compaction: None,
             health: health.clone(),
         };
         let persistent = worker.files.state.is_some();
+        let files = persistent || worker.sink.is_some();
         let thread = std::thread::Builder::new()
             .name("activity-checkpoint".into())
             .spawn(move || worker.run(rx))
@@ -317,6 +332,7 @@ impl Checkpoint {
             log_entries: resumed.log_entries,
             full_next: resumed.needs_full_log,
             persistent,
+            files,
         }
     }
 
@@ -330,9 +346,22 @@ impl Checkpoint {
         }
     }
 
-    /// Append a blob's new lines to the sink (with the budget they hold).
-    pub async fn sink(&self, lines: Lines, permit: Option<OwnedSemaphorePermit>) {
-        self.send(Order::Sink(lines, permit)).await;
+    /// A blob's new records: their lines appended to the sink (with the
+    /// budget they hold), their counts counted once they stay (see the
+    /// module's doc); with no file at all, counted now.
+    pub async fn write(
+        &self,
+        lines: Option<Lines>,
+        counts: RecordCounts,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        if !self.files {
+            counts.count();
+            return;
+        }
+        if lines.is_some() || !counts.is_empty() {
+            self.send(Order::Write(lines, counts, permit)).await;
+        }
     }
 
     /// Keep a blob that never parsed, raw.
@@ -433,6 +462,9 @@ struct Worker {
     sink: Option<Sink>,
     /// Ids whose append failed, tried again at the next save.
     unsaved_ids: Vec<u8>,
+    /// With a state file: counts of records written since the last save,
+    /// counted when a save covers them.
+    uncounted: RecordCounts,
     /// A fresh id-log generation being written by `Compact` orders.
     compaction: Option<std::io::Result<idlog::Compaction>>,
     health: Arc<Mutex<Health>>,
@@ -442,8 +474,8 @@ impl Worker {
     fn run(mut self, mut rx: mpsc::Receiver<Order>) {
         while let Some(order) = rx.blocking_recv() {
             match order {
-                Order::Sink(lines, permit) => {
-                    self.append_sink(&lines);
+                Order::Write(lines, counts, permit) => {
+                    self.write(lines.as_ref(), counts);
                     drop(permit);
                 }
                 Order::Quarantine(id, body) => self.quarantine(&id, &body),
@@ -461,12 +493,23 @@ impl Worker {
         self.health().fatal
     }
 
-    fn append_sink(&mut self, lines: &Lines) {
+    /// Append the lines; their counts wait for the next save with a state
+    /// file, and are counted now without one. Nothing is counted once the
+    /// sink has failed: those records are fetched again after the restart.
+    fn write(&mut self, lines: Option<&Lines>, counts: RecordCounts) {
         if self.fatal() {
             return;
         }
-        if let Some(Err(e)) = self.sink.as_mut().map(|s| s.append(lines)) {
-            self.sink_failed(e);
+        if let (Some(lines), Some(sink)) = (lines, self.sink.as_mut()) {
+            if let Err(e) = sink.append(lines) {
+                self.sink_failed(e);
+                return;
+            }
+        }
+        if self.files.state.is_some() {
+            self.uncounted.merge(counts);
+        } else {
+            counts.count();
         }
     }
 
@@ -573,6 +616,7 @@ impl Worker {
                 if s.full {
                     idlog::remove_others(&path, self.ids.generation);
                 }
+                std::mem::take(&mut self.uncounted).count();
                 let mut h = self.health();
                 h.error = None;
                 h.saves += 1;
@@ -617,7 +661,12 @@ mod tests {
             recent.insert(k, 1_800_000_000);
             new.push((k, RecentIds::hour_of(1_800_000_000)));
         }
-        cp.sink(Lines::one(&b"{\"Id\":\"a\"}"[..]), None).await;
+        cp.write(
+            Some(Lines::one(&b"{\"Id\":\"a\"}"[..])),
+            RecordCounts::default(),
+            None,
+        )
+        .await;
         state.cursors.insert("Audit.Exchange".into(), 5);
         cp.save(&state, &recent, idlog::encode(&new)).await;
         new.clear();
@@ -625,7 +674,12 @@ mod tests {
         // by one entry only.
         let k = key("late");
         recent.insert(k, 1_800_000_000);
-        cp.sink(Lines::one(&b"{\"Id\":\"b\"}"[..]), None).await;
+        cp.write(
+            Some(Lines::one(&b"{\"Id\":\"b\"}"[..])),
+            RecordCounts::default(),
+            None,
+        )
+        .await;
         cp.save(
             &state,
             &recent,
@@ -633,7 +687,12 @@ mod tests {
         )
         .await;
         // An unsaved tail: written to the sink, never saved.
-        cp.sink(Lines::one(&b"{\"Id\":\"c\"}"[..]), None).await;
+        cp.write(
+            Some(Lines::one(&b"{\"Id\":\"c\"}"[..])),
+            RecordCounts::default(),
+            None,
+        )
+        .await;
         let h = cp.health();
         cp.close().await;
         let h2 = h.clone();
@@ -661,7 +720,12 @@ mod tests {
         f.output = Some(dir.path().join("missing").join("out.ndjson"));
         let r = resume(&f, 1).unwrap();
         let mut cp = Checkpoint::start(f, &r);
-        cp.sink(Lines::one(&b"{\"Id\":\"a\"}"[..]), None).await;
+        cp.write(
+            Some(Lines::one(&b"{\"Id\":\"a\"}"[..])),
+            RecordCounts::default(),
+            None,
+        )
+        .await;
         cp.save(&State::default(), &RecentIds::default(), Vec::new())
             .await;
         let health = cp.health.clone();
@@ -675,6 +739,82 @@ mod tests {
             "{e}"
         );
         assert!(!dir.path().join("state.json").exists());
+    }
+
+    /// Records count once they stay: with a state file at the save that
+    /// covers them, never for a write the sink refused (those blobs are
+    /// fetched again after the restart and counted then, once); with only
+    /// an output at the append; with no file at all, at once.
+    #[tokio::test]
+    async fn records_count_once_the_writer_confirms_them() {
+        let live = crate::metrics::Live::new();
+        let series =
+            live.activity_records
+                .with_label_values(&["t", "Audit.Exchange", "Exchange", ""]);
+        let counts = |n| {
+            let mut c = RecordCounts::default();
+            c.add(&series, n);
+            c
+        };
+        let line = |s: &'static str| Some(Lines::one(s.as_bytes()));
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(dir.path());
+
+        // State file and output: counted by the save, not the append.
+        let r = resume(&f, 1).unwrap();
+        let mut cp = Checkpoint::start(f.clone(), &r);
+        cp.write(line("{\"Id\":\"a\"}"), counts(1), None).await;
+        cp.write(line("{\"Id\":\"b\"}"), counts(1), None).await;
+        assert_eq!(series.get(), 0, "written, not saved yet");
+        cp.save(&State::default(), &RecentIds::default(), Vec::new())
+            .await;
+        // Written after the save, then the process stops without another.
+        cp.write(line("{\"Id\":\"c\"}"), counts(1), None).await;
+        drop(cp);
+        assert_eq!(series.get(), 2, "the saved two");
+
+        // The restart cuts the unsaved line; fetched again, it counts once.
+        let r = resume(&f, 2).unwrap();
+        let mut cp = Checkpoint::start(f.clone(), &r);
+        cp.write(line("{\"Id\":\"c\"}"), counts(1), None).await;
+        cp.save(&r.state, &RecentIds::default(), Vec::new()).await;
+        cp.close().await;
+        let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+        assert_eq!(out.lines().count(), 3);
+        assert_eq!(series.get(), 3, "equals the sink");
+
+        // A sink that fails: nothing it refused is counted, nor anything after.
+        let mut bad = f.clone();
+        bad.output = Some(dir.path().join("missing").join("out.ndjson"));
+        let r = resume(&bad, 3).unwrap();
+        let mut cp = Checkpoint::start(bad, &r);
+        cp.write(line("{\"Id\":\"d\"}"), counts(1), None).await;
+        cp.save(&State::default(), &RecentIds::default(), Vec::new())
+            .await;
+        cp.close().await;
+        assert_eq!(series.get(), 3);
+
+        // Only an output: counted by the append (nothing is ever cut).
+        let only_out = Files {
+            state: None,
+            output: Some(dir.path().join("only.ndjson")),
+            ..f.clone()
+        };
+        let cp = Checkpoint::start(only_out.clone(), &resume(&only_out, 4).unwrap());
+        cp.write(line("{\"Id\":\"e\"}"), counts(1), None).await;
+        cp.close().await;
+        assert_eq!(series.get(), 4);
+
+        // No file at all: nothing to confirm, counted at once.
+        let none = Files {
+            state: None,
+            output: None,
+            ..f
+        };
+        let cp = Checkpoint::start(none.clone(), &resume(&none, 5).unwrap());
+        cp.write(None, counts(2), None).await;
+        assert_eq!(series.get(), 6);
+        cp.close().await;
     }
 
     #[tokio::test]
@@ -854,7 +994,11 @@ mod tests {
         let mut handed = 0;
         while handed < 100
             && cp
-                .sink(Lines::one(&b"{\"Id\":\"a\"}"[..]), None)
+                .write(
+                    Some(Lines::one(&b"{\"Id\":\"a\"}"[..])),
+                    RecordCounts::default(),
+                    None,
+                )
                 .now_or_never()
                 .is_some()
         {
@@ -888,9 +1032,11 @@ mod tests {
             log_entries: 0,
             full_next: false,
             persistent: true,
+            files: true,
         };
         assert!(!cp.health().fatal);
-        cp.sink(Lines::one(&b"{}"[..]), None).await;
+        cp.write(Some(Lines::one(&b"{}"[..])), RecordCounts::default(), None)
+            .await;
         let h = cp.health();
         assert!(h.fatal && h.dead, "{h:?}");
         assert!(h.error.unwrap().contains("checkpoint thread"));

@@ -274,15 +274,12 @@ impl TypeEvents {
             "audit blob quarantined: it never parsed; its raw bytes are kept beside the state file (if any) and it left the backlog");
     }
 
-    /// `n` new records of one blob with this `workload` and `operation`
-    /// label (called per blob and pair, not per record).
-    pub fn records(&mut self, workload: &str, operation: &str, n: u64) {
-        if !self.records.contains_key(workload) {
-            self.records.insert(Box::from(workload), Vec::new());
-        }
-        let Some(ops) = self.records.get_mut(workload) else {
-            return;
-        };
+    /// The series of `m365_activity_records_total` for new records with
+    /// this `workload` and `operation` label (looked up once per pair; the
+    /// apply stage adds to a [`RecordCounts`], which the checkpoint counts once it
+    /// has written the records).
+    pub fn records(&mut self, workload: &str, operation: &str) -> &Arc<Counter> {
+        let ops = self.records.entry(Box::from(workload)).or_default();
         let at = match ops.iter().position(|(o, _)| &**o == operation) {
             Some(i) => i,
             None => {
@@ -296,7 +293,7 @@ impl TypeEvents {
                 ops.len() - 1
             }
         };
-        ops[at].1.inc_by(n);
+        &ops[at].1
     }
 
     /// Records of a blob whose `Id` was seen before.
@@ -309,6 +306,57 @@ impl TypeEvents {
     /// The record-delay histogram, for each new record with a CreationTime.
     pub fn delay(&mut self) -> &Histogram {
         self.delay.get(&labels!(self))
+    }
+}
+
+/// New records on their way to `m365_activity_records_total`: per series,
+/// how many. The apply stage fills one per blob; it travels with the
+/// blob's lines to the checkpoint, which counts it ([`RecordCounts::count`]) only
+/// once the records are where they go (see `checkpoint`), so a feed
+/// restarted from its last checkpoint never counts a re-fetched record
+/// twice. A handful of series per blob: merged by series, a short list.
+#[derive(Default)]
+pub struct RecordCounts(Vec<(Arc<Counter>, u64)>);
+
+impl RecordCounts {
+    pub fn add(&mut self, series: &Arc<Counter>, n: u64) {
+        match self.0.iter_mut().find(|(s, _)| Arc::ptr_eq(s, series)) {
+            Some((_, m)) => *m += n,
+            None => self.0.push((series.clone(), n)),
+        }
+    }
+
+    pub fn merge(&mut self, other: RecordCounts) {
+        for (s, n) in other.0 {
+            self.add(&s, n);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Records in it, all series together.
+    pub fn records(&self) -> u64 {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Count them: the records are written (or there is nowhere to write).
+    pub fn count(self) {
+        for (s, n) in self.0 {
+            s.inc_by(n);
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RecordCounts({} records, {} series)",
+            self.records(),
+            self.0.len()
+        )
     }
 }
 
@@ -495,9 +543,19 @@ mod tests {
         x.notified(true);
         x.notified(false);
         x.fetched();
-        x.records("Exchange", "", 3);
-        x.records("Exchange", "", 2);
-        x.records("Exchange", "MailItemsAccessed", 1);
+        let mut counts = RecordCounts::default();
+        counts.add(x.records("Exchange", ""), 3);
+        counts.add(x.records("Exchange", ""), 2);
+        counts.add(x.records("Exchange", "MailItemsAccessed"), 1);
+        assert_eq!(counts.records(), 6);
+        let mut more = RecordCounts::default();
+        more.add(x.records("Exchange", ""), 0);
+        counts.merge(more);
+        assert!(
+            text(&live).contains("m365_activity_records_total{tenant=\"t\",content_type=\"Audit.Exchange\",workload=\"Exchange\",operation=\"\"} 0\n"),
+            "counted only when told"
+        );
+        counts.count();
         x.duplicates(0);
         x.duplicates(4);
         x.delay().observe(100.0);

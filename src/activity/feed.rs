@@ -9,8 +9,9 @@
 //! One poll: webhook notifications into the backlog → subscriptions (when
 //! due) → the lister offers each due, enabled type's new content to the
 //! backlog → expired content leaves it → the downloader drains it oldest
-//! first, each blob applied as it arrives (records counted, new lines handed
-//! to the checkpoint for the sink) → a checkpoint when due. The `Feed`
+//! first, each blob applied as it arrives (new records deduplicated, their
+//! lines and counts handed to the checkpoint, which counts them once they
+//! stay) → a checkpoint when due. The `Feed`
 //! only runs the stages: each owns its state, reports through its
 //! [`Events`] and the problem [`Board`], and says whether it changed what
 //! the checkpoint saves. A content type that cannot flow is reported in its
@@ -195,6 +196,8 @@ struct Feed {
     /// With `activity.reconcile`.
     reconciler: Option<Reconciler>,
     polls: u64,
+    /// When the last successful poll ended ([`FeedStatus::last_success`]).
+    last_success: Option<f64>,
     /// A stage changed something since the last save.
     unsaved: Changed,
     /// Where the status goes, and when it last went.
@@ -270,6 +273,7 @@ impl Feed {
             checkpoint,
             reconciler,
             polls: 0,
+            last_success: None,
             unsaved: Changed::default(),
             tx,
             published: Instant::now(),
@@ -316,7 +320,7 @@ impl Feed {
         self.events.expired(&expired);
         self.unsaved |= Changed(!expired.is_empty());
         self.publish();
-        self.download(stop).await;
+        let moved = self.download(stop).await;
         if !*stop.borrow() {
             self.reconcile().await;
         }
@@ -326,16 +330,24 @@ impl Feed {
         self.polls += 1;
         let checkpoint = self.checkpoint.health().error.map(Problem::Failed);
         self.board.set(checkpoint::SCOPE, checkpoint);
-        self.board.report(self.status().problems());
+        let status = self.status();
+        self.board.report(status.problems());
+        // A poll that lists everything but moves nothing (every download
+        // hanging or failing) is no success: the feed is stuck.
+        if status.healthy() && (moved || self.backlog.pending_len() == 0) {
+            self.last_success = Some(crate::timefmt::now_unix());
+        }
     }
 
     /// Drain the backlog oldest first until the poll's download window
-    /// closes, saving on the checkpoint's timer meanwhile. The window opens
+    /// closes, saving on the checkpoint's timer meanwhile. Whether a blob
+    /// left the backlog (applied, gone or quarantined). The window opens
     /// here, not when the poll started: a poll whose listings were slow
     /// (throttled, failing pages) would otherwise find it closed and start
     /// only one batch, and the backlog would grow for as long as the
     /// listings stay slow (the chaos soak found it).
-    async fn download(&mut self, stop: &watch::Receiver<bool>) {
+    async fn download(&mut self, stop: &watch::Receiver<bool>) -> bool {
+        let mut moved = false;
         let deadline = Instant::now() + self.ctx.cfg.interval.max(MIN_DOWNLOAD_WINDOW);
         let mut batch = self.downloader.batch(self.backlog.pending(), deadline);
         let mut stopping = stop.clone();
@@ -349,6 +361,7 @@ impl Feed {
             };
             let Some((c, fetched)) = next else { break };
             let changed = self.settle(&c, fetched, &mut batch).await;
+            moved |= changed.0;
             self.unsaved |= changed;
             if self.unsaved.0 && self.checkpoint.due() {
                 self.save().await;
@@ -361,6 +374,7 @@ impl Feed {
             }
         }
         self.board.set("download", batch.problem());
+        moved
     }
 
     /// One finished download: applied (its new lines to the sink), lost
@@ -387,9 +401,8 @@ impl Feed {
         };
         match self.applier.apply(&body, c, ev) {
             Ok(new) => {
-                if let Some(lines) = new.lines {
-                    self.checkpoint.sink(lines, permit).await;
-                }
+                // Its records count once the checkpoint has written them.
+                self.checkpoint.write(new.lines, new.counts, permit).await;
                 self.downloader.parsed(&c.content_id);
                 self.backlog.complete(&c.content_id);
                 ev.fetched();
@@ -504,6 +517,7 @@ impl Feed {
         }
         FeedStatus {
             polls: self.polls,
+            last_success: self.last_success,
             types,
             feed_problems: self.board.scopes().clone(),
             reconcile: self.reconciler.as_ref().map(Reconciler::status),
@@ -556,11 +570,9 @@ impl FeedAccess for Stages<'_> {
         let new = self
             .applier
             .repair(&records, at, self.events.of(content_type))?;
-        if let Some(lines) = new.lines {
-            // Through the one writer, ordered with the blobs' lines: the
-            // next save covers them and their ids together.
-            self.checkpoint.sink(lines, None).await;
-        }
+        // Through the one writer, ordered with the blobs' lines: the next
+        // save covers them, their ids and their counts together.
+        self.checkpoint.write(new.lines, new.counts, None).await;
         Ok(new.records as u64)
     }
 }

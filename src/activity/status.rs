@@ -36,6 +36,13 @@ pub struct TypeStatus {
 pub struct FeedStatus {
     /// Polls finished since start (0: none yet).
     pub polls: u64,
+    /// Unix time the last successful poll ended: it listed every
+    /// configured type completely with the checkpoint being written
+    /// ([`FeedStatus::healthy`]), and its downloads finished (nothing left
+    /// pending) or moved at least one blob. None before this feed's first
+    /// (a feed stuck in hanging downloads lists every poll, moves nothing,
+    /// and keeps this where it was: the collector's staleness shows it).
+    pub last_success: Option<f64>,
     pub types: BTreeMap<String, TypeStatus>,
     /// Problems of the feed as a whole (`download`, `state_file`,
     /// `<content type> webhook`), from the problem board.

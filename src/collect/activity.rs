@@ -11,8 +11,13 @@
 //! flow shows in its own series while the others flow.
 //! The blob lag is rendered as an age, computed at scrape time, so it keeps
 //! growing while the feed or Microsoft hangs.
+//! A render is no success of its own: the last success is the end of the
+//! feed's last successful poll ([`FeedStatus::last_success`]), so a feed
+//! stuck after its first poll goes stale (`M365CollectorStale`), and the
+//! interval staleness is judged against is the feed's (`activity.interval`),
+//! also when a webhook makes the status render more often.
 
-use super::{CollectError, Collector, CollectorKind, CompletenessRow, FeedRow, Outcome};
+use super::{CollectError, Collector, CollectorKind, CompletenessRow, FeedRow, Outcome, Succeeded};
 use crate::activity::status::FeedStatus;
 use crate::config::ActivityConfig;
 use crate::metrics::{Family, SnapshotWriter};
@@ -124,6 +129,7 @@ pub fn render(tenant: &str, s: &FeedStatus) -> Outcome {
                 .unwrap_or_else(|| "not every content type listed".into())
         }),
         warming_up: s.warming_up(),
+        succeeded: s.last_success.map_or(Succeeded::Earlier, Succeeded::At),
         ..Outcome::default()
     }
 }

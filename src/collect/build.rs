@@ -80,6 +80,10 @@ pub struct Registration {
     /// What wakes its run loop before the interval is up: a source that
     /// pushes (the audit feed's status). None for collectors that poll.
     pub woken_by: fn(&Parts) -> Option<Wake>,
+    /// How often a success is due when that is not its interval (the audit
+    /// feed: a poll every `activity.interval`, rendered more often with a
+    /// webhook). None: the interval.
+    pub success_every: fn(&TenantConfig) -> Option<Duration>,
 }
 
 /// Every collector, in the order of a tenant's slots (and so of its
@@ -97,6 +101,7 @@ pub const COLLECTORS: [Registration; 4] = [
             }))
         },
         woken_by: |_| None,
+        success_every: |_| None,
     },
     Registration {
         enabled: |t| t.messages.enabled,
@@ -109,6 +114,7 @@ pub const COLLECTORS: [Registration; 4] = [
             }))
         },
         woken_by: |_| None,
+        success_every: |_| None,
     },
     Registration {
         enabled: |t| t.app_credentials.enabled,
@@ -121,6 +127,7 @@ pub const COLLECTORS: [Registration; 4] = [
             }))
         },
         woken_by: |_| None,
+        success_every: |_| None,
     },
     Registration {
         enabled: |t| t.activity.enabled,
@@ -130,6 +137,7 @@ pub const COLLECTORS: [Registration; 4] = [
             Some(Arc::new(c))
         },
         woken_by: |p| Some(p.feed?.status.subscribe()),
+        success_every: |t| Some(t.activity.interval),
     },
 ];
 
@@ -209,7 +217,10 @@ pub fn tenant(
             .filter(|r| (r.enabled)(t))
             .filter_map(|r| {
                 let slot = CollectorSlot::new((r.build)(&parts)?);
-                Some(Arc::new(slot.woken_by((r.woken_by)(&parts))))
+                let slot = slot
+                    .woken_by((r.woken_by)(&parts))
+                    .succeeding_every((r.success_every)(t));
+                Some(Arc::new(slot))
             })
             .collect(),
     };

@@ -75,6 +75,22 @@ pub struct Outcome {
     /// feed before its first complete listing round): `success` 0, no
     /// error, nothing logged.
     pub warming_up: bool,
+    /// When the success a successful outcome stands for happened
+    /// (`m365_collector_last_success_timestamp_seconds`).
+    pub succeeded: Succeeded,
+}
+
+/// When the success of a successful refresh happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Succeeded {
+    /// The refresh itself is the success (every collector but `activity`).
+    #[default]
+    Now,
+    /// At this Unix time: the audit feed's last successful poll, which its
+    /// status renders stand for (a render is no success of its own).
+    At(f64),
+    /// Not since the feed (re)started: the last success stays what it was.
+    Earlier,
 }
 
 impl Outcome {

@@ -10,7 +10,7 @@
 
 use super::build::AuditFeed;
 use super::slot::{
-    failed_in_part, next_state, next_wait, warming_up, CollectorSlot, TenantRuntime,
+    failed_in_part, next_state, next_wait, succeeded, warming_up, CollectorSlot, TenantRuntime,
 };
 use super::{CollectError, Collector, Outcome};
 use crate::activity::feed;
@@ -91,6 +91,7 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
         failures = if result.is_err() { failures + 1 } else { 0 };
         let partial = result.as_ref().ok().and_then(|o| o.failing.clone());
         let warming = result.as_ref().is_ok_and(|o| o.warming_up);
+        let at = result.as_ref().map(|o| o.succeeded).unwrap_or_default();
         let took = started.elapsed();
         let prev = slot.state.load_full();
         let mut next = next_state(&prev, result, took, interval);
@@ -98,6 +99,8 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
             warming_up(&prev, &mut next);
         } else if let Some(reason) = partial {
             failed_in_part(&prev, &mut next, reason);
+        } else {
+            succeeded(&prev, &mut next, at);
         }
         match (&prev.last_error, &next.last_error) {
             (old, Some(new)) if old.as_ref() != Some(new) => {

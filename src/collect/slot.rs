@@ -4,7 +4,7 @@
 //! ([`StateLines`]). Pure, so the rules are tested directly; the run loop
 //! (`schedule`) applies them and the scrape walk (`store`) reads them.
 
-use super::{CollectError, Collector, CollectorKind, Outcome};
+use super::{CollectError, Collector, CollectorKind, Outcome, Succeeded};
 use crate::metrics::text::{content_hash, write_sample};
 use crate::metrics::Family;
 use crate::timefmt::now_unix;
@@ -56,7 +56,7 @@ impl StateLines {
         for (part, fam) in parts.iter_mut().zip(Self::FAMILIES) {
             let start = text.len();
             let v = match fam {
-                Family::CollectorInterval => Some(slot.collector.interval().as_secs_f64()),
+                Family::CollectorInterval => Some(slot.success_every().as_secs_f64()),
                 Family::CollectorStart => Some(slot.started_unix),
                 _ if !st.attempted => None,
                 Family::CollectorSuccess => Some(if st.success { 1.0 } else { 0.0 }),
@@ -90,6 +90,10 @@ pub struct CollectorSlot {
     /// When set, the run loop refreshes as soon as this changes instead
     /// of waiting for the interval (see [`Wake`]).
     pub wake: Option<Wake>,
+    /// How often a success is due, when not every refresh can be one (the
+    /// audit feed's renders stand for its polls): what
+    /// `m365_collector_interval_seconds` reports and staleness is judged by.
+    pub success_every: Option<Duration>,
 }
 
 /// The channel a pushing source publishes on: the audit feed's status.
@@ -111,6 +115,7 @@ impl CollectorSlot {
             state: ArcSwap::from_pointee(state),
             started_unix: now_unix(),
             wake: None,
+            success_every: None,
         }
     }
 
@@ -118,6 +123,18 @@ impl CollectorSlot {
     pub fn woken_by(mut self, wake: Option<Wake>) -> CollectorSlot {
         self.wake = wake;
         self
+    }
+
+    /// A slot whose successes are due every `every` (None: its interval).
+    pub fn succeeding_every(mut self, every: Option<Duration>) -> CollectorSlot {
+        self.success_every = every;
+        self
+    }
+
+    /// How often a success is due: `m365_collector_interval_seconds`.
+    pub fn success_every(&self) -> Duration {
+        self.success_every
+            .unwrap_or_else(|| self.collector.interval())
     }
 }
 
@@ -216,6 +233,24 @@ pub fn warming_up(prev: &CollectorState, next: &mut CollectorState) {
     next.last_error = None;
 }
 
+/// A successful refresh whose success happened before it
+/// ([`Outcome::succeeded`]): the last success is when that was, never
+/// earlier than the one before (a restarted feed has none of its own yet).
+pub fn succeeded(prev: &CollectorState, next: &mut CollectorState, at: Succeeded) {
+    let t = match at {
+        Succeeded::Now => return,
+        Succeeded::At(t) if prev.last_success_unix.is_none_or(|p| t > p) => t,
+        _ => {
+            next.last_success_unix = prev.last_success_unix;
+            next.last_success_at = prev.last_success_at;
+            return;
+        }
+    };
+    let ago = Duration::try_from_secs_f64(now_unix() - t).unwrap_or_default();
+    next.last_success_unix = Some(t);
+    next.last_success_at = Instant::now().checked_sub(ago);
+}
+
 /// An `Ok` refresh that failed in part ([`Outcome::failing`]): its outcome
 /// is current, but it is not a success (success 0, last success unchanged,
 /// the reason logged).
@@ -228,6 +263,39 @@ pub fn failed_in_part(prev: &CollectorState, next: &mut CollectorState, reason: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The audit feed's renders stand for its last successful poll: the
+    /// last success is that poll's end, kept while none follows (also
+    /// across a feed restart), and never goes back.
+    #[test]
+    fn a_success_that_happened_earlier_keeps_its_time() {
+        let ok = |prev: &CollectorState, at| {
+            let mut next = next_state(
+                prev,
+                Ok(Outcome::default()),
+                Duration::ZERO,
+                Duration::from_secs(60),
+            );
+            succeeded(prev, &mut next, at);
+            next
+        };
+        let first = ok(&CollectorState::default(), Succeeded::Earlier);
+        assert!(first.success && first.last_success_unix.is_none());
+        let polled = now_unix() - 30.0;
+        let a = ok(&first, Succeeded::At(polled));
+        assert_eq!(a.last_success_unix, Some(polled));
+        let ago = a.last_success_at.unwrap().elapsed().as_secs_f64();
+        assert!((29.0..60.0).contains(&ago), "{ago}");
+        let b = ok(&a, Succeeded::At(polled));
+        assert_eq!(b.last_success_unix, Some(polled), "a render is no success");
+        assert_eq!(ok(&b, Succeeded::Earlier).last_success_unix, Some(polled));
+        assert_eq!(
+            ok(&b, Succeeded::At(polled - 5.0)).last_success_unix,
+            Some(polled)
+        );
+        let now = ok(&b, Succeeded::Now);
+        assert!(now.last_success_unix.unwrap() > polled);
+    }
 
     #[test]
     fn failed_refreshes_retry_sooner_with_backoff() {

@@ -235,12 +235,13 @@ catalog! {
             help "Whether the last refresh of a collector succeeded (1) or failed (0)."
             notes "`collector` is one of `service_health`, `messages`, `activity`, `app_credentials`. For `activity`: 1 when every configured content type listed completely in its last poll and the state file is being written. A failing collector keeps its last good figures for up to three intervals, then drops them.";
         CollectorLastSuccess: gauge "m365_collector_last_success_timestamp_seconds" ["tenant", "collector"]
-            help "Unix time of the last successful refresh of a collector.";
+            help "Unix time of the last successful refresh of a collector."
+            notes "For `activity`: the end of the feed's last successful poll (every configured type listed completely, and its downloads finished or moved a blob), not of a render of its status: a feed stuck after its first poll stops it, so `M365CollectorStale` fires.";
         CollectorDuration: gauge "m365_collector_duration_seconds" ["tenant", "collector"]
             help "Wall-clock duration of the last refresh of a collector, in seconds.";
         CollectorInterval: gauge "m365_collector_interval_seconds" ["tenant", "collector"]
             help "Configured refresh interval of a collector, in seconds (for staleness alerts)."
-            notes "Present from the start, before the first refresh (`M365CollectorStale` compares against it).";
+            notes "Present from the start, before the first refresh (`M365CollectorStale` compares against it). For `activity`: `activity.interval`, also with a webhook (whose status is rendered more often).";
         CollectorStart: gauge "m365_collector_start_timestamp_seconds" ["tenant", "collector"]
             help "Unix time a collector started: with its tenant, at process start or when a reload added or changed the tenant."
             notes "Present from the start, before the first refresh (`M365CollectorNeverSucceeded` compares it with the interval while no success was recorded).";
@@ -359,8 +360,8 @@ catalog! {
         ActivityExpired: counter "m365_activity_content_expired_total" ["tenant", "content_type"]
             help "Audit content blobs that expired before they could be downloaded: audit data lost.";
         ActivityRecords: counter "m365_activity_records_total" ["tenant", "content_type", "workload", "operation"]
-            help "Audit records downloaded, by workload (and operation, for the configured allowlist only)."
-            notes "`operation` is empty unless listed in `activity.operations`; `workload` is capped per tenant: Microsoft's known workloads, then the first 20 others, then `other` (one warning).";
+            help "New audit records delivered, by workload (and operation, for the configured allowlist only)."
+            notes "Counted once the checkpoint has written them (with `activity.state_file`, at the save that covers them; with only `activity.output`, when appended; with neither, when applied), so it equals the records this process put in the sink whatever restarted the feed; duplicates never count. `operation` is empty unless listed in `activity.operations`; `workload` is capped per tenant: Microsoft's known workloads, then the first 20 others, then `other` (one warning).";
         ActivityDuplicates: counter "m365_activity_records_duplicate_total" ["tenant", "content_type"]
             help "Audit records whose Id was seen before.";
         ActivityDelay: histogram "m365_activity_record_delay_seconds" ["tenant", "content_type"]

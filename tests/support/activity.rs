@@ -104,6 +104,22 @@ fn select_empty(m: &[Sample], name: &str) -> bool {
     !m.iter().any(|s| s.name == name)
 }
 
+/// Wait until `m365_activity_records_total` over the series matching
+/// `labels` reads `n`, and return that scrape. With a state file records
+/// count when the save after their blob has written them (within seconds),
+/// not when the blob is fetched: a drained backlog does not mean counted.
+pub async fn counted(exp: &Running, labels: &[(&str, &str)], n: u64) -> Vec<Sample> {
+    wait_for(
+        &format!("m365_activity_records_total{labels:?} to read {n}"),
+        Duration::from_secs(60),
+        || async {
+            let m = scrape(exp).await;
+            (sum(&m, "m365_activity_records_total", labels) as u64 == n).then_some(m)
+        },
+    )
+    .await
+}
+
 /// `m365_collector_success{collector="activity"}` of `tenant`.
 pub fn success(m: &[Sample], tenant: &str) -> f64 {
     super::value(
