@@ -144,11 +144,15 @@ impl ManagementClient {
     /// The tenant GUID and the `PublisherIdentifier`, or why the GUID is
     /// not known (then nothing is sent).
     async fn ids(&self, operation: &'static str) -> Result<(String, String), ApiError> {
-        let guid = self.tenant.guid().await.map_err(|e| ApiError::Unresolved {
-            operation,
-            tenant_id: self.tenant.configured().to_string(),
-            message: e.message,
-        })?;
+        // The lookup asks the authority (no token, no `send`): a stop ends it too.
+        let lookup = async {
+            self.tenant.guid().await.map_err(|e| ApiError::Unresolved {
+                operation,
+                tenant_id: self.tenant.configured().to_string(),
+                message: e.message,
+            })
+        };
+        let guid = self.api.unless_stopped(operation, lookup).await?;
         let publisher = self.publisher_id.clone().unwrap_or_else(|| guid.clone());
         Ok((guid, publisher))
     }
@@ -179,8 +183,12 @@ impl ManagementClient {
         json: Option<&[u8]>,
     ) -> Result<crate::api::Response, ApiError> {
         // The budget paces first attempts; `ApiClient`'s retries are already
-        // spaced by backoff and Retry-After.
-        self.budget.until_ready().await;
+        // spaced by backoff and Retry-After. A stop ends the wait for it.
+        let paced = async {
+            self.budget.until_ready().await;
+            Ok::<(), ApiError>(())
+        };
+        self.api.unless_stopped(operation, paced).await?;
         self.api
             .send(&Call {
                 api: Api::Management,
