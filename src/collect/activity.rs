@@ -139,16 +139,6 @@ impl Collector for ActivityCollector {
         let outcome = self.poll();
         Box::pin(async move { outcome })
     }
-    fn wake(&self) -> BoxFuture<'_, ()> {
-        // A clone has seen what the collector last rendered.
-        let mut rx = self.receiver().clone();
-        Box::pin(async move {
-            if rx.changed().await.is_err() {
-                // The feed is gone (its tenant stopping): nothing more comes.
-                std::future::pending::<()>().await;
-            }
-        })
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::app_credentials::AppCredentialsCollector;
 use super::messages::MessagesCollector;
 use super::service_health::ServiceHealthCollector;
 use super::services::ServiceFilter;
-use super::slot::{CollectorSlot, TenantRuntime};
+use super::slot::{CollectorSlot, TenantRuntime, Wake};
 use super::Collector;
 use crate::activity::auditquery::AuditQueryClient;
 use crate::activity::client::ManagementClient;
@@ -77,6 +77,9 @@ pub struct Registration {
     pub enabled: fn(&TenantConfig) -> bool,
     /// The collector (None: it cannot run for this tenant).
     pub build: fn(&Parts) -> Option<Arc<dyn Collector>>,
+    /// What wakes its run loop before the interval is up: a source that
+    /// pushes (the audit feed's status). None for collectors that poll.
+    pub woken_by: fn(&Parts) -> Option<Wake>,
 }
 
 /// Every collector, in the order of a tenant's slots (and so of its
@@ -93,6 +96,7 @@ pub const COLLECTORS: [Registration; 4] = [
                 history_window: p.tenant.service_health.history_window,
             }))
         },
+        woken_by: |_| None,
     },
     Registration {
         enabled: |t| t.messages.enabled,
@@ -104,6 +108,7 @@ pub const COLLECTORS: [Registration; 4] = [
                 services: p.services.clone(),
             }))
         },
+        woken_by: |_| None,
     },
     Registration {
         enabled: |t| t.app_credentials.enabled,
@@ -115,6 +120,7 @@ pub const COLLECTORS: [Registration; 4] = [
                 interval: p.tenant.app_credentials.interval,
             }))
         },
+        woken_by: |_| None,
     },
     Registration {
         enabled: |t| t.activity.enabled,
@@ -123,6 +129,7 @@ pub const COLLECTORS: [Registration; 4] = [
             let c = ActivityCollector::new(&p.tenant.name, &p.tenant.activity, status);
             Some(Arc::new(c))
         },
+        woken_by: |p| Some(p.feed?.status.subscribe()),
     },
 ];
 
@@ -200,8 +207,10 @@ pub fn tenant(
         slots: COLLECTORS
             .iter()
             .filter(|r| (r.enabled)(t))
-            .filter_map(|r| (r.build)(&parts))
-            .map(|collector| Arc::new(CollectorSlot::new(collector)))
+            .filter_map(|r| {
+                let slot = CollectorSlot::new((r.build)(&parts)?);
+                Some(Arc::new(slot.woken_by((r.woken_by)(&parts))))
+            })
             .collect(),
     };
     Tenant { runtime, feed }

@@ -99,13 +99,6 @@ pub trait Collector: Send + Sync {
     fn interval(&self) -> Duration;
     fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>>;
 
-    /// Resolves when the collector's source has something new: the run
-    /// loop then refreshes at once instead of waiting for the interval.
-    /// Never, for collectors that poll.
-    fn wake(&self) -> BoxFuture<'_, ()> {
-        Box::pin(std::future::pending())
-    }
-
     /// A refresh still running after this is abandoned and counts as
     /// failed: four intervals, at least two minutes.
     fn deadline(&self) -> Duration {

@@ -79,7 +79,13 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
     let kind = slot.collector.kind().as_str();
     let interval = slot.collector.interval();
     let mut failures = 0u32;
+    let mut wake = slot.wake.clone();
     loop {
+        // What the refresh is about to render counts as seen: only news
+        // published after this wakes the loop early.
+        if let Some(w) = wake.as_mut() {
+            w.mark_unchanged();
+        }
         let started = Instant::now();
         let result = refresh(slot.collector.as_ref()).await;
         failures = if result.is_err() { failures + 1 } else { 0 };
@@ -114,13 +120,24 @@ async fn run_loop(tenant: String, slot: Arc<CollectorSlot>, mut shutdown: watch:
             .saturating_sub(took);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = slot.collector.wake() => {}
+            _ = changed(&mut wake) => {}
             _ = shutdown.changed() => return,
         }
         if *shutdown.borrow() {
             return;
         }
     }
+}
+
+/// Resolves when the slot's pushing source has news; never for a
+/// collector that polls, nor once the source is gone (its tenant stopping).
+async fn changed(wake: &mut Option<super::slot::Wake>) {
+    if let Some(w) = wake {
+        if w.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 /// One refresh, abandoned (dropped) when it outlives the collector's deadline.

@@ -87,7 +87,15 @@ pub struct CollectorSlot {
     pub state: ArcSwap<CollectorState>,
     /// Unix time the slot was made (its tenant started).
     pub started_unix: f64,
+    /// When set, the run loop refreshes as soon as this changes instead
+    /// of waiting for the interval (see [`Wake`]).
+    pub wake: Option<Wake>,
 }
+
+/// The channel a pushing source publishes on: the audit feed's status.
+/// It is the only one today; the run loop needs only `changed()`, so
+/// another source's channel would make this an enum, not a trait method.
+pub type Wake = tokio::sync::watch::Receiver<crate::activity::status::FeedStatus>;
 
 impl CollectorSlot {
     /// A collector starting now, not refreshed yet.
@@ -102,7 +110,14 @@ impl CollectorSlot {
             collector,
             state: ArcSwap::from_pointee(state),
             started_unix: now_unix(),
+            wake: None,
         }
+    }
+
+    /// The slot, woken by `wake` (see [`CollectorSlot::wake`]).
+    pub fn woken_by(mut self, wake: Option<Wake>) -> CollectorSlot {
+        self.wake = wake;
+        self
     }
 }
 
