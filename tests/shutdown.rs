@@ -97,7 +97,7 @@ fn one_feed(
     env: &[(&str, String)],
 ) -> ChildGuard {
     let keys = format!(
-        "activity: {{enabled: true, interval: 1s, lookback: 2d, publisher_id: {PUBLISHER}, state_file: \"{}\", output: \"{}\"}}",
+        "activity: {{enabled: true, interval: 1s, lookback: 2d, start_subscriptions: true, publisher_id: {PUBLISHER}, state_file: \"{}\", output: \"{}\"}}",
         dir.join("state.json").display(),
         dir.join("audit.ndjson").display()
     );
