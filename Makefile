@@ -1,7 +1,7 @@
 # `make test` is the one command that runs every check; CI runs exactly it.
 CARGO ?= cargo
 
-.PHONY: test deps fmt clippy unit benches-compile check-alerts check-metrics interop image static demo bench bench-quick bench-tenants bench-tenants-30 soak heap-profile soak-activity bench-auth-flood fuzz
+.PHONY: test deps fmt clippy unit benches-compile check-alerts check-metrics interop image static demo bench bench-quick bench-tenants bench-tenants-30 soak heap-profile soak-activity soak-chaos bench-auth-flood fuzz
 
 test: deps fmt clippy unit benches-compile check-alerts check-metrics interop image
 
@@ -104,6 +104,15 @@ soak-activity:
 	bash scripts/soak-activity.sh target/release/m365-exporter 300000 240
 	bash scripts/soak-activity.sh target/release/m365-exporter 1000000 400
 	bash scripts/soak-activity.sh target/release/m365-exporter 3000000 400
+
+# The audit feed under every fault at once for 10 minutes (SOAK_CHAOS_MINUTES),
+# a live feed and a kill -9 halfway, on the release binary: exactly-once,
+# counts, bounded backlog, lag, flat RSS (tests/soak_chaos.rs; its 1-minute
+# version runs in `make test`). Prints the figures BENCHMARKS.md quotes.
+soak-chaos:
+	$(CARGO) build --release --bin m365-exporter
+	SOAK_CHAOS_EXPORTER=$(CURDIR)/target/release/m365-exporter \
+		$(CARGO) test --test soak_chaos -- --nocapture chaos_soak
 
 # cargo-fuzz on nightly, every target FUZZ_SECONDS (default 60) each; not part of
 # `make test` (tests/fuzz_corpus.rs and tests/garbage_input.rs are its stable smoke run).

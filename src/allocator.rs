@@ -45,11 +45,18 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// follows the live heap after a burst (an audit catch-up's multi-MB blobs)
 /// instead of holding ten seconds of it: peak RSS of a 600,000-record
 /// catch-up 93 -> 72 MiB, nothing measurable at 1,000 tenants or idle
-/// (BENCHMARKS.md). `_RJEM_MALLOC_CONF` in the environment still overrides.
+/// (BENCHMARKS.md); `narenas:1`: one arena for every thread, instead of
+/// four per CPU (jemalloc's default): each arena keeps its own partly used
+/// slabs of every size class, so a small, mostly idle heap spread over
+/// the runtime's threads held several sets of them (idle RSS, and holes
+/// between 1,000 tenants' long-lived snapshots); on two to a few cores the
+/// one arena's lock is not contended (threads allocate from their own
+/// caches, the arena only refills them). `_RJEM_MALLOC_CONF` in the
+/// environment still overrides.
 #[cfg(all(not(feature = "dhat-heap"), not(fuzzing), not(target_env = "msvc")))]
 #[used]
 #[export_name = "_rjem_malloc_conf"]
-static MALLOC_CONF: &[u8; 43] = b"background_thread:true,dirty_decay_ms:1000\0";
+static MALLOC_CONF: &[u8; 53] = b"background_thread:true,dirty_decay_ms:1000,narenas:1\0";
 
 /// The heap profile wraps the system allocator: glibc's malloc, whose
 /// dynamic mmap threshold would keep freed multi-megabyte scrape bodies in
@@ -109,5 +116,19 @@ mod tests {
             )
         };
         assert_eq!((rc, ms), (0, 1000));
+        let mut n: u32 = 0;
+        let mut len = std::mem::size_of::<u32>();
+        // SAFETY: `opt.narenas` is an unsigned option; `n` and `len` are
+        // valid for writes of its size.
+        let rc = unsafe {
+            tikv_jemalloc_sys::mallctl(
+                c"opt.narenas".as_ptr(),
+                (&raw mut n).cast(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        assert_eq!((rc, n), (0, 1), "one arena");
     }
 }

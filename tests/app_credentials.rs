@@ -45,7 +45,7 @@ tenants:
 
 async fn scrape_when(exp: &Running, what: &str, ok: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
     let url = format!("{}/metrics", exp.url());
-    wait_for(what, Duration::from_secs(20), || async {
+    wait_for(what, Duration::from_secs(60), || async {
         let m = parse(&get(&url).await.2);
         ok(&m).then_some(m)
     })

@@ -68,7 +68,7 @@ async fn pascal_case_enums_report_what_camel_case_reports() {
     .unwrap();
     let m = wait_for(
         "both tenants refreshed",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || async {
             let m = scrape(&exp).await;
             let ok = |t: &str, c: &str| {
@@ -230,7 +230,7 @@ async fn an_authority_out_of_reach_at_start_delays_only_the_feed() {
     let t = ("tenant", "unresolved");
     let m = wait_for(
         "graph ok, feed waiting",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || async {
             let m = scrape(&exp).await;
             let health = support::select(
@@ -281,7 +281,7 @@ async fn an_authority_out_of_reach_at_start_delays_only_the_feed() {
         sum(&m, "m365_activity_records_total", &[t]) as u64,
         truth.records.values().sum::<u64>()
     );
-    wait_for("the feed healthy", Duration::from_secs(10), || async {
+    wait_for("the feed healthy", Duration::from_secs(60), || async {
         (success(&scrape(&exp).await, "unresolved") == 1.0).then_some(())
     })
     .await;

@@ -425,7 +425,7 @@ async fn malformed_and_server_errors_mark_failure_then_recover() {
         ..Faults::default()
     });
     let url = format!("{}/metrics", exp.url());
-    let failed = wait_for("a failed refresh", Duration::from_secs(10), || async {
+    let failed = wait_for("a failed refresh", Duration::from_secs(60), || async {
         let m = parse(&get(&url).await.2);
         let any_failed = select(&m, "m365_collector_success", &[])
             .iter()
@@ -443,7 +443,7 @@ async fn malformed_and_server_errors_mark_failure_then_recover() {
         page.contains("malformed response") || page.contains("failing"),
         "{page}"
     );
-    wait_for("recovery", Duration::from_secs(10), || async {
+    wait_for("recovery", Duration::from_secs(60), || async {
         let m = parse(&get(&url).await.2);
         select(&m, "m365_collector_success", &[])
             .iter()
@@ -477,7 +477,7 @@ async fn outage_and_healthy_scenarios() {
     );
     sim.set_scenario("healthy").unwrap();
     let url = format!("{}/metrics", exp.url());
-    wait_for("healthy figures", Duration::from_secs(10), || async {
+    wait_for("healthy figures", Duration::from_secs(60), || async {
         let m = parse(&get(&url).await.2);
         (sum(&m, "m365_service_operational", &[]) == 12.0
             && sum(&m, "m365_service_issues_active", &[]) == 0.0)

@@ -554,7 +554,7 @@ scrape_configs:
             Ok::<Vec<Value>, String>(body["data"].as_array().cloned().unwrap_or_default())
         }
     };
-    let jobs = label_values("job", "m365_exporter_build_info".into())
+    let jobs = label_values("job", "m365_collector_success".into())
         .await
         .unwrap();
     assert!(

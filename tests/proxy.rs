@@ -147,7 +147,7 @@ async fn every_call_goes_through_the_proxy_and_no_proxy_bypasses_it() {
     let (mut proxy, proxy_port) = start_tinyproxy(dir.path());
     let sim = Simulator::start(SimOptions::default()).await.unwrap();
     let cfg = config(dir.path(), &sim.url());
-    wait_for("tinyproxy listening", Duration::from_secs(20), || {
+    wait_for("tinyproxy listening", Duration::from_secs(60), || {
         if let Err(e) = proxy.check_running() {
             panic!("{e}");
         }

@@ -131,7 +131,15 @@ async fn reload_adds_removes_changes_and_refuses_a_broken_file() {
     );
 
     // Add one, remove one, change one, leave one.
-    tokio::time::sleep(Duration::from_millis(1100)).await; // timestamps move on
+    // The clock past both timestamps: the reload's and the restarted
+    // refresh's can only be later.
+    let before = loaded_at.max(changed_success);
+    wait_for(
+        "the clock past the load",
+        Duration::from_secs(60),
+        || async { (m365_exporter::timefmt::now_unix() > before + 1.0).then_some(()) },
+    )
+    .await;
     write_config(
         &path,
         &u,

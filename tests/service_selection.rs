@@ -38,7 +38,7 @@ async fn start(defaults: &str, own: &str, tenant: &str) -> (Simulator, Running) 
 /// The first scrape with both collectors' figures.
 async fn scrape_ready(exp: &Running) -> Vec<Sample> {
     let url = format!("{}/metrics", exp.url());
-    wait_for("both collectors", Duration::from_secs(20), || async {
+    wait_for("both collectors", Duration::from_secs(60), || async {
         let m = parse(&get(&url).await.2);
         (select(&m, "m365_collector_success", &[]).len() == 2
             && sum(&m, "m365_collector_success", &[]) == 2.0)

@@ -182,7 +182,7 @@ async fn status_page_renders_in_headless_chromium() {
     .await
     .unwrap();
     let ready = format!("{}/-/ready", exp.url());
-    wait_for("readiness", Duration::from_secs(10), || async {
+    wait_for("readiness", Duration::from_secs(60), || async {
         (get(&ready).await.0 == 200).then_some(())
     })
     .await;

@@ -9,10 +9,9 @@
 mod support;
 
 use m365_exporter::simulator::{SimOptions, Simulator};
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::procs::require_binary;
+use support::procs::promtool_check_metrics;
 use support::{
     get, parse, select, service_health_config, start_against_simulator, value, wait_for, Sample,
     SimTenant,
@@ -26,45 +25,25 @@ const WINDOW: f64 = 30.0 * D;
 /// report's fetch and this test's reading of the clock.
 const OPEN_SLACK: f64 = 60.0;
 
-/// One (service, classification) of the scenario, worked out by hand.
-struct Expected {
-    service: &'static str,
-    class: &'static str,
-    /// Seconds covered at the scenario's base.
-    impact: f64,
-    /// An open issue of this row grows it by the time since the base.
-    open: bool,
-    started: f64,
-    resolved: f64,
-    /// (mean, max) time to resolve; None: absent.
-    ttr: Option<(f64, f64)>,
-}
-
-const fn e(
-    service: &'static str,
-    class: &'static str,
-    impact: f64,
-    open: bool,
-    started: f64,
-    resolved: f64,
-    ttr: Option<(f64, f64)>,
-) -> Expected {
-    Expected {
-        service,
-        class,
-        impact,
-        open,
-        started,
-        resolved,
-        ttr,
-    }
-}
+/// One (service, classification) of the scenario, worked out by hand:
+/// (service, classification, seconds covered at the scenario's base, whether
+/// an open issue grows that by the time since the base, issues started,
+/// issues resolved, (mean, max) time to resolve or None: absent).
+type Expected = (
+    &'static str,
+    &'static str,
+    f64,
+    bool,
+    f64,
+    f64,
+    Option<(f64, f64)>,
+);
 
 /// docs/track-record.md's worked example. Exchange's incident time does not
 /// grow: EX1001 (open) gains what EX2103 (clipped at the window's start) loses.
 const EXPECTED: &[Expected] = &[
     // EX1001 open 3 h, EX2101 4 h, EX2103 33 → 29 days ago: 3 h + 4 h + 1 d.
-    e(
+    (
         "Exchange",
         "incident",
         31.0 * H,
@@ -74,7 +53,7 @@ const EXPECTED: &[Expected] = &[
         Some((50.0 * H, 4.0 * D)),
     ),
     // EX1002 open 5 h inside EX0990 (50 → 1 h ago), EX2102 2 d.
-    e(
+    (
         "Exchange",
         "advisory",
         98.0 * H,
@@ -84,7 +63,7 @@ const EXPECTED: &[Expected] = &[
         Some((48.5 * H, 49.0 * H)),
     ),
     // TM1004 open 1 h; TM2201 ∪ TM2202 8 h; TM2203 30 min; TM2204 a false positive.
-    e(
+    (
         "microsoftteams",
         "incident",
         9.5 * H,
@@ -93,9 +72,9 @@ const EXPECTED: &[Expected] = &[
         3.0,
         Some((12.5 * H / 3.0, 6.0 * H)),
     ),
-    e("microsoftteams", "advisory", 4.0 * H, true, 1.0, 0.0, None),
+    ("microsoftteams", "advisory", 4.0 * H, true, 1.0, 0.0, None),
     // SP2302 90 min; SP2300 ended before the window.
-    e(
+    (
         "SharePoint",
         "incident",
         1.5 * H,
@@ -105,7 +84,7 @@ const EXPECTED: &[Expected] = &[
         Some((1.5 * H, 1.5 * H)),
     ),
     // SP1003 open 2 h, SP2301 1 d.
-    e(
+    (
         "SharePoint",
         "advisory",
         26.0 * H,
@@ -114,8 +93,8 @@ const EXPECTED: &[Expected] = &[
         1.0,
         Some((D, D)),
     ),
-    e("Intune", "incident", 20.0 * H, true, 1.0, 0.0, None),
-    e(
+    ("Intune", "incident", 20.0 * H, true, 1.0, 0.0, None),
+    (
         "OneDriveForBusiness",
         "incident",
         29.0 * H,
@@ -125,7 +104,7 @@ const EXPECTED: &[Expected] = &[
         Some((29.0 * H, 29.0 * H)),
     ),
     // PB2401 is a falsePositive advisory: nothing.
-    e("PowerBIcom", "advisory", 0.0, false, 0.0, 0.0, None),
+    ("PowerBIcom", "advisory", 0.0, false, 0.0, 0.0, None),
 ];
 
 const REVIEWS: &[(&str, f64)] = &[
@@ -148,10 +127,11 @@ fn close(what: &str, got: f64, want: f64, slack: f64) {
     );
 }
 
-fn expected_impact(x: &Expected, since_base: f64) -> (f64, f64) {
-    match x.open {
-        true => (x.impact + since_base, OPEN_SLACK),
-        false => (x.impact, 1.0),
+/// The impact expected `since_base` after the scenario's base, and its slack.
+fn expected_impact(impact: f64, open: bool, since_base: f64) -> (f64, f64) {
+    match open {
+        true => (impact + since_base, OPEN_SLACK),
+        false => (impact, 1.0),
     }
 }
 
@@ -214,10 +194,10 @@ async fn history_scenario_figures_page_and_report() {
         ] {
             assert_eq!(select(&m, f, &[t]).len(), 24, "{f}");
         }
-        for x in EXPECTED {
-            let l = [t, ("service_id", x.service), ("classification", x.class)];
-            let what = |f: &str| format!("{f} {} {}", x.service, x.class);
-            let (want, slack) = expected_impact(x, since_base);
+        for &(service, class, impact, open, started, resolved, ttr) in EXPECTED {
+            let l = [t, ("service_id", service), ("classification", class)];
+            let what = |f: &str| format!("{f} {service} {class}");
+            let (want, slack) = expected_impact(impact, open, since_base);
             close(
                 &what("impact"),
                 value(&m, "m365_service_impact_seconds", &l),
@@ -226,32 +206,32 @@ async fn history_scenario_figures_page_and_report() {
             );
             assert_eq!(
                 value(&m, "m365_service_issues_started", &l),
-                x.started,
+                started,
                 "{}",
                 what("started")
             );
             assert_eq!(
                 value(&m, "m365_service_issues_resolved", &l),
-                x.resolved,
+                resolved,
                 "{}",
                 what("resolved")
             );
             let mean = select(&m, "m365_service_time_to_resolve_mean_seconds", &l);
             let max = select(&m, "m365_service_time_to_resolve_max_seconds", &l);
-            match x.ttr {
+            match ttr {
                 None => assert!(mean.is_empty() && max.is_empty(), "{}", what("ttr")),
                 Some((want_mean, want_max)) => {
                     close(&what("ttr mean"), mean[0].value, want_mean, 1e-6);
                     close(&what("ttr max"), max[0].value, want_max, 1e-6);
                 }
             }
-            if x.class == "incident" {
+            if class == "incident" {
                 close(
                     &what("availability"),
                     value(
                         &m,
                         "m365_service_availability_ratio",
-                        &[t, ("service_id", x.service)],
+                        &[t, ("service_id", service)],
                     ),
                     1.0 - want / WINDOW,
                     slack / WINDOW,
@@ -282,27 +262,7 @@ async fn history_scenario_figures_page_and_report() {
     };
 
     // promtool check metrics: clean.
-    let promtool = require_binary("promtool", "PROMTOOL_BIN", &["promtool"]);
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check_metrics(&body);
 
     // The status page: availability and incidents of the window beside
     // today's status; the summary names the least available service.
@@ -319,12 +279,7 @@ async fn history_scenario_figures_page_and_report() {
     // `report --format csv` with the same configuration: it parses, one row
     // per service, and its figures are the metrics'.
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!("tenants:\n{}", SimTenant::new("contoso", &sim.url())),
-    )
-    .unwrap();
+    let config = SimTenant::new("contoso", &sim.url()).config_file(dir.path());
     let (code, csv, err) = run_report(&config, &["--format", "csv"]);
     assert_eq!(code, 0, "{err}");
     let m = parse(&get(&format!("{}/metrics", exp.url())).await.2);
@@ -451,12 +406,7 @@ async fn report_forbidden_names_the_permission() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!("tenants:\n{}", SimTenant::new("contoso", &server.uri())),
-    )
-    .unwrap();
+    let config = SimTenant::new("contoso", &server.uri()).config_file(dir.path());
     let (code, out, err) =
         tokio::task::spawn_blocking(move || run_report(&config, &["--format", "table"]))
             .await
@@ -470,15 +420,9 @@ async fn report_forbidden_names_the_permission() {
 #[test]
 fn report_bad_config_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "tenants:\n{}    service_health: {{history_window: 120d}}\n",
-            SimTenant::new("contoso", "http://127.0.0.1:9")
-        ),
-    )
-    .unwrap();
+    let config = SimTenant::new("contoso", "http://127.0.0.1:9")
+        .with("service_health: {history_window: 120d}")
+        .config_file(dir.path());
     let (code, _, err) = run_report(&config, &[]);
     assert_eq!(code, 2);
     assert!(err.contains("history_window"), "{err}");

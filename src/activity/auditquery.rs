@@ -1,23 +1,22 @@
 //! Microsoft Purview's Audit Log Query API in Graph (v1.0
 //! `/security/auditLog/queries`), the reconciler's independent reference:
 //! create a query over a time range, read its status, read its records
-//! page by page through `@odata.nextLink`. Every call takes a token from
-//! this client's request budget first, then goes through the tenant's
-//! [`ApiClient`] (its Graph token, host allow-list, retries honouring
-//! `Retry-After`, request metrics as `api="graph"`).
+//! page by page through `@odata.nextLink`. Every call goes through
+//! [`Paced`]: a token from this client's request budget first, then the
+//! tenant's [`ApiClient`] (its Graph token, host allow-list, retries
+//! honouring `Retry-After`, request metrics as `api="graph"`).
 //!
 //! A records page is parsed for only what the comparison needs (each
 //! record's id, time and type, and the extent of its `auditData`, which is
 //! kept as the bytes Graph sent and read only for records to repair):
 //! nothing of a page outlives it but the ids of missing records.
 
-use super::client::budget_quota;
+use super::paced::Paced;
 use super::recent::key;
 use super::record_types;
-use crate::api::{Api, ApiClient, ApiError, Call};
+use crate::api::{Api, ApiClient, ApiError};
 use crate::timefmt::parse_unix;
 use bytes::Bytes;
-use governor::{DefaultDirectRateLimiter, RateLimiter};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -99,23 +98,19 @@ pub struct RecordsPage<'a> {
 }
 
 pub struct AuditQueryClient {
-    api: Arc<ApiClient>,
-    /// The Graph root, also the token audience.
-    root: String,
-    budget: DefaultDirectRateLimiter,
+    /// Calls to the Graph root (also the token audience).
+    paced: Paced,
 }
 
 impl AuditQueryClient {
     pub fn new(api: Arc<ApiClient>, graph_root: &str) -> Self {
         AuditQueryClient {
-            api,
-            root: graph_root.trim_end_matches('/').to_string(),
-            budget: RateLimiter::direct(budget_quota(REQUESTS_PER_MINUTE)),
+            paced: Paced::new(api, Api::Graph, graph_root, REQUESTS_PER_MINUTE),
         }
     }
 
     fn queries_url(&self) -> String {
-        format!("{}/v1.0/security/auditLog/queries", self.root)
+        format!("{}/v1.0/security/auditLog/queries", self.paced.root())
     }
 
     /// The first page of query `id`'s records.
@@ -124,33 +119,11 @@ impl AuditQueryClient {
     }
 
     pub fn api(&self) -> &ApiClient {
-        &self.api
-    }
-
-    async fn call(
-        &self,
-        operation: &'static str,
-        method: Method,
-        url: &str,
-        max_body: usize,
-        json: Option<&[u8]>,
-    ) -> Result<crate::api::Response, ApiError> {
-        self.budget.until_ready().await;
-        self.api
-            .send(&Call {
-                api: Api::Graph,
-                operation,
-                method,
-                url,
-                audience: &self.root,
-                max_body,
-                json,
-            })
-            .await
+        self.paced.api()
     }
 
     fn parsed(&self, operation: &'static str, body: &[u8]) -> Result<QueryInfo, ApiError> {
-        parse_query(body).map_err(|m| self.api.malformed(Api::Graph, operation, m))
+        parse_query(body).map_err(|m| self.api().malformed(Api::Graph, operation, m))
     }
 
     /// `POST /security/auditLog/queries` over `[start, end)` (Unix seconds),
@@ -161,7 +134,8 @@ impl AuditQueryClient {
         let body = create_body(start, end, name);
         let url = self.queries_url();
         let resp = self
-            .call(
+            .paced
+            .send(
                 "audit_query_create",
                 Method::POST,
                 &url,
@@ -176,7 +150,8 @@ impl AuditQueryClient {
     pub async fn get(&self, id: &str) -> Result<QueryInfo, ApiError> {
         let url = format!("{}/{}", self.queries_url(), url_segment(id));
         let resp = self
-            .call("audit_query_get", Method::GET, &url, MAX_QUERY_BYTES, None)
+            .paced
+            .send("audit_query_get", Method::GET, &url, MAX_QUERY_BYTES, None)
             .await?;
         self.parsed("audit_query_get", &resp.body)
     }
@@ -185,7 +160,8 @@ impl AuditQueryClient {
     /// bytes for [`parse_records`].
     pub async fn records(&self, url: &str) -> Result<Bytes, ApiError> {
         let resp = self
-            .call(
+            .paced
+            .send(
                 "audit_query_records",
                 Method::GET,
                 url,
@@ -198,7 +174,7 @@ impl AuditQueryClient {
 
     /// [`parse_records`], a failure counted as a malformed Graph answer.
     pub fn parse<'a>(&self, body: &'a [u8]) -> Result<RecordsPage<'a>, ApiError> {
-        parse_records(body).map_err(|m| self.api.malformed(Api::Graph, "audit_query_records", m))
+        parse_records(body).map_err(|m| self.api().malformed(Api::Graph, "audit_query_records", m))
     }
 }
 
@@ -236,23 +212,33 @@ pub fn create_body(start: i64, end: i64, name: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Parse an `auditLogQuery` (create's and get's answer).
+/// Parse an `auditLogQuery` (create's and get's answer): the object
+/// itself, as the create page and OData show it, or inside `value`, as the
+/// Get page's example prints it.
 pub fn parse_query(body: &[u8]) -> Result<QueryInfo, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire {
-        id: String,
+        #[serde(default)]
+        id: Option<String>,
         #[serde(default)]
         status: Option<String>,
         #[serde(default)]
         is_record_count_limit_exceeded: Option<bool>,
+        #[serde(default)]
+        value: Option<Box<Wire>>,
     }
-    let w: Wire = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    if w.id.is_empty() {
+    let mut w: Wire = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if w.id.is_none() {
+        if let Some(inner) = w.value.take() {
+            w = *inner;
+        }
+    }
+    let Some(id) = w.id.filter(|i| !i.is_empty()) else {
         return Err("auditLogQuery without an id".into());
-    }
+    };
     Ok(QueryInfo {
-        id: w.id,
+        id,
         // Just created: Microsoft answers notStarted; absent means the same.
         status: w
             .status
@@ -336,21 +322,79 @@ pub fn parse_records(body: &[u8]) -> Result<RecordsPage<'_>, String> {
     Ok(out)
 }
 
-/// `auditData` as the Management API delivers a record: Graph may annotate
-/// the object with its type (`"@odata.type": "#microsoft.graph.security.auditData"`);
-/// a leading annotation is cut, the rest are the record's own bytes.
-pub fn record_bytes(audit_data: &str) -> (&str, &str) {
-    const PREFIX: &str = "{\"@odata.type\":\"";
-    if let Some(rest) = audit_data.strip_prefix(PREFIX) {
-        if let Some(end) = rest.find('"') {
-            let after = &rest[end + 1..];
-            let after = after.trim_start();
-            if let Some(tail) = after.strip_prefix(',') {
-                return ("{", tail.trim_start());
+/// Append `auditData` to `out` as the Management API delivers the record:
+/// Graph annotates the object with its type (`"@odata.type":
+/// "#microsoft.graph.security.defaultAuditData"`; the List records page
+/// prints `"microsoft.graph.security.auditData"`). Every top-level
+/// `@odata.` annotation is cut, wherever it stands and however the JSON is
+/// spaced; the record's own members keep their bytes. Anything that does
+/// not read as an object is appended as it is.
+pub fn push_record(audit_data: &str, out: &mut Vec<u8>) {
+    let members = audit_data
+        .contains("\"@odata.")
+        .then(|| members(audit_data))
+        .flatten();
+    match members {
+        Some(members) if members.iter().any(|(annotation, _)| *annotation) => {
+            out.push(b'{');
+            for (n, (_, text)) in members.iter().filter(|(a, _)| !*a).enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(text.as_bytes());
             }
+            out.push(b'}');
+        }
+        _ => out.extend_from_slice(audit_data.as_bytes()),
+    }
+}
+
+/// A JSON object's members, each as its text (`"key": value`) and whether
+/// it is an OData annotation; None when `obj` is not one object.
+fn members(obj: &str) -> Option<Vec<(bool, &str)>> {
+    let b = obj.as_bytes();
+    let ws = |mut i: usize| {
+        while b
+            .get(i)
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(i + 1);
+    let mut out = Vec::new();
+    if b.get(i) == Some(&b'}') {
+        return (ws(i + 1) == b.len()).then_some(out);
+    }
+    loop {
+        let start = i;
+        let (key, after_key) = one_value::<Cow<'_, str>>(obj, i)?;
+        i = ws(after_key);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let (_, after_value) = one_value::<&RawValue>(obj, i + 1)?;
+        out.push((key.starts_with("@odata."), obj.get(start..after_value)?));
+        i = ws(after_value);
+        match b.get(i) {
+            Some(b',') => i = ws(i + 1),
+            Some(b'}') => return (ws(i + 1) == b.len()).then_some(out),
+            _ => return None,
         }
     }
-    (audit_data, "")
+}
+
+/// The JSON value starting at `at` (after any white space) and the offset
+/// just past it.
+fn one_value<'a, T: Deserialize<'a>>(s: &'a str, at: usize) -> Option<(T, usize)> {
+    let mut values = serde_json::Deserializer::from_str(s.get(at..)?).into_iter::<T>();
+    let v = values.next()?.ok()?;
+    Some((v, at + values.byte_offset()))
 }
 
 #[cfg(test)]
@@ -381,6 +425,12 @@ mod tests {
                 .status,
             QueryStatus::Cancelled
         );
+        // The Get page's example: the query inside "value".
+        let q = parse_query(br##"{"value":{"@odata.type":"#microsoft.graph.security.auditLogQuery","id":"168ec429-084b-a489-90d8-504a87846305","status":"Running"}}"##).unwrap();
+        assert_eq!(q.id, "168ec429-084b-a489-90d8-504a87846305");
+        assert_eq!(q.status, QueryStatus::Running);
+        assert!(parse_query(br#"{"value":[]}"#).is_err());
+        assert!(parse_query(br#"{"value":{"status":"running"}}"#).is_err());
         assert!(parse_query(br#"{"id":""}"#).is_err());
         assert!(parse_query(b"{\"status\":\"running\"}").is_err());
         assert!(parse_query(b"[").is_err());
@@ -418,14 +468,40 @@ mod tests {
         assert!(parse_records(br#"{"value":[{"id":5}]}"#).is_err());
     }
 
+    fn record(audit_data: &str) -> String {
+        let mut out = Vec::new();
+        push_record(audit_data, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
-    fn a_leading_type_annotation_is_cut() {
+    fn type_annotations_are_cut_however_spaced() {
         let plain = r#"{"Id":"a","Workload":"Exchange"}"#;
-        assert_eq!(record_bytes(plain), (plain, ""));
+        assert_eq!(record(plain), plain);
         let annotated = r##"{"@odata.type":"#microsoft.graph.security.auditData", "Id":"a"}"##;
-        assert_eq!(record_bytes(annotated), ("{", r#""Id":"a"}"#));
+        assert_eq!(record(annotated), r#"{"Id":"a"}"#);
+        // As Python and the docs' examples space it (JSON allows it), and
+        // as the List records page names the type (no `#`).
+        let spaced = "{\n  \"@odata.type\" : \"microsoft.graph.security.auditData\",\n  \"CreationTime\": \"2026-11-27T10:00:00\", \"Id\": \"a\", \"N\": [1, {\"@odata.type\": \"kept\"}]\n}";
+        assert_eq!(
+            record(spaced),
+            r#"{"CreationTime": "2026-11-27T10:00:00","Id": "a","N": [1, {"@odata.type": "kept"}]}"#,
+            "top-level annotations only; the members' own bytes"
+        );
+        let last = r##"{"Id":"a", "Operation":"Send", "@odata.type":"#x"}"##;
+        assert_eq!(record(last), r#"{"Id":"a","Operation":"Send"}"#);
         let alone = r##"{"@odata.type":"#x"}"##;
-        assert_eq!(record_bytes(alone), (alone, ""));
+        assert_eq!(record(alone), "{}");
+        for odd in [
+            r##"{"@odata.type":"#x","Id":}"##,
+            r##"{"@odata.type":"#x"} {}"##,
+            "[1]",
+            "",
+        ] {
+            assert_eq!(record(odd), odd, "left alone: {odd}");
+        }
+        let escaped = r##"{"@odata.type":"#x","Ob\"j":"\u00e9t\u00e9"}"##;
+        assert_eq!(record(escaped), r#"{"Ob\"j":"\u00e9t\u00e9"}"#);
     }
 
     #[test]

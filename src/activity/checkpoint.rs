@@ -34,8 +34,14 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 pub use super::problem::CHECKPOINT_SCOPE as SCOPE;
 /// A save at most this often while blobs are being applied.
 pub const EVERY: Duration = Duration::from_secs(2);
-/// Orders queued for the thread; a full queue makes the feed wait.
-const QUEUE: usize = 16;
+/// Orders queued for the thread; a full queue makes the feed wait. A
+/// `Sink` order holds its whole blob (MBs in a catch-up) until written, and
+/// while the thread syncs the sink at a save (a second or more for the tens
+/// of MB a catch-up appends in 2 s) the queue fills: 16 orders held 35 MB of
+/// 2.2 MB blobs, half of the catch-up's peak RSS (BENCHMARKS.md). Four keep
+/// the writer busy; the downloads behind them wait (their bytes unread,
+/// under the in-flight budget) instead of piling up here.
+const QUEUE: usize = 4;
 
 /// The files of one tenant's feed.
 #[derive(Debug, Clone)]
@@ -843,6 +849,49 @@ mod tests {
         .unwrap();
         assert_eq!(r.resets, ["corrupt_state"]);
         assert!(r.recent.is_empty());
+    }
+
+    /// While the thread is busy (here: opening a sink that is a FIFO nobody
+    /// reads yet, as a long sync would keep it), at most `QUEUE` blobs wait
+    /// for it, whatever the feed hands over: the rest of a catch-up waits
+    /// unread instead of piling up in memory.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn only_a_few_blobs_wait_for_a_busy_writer() {
+        use futures::FutureExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.ndjson");
+        let c = std::ffi::CString::new(out.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let files = Files {
+            tenant: "t".into(),
+            tenant_id: "t".into(),
+            state: None,
+            output: Some(out.clone()),
+            mode: 0o600,
+        };
+        let cp = Checkpoint::start(files, &Resumed::default());
+        let mut handed = 0;
+        while handed < 100
+            && cp
+                .sink(Lines::one(&b"{\"Id\":\"a\"}"[..]), None)
+                .now_or_never()
+                .is_some()
+        {
+            handed += 1;
+        }
+        // Read the FIFO, so the thread writes every line and stops.
+        let reader = std::thread::spawn(move || std::fs::read(out).unwrap());
+        cp.close().await;
+        let lines = reader.join().unwrap();
+        // The queue, and the one the thread took (if it took it yet): a
+        // few blobs, not the 16 (35 MB in a catch-up) it used to hold.
+        assert!(
+            (QUEUE..=QUEUE + 1).contains(&handed) && handed <= 5,
+            "{handed} blobs handed to a busy writer"
+        );
+        assert_eq!(lines.iter().filter(|b| **b == b'\n').count(), handed);
     }
 
     /// A thread that is gone (panicked, or never started) makes the

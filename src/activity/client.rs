@@ -5,17 +5,16 @@
 //! Microsoft hands back; every call first takes a token from the tenant's
 //! request budget.
 
+use super::paced::Paced;
 use super::Content;
-use crate::api::{Api, ApiClient, ApiError, Call};
+use crate::api::{Api, ApiClient, ApiError};
 use crate::auth::tenant::TenantGuid;
 use crate::buffers::BufferPool;
 use crate::timefmt::parse_unix;
 use bytes::Bytes;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::Method;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -106,13 +105,12 @@ impl StartWebhook<'_> {
 }
 
 pub struct ManagementClient {
-    api: Arc<ApiClient>,
-    /// The Management root, also the token audience.
-    root: String,
+    /// Calls to the Management root (also the token audience), paced by
+    /// `requests_per_minute`.
+    paced: Paced,
     tenant: Arc<TenantGuid>,
     /// `activity.publisher_id`; None: the tenant GUID.
     publisher_id: Option<String>,
-    budget: DefaultDirectRateLimiter,
 }
 
 impl ManagementClient {
@@ -124,16 +122,14 @@ impl ManagementClient {
         requests_per_minute: u32,
     ) -> Self {
         ManagementClient {
-            root: root.trim_end_matches('/').to_string(),
-            api,
+            paced: Paced::new(api, Api::Management, root, requests_per_minute),
             tenant,
             publisher_id: publisher_id.map(str::to_string),
-            budget: RateLimiter::direct(budget_quota(requests_per_minute)),
         }
     }
 
     pub fn api(&self) -> &ApiClient {
-        &self.api
+        self.paced.api()
     }
 
     /// The tenant, by GUID once known.
@@ -152,7 +148,7 @@ impl ManagementClient {
                 message: e.message,
             })
         };
-        let guid = self.api.unless_stopped(operation, lookup).await?;
+        let guid = self.api().unless_stopped(operation, lookup).await?;
         let publisher = self.publisher_id.clone().unwrap_or_else(|| guid.clone());
         Ok((guid, publisher))
     }
@@ -166,7 +162,7 @@ impl ManagementClient {
         params: &[(&str, &str)],
     ) -> Result<(String, String), ApiError> {
         let (guid, publisher) = self.ids(operation).await?;
-        let base = format!("{}/api/v1.0/{guid}/activity/feed/{path}", self.root);
+        let base = format!("{}/api/v1.0/{guid}/activity/feed/{path}", self.paced.root());
         let url = match reqwest::Url::parse_with_params(&base, params) {
             Ok(u) => with_publisher(u.as_str(), &publisher),
             Err(_) => base,
@@ -174,40 +170,13 @@ impl ManagementClient {
         Ok((url, publisher))
     }
 
-    async fn call(
-        &self,
-        operation: &'static str,
-        method: Method,
-        url: &str,
-        max_body: usize,
-        json: Option<&[u8]>,
-    ) -> Result<crate::api::Response, ApiError> {
-        // The budget paces first attempts; `ApiClient`'s retries are already
-        // spaced by backoff and Retry-After. A stop ends the wait for it.
-        let paced = async {
-            self.budget.until_ready().await;
-            Ok::<(), ApiError>(())
-        };
-        self.api.unless_stopped(operation, paced).await?;
-        self.api
-            .send(&Call {
-                api: Api::Management,
-                operation,
-                method,
-                url,
-                audience: &self.root,
-                max_body,
-                json,
-            })
-            .await
-    }
-
     pub async fn subscriptions(&self) -> Result<Vec<Subscription>, ApiError> {
         let (url, _) = self
             .feed_url("subscriptions_list", "subscriptions/list", &[])
             .await?;
         let resp = self
-            .call(
+            .paced
+            .send(
                 "subscriptions_list",
                 Method::GET,
                 &url,
@@ -216,7 +185,7 @@ impl ManagementClient {
             )
             .await?;
         serde_json::from_slice(&resp.body).map_err(|e| {
-            self.api
+            self.api()
                 .malformed(Api::Management, "subscriptions_list", e.to_string())
         })
     }
@@ -238,7 +207,8 @@ impl ManagementClient {
             .await?;
         let body = webhook.map(StartWebhook::body);
         match self
-            .call(
+            .paced
+            .send(
                 "subscriptions_start",
                 Method::POST,
                 &url,
@@ -283,10 +253,13 @@ impl ManagementClient {
     pub async fn content_page(&self, url: &str) -> Result<ContentPage, ApiError> {
         let (_, publisher) = self.ids("content_list").await?;
         let resp = self
-            .call("content_list", Method::GET, url, MAX_PAGE_BYTES, None)
+            .paced
+            .send("content_list", Method::GET, url, MAX_PAGE_BYTES, None)
             .await?;
-        let (items, skipped) = parse_content_page(&resp.body)
-            .map_err(|message| self.api.malformed(Api::Management, "content_list", message))?;
+        let (items, skipped) = parse_content_page(&resp.body).map_err(|message| {
+            self.api()
+                .malformed(Api::Management, "content_list", message)
+        })?;
         let next = next_page(&resp.headers).map(|n| with_publisher(n, &publisher));
         Ok(ContentPage {
             items,
@@ -324,7 +297,7 @@ impl ManagementClient {
     /// How long to wait before asking for a failed page again, the `n`-th
     /// time (the tenant's retry policy, after its own attempts were spent).
     pub fn page_backoff(&self, n: u32) -> std::time::Duration {
-        self.api.policy().backoff(n)
+        self.api().policy().backoff(n)
     }
 
     /// One blob's bytes, reserved from `budget` (in-flight bytes; see
@@ -338,19 +311,12 @@ impl ManagementClient {
     ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
         let (_, publisher) = self.ids("blob").await?;
         let url = with_publisher(content_uri, &publisher);
-        self.budget.until_ready().await;
         let (resp, permit) = self
-            .api
-            .send_budgeted(
-                &Call {
-                    api: Api::Management,
-                    operation: "blob",
-                    method: Method::GET,
-                    url: &url,
-                    audience: &self.root,
-                    max_body: MAX_BLOB_BYTES.min(budget_bytes),
-                    json: None,
-                },
+            .paced
+            .get_budgeted(
+                "blob",
+                &url,
+                MAX_BLOB_BYTES.min(budget_bytes),
                 budget,
                 &BLOB_BUFFERS,
             )
@@ -383,16 +349,6 @@ pub fn with_publisher(url: &str, publisher_id: &str) -> String {
         .extend_pairs(kept)
         .append_pair("PublisherIdentifier", publisher_id);
     u.to_string()
-}
-
-/// Microsoft's throttle counts requests per minute; a bucket holding a
-/// quarter minute's worth keeps any 60 s window at or below 1.25 × the
-/// budget (1,875 for the default 1,500, under the ~2,000 baseline) while
-/// letting a poll's burst of listings go out at once.
-pub fn budget_quota(requests_per_minute: u32) -> Quota {
-    let rpm = NonZeroU32::new(requests_per_minute).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(requests_per_minute / 4).unwrap_or(NonZeroU32::MIN);
-    Quota::per_minute(rpm).allow_burst(burst)
 }
 
 /// Parse one `subscriptions/content` page. `Err` only when the body is not a
@@ -542,12 +498,5 @@ mod tests {
         h.insert("NextPageUri", HeaderValue::from_static(" "));
         assert_eq!(next_page(&h), Some("u"), "an empty one names no page");
         assert_eq!(next_page(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn quota_burst_is_a_quarter_minute() {
-        let q = budget_quota(1_500);
-        assert_eq!(q.burst_size().get(), 375);
-        assert_eq!(budget_quota(1).burst_size().get(), 1);
     }
 }

@@ -320,7 +320,7 @@ impl Feed {
         self.events.expired(&expired);
         self.unsaved |= Changed(!expired.is_empty());
         self.publish();
-        self.download(started, stop).await;
+        self.download(stop).await;
         if !*stop.borrow() {
             self.reconcile().await;
         }
@@ -334,9 +334,13 @@ impl Feed {
     }
 
     /// Drain the backlog oldest first until the poll's download window
-    /// closes, saving on the checkpoint's timer meanwhile.
-    async fn download(&mut self, started: Instant, stop: &watch::Receiver<bool>) {
-        let deadline = started + self.ctx.cfg.interval.max(MIN_DOWNLOAD_WINDOW);
+    /// closes, saving on the checkpoint's timer meanwhile. The window opens
+    /// here, not when the poll started: a poll whose listings were slow
+    /// (throttled, failing pages) would otherwise find it closed and start
+    /// only one batch, and the backlog would grow for as long as the
+    /// listings stay slow (the chaos soak found it).
+    async fn download(&mut self, stop: &watch::Receiver<bool>) {
+        let deadline = Instant::now() + self.ctx.cfg.interval.max(MIN_DOWNLOAD_WINDOW);
         let mut batch = self.downloader.batch(self.backlog.pending(), deadline);
         let mut stopping = stop.clone();
         loop {

@@ -20,6 +20,10 @@
 //!   [`quarantine`] are its formats, [`fileops`] how each file is created
 //!   (mode, synced directory); [`lock`] keeps them to one exporter.
 //!
+//! The two API clients, [`client`] (Management Activity API) and
+//! [`auditquery`] (Audit Log Query API, the reconciler's reference), send
+//! through [`paced`]: the tenant's request budget, then its `ApiClient`.
+//!
 //! Stages report what happened through [`events`] (one pre-labelled handle
 //! per content type: counters and log lines) and what is wrong on the
 //! problem [`board`] (logged once per change); they return [`Changed`] when
@@ -42,6 +46,7 @@ pub mod fileops;
 pub mod idlog;
 pub mod lister;
 pub mod lock;
+pub mod paced;
 pub mod problem;
 pub mod quarantine;
 pub mod recent;

@@ -90,6 +90,20 @@ pub struct HealthOverview {
     pub status: String,
 }
 
+/// healthOverviews of operational services from (id, display name) pairs:
+/// the input the collectors' unit tests build.
+#[cfg(test)]
+pub(crate) fn operational(services: &[(&str, &str)]) -> Vec<HealthOverview> {
+    services
+        .iter()
+        .map(|(id, name)| HealthOverview {
+            id: (*id).into(),
+            service: (*name).into(),
+            status: "serviceOperational".into(),
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Issue {

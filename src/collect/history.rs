@@ -344,6 +344,7 @@ pub fn write(w: &mut SnapshotWriter, tenant: &str, t: &TrackRecord) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::graph::operational;
 
     const H: f64 = 3_600.0;
     const D: f64 = 86_400.0;
@@ -354,21 +355,12 @@ mod tests {
         length: 30.0 * D,
     };
 
-    fn ov(id: &str, name: &str) -> HealthOverview {
-        HealthOverview {
-            id: id.into(),
-            service: name.into(),
-            status: "serviceOperational".into(),
-        }
-    }
-
-    fn overviews() -> Vec<HealthOverview> {
-        vec![
-            ov("Exchange", "Exchange Online"),
-            ov("microsoftteams", "Microsoft Teams"),
-            ov("SharePoint", "SharePoint Online"),
-        ]
-    }
+    /// The services healthOverviews lists.
+    const SERVICES: &[(&str, &str)] = &[
+        ("Exchange", "Exchange Online"),
+        ("microsoftteams", "Microsoft Teams"),
+        ("SharePoint", "SharePoint Online"),
+    ];
 
     fn ts(unix: f64) -> String {
         crate::timefmt::rfc3339(unix as i64)
@@ -443,7 +435,7 @@ mod tests {
                 Some(-10.0 * D + H),
             ),
         ];
-        let t = compute(&overviews(), &issues, WINDOW);
+        let t = compute(&operational(SERVICES), &issues, WINDOW);
         let r = record(&t, "microsoftteams");
         assert_eq!(r.incident.impact_seconds, 8.0 * H);
         assert_eq!((r.incident.started, r.incident.resolved), (3, 3));
@@ -478,7 +470,7 @@ mod tests {
                 Some(-31.0 * D),
             ),
         ];
-        let t = compute(&overviews(), &issues, WINDOW);
+        let t = compute(&operational(SERVICES), &issues, WINDOW);
         let r = record(&t, "Exchange");
         assert_eq!(r.incident.impact_seconds, D);
         assert_eq!(r.incident.started, 0);
@@ -496,14 +488,14 @@ mod tests {
         let mut open = issue("SP1", "SharePoint Online", "incident", -5.0 * H, None);
         // An estimate Microsoft may print on an open issue: not the end.
         open.end_date_time = Some(ts(NOW - 4.0 * H));
-        let t = compute(&overviews(), &[open], WINDOW);
+        let t = compute(&operational(SERVICES), &[open], WINDOW);
         let r = record(&t, "SharePoint");
         assert_eq!(r.incident.impact_seconds, 5.0 * H);
         assert_eq!((r.incident.started, r.incident.resolved), (1, 0));
         assert_eq!(r.incident.time_to_resolve_mean(), None);
         assert_eq!(r.issues[0].end, None);
         let ancient = issue("SP2", "SharePoint Online", "incident", -40.0 * D, None);
-        let t = compute(&overviews(), &[ancient], WINDOW);
+        let t = compute(&operational(SERVICES), &[ancient], WINDOW);
         let r = record(&t, "SharePoint");
         assert_eq!(r.incident.impact_seconds, 30.0 * D);
         assert_eq!(r.availability(&WINDOW), 0.0);
@@ -536,7 +528,7 @@ mod tests {
                 "FalsePositive",
             ),
         ];
-        let t = compute(&overviews(), &issues, WINDOW);
+        let t = compute(&operational(SERVICES), &issues, WINDOW);
         let r = record(&t, "Exchange");
         assert_eq!(r.incident, Figures::default());
         assert_eq!(r.post_incident_reviews, 0);
@@ -554,7 +546,7 @@ mod tests {
             -2.0 * D,
             Some(-D),
         )];
-        let t = compute(&overviews(), &issues, WINDOW);
+        let t = compute(&operational(SERVICES), &issues, WINDOW);
         let r = record(&t, "Exchange");
         assert_eq!(r.advisory.impact_seconds, D);
         assert_eq!((r.advisory.started, r.advisory.resolved), (1, 1));
@@ -567,7 +559,7 @@ mod tests {
     /// and zeros, rendered as series (not a gap), without time to resolve.
     #[test]
     fn quiet_service_is_one_not_a_gap() {
-        let t = compute(&overviews(), &[], WINDOW);
+        let t = compute(&operational(SERVICES), &[], WINDOW);
         let ids: Vec<&str> = t.services.iter().map(|s| s.service_id.as_str()).collect();
         assert_eq!(ids, ["Exchange", "microsoftteams", "SharePoint"]);
         let mut w = SnapshotWriter::new();
@@ -628,7 +620,7 @@ mod tests {
                 None,
             ),
         ];
-        let t = compute(&overviews(), &issues, WINDOW);
+        let t = compute(&operational(SERVICES), &issues, WINDOW);
         let r = record(&t, "Exchange");
         assert_eq!(r.incident.impact_seconds, 2.0 * H);
         assert_eq!(r.advisory.impact_seconds, D);
@@ -650,7 +642,7 @@ mod tests {
         let mut nothing = issue("VV3", "Microsoft Viva", "incident", -H, Some(0.0));
         nothing.end_date_time = None;
         nothing.last_modified_date_time = None;
-        let t = compute(&overviews(), &[no_end, no_start, nothing], WINDOW);
+        let t = compute(&operational(SERVICES), &[no_end, no_start, nothing], WINDOW);
         assert_eq!(t.services.len(), 4);
         let r = record(&t, "Microsoft Viva");
         assert_eq!(r.name, "Microsoft Viva");

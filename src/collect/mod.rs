@@ -77,6 +77,17 @@ pub struct Outcome {
     pub warming_up: bool,
 }
 
+impl Outcome {
+    /// Drop the rows' growth slack: an outcome is kept until the next
+    /// refresh, once per tenant and collector (BENCHMARKS.md, "Per tenant").
+    pub fn shrink_to_fit(&mut self) {
+        self.services.shrink_to_fit();
+        self.issues.shrink_to_fit();
+        self.actions.shrink_to_fit();
+        self.feed.shrink_to_fit();
+    }
+}
+
 /// A refresh failure: what went wrong, in one log-friendly line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectError(pub String);

@@ -267,8 +267,63 @@ mod tests {
         }
     }
 
+    /// Notes tokio's clock at each refresh.
+    struct Clocked(std::sync::Mutex<Vec<tokio::time::Instant>>);
+
+    impl Collector for Clocked {
+        fn kind(&self) -> CollectorKind {
+            CollectorKind::ServiceHealth
+        }
+        fn interval(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+        fn collect(&self) -> BoxFuture<'_, Result<Outcome, CollectError>> {
+            let mut at = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            at.push(tokio::time::Instant::now());
+            Box::pin(async { Ok(Outcome::default()) })
+        }
+    }
+
+    /// The first refresh waits for its turn (`first_delay`), on tokio's
+    /// paused clock: not a bound on how fast the machine is, the order of
+    /// events on a clock the test owns.
+    #[tokio::test(start_paused = true)]
+    async fn each_first_refresh_waits_for_its_turn() {
+        let live = Arc::new(Live::new());
+        let (stop, rx) = watch::channel(false);
+        let began = tokio::time::Instant::now();
+        let turn = |i: u32| Duration::from_secs(600) * i;
+        let mut clocks = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..3 {
+            let c = Arc::new(Clocked(Default::default()));
+            let t = TenantRuntime {
+                name: format!("t{i}"),
+                slots: vec![Arc::new(CollectorSlot::new(c.clone()))],
+            };
+            handles.extend(spawn(&t, rx.clone(), &live, move |_| turn(i)));
+            clocks.push(c);
+        }
+        // Past every turn, before any second refresh (an hour after the first).
+        tokio::time::sleep(Duration::from_secs(1800)).await;
+        for (i, c) in (0..).zip(&clocks) {
+            let at = c.0.lock().unwrap().clone();
+            assert_eq!(at.len(), 1, "t{i}: {at:?}");
+            let after = at[0] - began;
+            assert!(
+                after >= turn(i),
+                "t{i} refreshed {after:?} after start, before its turn at {:?}",
+                turn(i)
+            );
+        }
+        stop.send(true).unwrap();
+        for h in handles {
+            h.await.unwrap();
+        }
+    }
+
     async fn eventually(what: &str, f: impl Fn() -> bool) {
-        let until = Instant::now() + Duration::from_secs(20);
+        let until = Instant::now() + Duration::from_secs(60);
         while !f() {
             assert!(Instant::now() < until, "timed out waiting for: {what}");
             tokio::time::sleep(Duration::from_millis(20)).await;

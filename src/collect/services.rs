@@ -121,22 +121,14 @@ impl<'a> View<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::graph::operational;
 
-    fn ov(id: &str, name: &str) -> HealthOverview {
-        HealthOverview {
-            id: id.into(),
-            service: name.into(),
-            status: "serviceOperational".into(),
-        }
-    }
-
-    fn overviews() -> Vec<HealthOverview> {
-        vec![
-            ov("Exchange", "Exchange Online"),
-            ov("microsoftteams", "Microsoft Teams"),
-            ov("yammer", "Yammer Enterprise"),
-        ]
-    }
+    /// The services healthOverviews lists.
+    const SERVICES: &[(&str, &str)] = &[
+        ("Exchange", "Exchange Online"),
+        ("microsoftteams", "Microsoft Teams"),
+        ("yammer", "Yammer Enterprise"),
+    ];
 
     fn issue(id: &str, service: &str) -> Issue {
         Issue {
@@ -182,7 +174,7 @@ mod tests {
     fn include_then_exclude_case_insensitively() {
         let f = filter(&["exchange", "MicrosoftTeams", "Yammer"], &["Yammer"]);
         let (ov, issues) = f.health(
-            overviews(),
+            operational(SERVICES),
             vec![
                 issue("EX1", "Exchange Online"),
                 issue("YA1", "Yammer Enterprise"),
@@ -199,7 +191,7 @@ mod tests {
     fn exclude_only_keeps_the_rest_and_unknown_services() {
         let f = filter(&[], &["yammer"]);
         let (ov, issues) = f.health(
-            overviews(),
+            operational(SERVICES),
             vec![issue("YA1", "Yammer Enterprise"), issue("XX1", "Brand New")],
         );
         assert_eq!(ov.len(), 2);
@@ -211,7 +203,7 @@ mod tests {
     fn messages_all_excluded_are_dropped() {
         let f = filter(&[], &["Exchange", "yammer"]);
         let kept = f.messages(
-            &overviews(),
+            &operational(SERVICES),
             vec![
                 msg("M1", Some(&["Exchange Online"])),
                 msg("M2", Some(&["Exchange Online", "Yammer Enterprise"])),
@@ -227,15 +219,15 @@ mod tests {
     #[test]
     fn no_selection_passes_everything() {
         let f = filter(&[], &[]);
-        let (ov, issues) = f.health(overviews(), vec![issue("X", "Nowhere")]);
+        let (ov, issues) = f.health(operational(SERVICES), vec![issue("X", "Nowhere")]);
         assert_eq!((ov.len(), issues.len()), (3, 1));
     }
 
     #[test]
     fn unknown_ids_are_remembered_once() {
         let f = filter(&["Exchange", "Nope"], &["AlsoNope"]);
-        f.health(overviews(), vec![]);
-        f.messages(&overviews(), vec![]);
+        f.health(operational(SERVICES), vec![]);
+        f.messages(&operational(SERVICES), vec![]);
         let warned = f.warned.lock().unwrap().clone();
         assert_eq!(
             warned,

@@ -171,14 +171,17 @@ pub fn next_state(
     interval: Duration,
 ) -> CollectorState {
     match result {
-        Ok(outcome) => CollectorState {
+        Ok(mut outcome) => CollectorState {
             attempted: true,
             success: true,
             last_success_unix: Some(now_unix()),
             last_success_at: Some(Instant::now()),
             duration_seconds: took.as_secs_f64(),
             last_error: None,
-            outcome: Some(Arc::new(outcome)),
+            outcome: Some(Arc::new({
+                outcome.shrink_to_fit();
+                outcome
+            })),
             lines: OnceLock::new(),
         },
         Err(e) => {

@@ -230,7 +230,7 @@ catalog! {
     snapshot {
         BuildInfo: gauge "m365_exporter_build_info" ["version", "revision"]
             help "Build information of m365-exporter; always 1."
-            notes "`revision` is the git commit the binary was built from (`unknown` outside a checkout).";
+            notes "`revision` is the git commit the binary was built from (`unknown` outside a checkout). Exporter-wide: served on `/metrics`, not on `/probe` (a probe answers for its target only).";
         CollectorSuccess: gauge "m365_collector_success" ["tenant", "collector"]
             help "Whether the last refresh of a collector succeeded (1) or failed (0)."
             notes "`collector` is one of `service_health`, `messages`, `activity`, `app_credentials`. For `activity`: 1 when every configured content type listed completely in its last poll and the state file is being written. A failing collector keeps its last good figures for up to three intervals, then drops them.";

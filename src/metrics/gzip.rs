@@ -79,6 +79,12 @@ impl SegmentCache {
         self.len() == 0
     }
 
+    /// The keys of the segments held (tests: which blocks a scrape reused).
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> std::collections::HashSet<u64> {
+        self.lock().segments.keys().copied().collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -56,44 +56,65 @@ impl SnapshotWriter {
         });
     }
 
-    /// Freeze into the rendered form kept by a snapshot: each family's
-    /// text with its [`content_hash`], computed here once so that a gzip
-    /// scrape finds its cached segments without reading the text.
+    /// Freeze into the rendered form kept by a snapshot: every family's
+    /// text in one buffer of exactly its length, each with its
+    /// [`content_hash`], computed here once so that a gzip scrape finds its
+    /// cached segments without reading the text.
     pub fn finish(self) -> Rendered {
+        // A snapshot is kept until the next refresh, once per tenant and
+        // collector: one block instead of one per family (each rounded up
+        // to its allocator size class, and small blocks of long-lived
+        // snapshots left holes in the allocator's slabs between refreshes
+        // of 1,000 tenants: BENCHMARKS.md, "Per tenant").
+        let mut text = String::with_capacity(self.lines.iter().map(|(_, t)| t.len()).sum());
+        let families = self
+            .lines
+            .into_iter()
+            .map(|(family, part)| {
+                let start = text.len();
+                text.push_str(&part);
+                Chunk {
+                    family,
+                    start,
+                    end: text.len(),
+                    hash: content_hash(part.as_bytes()),
+                }
+            })
+            .collect();
         Rendered {
-            families: self
-                .lines
-                .into_iter()
-                .map(|(family, mut text)| {
-                    // Kept until the next refresh, once per tenant: drop the
-                    // growth slack (up to half the buffer) — see BENCHMARKS.md.
-                    text.shrink_to_fit();
-                    let hash = content_hash(text.as_bytes());
-                    Chunk { family, text, hash }
-                })
-                .collect(),
+            text,
+            families,
             ages: self.ages,
         }
     }
 }
 
-/// One family's sample lines of one snapshot.
+/// One family's sample lines of one snapshot: a range of
+/// [`Rendered::text`].
 #[derive(Debug, Clone)]
 pub struct Chunk {
     pub family: Family,
-    pub text: String,
-    /// [`content_hash`] of `text`.
+    start: usize,
+    end: usize,
+    /// [`content_hash`] of its text.
     pub hash: u64,
 }
 
 /// Immutable sample text per family (sorted by family), and ages.
 #[derive(Debug, Default, Clone)]
 pub struct Rendered {
+    /// Every family's lines, in family order.
+    text: String,
     pub families: Vec<Chunk>,
     pub ages: Vec<Age>,
 }
 
 impl Rendered {
+    /// The lines of `chunk` (one of [`Rendered::families`]).
+    pub fn text(&self, chunk: &Chunk) -> &str {
+        self.text.get(chunk.start..chunk.end).unwrap_or_default()
+    }
+
     /// A family's fixed lines (without its ages), if it has any.
     pub fn chunk(&self, fam: Family) -> Option<&Chunk> {
         self.families
@@ -103,7 +124,7 @@ impl Rendered {
     }
 
     pub fn get(&self, fam: Family) -> Option<&[u8]> {
-        self.chunk(fam).map(|c| c.text.as_bytes())
+        self.chunk(fam).map(|c| self.text(c).as_bytes())
     }
 
     pub fn has_ages(&self, fam: Family) -> bool {
@@ -122,13 +143,13 @@ impl Rendered {
     /// Write a family's samples as of `now`: the fixed lines, then the ages.
     pub fn write(&self, fam: Family, now: i64, out: &mut String) {
         if let Some(c) = self.chunk(fam) {
-            out.push_str(&c.text);
+            out.push_str(self.text(c));
         }
         self.write_ages(fam, now, out);
     }
 
     pub fn len_bytes(&self) -> usize {
-        self.families.iter().map(|c| c.text.len()).sum()
+        self.text.len()
     }
 }
 
@@ -222,8 +243,10 @@ mod tests {
         assert_eq!(r.families[0].family, Family::BuildInfo);
         assert_eq!(
             r.families[0].hash,
-            content_hash(r.families[0].text.as_bytes())
+            content_hash(r.text(&r.families[0]).as_bytes())
         );
+        assert_eq!(r.len_bytes(), r.text.len());
+        assert_eq!(r.text.capacity(), r.text.len(), "one exact block");
         assert_eq!(
             std::str::from_utf8(r.get(Family::IssueInfo).unwrap()).unwrap(),
             "m365_service_issue_info{title=\"a \\\"b\\\"\\\\\\nc\"} 1\n"

@@ -448,6 +448,12 @@ impl AuditState {
             .collect()
     }
 
+    /// The live feed ends at `now_ms`: blobs not created by then are never
+    /// published (a soak's truth stops growing while the feed drains).
+    pub fn end_live_feed(&mut self, now_ms: i64) {
+        self.blobs.retain(|b| b.created_ms <= now_ms);
+    }
+
     pub fn blob(&self, content_id: &str) -> Option<&SimBlob> {
         self.blobs.iter().find(|b| b.content_id == content_id)
     }
@@ -534,6 +540,23 @@ mod tests {
             assert_eq!(recs[0].id.as_deref(), Some(blob.records[0].id.as_str()));
         }
         assert_eq!(a.listable("DLP.All", 0, now, now).len(), 8);
+    }
+
+    #[test]
+    fn an_ended_live_feed_publishes_nothing_more() {
+        let base = 1_800_000_000;
+        let opts = AuditOptions {
+            live_every: Some(Duration::from_secs(10)),
+            live_for: Duration::from_secs(600),
+            ..Default::default()
+        };
+        let mut a = AuditState::new(opts, "t", base);
+        let later = (base + 300) * 1_000;
+        let before = a.truth(&CONTENT_TYPES, 0, later);
+        assert!(a.blobs.iter().any(|b| b.created_ms > later));
+        a.end_live_feed(later);
+        assert!(a.blobs.iter().all(|b| b.created_ms <= later));
+        assert_eq!(a.truth(&CONTENT_TYPES, 0, i64::MAX), before);
     }
 
     #[test]

@@ -83,6 +83,23 @@ pub enum Injected {
     UnknownCode(u64),
 }
 
+impl Injected {
+    /// The kind's name in [`super::SimState::injected`] (none for `None`).
+    pub fn kind(self) -> Option<&'static str> {
+        Some(match self {
+            Injected::None => return None,
+            Injected::Throttle(_) => "throttled_429",
+            Injected::ServerError => "server_error_503",
+            Injected::Malformed => "truncated_body",
+            Injected::Reset => "connection_reset",
+            Injected::Hang => "hang",
+            Injected::WrongContentType => "wrong_content_type",
+            Injected::HugeBody => "huge_body",
+            Injected::UnknownCode(_) => "unknown_error_code",
+        })
+    }
+}
+
 impl Faults {
     /// Decide for request number `n` (1-based), consuming one-shot counters.
     pub fn next(&mut self, n: u64) -> Injected {
@@ -241,5 +258,7 @@ mod tests {
         assert_eq!(f.next(4), Injected::None);
         assert_eq!(f.next(5), Injected::ServerError);
         assert_eq!(f.next(7), Injected::Malformed);
+        assert_eq!(Injected::Malformed.kind(), Some("truncated_body"));
+        assert_eq!(Injected::None.kind(), None);
     }
 }

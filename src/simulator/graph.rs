@@ -33,6 +33,9 @@ pub async fn gate(st: &SimState, headers: &HeaderMap) -> Result<(), Response> {
         let mut f = st.faults();
         (f.next(n), f.slow)
     };
+    if let Some(kind) = inj.kind() {
+        st.count_injected(kind);
+    }
     if !slow.is_zero() {
         tokio::time::sleep(slow).await;
     }

@@ -341,6 +341,7 @@ async fn content(
     }
     audit.listings += 1;
     if throttle_every > 0 && audit.listings % u64::from(throttle_every) == 0 {
+        st.count_injected("listing_af429");
         let mut r = mgmt_error(
             StatusCode::TOO_MANY_REQUESTS,
             "AF429",
@@ -395,6 +396,7 @@ async fn content(
     // A repeatable spread of the listings: a fixed share of continuation
     // pages fails, a different one on each attempt.
     if offset > 0 && mix(audit.listings) % 100 < u64::from(next_page_fail) {
+        st.count_injected("next_page_503");
         return mgmt_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "AF50000",
@@ -469,6 +471,7 @@ async fn blob(
     let mut audit = st.audit();
     audit.blob_gets += 1;
     if every > 0 && audit.blob_gets % u64::from(every) == 0 {
+        st.count_injected("blob_af429");
         // Blob throttling arrives as HTTP 403 with AF429, without Retry-After.
         return mgmt_error(
             StatusCode::FORBIDDEN,

@@ -29,7 +29,7 @@ pub use scenario::{ScenarioData, SCENARIOS};
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::Router;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -165,6 +165,8 @@ pub struct SimState {
     pub audit: Mutex<AuditState>,
     /// Webhook notification POSTs attempted (drives the drop fault).
     pub webhook_posts: std::sync::atomic::AtomicU64,
+    /// Faults injected so far, by kind (see [`SimState::count_injected`]).
+    pub injected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl SimState {
@@ -176,6 +178,18 @@ impl SimState {
     }
     pub fn audit(&self) -> std::sync::MutexGuard<'_, AuditState> {
         self.audit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// One more fault of `kind` injected: the generic ones by their
+    /// [`faults::Injected::kind`], the Management API's (`listing_af429`,
+    /// `blob_af429`, `next_page_503`) and the webhooks' (`webhook_dropped`,
+    /// `webhook_late`, `webhook_duplicate`) by theirs.
+    pub fn count_injected(&self, kind: &'static str) {
+        *self
+            .injected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(kind)
+            .or_default() += 1;
     }
 }
 
@@ -226,6 +240,7 @@ impl Simulator {
             started: Instant::now(),
             api_requests: Default::default(),
             webhook_posts: Default::default(),
+            injected: Mutex::default(),
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -267,6 +282,15 @@ impl Simulator {
     pub fn requests(&self) -> Vec<Recorded> {
         self.state
             .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Faults injected so far, by kind (a soak's figures).
+    pub fn injected(&self) -> BTreeMap<&'static str, u64> {
+        self.state
+            .injected
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

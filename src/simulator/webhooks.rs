@@ -117,10 +117,15 @@ async fn deliver(st: Arc<SimState>, ct: String, hook: SimWebhook, items: Vec<ser
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         + 1;
     if drop_every > 0 && n.is_multiple_of(u64::from(drop_every)) {
+        st.count_injected("webhook_dropped");
         return; // a missing notification
     }
     if !delay.is_zero() {
+        st.count_injected("webhook_late");
         tokio::time::sleep(delay).await; // a late one
+    }
+    if duplicate {
+        st.count_injected("webhook_duplicate");
     }
     let auth = if wrong_auth {
         "not-the-registered-auth-id".to_string()

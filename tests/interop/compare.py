@@ -296,9 +296,48 @@ def expected_track_record(truth, now):
     return exp
 
 
-def expected_activity(truth, operations):
+def expected_reconcile(truth):
+    """The reconciler's figures as the fake counts them: per audit-log query
+    (what the fake answered), each record it served is matched when a listed
+    blob the exporter could fetch holds it, else missing, and repaired (the
+    fake never lists it, so only the query's auditData can deliver it)."""
+    delivered = set()
+    full = {}
+    for b in truth["blobs"] + truth.get("unlisted", []):
+        for rec in b["full"]:
+            full.setdefault(rec["Id"].lower(), (b["contentType"], rec))
+    for b in truth["blobs"]:
+        if not b["gone"]:
+            delivered.update(r[0].lower() for r in b["records"])
+    rec = {"windows": {"complete": 0, "repaired": 0, "incomplete": 0, "failed": 0},
+           "records": {ct: {"matched": 0, "missing": 0, "repaired": 0} for ct in CONTENT_TYPES},
+           "repaired": {}, "until": None, "queries": truth.get("queries", [])}
+    for q in rec["queries"]:
+        if q["fails"]:
+            rec["windows"]["failed"] += 1
+            continue
+        missing = 0
+        for rid, ct in q["records"]:
+            if rid.lower() in delivered:
+                rec["records"][ct]["matched"] += 1
+            else:
+                missing += 1
+                rec["records"][ct]["missing"] += 1
+                rec["records"][ct]["repaired"] += 1
+                rec["repaired"][rid.lower()] = full[rid.lower()]
+        rec["windows"]["repaired" if missing else "complete"] += 1
+        rec["until"] = q["end"] if rec["until"] is None else max(rec["until"], q["end"])
+    rec["delivered"] = delivered
+    rec["full"] = full
+    return rec
+
+
+def expected_activity(truth, operations, repaired=None):
+    """Per content type, what the feed counts; `repaired`: Id -> (content
+    type, record) written from the Audit Log Query API (counted like any
+    record, without a delay)."""
     per = {ct: {"blobs": 0, "gone": 0, "records": {}, "dups": 0, "unique": 0,
-                "newest": None} for ct in CONTENT_TYPES}
+                "repaired": 0, "newest": None} for ct in CONTENT_TYPES}
     seen = set()
     # A duplicated record's delay is measured against whichever of its blobs
     # the exporter applied first, which throttling may reorder: bound it.
@@ -324,6 +363,15 @@ def expected_activity(truth, operations):
                 lab["operation"] = op
             k = frozenset(lab.items())
             p["records"][k] = p["records"].get(k, 0) + 1
+    for ct, r in (repaired or {}).values():
+        p = per[ct]
+        p["unique"] += 1
+        p["repaired"] += 1
+        lab = {"workload": r["Workload"]}
+        if r["Operation"] in operations:
+            lab["operation"] = r["Operation"]
+        k = frozenset(lab.items())
+        p["records"][k] = p["records"].get(k, 0) + 1
     for ct in CONTENT_TYPES:
         ds = [d for (c, _), d in delays.items() if c == ct]
         # the exporter keeps contentCreated in whole seconds: up to 1 s less per record
@@ -356,6 +404,91 @@ class Checks:
     @property
     def failed(self):
         return [r for r in self.results if not r[1]]
+
+
+def read_sink(path):
+    """The exporter's output file: one JSON object per line (a last line
+    still being written is left for the next round)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    lines = data.split(b"\n")
+    return [json.loads(x) for x in lines[:-1] if x.strip()]
+
+
+def check_reconcile(c, args, truth, metrics, reqs, recon):
+    """activity.reconcile against the fake's Audit Log Query API: the window
+    queried, the counters, and the sink (every record of the fake's truth
+    exactly once, the repaired ones as the Management API serves them)."""
+    T = args.tenant
+    creates = [r for r in reqs if r.get("list") == "audit_query_create" and r["status"] == 201]
+    ok = [q for q in recon["queries"] if not q["fails"]]
+    c.add("audit-log queries: %d failed as the fake made them (%d), then one that succeeded (%d)" % (
+        sum(1 for q in recon["queries"] if q["fails"]), truth["failed_queries"], len(ok)),
+        len(ok) == 1 and len(creates) == truth["failed_queries"] + 1,
+        "  queries: %r" % [(q["id"], q["fails"], len(q["records"])) for q in recon["queries"]])
+    started = truth["started"]
+    for q in recon["queries"]:
+        # the first window: from the feed's lookback (30 h) to the last
+        # midnight UTC (window: 24h, settle: 0s)
+        c.add("query %s... over [lookback start, last midnight UTC)" % q["id"][:8],
+              0 <= q["start"] - (started - 30 * 3600) <= 60 and q["end"] % 86400 == 0
+              and started - 86400 < q["end"] <= time.time(),
+              "  window %s .. %s, fake started %s" % (q["start"], q["end"], started))
+    gets = [r for r in reqs if r.get("list") == "audit_query_get" and r["status"] == 200]
+    c.add("query status polled until done (%s)" % ",".join(r.get("query_status", "?") for r in gets),
+          any(r.get("query_status") in ("succeeded", "failed") for r in gets))
+    pages = [r for r in reqs if r.get("list") == "audit_query_records" and r["status"] == 200]
+    served = sum(len(q["records"]) for q in ok)
+    c.add("every records page read, following @odata.nextLink (%d pages)" % len(pages),
+          any(r.get("items", 0) for r in pages) or served == 0)
+
+    got = series(metrics, "m365_activity_reconcile_windows_total", T)
+    for result, want in recon["windows"].items():
+        g = got.get(frozenset({"result": result}.items()))
+        c.add("m365_activity_reconcile_windows_total{result=%s} == %d" % (result, want), g == want,
+              "got %r" % g)
+    got = series(metrics, "m365_activity_reconcile_records_total", T)
+    gauge = series(metrics, "m365_activity_reconcile_missing_records", T)
+    for ct in CONTENT_TYPES:
+        for result, want in recon["records"][ct].items():
+            g = got.get(frozenset({"content_type": ct, "result": result}.items()))
+            c.add("m365_activity_reconcile_records_total{content_type=%s,result=%s} == %d" % (ct, result, want),
+                  g == want, "got %r" % g)
+        g = gauge.get(frozenset({"content_type": ct}.items()))
+        c.add("m365_activity_reconcile_missing_records{content_type=%s} == 0" % ct, g == 0, "got %r" % g)
+    g = series(metrics, "m365_activity_reconciled_until_timestamp_seconds", T).get(frozenset())
+    c.add("m365_activity_reconciled_until_timestamp_seconds == the window's end (%r)" % recon["until"],
+          g is not None and g == recon["until"], "got %r" % g)
+    g = series(metrics, "m365_activity_reconcile_stalled_after_seconds", T).get(frozenset())
+    c.add("m365_activity_reconcile_stalled_after_seconds == settle + window + 2 x interval (86420)",
+          g == 86420, "got %r" % g)
+
+    # The sink: each record the feed delivered or the reconciler repaired,
+    # exactly once, as the Management API serves it.
+    lines = read_sink(args.sink)
+    want = set(recon["delivered"]) | set(recon["repaired"])
+    if lines is None:
+        c.add("the sink %s exists" % args.sink, False)
+        return
+    counts, differ = {}, []
+    for obj in lines:
+        rid = str(obj.get("Id", "")).lower()
+        counts[rid] = counts.get(rid, 0) + 1
+        exp = recon["full"].get(rid)
+        if exp is not None and obj != exp[1]:
+            differ.append("  %s: %s" % (rid, json.dumps(obj, sort_keys=True)[:300]))
+    twice = [k for k, v in counts.items() if v > 1]
+    absent = sorted(want - set(counts))
+    extra = sorted(set(counts) - want)
+    c.add("the sink holds every record of the fake's truth exactly once (%d records, %d repaired)" % (
+        len(want), len(recon["repaired"])),
+        not twice and not absent and not extra,
+        "  twice: %s\n  missing: %s\n  unexpected: %s" % (twice[:5], absent[:5], extra[:5]))
+    c.add("each sink line is its record as the Management API serves it (no Graph annotation)",
+          not differ, "\n".join(differ[:5]))
 
 
 def evaluate(args, truth, metrics, reqs_before, reqs_after):
@@ -412,7 +545,8 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
           "requests: %r" % [(r["path"], r.get("select")) for r in app_reqs[:3]])
 
     # --- activity
-    act = expected_activity(truth, ops)
+    recon = expected_reconcile(truth) if args.sink else None
+    act = expected_activity(truth, ops, recon["repaired"] if recon else None)
     total_records = 0
     audit_off = truth.get("audit_off")
     for ct in ([] if audit_off else CONTENT_TYPES):
@@ -434,7 +568,7 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
         one("m365_activity_backlog_blobs", 0)
         one("m365_activity_blob_lag_seconds", 0)
         one("m365_activity_records_duplicate_total", p["dups"])
-        one("m365_activity_record_delay_seconds_count", p["unique"])
+        one("m365_activity_record_delay_seconds_count", p["unique"] - p["repaired"])
         got = series(metrics, "m365_activity_record_delay_seconds_sum", T).get(ctk)
         c.add("m365_activity_record_delay_seconds_sum{content_type=%s} in [%.0f, %.0f]" % (ct, p["delay_lo"], p["delay_hi"]),
               got is not None and p["delay_lo"] <= got <= p["delay_hi"], "got %r" % got)
@@ -448,6 +582,9 @@ def evaluate(args, truth, metrics, reqs_before, reqs_after):
         got = {k: v for k, v in got.items() if v != 0}
         c.compare_family("m365_activity_records_total{content_type=%s} %d records" % (ct, p["unique"]),
                          p["records"], got)
+
+    if recon is not None:
+        check_reconcile(c, args, truth, metrics, reqs_after, recon)
 
     # --- the fake's request log
     reqs = reqs_after
@@ -644,6 +781,7 @@ def main():
     ap.add_argument("--operations", default="")
     ap.add_argument("--wait", type=float, default=90)
     ap.add_argument("--label", default="run")
+    ap.add_argument("--sink", default=None, help="the exporter's activity.output (with reconcile)")
     ap.add_argument("--verbose", action="store_true", help="print the failing checks of every round")
     args = ap.parse_args()
     deadline = time.time() + args.wait

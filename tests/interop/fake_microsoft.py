@@ -17,6 +17,9 @@ Standard library only.  One server, one port, every API:
   POST /api/v1.0/{tenant}/activity/feed/subscriptions/start?contentType=
   GET  /api/v1.0/{tenant}/activity/feed/subscriptions/content?contentType=&startTime=&endTime=
   GET  /api/v1.0/{tenant}/activity/feed/audit/{contentId}  (the contentUri we list)
+  POST /v1.0/security/auditLog/queries                  Audit Log Query API (201, notStarted)
+  GET  /v1.0/security/auditLog/queries/{id}             notStarted -> running -> succeeded | failed
+  GET  /v1.0/security/auditLog/queries/{id}/records     auditLogRecords, @odata.nextLink paging
 
 Debug (never logged as traffic):
   GET /_truth     what was served (raw Graph objects, every published blob
@@ -29,6 +32,7 @@ Usage: fake_microsoft.py PORT [--faults] [--token-lifetime S]
        [--unsubscribed CT] [--late-after S]
        [--pascal-enums] [--next-page-header NextPageUri|NextPageUrl]
        [--domain NAME] [--audit-off message|straddle|code] [--imds-updating S]
+       [--unlisted N] [--failed-queries N] [--query-as-documented]
 
 The documented variants (each as Microsoft's pages or field reports show it):
   --pascal-enums      Graph enum values as the API pages print them
@@ -42,6 +46,16 @@ The documented variants (each as Microsoft's pages or field reports show it):
                       code and message as issues #89 (message), power-platform#184
                       (straddle) show it, or before the exception's name (code)
   --imds-updating S   IMDS answers 404, then 410 until S seconds after its first request
+  --query-as-documented  the Audit Log Query API as its method pages print it: Get's
+                      auditLogQuery inside "value", auditData annotated
+                      "@odata.type": "microsoft.graph.security.auditData", no count
+                      properties (with --pascal-enums: PascalCase status and record types)
+
+The unified audit log (the Audit Log Query API's records) holds every
+published blob's records, expired ones' too, and those of the --unlisted
+blobs the Management API never offers; --failed-queries N: the first N
+queries end `failed`.  JSON is written as Python writes it (", ", ": "),
+which Graph's grammar allows.
 """
 
 import argparse
@@ -359,7 +373,7 @@ WORKLOADS = {
         ("MicrosoftTeams", 25, ["MemberAdded", "TeamCreated"]),
         ("PowerBI", 20, ["ViewReport"]),
         ("Yammer", 22, ["MessageCreated"]),
-        ("MicrosoftForms", 62, ["CreateForm"]),
+        ("MicrosoftForms", 66, ["CreateForm"]),
     ],
     "DLP.All": [
         ("Exchange", 13, ["DlpRuleMatch"]),
@@ -378,12 +392,15 @@ REGION = {
 
 
 class Audit:
-    def __init__(self, tenant_id, now, rng, unsubscribed, gone):
+    def __init__(self, tenant_id, now, rng, unsubscribed, gone, unlisted=0):
         self.tenant_id = tenant_id
         self.rng = rng
         self.lock = threading.Lock()
         self.blobs = []          # published blobs, in publication order
         self.by_id = {}
+        # Blobs the Management API never offers: their records exist only
+        # in the unified audit log (the Audit Log Query API).
+        self.unlisted = []
         self.subscribed = {ct: ct not in unsubscribed for ct in CONTENT_TYPES}
         self.recent = {ct: [] for ct in CONTENT_TYPES}  # records available for duplication
         self.seq = 0
@@ -399,8 +416,24 @@ class Audit:
                 b = self.add_blob(ct, now - ago, dup=(k % 3 == 2))
                 # expired by the time it is fetched (AF20051): its records are lost
                 b["gone"] = gone and ct == "Audit.Exchange" and k == 0
+        # Never listed, 26 to 25 h old (their records 29 to 25 h old): inside
+        # the first window the reconciler queries (from the feed's lookback
+        # of 30 h to the last midnight UTC, at least 24 h ago).
+        order = ["Audit.Exchange", "Audit.SharePoint", "DLP.All", "Audit.AzureActiveDirectory", "Audit.General"]
+        for k in range(unlisted):
+            ct = order[k % len(order)]
+            self.unlisted.append(self.make_blob(ct, now - timedelta(hours=26) + timedelta(minutes=13 * k),
+                                                remember=False))
 
-    def add_blob(self, ct, created, dup=False):
+    def add_blob(self, ct, created, dup=False, not_before=None):
+        b = self.make_blob(ct, created, dup, not_before=not_before)
+        self.blobs.append(b)
+        self.by_id[b["contentId"]] = b
+        return b
+
+    def make_blob(self, ct, created, dup=False, remember=True, not_before=None):
+        """A blob and its records (CreationTime 1 min to 3 h before the blob,
+        never before `not_before`); `remember`: later blobs may repeat its records."""
         rng = self.rng
         created = created.replace(microsecond=rng.randint(0, 999) * 1000)
         self.seq += 1
@@ -410,6 +443,8 @@ class Audit:
         for _ in range(rng.randint(1, 30)):
             workload, rtype, ops = rng.choice(WORKLOADS[ct])
             ctime = created - timedelta(seconds=rng.randint(60, 3 * 3600))
+            if not_before is not None and ctime < not_before:
+                ctime = not_before
             rec = {
                 "CreationTime": record_time(ctime),
                 "Id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -432,8 +467,9 @@ class Audit:
             # Microsoft: "duplicates happen" -- the same record again, in a later blob.
             for rec in rng.sample(self.recent[ct], min(3, len(self.recent[ct]))):
                 records.insert(rng.randint(0, len(records)), dict(rec))
-        self.recent[ct].extend(records[:5])
-        blob = {
+        if remember:
+            self.recent[ct].extend(records[:5])
+        return {
             "contentType": ct,
             "contentId": content_id,
             "created": created,
@@ -441,22 +477,36 @@ class Audit:
             "body": json.dumps(records, ensure_ascii=(self.seq % 2 == 0)).encode("utf-8"),
             "gone": False,
         }
-        self.blobs.append(blob)
-        self.by_id[content_id] = blob
-        return blob
+
+    @staticmethod
+    def truth_of(blobs):
+        return [{
+            "contentType": b["contentType"],
+            "contentId": b["contentId"],
+            "contentCreated": content_time(b["created"]),
+            "contentCreatedUnix": b["created"].timestamp(),
+            "gone": b["gone"],
+            "records": [[r["Id"], r["Workload"], r["Operation"], r["CreationTime"]]
+                        for r in b["records"]],
+            # each record as the Management API serves it (the sink's lines)
+            "full": b["records"],
+        } for b in blobs]
 
     def truth(self):
-        out = []
-        for b in self.blobs:
-            out.append({
-                "contentType": b["contentType"],
-                "contentId": b["contentId"],
-                "contentCreated": content_time(b["created"]),
-                "contentCreatedUnix": b["created"].timestamp(),
-                "gone": b["gone"],
-                "records": [[r["Id"], r["Workload"], r["Operation"], r["CreationTime"]]
-                            for r in b["records"]],
-            })
+        return self.truth_of(self.blobs)
+
+    def log_records(self, start, end):
+        """The unified audit log's records created in [start, end) (each
+        once, oldest first) with their content type: every published blob's,
+        expired ones' included (the log keeps them), and the never-listed ones'."""
+        seen, out = set(), []
+        for b in self.blobs + self.unlisted:
+            for r in b["records"]:
+                t = datetime.strptime(r["CreationTime"], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+                if start <= t < end and r["Id"] not in seen:
+                    seen.add(r["Id"])
+                    out.append((t, b["contentType"], r))
+        out.sort(key=lambda x: x[0])
         return out
 
 
@@ -475,7 +525,8 @@ class State:
         self.application["appId"] = args.client_id
         # With the unified audit log off nothing is subscribed, nor can be.
         unsubscribed = set(args.unsubscribed) | (set(CONTENT_TYPES) if args.audit_off else set())
-        self.audit = Audit(args.tenant_id, self.started, self.rng, unsubscribed, args.faults)
+        self.audit = Audit(args.tenant_id, self.started, self.rng, unsubscribed, args.faults, args.unlisted)
+        self.queries = {}         # Audit Log Query API: id -> query
         self.tokens = {}          # access_token -> (audience, expiry unix)
         self.requests = []
         self.counters = {}
@@ -516,12 +567,85 @@ class State:
 
     def publish_late(self):
         """Content Microsoft indexes after we started: contentCreated a few
-        minutes in the past (inside the exporter's overlap)."""
+        minutes in the past (inside the exporter's overlap), it and its
+        records never before today's midnight UTC, where the reconciler's
+        window ends: what it finds missing then never depends on whether
+        this content was fetched yet."""
         now = now_utc()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with self.audit.lock:
             for k, ct in enumerate(["Audit.Exchange", "Audit.SharePoint", "Audit.General", "Audit.AzureActiveDirectory"]):
-                self.audit.add_blob(ct, now - timedelta(minutes=4 + 3 * k), dup=(k == 1))
+                self.audit.add_blob(ct, max(now - timedelta(minutes=4 + 3 * k), midnight), dup=(k == 1),
+                                    not_before=midnight)
             self.late_published = True
+
+
+# The Management Activity API schema's AuditLogRecordType (RecordType) and
+# UserType members, by value, as the Graph auditLogRecordType /
+# auditLogUserType enums spell them (camelCase; the schema page prints the
+# PascalCase member names).
+RECORD_TYPES = {1: "exchangeAdmin", 2: "exchangeItem", 3: "exchangeItemGroup", 4: "sharePoint",
+                6: "sharePointFileOperation", 7: "oneDrive", 8: "azureActiveDirectory",
+                9: "azureActiveDirectoryAccountLogon", 10: "dataCenterSecurityCmdlet",
+                11: "complianceDLPSharePoint", 13: "complianceDLPExchange", 14: "sharePointSharingOperation",
+                15: "azureActiveDirectoryStsLogon", 18: "securityComplianceCenterEOPCmdlet",
+                19: "exchangeAggregatedOperation", 20: "powerBIAudit", 21: "crm", 22: "yammer",
+                25: "microsoftTeams", 63: "dlpEndpoint", 66: "microsoftForms"}
+USER_TYPES = {0: "regular", 1: "reserved", 2: "admin", 3: "dcAdmin", 4: "system", 5: "application",
+              6: "servicePrincipal", 7: "customPolicy", 8: "systemPolicy"}
+AUDIT_PAGE = 100          # auditLogRecords per page
+QUERY_QUEUED = 0.5        # an auditLogQuery is notStarted this long, then running
+QUERY_RUNS = 2.0          # ... and done this long after it was created
+
+
+def parse_graph_time(s):
+    """A DateTimeOffset as Graph takes it: any fractional digits, Z or an offset."""
+    if not isinstance(s, str):
+        return None
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})", s.strip())
+    if not m:
+        return None
+    dt = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    if m.group(2):
+        dt = dt.replace(microsecond=int((m.group(2)[1:] + "000000")[:6]))
+    if m.group(3) == "Z":
+        return dt.replace(tzinfo=timezone.utc)
+    sign = 1 if m.group(3)[0] == "+" else -1
+    off = timedelta(hours=int(m.group(3)[1:3]), minutes=int(m.group(3)[4:6]))
+    return (dt - sign * off).replace(tzinfo=timezone.utc)
+
+
+def first_upper(v):
+    return v[0].upper() + v[1:] if v else v
+
+
+def audit_log_record(rec, ct, t, pascal_enums, data_type):
+    """A unified-audit-log record as the Audit Log Query API returns it:
+    the auditLogRecord resource (its own id, Graph's camelCase enums) with
+    the record itself as auditData, annotated with its OData type."""
+    rtype = RECORD_TYPES.get(rec["RecordType"], "unknownFutureValue")
+    utype = USER_TYPES.get(rec["UserType"], "unknownFutureValue")
+    if pascal_enums:
+        rtype, utype = first_upper(rtype), first_upper(utype)
+    data = {"@odata.type": data_type}
+    data.update(rec)
+    return {
+        "@odata.type": "#microsoft.graph.security.auditLogRecord",
+        # Graph's own key: nothing says it is the record's Id (it is not here)
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "auditLogRecord/" + rec["Id"])),
+        "createdDateTime": graph_time(t),
+        "auditLogRecordType": rtype,
+        "operation": rec["Operation"],
+        "organizationId": rec["OrganizationId"],
+        "userType": utype,
+        "userId": rec["UserId"],
+        "service": rec["Workload"],
+        "objectId": rec["ObjectId"],
+        "userPrincipalName": rec["UserId"],
+        "clientIp": rec["ClientIP"],
+        "administrativeUnits": [],
+        "auditData": data,
+    }
 
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -657,6 +781,8 @@ def make_handler(st):
                     return self.imds(u)
                 if parts[:3] == ["v1.0", "admin", "serviceAnnouncement"] and len(parts) == 4:
                     return self.graph(parts[3], u)
+                if parts[:4] == ["v1.0", "security", "auditLog", "queries"]:
+                    return self.audit_queries(parts[4:], u)
                 if len(parts) == 2 and parts[0] == "v1.0" and unquote(parts[1]).startswith("applications("):
                     return self.application(unquote(parts[1]), u)
                 if parts[:1] == ["api"] and parts[1:2] in (["v1.0"], ["v1"]) and parts[3:5] == ["activity", "feed"]:
@@ -669,6 +795,11 @@ def make_handler(st):
         def truth(self):
             with st.audit.lock:
                 blobs = st.audit.truth()
+                unlisted = st.audit.truth_of(st.audit.unlisted)
+            with st.lock:
+                queries = [{"id": q["id"], "start": q["start"].timestamp(), "end": q["end"].timestamp(),
+                            "fails": q["fails"], "records": [[r["Id"], ct] for _, ct, r in q["records"]]}
+                           for q in st.queries.values()]
             self.send_json(200, {
                 "started": st.started.timestamp(),
                 "now": time.time(),
@@ -693,6 +824,12 @@ def make_handler(st):
                 if args.pascal_enums else st.graph,
                 "application": st.application,
                 "blobs": blobs,
+                "unlisted": unlisted,
+                "failed_queries": args.failed_queries,
+                "query_as_documented": args.query_as_documented,
+                # what each audit-log query served: its window, its records
+                # (Id, content type) and whether it ended failed
+                "queries": queries,
             })
 
         # ---------------------------------------------------------- login
@@ -871,6 +1008,158 @@ def make_handler(st):
             extra["select"] = select
             self.send_json(200, obj, api="graph", extra=extra)
 
+        # ---------------------------------------------------- Audit Log Query API
+        def audit_queries(self, rest, u):
+            """Microsoft Purview's Audit Log Query API (Graph v1.0):
+            POST /security/auditLog/queries, GET .../queries/{id},
+            GET .../queries/{id}/records (paged by @odata.nextLink)."""
+            if self.command == "POST" and not rest:
+                return self.audit_create(u)
+            if self.command == "GET" and len(rest) == 1:
+                return self.audit_get(rest[0], u)
+            if self.command == "GET" and len(rest) == 2 and rest[1] == "records":
+                return self.audit_records(rest[0], u)
+            return self.send_json(404, {"error": {"code": "NotFound", "message": "no route " + u.path}},
+                                  api="graph", extra={"list": "audit_query"})
+
+        def audit_gate(self, extra, key):
+            """Auth and, with --faults, throttling (429 / 503, never twice in a
+            row for the same call): None when the request may proceed."""
+            bad = self.bearer("graph", args.graph_root)
+            if bad:
+                extra["auth"] = bad
+                return self.send_json(401, {"error": {
+                    "code": "InvalidAuthenticationToken",
+                    "message": "Access token validation failure (%s)." % bad}}, api="graph", extra=extra) or True
+            if st.should_throttle("graph", key, 4):
+                extra["throttled"] = True
+                return self.send_json(429, {"error": {"code": "TooManyRequests", "message": "Too many requests"}},
+                                      headers={"Retry-After": "1"}, api="graph", extra=extra) or True
+            if st.should_throttle("graph503", key + "#503", 7):
+                extra["transient"] = True
+                return self.send_json(503, {"error": {"code": "serviceNotAvailable",
+                                                      "message": "Service unavailable"}},
+                                      headers={"Retry-After": "1"}, api="graph", extra=extra) or True
+            return None
+
+        def query_json(self, q, status):
+            obj = {
+                "@odata.context": "%s/v1.0/$metadata#security/auditLog/queries/$entity" % self.base(),
+                "@odata.type": "#microsoft.graph.security.auditLogQuery",
+                "id": q["id"],
+                "displayName": q["displayName"],
+                "filterStartDateTime": graph_time(q["start"]),
+                "filterEndDateTime": graph_time(q["end"]),
+                "recordTypeFilters": q["recordTypeFilters"],
+                "keywordFilter": None,
+                "serviceFilter": q["serviceFilter"],
+                "operationFilters": [],
+                "userPrincipalNameFilters": [],
+                "ipAddressFilters": [],
+                "objectIdFilters": [],
+                "administrativeUnitIdFilters": [],
+                "status": first_upper(status) if args.pascal_enums else status,
+            }
+            if not args.query_as_documented:
+                # the resource page's count properties (the method pages' examples omit them)
+                obj["approximateReturnedRecordCount"] = len(q["records"])
+                obj["isRecordCountLimitExceeded"] = False
+                obj["recordCountLimit"] = 1000000
+            return obj
+
+        def audit_create(self, u):
+            extra = {"list": "audit_query_create"}
+            body = self.read_body()
+            if self.audit_gate(extra, "create#" + body.decode("utf-8", "replace")):
+                return
+            if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+                extra["note"] = "Content-Type %r" % self.headers.get("Content-Type")
+                return self.send_json(415, {"error": {"code": "UnsupportedMediaType",
+                                                      "message": "Content-Type application/json is required."}},
+                                      api="graph", extra=extra)
+            try:
+                req = json.loads(body)
+            except ValueError:
+                req = None
+            start = parse_graph_time((req or {}).get("filterStartDateTime"))
+            end = parse_graph_time((req or {}).get("filterEndDateTime"))
+            if not isinstance(req, dict) or start is None or end is None or end <= start:
+                extra["note"] = "bad body %r" % body[:200]
+                return self.send_json(400, {"error": {"code": "BadRequest",
+                                                      "message": "Invalid filterStartDateTime/filterEndDateTime."}},
+                                      api="graph", extra=extra)
+            # Filters as the pages name them (create: serviceFilter, resource: serviceFilters).
+            types = [t.lower() for t in req.get("recordTypeFilters") or []]
+            services = req.get("serviceFilters") or ([req["serviceFilter"]] if req.get("serviceFilter") else [])
+            services = [x.lower() for x in services]
+            with st.audit.lock:
+                found = st.audit.log_records(start, end)
+            records = [(t, ct, r) for t, ct, r in found
+                       if (not types or RECORD_TYPES.get(r["RecordType"], "").lower() in types)
+                       and (not services or r["Workload"].lower() in services)]
+            with st.lock:
+                n = len(st.queries)
+                q = {"id": str(uuid.UUID(int=st.rng.getrandbits(128), version=4)),
+                     "displayName": req.get("displayName"), "start": start, "end": end,
+                     "recordTypeFilters": req.get("recordTypeFilters") or [],
+                     "serviceFilter": req.get("serviceFilter"),
+                     "created": time.time(), "fails": n < args.failed_queries,
+                     "records": records, "served": []}
+                st.queries[q["id"]] = q
+            extra.update({"query": q["id"], "window": [start.timestamp(), end.timestamp()],
+                          "fails": q["fails"], "records": len(records)})
+            self.send_json(201, self.query_json(q, "notStarted"), api="graph", extra=extra)
+
+        def query_status(self, q):
+            age = time.time() - q["created"]
+            if age < QUERY_QUEUED:
+                return "notStarted"
+            if age < QUERY_RUNS:
+                return "running"
+            return "failed" if q["fails"] else "succeeded"
+
+        def audit_get(self, qid, u):
+            extra = {"list": "audit_query_get", "query": qid}
+            if self.audit_gate(extra, u.path):
+                return
+            q = st.queries.get(qid)
+            if q is None:
+                return self.send_json(404, {"error": {"code": "NotFound", "message": "Query %s not found." % qid}},
+                                      api="graph", extra=extra)
+            status = self.query_status(q)
+            extra["query_status"] = status
+            obj = self.query_json(q, status)
+            if args.query_as_documented:
+                # the Get page's example answers the query inside "value"
+                obj = {"value": obj}
+            self.send_json(200, obj, api="graph", extra=extra)
+
+        def audit_records(self, qid, u):
+            extra = {"list": "audit_query_records", "query": qid}
+            if self.audit_gate(extra, u.path + "?" + u.query):
+                return
+            q = st.queries.get(qid)
+            if q is None or self.query_status(q) != "succeeded":
+                return self.send_json(404 if q is None else 400, {"error": {
+                    "code": "NotFound" if q is None else "BadRequest",
+                    "message": "The query has no records to read (yet)."}}, api="graph", extra=extra)
+            skip = parse_qs(u.query).get("$skiptoken", ["0"])[0]
+            try:
+                skip = int(skip)
+            except ValueError:
+                return self.send_json(400, {"error": {"code": "BadRequest", "message": "Invalid $skiptoken."}},
+                                      api="graph", extra=extra)
+            page = q["records"][skip: skip + AUDIT_PAGE]
+            data_type = "microsoft.graph.security.auditData" if args.query_as_documented \
+                else "#microsoft.graph.security.defaultAuditData"
+            obj = {"@odata.context": "%s/v1.0/$metadata#security/auditLog/queries('%s')/records" % (self.base(), qid),
+                   "value": [audit_log_record(r, ct, t, args.pascal_enums, data_type) for t, ct, r in page]}
+            if skip + AUDIT_PAGE < len(q["records"]):
+                obj["@odata.nextLink"] = "%s/v1.0/security/auditLog/queries/%s/records?$skiptoken=%d" % (
+                    self.base(), qid, skip + AUDIT_PAGE)
+            extra["items"] = len(page)
+            self.send_json(200, obj, api="graph", extra=extra)
+
         # ---------------------------------------------------------- Management
         def af(self, status, code, message, extra, headers=None):
             self.send_json(status, {"error": {"code": code, "message": message}},
@@ -1029,6 +1318,12 @@ def main():
     ap.add_argument("--domain", default=None, help="the tenant's domain (token endpoint, discovery)")
     ap.add_argument("--audit-off", default=None, choices=["message", "straddle", "code"])
     ap.add_argument("--imds-updating", type=float, default=0.0)
+    ap.add_argument("--unlisted", type=int, default=0,
+                    help="blobs never listed: their records only in the Audit Log Query API")
+    ap.add_argument("--failed-queries", type=int, default=0,
+                    help="the first N audit-log queries end failed")
+    ap.add_argument("--query-as-documented", action="store_true",
+                    help="Audit Log Query API shapes as its method pages print them")
     ap.add_argument("--revoke-after", type=float, default=-1,
                     help="revoke every issued token this many seconds after start (negative: never)")
     args = ap.parse_args()

@@ -8,6 +8,8 @@
 //! - [`mock_api`]: an `ApiClient` and token endpoint against wiremock;
 //! - [`procs`]: child processes stopped with the test, free ports, external
 //!   binaries;
+//! - [`reconcile`]: `activity.reconcile` against the simulator's Audit Log
+//!   Query API, and the counts it must come to;
 //! - [`tenant`]: the simulator's tenant as a config item ([`SimTenant`]);
 //! - [`tls`]: a CA and its leaves made in process, web config files, an
 //!   exporter started with one.
@@ -35,6 +37,7 @@ pub mod grafana;
 pub mod markdown;
 pub mod mock_api;
 pub mod procs;
+pub mod reconcile;
 pub mod tenant;
 pub mod tls;
 

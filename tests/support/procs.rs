@@ -197,3 +197,34 @@ pub fn require_binary(what: &str, env_var: &str, candidates: &[&str]) -> PathBuf
          Install the test dependencies with: bash scripts/install-test-deps.sh"
     );
 }
+
+/// `promtool check metrics` on `body`: fails the test, naming promtool's
+/// complaints, unless the exposition is clean (fails too without promtool).
+pub fn promtool_check_metrics(body: &str) {
+    use std::io::Write as _;
+    let promtool = require_binary(
+        "promtool",
+        "PROMTOOL_BIN",
+        &["/usr/bin/promtool", "promtool"],
+    );
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    check
+        .stdin
+        .take()
+        .expect("promtool's stdin")
+        .write_all(body.as_bytes())
+        .expect("write to promtool");
+    let out = check.wait_with_output().expect("wait for promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

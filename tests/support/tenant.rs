@@ -11,6 +11,7 @@
 
 use m365_exporter::simulator::{SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_TENANT_ID};
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct SimTenant {
@@ -68,6 +69,14 @@ impl SimTenant {
     pub fn with(mut self, line: &str) -> Self {
         self.keys.push(line.into());
         self
+    }
+
+    /// `dir/config.yml` with this tenant alone, for a command that reads a
+    /// configuration file (`report`, `check-config`, the binary).
+    pub fn config_file(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("config.yml");
+        std::fs::write(&path, format!("tenants:\n{self}")).expect("write config.yml");
+        path
     }
 }
 

@@ -10,7 +10,6 @@ use crate::activity::auditquery::RecordsPage;
 use crate::activity::events::{RecordTally, WindowResult};
 use crate::activity::Changed;
 use crate::api::ApiError;
-use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 
 /// One reading of a query's records (compare, then repair).
@@ -47,13 +46,55 @@ impl Pass {
 }
 
 impl Reconciler {
-    /// The next page of records (`Err`: why it could not be read).
-    pub(super) async fn fetch(&self, q: &PendingQuery, pass: &Pass) -> Result<Bytes, ApiError> {
+    /// The query in hand, and `pass`, once the feed has finished with the
+    /// query's window; until then `pass` waits in the phase `wait` makes
+    /// (`Err`: the flow to return; no query in hand: nothing to do).
+    pub(super) fn once_finished<F: FeedAccess>(
+        &mut self,
+        feed: &F,
+        pass: Box<Pass>,
+        wait: fn(Box<Pass>) -> Phase,
+    ) -> Result<(PendingQuery, Box<Pass>), Flow> {
+        let Some(q) = self.cursor.query.clone() else {
+            return Err(Flow::Continue);
+        };
+        if !feed.finished_with(q.end) {
+            self.phase = wait(pass);
+            return Err(Flow::Yield);
+        }
+        Ok((q, pass))
+    }
+
+    /// Read the pass's next page of records and hand it, parsed, to
+    /// `take` (comparing or repairing); the pass then points at the page
+    /// after it. A page that cannot be read or parsed goes to
+    /// [`Self::page_failed`], whose flow is the `Err`.
+    pub(super) async fn read_page<T>(
+        &mut self,
+        q: &PendingQuery,
+        mut pass: Box<Pass>,
+        repairing: bool,
+        now: i64,
+        changed: &mut Changed,
+        take: impl FnOnce(&Self, &RecordsPage<'_>, &mut Pass) -> T,
+    ) -> Result<(Box<Pass>, T), Flow> {
         let url = pass
             .next
             .clone()
             .unwrap_or_else(|| self.client.records_url(&q.id));
-        self.client.records(&url).await
+        let read = match self.client.records(&url).await {
+            Ok(body) => self.client.parse(&body).map(|page| {
+                pass.failures = 0;
+                let taken = take(self, &page, &mut pass);
+                pass.next = page.next;
+                taken
+            }),
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(taken) => Ok((pass, taken)),
+            Err(e) => Err(self.page_failed(q, pass, &e, repairing, now, changed)),
+        }
     }
 
     /// A page could not be read or parsed: tried again at the next poll,
@@ -94,26 +135,18 @@ impl Reconciler {
         now: i64,
         changed: &mut Changed,
     ) -> Flow {
-        let Some(q) = self.cursor.query.clone() else {
-            return Flow::Continue;
+        // Content of the window still arriving: compare once it is in.
+        let (q, pass) = match self.once_finished(feed, pass, Phase::Comparing) {
+            Ok(ready) => ready,
+            Err(flow) => return flow,
         };
-        if !feed.finished_with(q.end) {
-            // Content of the window still arriving: compare once it is in.
-            self.phase = Phase::Comparing(pass);
-            return Flow::Yield;
-        }
-        let body = match self.fetch(&q, &pass).await {
-            Ok(b) => b,
-            Err(e) => return self.page_failed(&q, pass, &e, false, now, changed),
+        let seen: &F = feed;
+        let tally =
+            |me: &Self, page: &RecordsPage<'_>, pass: &mut Pass| me.tally_page(seen, page, pass);
+        let mut pass = match self.read_page(&q, pass, false, now, changed, tally).await {
+            Ok((pass, ())) => pass,
+            Err(flow) => return flow,
         };
-        let page = match self.client.parse(&body) {
-            Ok(p) => p,
-            Err(e) => return self.page_failed(&q, pass, &e, false, now, changed),
-        };
-        let mut pass = pass;
-        pass.failures = 0;
-        self.tally_page(feed, &page, &mut pass);
-        pass.next = page.next;
         if pass.missing.len() >= MAX_MISSING && !pass.overflow {
             if self.split(&q, changed) {
                 tracing::warn!(tenant = %self.tenant, "more than {MAX_MISSING} records missing in one window; querying it in halves");

@@ -4,7 +4,7 @@
 
 use super::compare::Pass;
 use super::{FeedAccess, Flow, Phase, Reconciler};
-use crate::activity::auditquery::record_bytes;
+use crate::activity::auditquery::{push_record, RecordsPage};
 use crate::activity::Changed;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -14,17 +14,14 @@ impl Reconciler {
     pub(super) fn relisted<F: FeedAccess>(
         &mut self,
         feed: &F,
-        mut pass: Box<Pass>,
+        pass: Box<Pass>,
         _now: i64,
         changed: &mut Changed,
     ) -> Flow {
-        let Some(q) = self.cursor.query.clone() else {
-            return Flow::Continue;
+        let (q, mut pass) = match self.once_finished(feed, pass, Phase::Relisting) {
+            Ok(ready) => ready,
+            Err(flow) => return flow,
         };
-        if !feed.finished_with(q.end) {
-            self.phase = Phase::Relisting(pass);
-            return Flow::Yield;
-        }
         pass.missing.retain(|k, _| !feed.delivered(*k));
         if pass.missing.is_empty() {
             self.finish(&q, pass, changed);
@@ -46,33 +43,12 @@ impl Reconciler {
         let Some(q) = self.cursor.query.clone() else {
             return Flow::Continue;
         };
-        let body = match self.fetch(&q, &pass).await {
-            Ok(b) => b,
-            Err(e) => return self.page_failed(&q, pass, &e, true, now, changed),
+        let seen: &F = feed;
+        let missing = |_: &Self, page: &RecordsPage<'_>, pass: &mut Pass| arrays(seen, page, pass);
+        let (mut pass, arrays) = match self.read_page(&q, pass, true, now, changed, missing).await {
+            Ok(read) => read,
+            Err(flow) => return flow,
         };
-        let page = match self.client.parse(&body) {
-            Ok(p) => p,
-            Err(e) => return self.page_failed(&q, pass, &e, true, now, changed),
-        };
-        let mut pass = pass;
-        pass.failures = 0;
-        // One JSON array per content type: the records' own bytes.
-        let mut arrays: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
-        for r in &page.records {
-            let (Some(ix), Some(raw)) = (pass.missing.get(&r.key), r.audit_data) else {
-                continue;
-            };
-            if feed.delivered(r.key) {
-                continue;
-            }
-            let a = arrays.entry(*ix).or_insert_with(|| b"[".to_vec());
-            if a.len() > 1 {
-                a.push(b',');
-            }
-            let (head, tail) = record_bytes(raw);
-            a.extend_from_slice(head.as_bytes());
-            a.extend_from_slice(tail.as_bytes());
-        }
         for (ix, mut array) in arrays {
             array.push(b']');
             let ct = self.types[ix as usize].clone();
@@ -86,7 +62,6 @@ impl Reconciler {
             *changed = Changed(true);
         }
         pass.missing.retain(|k, _| !feed.delivered(*k));
-        pass.next = page.next;
         if pass.next.is_some() && !pass.missing.is_empty() {
             self.phase = Phase::Repairing(pass);
         } else {
@@ -94,4 +69,24 @@ impl Reconciler {
         }
         Flow::Continue
     }
+}
+
+/// A page's records still missing, one JSON array per content type (by
+/// index) of the records' own bytes, as a blob holds them.
+fn arrays<F: FeedAccess>(feed: &F, page: &RecordsPage<'_>, pass: &Pass) -> BTreeMap<u8, Vec<u8>> {
+    let mut arrays: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+    for r in &page.records {
+        let (Some(ix), Some(raw)) = (pass.missing.get(&r.key), r.audit_data) else {
+            continue;
+        };
+        if feed.delivered(r.key) {
+            continue;
+        }
+        let a = arrays.entry(*ix).or_insert_with(|| b"[".to_vec());
+        if a.len() > 1 {
+            a.push(b',');
+        }
+        push_record(raw, a);
+    }
+    arrays
 }
