@@ -262,6 +262,15 @@ pub struct Health {
     pub bytes_written: u64,
 }
 
+/// Debug builds (the tests' binary) only: with this variable set, the
+/// thread panics at its first save, as a bug in it would. No write kills it
+/// for real (every I/O error is handled, and a panic-free writer is the
+/// point), yet the supervision of its death (the feed fatal and restarted,
+/// `m365_collector_panics_total`) must be shown on the real binary. Release
+/// builds have no such switch.
+#[cfg(debug_assertions)]
+pub const DIE_AT_SAVE_ENV: &str = "M365_EXPORTER_TEST_CHECKPOINT_DIES";
+
 /// Bytes of one [`Order::Compact`]: with the bounded queue, a compaction
 /// holds at most a few MB besides the set, never a copy of it.
 const COMPACT_CHUNK: usize = 13_107 * idlog::ENTRY as usize;
@@ -420,6 +429,12 @@ impl Checkpoint {
     }
 
     pub fn health(&self) -> Health {
+        // The thread ends only once `tx` is dropped (`close`), or by a
+        // panic: finished while orders may still come, it died. Seen here,
+        // not only at the next order (which may be long in coming).
+        if self.tx.is_some() && self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+            mark_dead(&self.health);
+        }
         self.health
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -480,7 +495,13 @@ impl Worker {
                 }
                 Order::Quarantine(id, body) => self.quarantine(&id, &body),
                 Order::Compact(bytes) => self.compact_chunk(&bytes),
-                Order::Save(s) => self.save(*s),
+                Order::Save(s) => {
+                    #[cfg(debug_assertions)]
+                    if std::env::var_os(DIE_AT_SAVE_ENV).is_some() {
+                        panic!("{DIE_AT_SAVE_ENV} is set: the checkpoint thread dies (test)");
+                    }
+                    self.save(*s)
+                }
             }
         }
     }
@@ -1040,5 +1061,32 @@ mod tests {
         let h = cp.health();
         assert!(h.fatal && h.dead, "{h:?}");
         assert!(h.error.unwrap().contains("checkpoint thread"));
+    }
+
+    /// A thread that died is seen at the next look at the health, without
+    /// waiting for an order to fail (a feed with nothing new sends none).
+    #[tokio::test]
+    async fn a_dead_thread_is_seen_before_the_next_order() {
+        let (tx, rx) = mpsc::channel::<Order>(1);
+        let thread = std::thread::spawn(move || {
+            drop(rx);
+            panic!("a bug in the writer")
+        });
+        while !thread.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let cp = Checkpoint {
+            tx: Some(tx),
+            health: Default::default(),
+            thread: Some(thread),
+            last_save: None,
+            log_entries: 0,
+            full_next: false,
+            persistent: true,
+        };
+        let h = cp.health();
+        assert!(h.fatal && h.dead, "{h:?}");
+        // Closing joins the dead thread without panicking here.
+        cp.close().await;
     }
 }

@@ -140,11 +140,15 @@ impl ManagementClient {
     /// The tenant GUID and the `PublisherIdentifier`, or why the GUID is
     /// not known (then nothing is sent).
     async fn ids(&self, operation: &'static str) -> Result<(String, String), ApiError> {
-        let guid = self.tenant.guid().await.map_err(|e| ApiError::Unresolved {
-            operation,
-            tenant_id: self.tenant.configured().to_string(),
-            message: e.message,
-        })?;
+        // The lookup asks the authority (no token, no `send`): a stop ends it too.
+        let lookup = async {
+            self.tenant.guid().await.map_err(|e| ApiError::Unresolved {
+                operation,
+                tenant_id: self.tenant.configured().to_string(),
+                message: e.message,
+            })
+        };
+        let guid = self.api().unless_stopped(operation, lookup).await?;
         let publisher = self.publisher_id.clone().unwrap_or_else(|| guid.clone());
         Ok((guid, publisher))
     }

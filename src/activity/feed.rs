@@ -39,7 +39,7 @@ use super::status::{FeedStatus, TypeStatus};
 use super::subscriptions::Subscriptions;
 use super::webhook::Inbox;
 use super::{Changed, Content};
-use crate::api::{Api, ApiClient};
+use crate::api::{Api, ApiClient, ApiError};
 use crate::config::ActivityConfig;
 use crate::task::AbortOnDrop;
 use crate::timefmt::now_unix;
@@ -90,9 +90,11 @@ impl FeedHandle {
     /// a grace period: the files then hold the checkpoint before).
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        // A call sleeping out a Retry-After fails now: its blob stays in the
-        // backlog, and the last checkpoint is written well within the grace.
-        self.api.stop_retries();
+        // Every call in flight ends now (a request hanging, a token being
+        // retried, a Retry-After slept out): what it was for stays to do
+        // (a blob in the backlog, a window unfinished), and the last
+        // checkpoint is written well within the grace.
+        self.api.stop();
         if tokio::time::timeout(STOP_GRACE, &mut self.task.0)
             .await
             .is_err()
@@ -154,6 +156,8 @@ async fn run(
                     .with_label_values(&[&feed.ctx.tenant, "activity"])
                     .inc();
             }
+            // The collector shows why until the restarted feed publishes.
+            feed.publish();
             feed.close().await;
             return Err(e);
         }
@@ -360,6 +364,10 @@ impl Feed {
                 _ = stopping.wait_for(|s| *s) => None,
             };
             let Some((c, fetched)) = next else { break };
+            if fetched.as_ref().is_err_and(ApiError::is_stopped) {
+                // Ended by the stop, not failed: the blob stays in the backlog.
+                break;
+            }
             let changed = self.settle(&c, fetched, &mut batch).await;
             moved |= changed.0;
             self.unsaved |= changed;

@@ -346,7 +346,16 @@ impl Lister {
             match self.client.content_page(url).await {
                 Err(e) if round < PAGE_ROUNDS && passing(&e) => {
                     round += 1;
-                    tokio::time::sleep(self.client.page_backoff(round + 2)).await;
+                    let wait = self.client.page_backoff(round + 2);
+                    let backoff = async {
+                        tokio::time::sleep(wait).await;
+                        Ok::<(), ApiError>(())
+                    };
+                    // A stop ends the wait: the window stays unfinished.
+                    self.client
+                        .api()
+                        .unless_stopped("content_list", backoff)
+                        .await?;
                 }
                 other => return other,
             }

@@ -59,6 +59,15 @@ impl Paced {
         }
     }
 
+    /// The budget's next request; the tenant's stop ends the wait.
+    async fn ready(&self, operation: &'static str) -> Result<(), ApiError> {
+        let wait = async {
+            self.budget.until_ready().await;
+            Ok::<(), ApiError>(())
+        };
+        self.api.unless_stopped(operation, wait).await
+    }
+
     /// [`ApiClient::send`] once the budget allows. The budget paces first
     /// attempts; `ApiClient`'s retries are already spaced by backoff and
     /// `Retry-After`.
@@ -70,7 +79,7 @@ impl Paced {
         max_body: usize,
         json: Option<&[u8]>,
     ) -> Result<Response, ApiError> {
-        self.budget.until_ready().await;
+        self.ready(operation).await?;
         self.api
             .send(&self.call(operation, method, url, max_body, json))
             .await
@@ -87,7 +96,7 @@ impl Paced {
         bytes: &Arc<Semaphore>,
         pool: &Arc<BufferPool>,
     ) -> Result<(Response, Option<OwnedSemaphorePermit>), ApiError> {
-        self.budget.until_ready().await;
+        self.ready(operation).await?;
         self.api
             .send_budgeted(
                 &self.call(operation, Method::GET, url, max_body, None),

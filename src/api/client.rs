@@ -55,8 +55,8 @@ pub struct ApiClient {
     policy: RetryPolicy,
     /// Origins (`scheme://host:port`) this tenant may send tokens to.
     allowed: Vec<String>,
-    /// Set when the tenant stops: a retry waiting out its backoff or a
-    /// `Retry-After` gives up at once instead of holding the shutdown.
+    /// Set when the tenant stops ([`ApiClient::stop`]): every call in
+    /// flight ends at once instead of holding the shutdown.
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
@@ -98,10 +98,31 @@ impl ApiClient {
         }
     }
 
-    /// The tenant is stopping: retries give up (with the last error)
-    /// instead of sleeping.
-    pub fn stop_retries(&self) {
+    /// The tenant is stopping: every call in flight ends now with
+    /// [`ApiError::Stopped`], whatever it was waiting for (its request or
+    /// answer, a token with the credential's own retries, a backoff or a
+    /// `Retry-After`), and later calls end before sending anything. The
+    /// request timeout (60 s) is no bound on a stop.
+    pub fn stop(&self) {
         self.stopping.send_replace(true);
+    }
+
+    /// `work` (a call, or a wait that belongs to one), unless the tenant
+    /// stops first: then [`ApiError::Stopped`] naming `operation`. Callers
+    /// that wait outside [`Self::send`] (a request budget, a lookup, a
+    /// backoff between pages) go through here, so a stop ends them too.
+    pub async fn unless_stopped<T>(
+        &self,
+        operation: &'static str,
+        work: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let mut stopping = self.stopping.subscribe();
+        tokio::select! {
+            biased;
+            // The sender lives in `self`: this resolves only on a stop.
+            _ = stopping.wait_for(|s| *s) => Err(ApiError::Stopped { operation }),
+            r = work => r,
+        }
     }
 
     pub fn live(&self) -> &Live {
@@ -168,15 +189,25 @@ impl ApiClient {
         self.send_reading(call, reading).await
     }
 
-    /// The retry loop: attempts until one is done or the policy's attempts
-    /// are spent. A 401 renews the token once, at once, without counting as
-    /// an attempt.
+    /// [`Self::retrying`], ended by a stop wherever it waits.
     async fn send_reading(
         &self,
         call: &Call<'_>,
         reading: Reading<'_>,
     ) -> Result<(Response, Option<OwnedSemaphorePermit>), ApiError> {
         self.check_host(call)?;
+        self.unless_stopped(call.operation, self.retrying(call, reading))
+            .await
+    }
+
+    /// The retry loop: attempts until one is done or the policy's attempts
+    /// are spent. A 401 renews the token once, at once, without counting as
+    /// an attempt.
+    async fn retrying(
+        &self,
+        call: &Call<'_>,
+        reading: Reading<'_>,
+    ) -> Result<(Response, Option<OwnedSemaphorePermit>), ApiError> {
         let mut attempt = 0;
         let mut may_renew = true;
         loop {
@@ -208,11 +239,7 @@ impl ApiClient {
                 None => self.policy.backoff(attempt),
             };
             tracing::debug!(tenant = %self.tenant, operation = call.operation, error = %err, wait_ms = wait.as_millis() as u64, "retrying");
-            let mut stopping = self.stopping.subscribe();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopping.wait_for(|s| *s) => return Err(err),
-            }
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -127,6 +127,11 @@ pub enum ApiError {
         operation: &'static str,
         message: String,
     },
+    /// The tenant stopped while the call was waiting (for its answer, a
+    /// token, a backoff): nothing more was sent or read. No failure of
+    /// Microsoft's, so never counted as one.
+    #[error("{operation}: not finished: the tenant is stopping")]
+    Stopped { operation: &'static str },
     /// The call needs the tenant GUID and the domain `tenant_id` could not
     /// be resolved to it (yet): nothing was sent.
     #[error("{operation}: the tenant GUID of {tenant_id} is not known: {message}")]
@@ -143,6 +148,10 @@ impl ApiError {
             ApiError::Status { code, .. } => code.as_deref(),
             _ => None,
         }
+    }
+    /// The call ended because its tenant stopped ([`ApiError::Stopped`]).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, ApiError::Stopped { .. })
     }
     pub fn status(&self) -> Option<u16> {
         match self {

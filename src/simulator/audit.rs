@@ -229,6 +229,9 @@ pub struct AuditState {
     /// Blob downloads that arrived while `management_hang` held every call:
     /// a test sees that a client's download slot is stuck, not sleeping.
     pub blob_gets_held: u64,
+    /// Listings and starts held by `listing_hang` or `start_hang` (counted
+    /// as they arrive: a test sees a call hanging, not yet answered).
+    pub calls_held: u64,
     /// content type → the webhook registered on its subscription.
     pub webhooks: BTreeMap<String, SimWebhook>,
     /// Every notification POST sent.
@@ -276,6 +279,7 @@ impl AuditState {
             listings: 0,
             blob_gets: 0,
             blob_gets_held: 0,
+            calls_held: 0,
             webhooks: BTreeMap::new(),
             notifications: Vec::new(),
             queries: Vec::new(),

@@ -52,6 +52,10 @@ pub struct Faults {
     pub app_forbidden: bool,
     /// Management API: every call hangs (no answer) while this is set.
     pub management_hang: bool,
+    /// Management API: content listings hang (no answer) while this is set.
+    pub listing_hang: bool,
+    /// Management API: `subscriptions/start` hangs (no answer) while this is set.
+    pub start_hang: bool,
     /// Webhooks: every Nth notification is never sent (0: none missing).
     pub webhook_drop_every: u32,
     /// Webhooks: every notification is sent twice.

@@ -8,6 +8,7 @@
 //! simulator's request log, `PublisherIdentifier` included.
 
 use super::audit::{listing_item, SimWebhook, SubStatus};
+use super::faults::Faults;
 use super::graph::gate;
 use super::webhooks;
 use super::{base_url, url_param, SimState};
@@ -80,6 +81,18 @@ async fn preamble(st: &SimState, tenant: &str, headers: &HeaderMap) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// A call `hold` (a fault) says to hang: counted in `calls_held`, then not
+/// answered while the fault lasts.
+async fn held(st: &SimState, hold: fn(&Faults) -> bool) {
+    if !hold(&st.faults()) {
+        return;
+    }
+    st.audit().calls_held += 1;
+    while hold(&st.faults()) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// [`preamble`], then the query and its `contentType`.
@@ -172,6 +185,7 @@ async fn start(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    held(&st, |f| f.start_hang).await;
     let (q, ct) = match typed_preamble(&st, &tenant, q, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -306,6 +320,7 @@ async fn content(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    held(&st, |f| f.listing_hang).await;
     let (q, ct) = match typed_preamble(&st, &tenant, q, &headers).await {
         Ok(v) => v,
         Err(r) => return r,

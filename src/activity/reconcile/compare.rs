@@ -108,15 +108,21 @@ impl Reconciler {
         now: i64,
         changed: &mut Changed,
     ) -> Flow {
+        let again = |pass| match repairing {
+            true => Phase::Repairing(pass),
+            false => Phase::Comparing(pass),
+        };
+        if e.is_stopped() {
+            // Ended by the feed's stop: no failure; the page is asked for again.
+            self.phase = again(pass);
+            return Flow::Yield;
+        }
         pass.failures += 1;
         if lasting(e) || pass.failures >= MAX_PAGE_FAILURES {
             self.failed(q.start, q.end, e, now, changed);
         } else {
             self.set_problem(Some(describe(e)));
-            self.phase = match repairing {
-                true => Phase::Repairing(pass),
-                false => Phase::Comparing(pass),
-            };
+            self.phase = again(pass);
         }
         Flow::Yield
     }

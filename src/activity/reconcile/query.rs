@@ -77,6 +77,8 @@ impl Reconciler {
                 *changed = Changed(true);
                 Flow::Yield
             }
+            // The feed is stopping: nothing submitted, nothing failed.
+            Err(e) if e.is_stopped() => Flow::Yield,
             Err(e) => {
                 self.failed(start, end, &e, now, changed);
                 Flow::Yield
@@ -147,6 +149,10 @@ impl Reconciler {
                     other => format!("audit-log query ended with status {other:?}"),
                 };
                 self.failed_because(&q, why, now, changed);
+                Flow::Yield
+            }
+            Err(e) if e.is_stopped() => {
+                self.phase = Phase::Waiting { next_check, wait };
                 Flow::Yield
             }
             Err(e) if lasting(&e) => {
