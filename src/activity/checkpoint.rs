@@ -1083,6 +1083,7 @@ mod tests {
             log_entries: 0,
             full_next: false,
             persistent: true,
+            files: true,
         };
         let h = cp.health();
         assert!(h.fatal && h.dead, "{h:?}");
