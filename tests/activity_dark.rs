@@ -117,12 +117,7 @@ async fn failing_continuation_pages_lose_nothing() {
     // One attempt per request, so that pages fail for good often enough
     // for whole polls to end at a failed page.
     let opts = RuntimeOptions {
-        retry: RetryPolicy {
-            max_attempts: 1,
-            base: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_millis(50),
-        },
+        retry: one_attempt(),
         ..RuntimeOptions::default()
     };
     let exp = Running::start(&config, &WebOptions::default(), &opts)
@@ -267,12 +262,7 @@ async fn a_feed_stuck_after_its_first_poll_stops_succeeding() {
     // A hanging GET gives up after 1 s, once: polls end, without progress.
     let opts = RuntimeOptions {
         request_timeout: Duration::from_secs(1),
-        retry: RetryPolicy {
-            max_attempts: 1,
-            base: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_millis(50),
-        },
+        retry: one_attempt(),
         ..RuntimeOptions::default()
     };
     let exp = Running::start(&config, &WebOptions::default(), &opts)
@@ -332,4 +322,15 @@ async fn a_feed_stuck_after_its_first_poll_stops_succeeding() {
     )
     .await;
     exp.stop().await.unwrap();
+}
+
+/// One attempt per call and short waits: a failed page or blob shows at
+/// once, as a failed poll, instead of behind the client's own retries.
+fn one_attempt() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 1,
+        base: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_retry_after: Duration::from_millis(50),
+    }
 }
